@@ -1,0 +1,150 @@
+//! The embedded file backend: no server, one machine, tooz's file-driver layout.
+//!
+//! Layout under the backend directory `DIR` (the `file://` URL's path):
+//!
+//! | path | who | what |
+//! |---|---|---|
+//! | `DIR/<lock name>` | tooz and us | the lock file; tooz takes a POSIX `fcntl` write lock on it, we take an OFD `fcntl` lock (write, or read for `--shared`/`--limit`) **and** a `flock(2)` lock |
+//! | `DIR/groups/`, `DIR/tmp/`, `DIR/.driver_lock` | tooz | created at start as tooz does; groups live here |
+//! | `DIR/.toozctl/locks/<enc>/token` | us | the fencing counter (decimal), incremented under an OFD lock on itself |
+//! | `DIR/.toozctl/locks/<enc>/holders/<token>.json` | us | one record per current holder; the holder keeps an OFD lock on it, so a record without a lock is stale (its process died) and is removed by the next reader |
+//! | `DIR/.toozctl/locks/<enc>/slots/<i>` | us | `--limit N` semaphores: holder *i* keeps an OFD write lock on slot *i* (and a read lock on the lock file, so exclusive holders and tooz are excluded) |
+//!
+//! `<enc>` is the lock name with every byte outside `[A-Za-z0-9._-]` written as `%XX`
+//! (names over 200 bytes so encoded become `sha1-<hex>`). tooz ignores `.toozctl`.
+//! Lock names are paths relative to `DIR`, as in tooz: `a/b` is `DIR/a/b`; a name that is
+//! absolute, has an empty, `.` or `..` component, or starts with a reserved name is refused.
+
+mod lock;
+mod ofd;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::coordination::{validate_name, BackendUrl, Coordinator, Error, Held, Holder, Identity, LockRequest, Result};
+
+/// Names tooz and we keep for ourselves at the top of the directory.
+const RESERVED: [&str; 4] = ["groups", "tmp", ".driver_lock", ".toozctl"];
+
+pub struct FileCoordinator {
+    url: BackendUrl,
+    dir: PathBuf,
+    identity: Identity,
+    /// tooz's `?timeout=`: member liveness window (groups).
+    #[allow(dead_code)]
+    timeout: Duration,
+}
+
+impl FileCoordinator {
+    pub fn open(url: &BackendUrl, identity: Identity) -> Result<FileCoordinator> {
+        if let Some(h) = url.hosts.first() {
+            return Err(Error::InvalidUrl(format!(
+                "file URL '{url}' names host '{h}': the directory is the URL's path, so write three slashes (file:///{h}{})",
+                url.path
+            )));
+        }
+        if !url.path.starts_with('/') {
+            return Err(Error::InvalidUrl(format!("file URL '{url}' has no directory (expected file:///absolute/dir)")));
+        }
+        let timeout = url.seconds_option("timeout")?.unwrap_or(Duration::from_secs(10));
+        let dir = PathBuf::from(&url.path);
+        for sub in ["groups", "tmp"] {
+            std::fs::create_dir_all(dir.join(sub)).map_err(|e| {
+                Error::Unavailable(format!("cannot create backend directory {}: {e}", dir.join(sub).display()))
+            })?;
+        }
+        Ok(FileCoordinator { url: url.clone(), dir, identity, timeout })
+    }
+
+    /// The lock file tooz uses for `name`, after checking the name cannot escape `DIR`.
+    fn lock_file(&self, name: &str) -> Result<PathBuf> {
+        validate_lock_name(name)?;
+        Ok(self.dir.join(name))
+    }
+
+    /// Our companion directory for lock `name`.
+    fn lock_meta(&self, name: &str) -> PathBuf {
+        self.dir.join(".toozctl/locks").join(encode_name(name))
+    }
+}
+
+pub fn validate_lock_name(name: &str) -> Result<()> {
+    validate_name("lock", name)?;
+    let bad = |why: &str| Err(Error::InvalidName(format!("lock name {name:?} {why}")));
+    if name.starts_with('/') {
+        return bad("is an absolute path; file lock names are paths relative to the backend directory");
+    }
+    for comp in name.split('/') {
+        match comp {
+            "" => return bad("has an empty path component"),
+            "." | ".." => return bad("has a '.' or '..' component, which could escape the backend directory"),
+            c if c.len() > 255 => return bad("has a path component longer than 255 bytes"),
+            _ => {}
+        }
+    }
+    let first = name.split('/').next().unwrap_or("");
+    if RESERVED.contains(&first) {
+        return bad(&format!("uses '{first}', which the file backend reserves for itself"));
+    }
+    Ok(())
+}
+
+/// A flat, reversible-enough file name for a lock name.
+fn encode_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"._-".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if out.len() > 200 || out.starts_with('.') {
+        format!("sha1-{}", sha1_smol::Sha1::from(name.as_bytes()).digest())
+    } else {
+        out
+    }
+}
+
+fn io_error(what: &str, path: &Path, e: std::io::Error) -> Error {
+    Error::Unavailable(format!("{what} {}: {e}", path.display()))
+}
+
+#[async_trait]
+impl Coordinator for FileCoordinator {
+    fn url(&self) -> &BackendUrl {
+        &self.url
+    }
+
+    async fn acquire(&self, req: &LockRequest) -> Result<Option<Held>> {
+        lock::acquire(self, req).await
+    }
+
+    async fn lock_holders(&self, name: &str) -> Result<Vec<Holder>> {
+        lock::holders(self, name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_cannot_escape() {
+        for bad in ["", "../x", "a/../../x", "/etc/passwd", "a//b", "a/", ".", "groups", "tmp/x", ".toozctl", "a\0b", "a\nb"] {
+            assert!(validate_lock_name(bad).is_err(), "{bad:?}");
+        }
+        for good in ["nightly", "a/b", "spec_lock", "with space", "ünïcode", ".hidden", "x..y"] {
+            assert!(validate_lock_name(good).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn encoded_names_are_flat() {
+        assert_eq!(encode_name("a/b c"), "a%2Fb%20c");
+        assert!(encode_name(".hidden").starts_with("sha1-"));
+        assert!(encode_name(&"x".repeat(300)).starts_with("sha1-"));
+    }
+}

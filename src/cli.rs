@@ -1,0 +1,165 @@
+//! The command line: global options and the command tree (clap derive). Parsing only:
+//! values are validated here so bad input exits 2 before any connection, and resolved
+//! into a `Context` by `config`.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::commands;
+
+/// The exit-code table, shown under every command's `--help`.
+pub const EXIT_CODES: &str = "\
+Exit status:
+  0    success, or COMMAND exited 0
+  N    COMMAND's own status; 128+S when it died of signal S
+  1    not acquired: --no-wait found it held, or --wait elapsed (change with -E)
+  2    usage or bad input: unknown flag, invalid name, malformed URL, config or capabilities
+  3    lost: the lock, leadership or membership was lost while COMMAND ran
+  4    not found: the group or member named does not exist
+  69   backend unavailable: could not connect or keep a session
+  70   internal error";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "toozctl",
+    version,
+    about = "Hold distributed locks, leaderships and group memberships for the lifetime of a command",
+    long_about = "Hold distributed locks, leaderships and group memberships for the lifetime of a command.\n\n\
+toozctl is flock(1) across machines: it takes a coordination primitive on a tooz backend \
+(file, Redis, ZooKeeper, etcd) with tooz's own data layout, runs COMMAND while holding it, \
+and gives it back when COMMAND exits. With no configuration it uses an embedded file \
+backend in $XDG_STATE_HOME/toozctl (~/.local/state/toozctl).",
+    after_help = EXIT_CODES,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options accepted by every command, before or after it.
+#[derive(Debug, Args, Clone, Default)]
+pub struct GlobalArgs {
+    /// Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379)
+    #[arg(short = 'b', long, env = "TOOZCTL_BACKEND", hide_env_values = true, global = true, value_name = "URL")]
+    pub backend: Option<String>,
+    /// A named profile from the config file
+    #[arg(short = 'p', long, env = "TOOZCTL_PROFILE", global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]
+    #[arg(long, env = "TOOZCTL_CONFIG", global = true, value_name = "PATH")]
+    pub config: Option<std::path::PathBuf>,
+    /// Take backend_url from the [coordination] section of an OpenStack service config
+    #[arg(long, global = true, value_name = "PATH")]
+    pub oslo_config: Option<std::path::PathBuf>,
+    /// Member id [default: <hostname>-<pid>]
+    #[arg(short = 'm', long, env = "TOOZCTL_MEMBER_ID", global = true, value_name = "ID")]
+    pub member_id: Option<String>,
+    /// Output format
+    #[arg(short = 'o', long, env = "TOOZCTL_OUTPUT", global = true, value_enum, value_name = "FMT")]
+    pub output: Option<OutputFormat>,
+    /// More logging on stderr (repeat for more)
+    #[arg(short = 'v', long, action = clap::ArgAction::Count, global = true, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Less logging on stderr: only errors
+    #[arg(short = 'q', long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    /// Tables on a terminal, plain lines otherwise
+    #[default]
+    Text,
+    Json,
+    Yaml,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Lock(commands::lock::Args),
+}
+
+/// `--on-lost` and `--kill-after`: how a COMMAND is stopped, shared by every holding command.
+#[derive(Debug, Args, Clone)]
+pub struct SuperviseArgs {
+    /// What to do to COMMAND when the primitive is lost: term (SIGTERM, then SIGKILL after --kill-after), kill, or ignore
+    #[arg(long, value_enum, default_value_t = OnLost::Term, value_name = "ACTION")]
+    pub on_lost: OnLost,
+    /// Grace after SIGTERM before SIGKILL goes to COMMAND's process group
+    #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DURATION")]
+    pub kill_after: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnLost {
+    Term,
+    Kill,
+    Ignore,
+}
+
+/// Parse `30s`, `5m`, `1h`, `250ms`, `1h30m`, `1.5` (plain seconds).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("'{text}' is not a duration (examples: 30s, 5m, 1h, 250ms, 1.5)");
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(bad());
+    }
+    if let Ok(secs) = t.parse::<f64>() {
+        return if secs.is_finite() && secs >= 0.0 && secs < 1e12 { Ok(Duration::from_secs_f64(secs)) } else { Err(bad()) };
+    }
+    let mut total = 0f64;
+    let mut rest = t;
+    while !rest.is_empty() {
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        if num_len == 0 {
+            return Err(bad());
+        }
+        let n: f64 = rest[..num_len].parse().map_err(|_| bad())?;
+        rest = &rest[num_len..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let factor = match &rest[..unit_len] {
+            "ms" => 0.001,
+            "s" | "sec" | "secs" => 1.0,
+            "m" | "min" | "mins" => 60.0,
+            "h" | "hr" | "hours" => 3600.0,
+            "d" | "days" => 86400.0,
+            _ => return Err(bad()),
+        };
+        total += n * factor;
+        rest = &rest[unit_len..];
+    }
+    if total < 1e12 {
+        Ok(Duration::from_secs_f64(total))
+    } else {
+        Err(bad())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
+        for bad in ["", "x", "5 parsecs", "-1", "1e400", "s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,195 @@
+//! `toozctl lock NAME [-- COMMAND...]`: take a lock, run COMMAND while holding it, give it
+//! back when COMMAND exits, exit with COMMAND's status.
+//!
+//! "Try, announce, then block" (as cargo does): a first non-blocking attempt; only when the
+//! lock is held do we look up the holder, start the spinner and wait.
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::hold;
+use crate::backends;
+use crate::cli::{parse_duration, SuperviseArgs, EXIT_CODES};
+use crate::context::Context;
+use crate::coordination::{Coordinator, Held, Holder, LockMode, LockRequest, Wait};
+use crate::error::{Error, Result};
+use crate::output::{self, Log, Spinner};
+use crate::supervise::Signals;
+
+const EXAMPLES: &str = "\
+Examples:
+  # a cron job that must not run twice at once, anywhere
+  toozctl -b redis://redis.example:6379 lock nightly-backup -- /usr/local/bin/backup
+  # give up at once if another run holds it, exiting 0 so cron stays quiet
+  toozctl lock -n -E 0 nightly-backup -- backup.sh
+  # wait at most 5 minutes; up to 3 holders at once
+  toozctl lock -w 5m -l 3 encoder-slots -- ffmpeg ...
+  # hold it from a shell script until SIGTERM
+  toozctl lock maintenance &";
+
+#[derive(Debug, clap::Args)]
+#[command(
+    about = "Hold a lock while COMMAND runs (flock across machines)",
+    long_about = "Acquire lock NAME, run COMMAND while holding it, release it when COMMAND exits, and exit \
+with COMMAND's status (128+S if it died of signal S). Without COMMAND: print one line when acquired, hold \
+until SIGINT or SIGTERM, release, exit 0.\n\nCOMMAND runs in its own process group; SIGINT, SIGTERM, \
+SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are forwarded to it. It gets TOOZCTL_LOCK, TOOZCTL_MEMBER_ID, \
+TOOZCTL_BACKEND (password shown as ***) and TOOZCTL_FENCING_TOKEN in its environment.",
+    after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}")
+)]
+pub struct Args {
+    /// Lock name (on the file backend, a path relative to the backend directory)
+    pub name: String,
+    /// Fail at once if the lock is held
+    #[arg(short = 'n', long, conflicts_with = "wait")]
+    pub no_wait: bool,
+    /// Give up after DURATION (30s, 5m, 1h, plain seconds) [default: wait forever]
+    #[arg(short = 'w', long, value_parser = parse_duration, value_name = "DURATION")]
+    pub wait: Option<Duration>,
+    /// Exit status when the lock is not acquired
+    #[arg(short = 'E', long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(i32).range(0..=255))]
+    pub conflict_exit_code: i32,
+    /// Shared (reader) lock: readers share, an exclusive holder excludes them
+    #[arg(short = 's', long, conflicts_with = "limit")]
+    pub shared: bool,
+    /// Semaphore: up to N holders at once
+    #[arg(short = 'l', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub limit: Option<u32>,
+    /// Lease for TTL-based backends (Redis, etcd), refreshed well before expiry [default: the URL's lock_timeout]
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub ttl: Option<Duration>,
+    #[command(flatten)]
+    pub supervise: SuperviseArgs,
+    /// The command to run while holding the lock (after --)
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+impl Args {
+    fn mode(&self) -> LockMode {
+        match (self.shared, self.limit) {
+            (true, _) => LockMode::Shared,
+            (false, Some(n)) => LockMode::Limit(n),
+            (false, None) => LockMode::Exclusive,
+        }
+    }
+}
+
+/// What hold mode prints (and `-o json` shows) once the lock is held.
+#[derive(Serialize)]
+struct Acquired<'a> {
+    event: &'static str,
+    name: &'a str,
+    member_id: &'a str,
+    fencing_token: u64,
+    acquired_at: String,
+}
+
+pub async fn run(ctx: &Context, args: Args) -> Result<()> {
+    let started = Instant::now();
+    let log = Log::new(ctx.verbosity);
+    // Installed before anything is taken or spawned: a signal while waiting cancels cleanly.
+    let mut signals = Signals::install().map_err(|e| Error::Internal(format!("cannot install signal handlers: {e}")))?;
+    let coord = hold::interruptible(&mut signals, backends::connect(&ctx.url, ctx.identity(&args.command))).await??;
+    let result = lock_and_hold(ctx, &log, &args, coord.as_ref(), &mut signals, started).await;
+    if let Err(e) = coord.close().await {
+        log.debug(&format!("closing the backend connection: {e}"));
+    }
+    result
+}
+
+async fn lock_and_hold(
+    ctx: &Context,
+    log: &Log,
+    args: &Args,
+    coord: &dyn Coordinator,
+    signals: &mut Signals,
+    started: Instant,
+) -> Result<()> {
+    hold::check_grace(&args.supervise, coord.lease_for(args.ttl), !args.command.is_empty())?;
+    let held = take(ctx, log, args, coord, signals, started).await?;
+    let env = vec![
+        ("TOOZCTL_LOCK".to_string(), args.name.clone()),
+        ("TOOZCTL_MEMBER_ID".to_string(), ctx.member_id.clone()),
+        ("TOOZCTL_BACKEND".to_string(), ctx.url.to_string()),
+        ("TOOZCTL_FENCING_TOKEN".to_string(), held.fencing_token.to_string()),
+    ];
+    let token = held.fencing_token;
+    let spec = hold::Spec { command: &args.command, env, supervise: &args.supervise };
+    let hold_mode = args.command.is_empty();
+    hold::hold(log, spec, vec![held], signals, || {
+        if hold_mode {
+            let a = Acquired {
+                event: "acquired",
+                name: &args.name,
+                member_id: &ctx.member_id,
+                fencing_token: token,
+                acquired_at: output::rfc3339_now(),
+            };
+            let _ = output::emit(ctx.output, &a, || {
+                format!("acquired lock '{}' (fencing token {token}); holding until SIGINT or SIGTERM", args.name)
+            });
+        } else {
+            log.info(&format!("acquired lock '{}' (fencing token {token})", args.name));
+        }
+    })
+    .await
+}
+
+fn describe(holders: &[Holder]) -> String {
+    match holders {
+        [] => "another holder".to_string(),
+        [one] => one.to_string(),
+        [first, rest @ ..] => format!("{first} and {} more", rest.len()),
+    }
+}
+
+/// Take the lock; not acquired is an error carrying the `-E` code.
+async fn take(
+    ctx: &Context,
+    log: &Log,
+    args: &Args,
+    coord: &dyn Coordinator,
+    signals: &mut Signals,
+    started: Instant,
+) -> Result<Held> {
+    let mut req = LockRequest { name: args.name.clone(), mode: args.mode(), wait: Wait::NoWait, ttl: args.ttl };
+    if let Some(h) = hold::interruptible(signals, coord.acquire(&req)).await?? {
+        return Ok(h);
+    }
+    let who = describe(&coord.lock_holders(&args.name).await.unwrap_or_default());
+    let not_acquired = |message: String| Error::NotAcquired {
+        message: if ctx.quiet() { String::new() } else { message },
+        code: args.conflict_exit_code,
+    };
+    if args.no_wait {
+        return Err(not_acquired(format!("lock '{}' is held by {who}", args.name)));
+    }
+    req.wait = match args.wait {
+        Some(d) => Wait::Until(started + d),
+        None => Wait::Forever,
+    };
+    let spinner = Spinner::start(log, ctx.stderr_tty, &format!("waiting for lock '{}', held by {who}", args.name));
+    let got = hold::interruptible(signals, coord.acquire(&req)).await;
+    spinner.finish();
+    match got?? {
+        Some(h) => Ok(h),
+        None => Err(not_acquired(format!(
+            "lock '{}' still held by {who} after waiting {}",
+            args.name,
+            humanize(args.wait.unwrap_or_default())
+        ))),
+    }
+}
+
+fn humanize(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{:.3}s", d.as_secs_f64())
+    }
+}

@@ -1,0 +1,15 @@
+//! One module per subcommand: an `Args` struct (clap) and its `run()`. This is the only
+//! layer that joins the coordination API, the backends, supervision and output.
+
+pub mod hold;
+pub mod lock;
+
+use crate::cli::Command;
+use crate::context::Context;
+use crate::error::Result;
+
+pub async fn run(ctx: &Context, command: Command) -> Result<()> {
+    match command {
+        Command::Lock(args) => lock::run(ctx, args).await,
+    }
+}

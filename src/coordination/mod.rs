@@ -1,0 +1,457 @@
+//! The backend-agnostic coordination API: what every backend (file, Redis, ZooKeeper,
+//! etcd) implements and what the commands use. It depends on nothing else in the crate and
+//! knows nothing of clap, printing or exit codes.
+//!
+//! The central idea is the [`Held`] primitive: something taken on a backend (a lock, a
+//! membership, a leadership) that can be released, and whose [`Health`] is published on a
+//! watch channel. A backend never prints, exits or signals anybody when it loses a
+//! primitive; it publishes `Health::Lost`, or keeps publishing `Health::Held { expires }`
+//! with the deadline of its last successful renewal, and the supervisor decides what to do
+//! in time (see `commands::hold`).
+//!
+//! Waiting is cancelled by dropping the future of [`Coordinator::acquire`] or
+//! [`Coordinator::campaign`]; a backend must leave nothing behind when that happens (a queue
+//! entry is withdrawn by a drop guard, or by [`Coordinator::close`], which commands always
+//! call before exiting).
+
+pub mod capabilities;
+pub mod url;
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+pub use capabilities::Capabilities;
+pub use url::{BackendUrl, HostPort, Scheme, Secret};
+
+/// What went wrong, by kind; `crate::error` maps each kind to the contract's exit code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// A malformed URL or option (exit 2).
+    InvalidUrl(String),
+    /// A name a backend cannot store safely (exit 2).
+    InvalidName(String),
+    /// Other bad input, such as capabilities that are not JSON (exit 2).
+    InvalidInput(String),
+    /// The backend does not offer this (exit 2), e.g. shared locks on Redis.
+    Unsupported(String),
+    /// The same name used as two kinds of primitive, or with another `--limit` (exit 2).
+    Conflict(String),
+    /// A group or member that does not exist (exit 4).
+    NotFound(String),
+    /// Creating what exists already (exit 1: refused because of the backend's state).
+    AlreadyExists(String),
+    /// Deleting a group that still has members (exit 1).
+    NotEmpty(String),
+    /// Could not connect, or could not keep a session (exit 69).
+    Unavailable(String),
+    /// A primitive was lost (exit 3).
+    Lost(String),
+    /// Anything else (exit 70).
+    Internal(String),
+}
+
+impl Error {
+    pub fn unsupported(what: &str, backend: Scheme) -> Error {
+        Error::Unsupported(format!("{what} are not supported by the {} backend", backend.name()))
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            Error::InvalidUrl(m)
+            | Error::InvalidName(m)
+            | Error::InvalidInput(m)
+            | Error::Unsupported(m)
+            | Error::Conflict(m)
+            | Error::NotFound(m)
+            | Error::AlreadyExists(m)
+            | Error::NotEmpty(m)
+            | Error::Unavailable(m)
+            | Error::Lost(m)
+            | Error::Internal(m) => m,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// How long an acquisition may wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Try once (`-n`).
+    NoWait,
+    /// Wait until acquired or cancelled.
+    Forever,
+    /// Give up at this instant (`-w`).
+    Until(Instant),
+}
+
+/// What kind of lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    Exclusive,
+    /// Readers share; a writer excludes them.
+    Shared,
+    /// A semaphore: up to N holders at once.
+    Limit(u32),
+}
+
+impl fmt::Display for LockMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LockMode::Exclusive => f.write_str("exclusive"),
+            LockMode::Shared => f.write_str("shared"),
+            LockMode::Limit(n) => write!(f, "limit {n}"),
+        }
+    }
+}
+
+/// Who we are: recorded beside every primitive we take, where tooz ignores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub member_id: String,
+    pub host: String,
+    pub pid: u32,
+    /// The first words of COMMAND (empty in hold mode).
+    pub command: String,
+}
+
+impl Identity {
+    /// The holder record for a primitive taken now.
+    pub fn holder(&self, mode: Option<LockMode>, fencing_token: Option<u64>) -> Holder {
+        Holder {
+            member_id: Some(self.member_id.clone()),
+            host: Some(self.host.clone()),
+            pid: Some(self.pid),
+            command: (!self.command.is_empty()).then(|| self.command.clone()),
+            since: Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            mode: mode.map(|m| m.to_string()),
+            fencing_token,
+            note: None,
+        }
+    }
+}
+
+/// What is known of whoever holds a primitive. Everything is optional: a toozctl holder
+/// records all of it, a tooz client only what tooz stores (a member id, or nothing).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fencing_token: Option<u64>,
+    /// Free text for what is not a toozctl record ("held by a tooz client").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl Holder {
+    /// A holder we know nothing about except what the note says.
+    pub fn unknown(note: impl Into<String>) -> Holder {
+        Holder { note: Some(note.into()), ..Holder::default() }
+    }
+}
+
+impl fmt::Display for Holder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts: Vec<String> = Vec::new();
+        if let Some(m) = &self.member_id {
+            parts.push(m.clone());
+        }
+        match (&self.pid, &self.host) {
+            (Some(p), Some(h)) => parts.push(format!("(pid {p} on {h})")),
+            (Some(p), None) => parts.push(format!("(pid {p})")),
+            (None, Some(h)) => parts.push(format!("(on {h})")),
+            (None, None) => {}
+        }
+        if let Some(c) = &self.command {
+            parts.push(format!("running '{c}'"));
+        }
+        if let Some(s) = &self.since {
+            parts.push(format!("since {s}"));
+        }
+        if let Some(n) = &self.note {
+            parts.push(n.clone());
+        }
+        if parts.is_empty() {
+            f.write_str("an unknown holder")
+        } else {
+            f.write_str(&parts.join(" "))
+        }
+    }
+}
+
+/// A request to take a lock.
+#[derive(Debug, Clone)]
+pub struct LockRequest {
+    pub name: String,
+    pub mode: LockMode,
+    pub wait: Wait,
+    /// Lease length for TTL backends; `None` = the backend's (URL's) default.
+    pub ttl: Option<Duration>,
+}
+
+/// The state of a held primitive, published by its backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// Held. `expires` is when the lease runs out unless renewed (measured from when the
+    /// last successful renewal was *sent*); `None` for primitives that cannot expire.
+    Held { expires: Option<Instant> },
+    /// Lost outright: why, in one line.
+    Lost(String),
+}
+
+/// Gives a held primitive back. Implemented by each backend.
+#[async_trait]
+pub trait Release: Send {
+    async fn release(self: Box<Self>) -> Result<()>;
+}
+
+/// A primitive we hold: release it, or watch its health.
+pub struct Held {
+    /// What it is, for messages ("lock nightly", "leadership of workers").
+    pub what: String,
+    /// Strictly increases with every acquisition of the same primitive.
+    pub fencing_token: u64,
+    /// The lease length, on backends that have one.
+    pub lease: Option<Duration>,
+    health: watch::Receiver<Health>,
+    release: Box<dyn Release>,
+}
+
+impl Held {
+    pub fn new(
+        what: String,
+        fencing_token: u64,
+        lease: Option<Duration>,
+        health: watch::Receiver<Health>,
+        release: Box<dyn Release>,
+    ) -> Held {
+        Held { what, fencing_token, lease, health, release }
+    }
+
+    /// A receiver of health updates (clone it freely).
+    pub fn health(&self) -> watch::Receiver<Health> {
+        self.health.clone()
+    }
+
+    /// Give it back now. After a loss this still cleans up whatever is ours.
+    pub async fn release(self) -> Result<()> {
+        self.release.release().await
+    }
+}
+
+impl fmt::Debug for Held {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Held").field("what", &self.what).field("fencing_token", &self.fencing_token).finish()
+    }
+}
+
+/// A lock as `toozctl locks` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockInfo {
+    pub name: String,
+    /// Current holders (several for shared locks and semaphores); empty when free.
+    pub holders: Vec<Holder>,
+    /// Time left on the lease, where the backend has one.
+    pub ttl: Option<Duration>,
+    /// The last fencing token handed out.
+    pub fencing_token: Option<u64>,
+}
+
+/// A group member.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Member {
+    pub member_id: String,
+    pub capabilities: Capabilities,
+    pub leader: bool,
+}
+
+/// A group as `group list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupInfo {
+    pub name: String,
+    pub members: usize,
+    pub leader: Option<String>,
+}
+
+/// What a watch follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WatchTarget {
+    Group(String),
+    Leader(String),
+    Lock(String),
+}
+
+impl WatchTarget {
+    pub fn name(&self) -> &str {
+        match self {
+            WatchTarget::Group(n) | WatchTarget::Leader(n) | WatchTarget::Lock(n) => n,
+        }
+    }
+}
+
+/// The contract's event names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    Join,
+    Leave,
+    Elected,
+    Acquired,
+    Released,
+    /// The watch lost its connection and is re-reading.
+    Lost,
+    /// The watch re-read the state after a reconnect or a compaction.
+    Resync,
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            EventKind::Join => "join",
+            EventKind::Leave => "leave",
+            EventKind::Elected => "elected",
+            EventKind::Acquired => "acquired",
+            EventKind::Released => "released",
+            EventKind::Lost => "lost",
+            EventKind::Resync => "resync",
+        };
+        f.write_str(s)
+    }
+}
+
+/// One change seen by a watch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub kind: EventKind,
+    pub target: WatchTarget,
+    /// The member the event is about, where there is one.
+    pub member: Option<String>,
+    pub holder: Option<Holder>,
+    pub fencing_token: Option<u64>,
+    pub at: SystemTime,
+}
+
+/// A stream of events; the watch ends when the receiver is dropped.
+pub type Events = mpsc::Receiver<Result<Event>>;
+
+/// A connection to one backend. Commands hold it as `Box<dyn Coordinator>`.
+///
+/// Methods a backend cannot offer keep their default, which answers
+/// [`Error::Unsupported`] naming the backend.
+#[async_trait]
+pub trait Coordinator: Send + Sync {
+    /// The URL this coordinator talks to (its `Display` is redacted).
+    fn url(&self) -> &BackendUrl;
+
+    /// The lease a lock taken with `ttl` would get, for checking `--kill-after` before
+    /// acquiring; `None` on backends whose primitives do not expire.
+    fn lease_for(&self, _ttl: Option<Duration>) -> Option<Duration> {
+        None
+    }
+
+    /// Take a lock. `Ok(None)`: not acquired within `req.wait`.
+    async fn acquire(&self, req: &LockRequest) -> Result<Option<Held>>;
+
+    /// Who holds lock `name` now (empty when free).
+    async fn lock_holders(&self, _name: &str) -> Result<Vec<Holder>> {
+        Ok(Vec::new())
+    }
+
+    /// Every lock the backend knows of.
+    async fn locks(&self) -> Result<Vec<LockInfo>> {
+        Err(Error::unsupported("lock listings", self.url().scheme))
+    }
+
+    /// Break lock `name` (tooz's `break_`); returns who held it.
+    async fn break_lock(&self, _name: &str) -> Result<Vec<Holder>> {
+        Err(Error::unsupported("breaking locks", self.url().scheme))
+    }
+
+    async fn create_group(&self, _group: &str) -> Result<()> {
+        Err(Error::unsupported("groups", self.url().scheme))
+    }
+
+    /// Delete an empty group ([`Error::NotEmpty`] otherwise).
+    async fn delete_group(&self, _group: &str) -> Result<()> {
+        Err(Error::unsupported("groups", self.url().scheme))
+    }
+
+    async fn groups(&self) -> Result<Vec<GroupInfo>> {
+        Err(Error::unsupported("groups", self.url().scheme))
+    }
+
+    /// Live members ([`Error::NotFound`] for a missing group).
+    async fn members(&self, _group: &str) -> Result<Vec<Member>> {
+        Err(Error::unsupported("groups", self.url().scheme))
+    }
+
+    /// Join `group` as our member id, held until released.
+    async fn join(&self, _group: &str, _capabilities: &Capabilities, _create: bool) -> Result<Held> {
+        Err(Error::unsupported("groups", self.url().scheme))
+    }
+
+    /// Remove `member` from `group` (ours or, by hand, a dead one).
+    async fn leave(&self, _group: &str, _member: &str) -> Result<()> {
+        Err(Error::unsupported("groups", self.url().scheme))
+    }
+
+    /// Campaign for the leadership of `group` (already joined). `Ok(None)`: not elected
+    /// within `wait`.
+    async fn campaign(&self, _group: &str, _wait: Wait) -> Result<Option<Held>> {
+        Err(Error::unsupported("leader elections", self.url().scheme))
+    }
+
+    /// The current leader of `group`, if any.
+    async fn leader(&self, _group: &str) -> Result<Option<Holder>> {
+        Err(Error::unsupported("leader elections", self.url().scheme))
+    }
+
+    /// Follow changes of `target`.
+    async fn watch(&self, _target: &WatchTarget) -> Result<Events> {
+        Err(Error::unsupported("watches", self.url().scheme))
+    }
+
+    /// Withdraw anything left (queue entries of cancelled waits) and close the session.
+    async fn close(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Checks every backend shares: a name is non-empty text without NUL or control characters.
+pub fn validate_name(kind: &str, name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::InvalidName(format!("{kind} name is empty")));
+    }
+    if let Some(c) = name.chars().find(|c| c.is_control()) {
+        return Err(Error::InvalidName(format!(
+            "{kind} name {name:?} contains the control character {:?}",
+            c
+        )));
+    }
+    Ok(())
+}

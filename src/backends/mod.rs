@@ -1,6 +1,8 @@
 //! The backends, each implementing `coordination::Coordinator` without clap or printing.
 //! [`connect`] is the only place that matches on the URL scheme.
 
+#[cfg(feature = "etcd")]
+pub mod etcd;
 pub mod file;
 
 use crate::coordination::{BackendUrl, Coordinator, Error, Identity, Result, Scheme};
@@ -9,6 +11,12 @@ use crate::coordination::{BackendUrl, Coordinator, Error, Identity, Result, Sche
 pub async fn connect(url: &BackendUrl, identity: Identity) -> Result<Box<dyn Coordinator>> {
     match url.scheme {
         Scheme::File => Ok(Box::new(file::FileCoordinator::open(url, identity)?)),
+        #[cfg(feature = "etcd")]
+        Scheme::Etcd3Http | Scheme::Etcd3Https => Ok(Box::new(etcd::EtcdCoordinator::open(url, identity).await?)),
+        #[cfg(not(feature = "etcd"))]
+        Scheme::Etcd3Http | Scheme::Etcd3Https => Err(Error::Unsupported(format!(
+            "the etcd backend is not built into this toozctl (built without the 'etcd' feature; URL '{url}')"
+        ))),
         other => Err(Error::Unsupported(format!(
             "the {} backend is not built into this toozctl (URL '{url}')",
             other.name()

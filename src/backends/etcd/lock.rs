@@ -1,0 +1,508 @@
+//! etcd locks in tooz's layout, and `--limit N` semaphores beside it.
+//!
+//! Exclusive: one transaction — *if* `/tooz/locks<name>` was never created (and no
+//! semaphore of that name has holders) *then* put it (16 random bytes) and our holder
+//! record, both on our lease, *else* read the key and the record. A waiter watches the key
+//! from the revision of its failed try and tries again when it is deleted (no polling).
+//! The fencing token is the key's create revision. Release: *if* the value is still ours
+//! *then* delete key and record, and revoke the lease, at once.
+//!
+//! Semaphores (`--limit N`): each holder or waiter puts `/toozctl/semaphores/<enc>/<lease
+//! hex>` on its lease, only while no exclusive (tooz or toozctl) holder has the tooz key;
+//! the first N keys by create revision hold it (a fair queue, as etcd's own recipes); the
+//! others watch the prefix for deletions. tooz does not see semaphores.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use etcd_client::{
+    Compare, CompareOp, EventType, GetOptions, KeyValue, PutOptions, SortOrder, SortTarget, Txn,
+    TxnOp, TxnOpResponse,
+};
+use tokio::task::JoinHandle;
+
+use super::lease::{self, Lease};
+use super::watch::{Follow, Seen};
+use super::{
+    encode_component, holder_json, holder_key, parse_holder, EtcdCoordinator, LOCK_PREFIX,
+    SEMAPHORE_PREFIX,
+};
+use crate::coordination::{
+    validate_name, Error, Held, Holder, LockInfo, LockMode, LockRequest, Release, Result, Wait,
+};
+
+const TOOZ_HOLDER: &str = "held by a tooz client";
+
+pub fn lock_key(name: &str) -> Vec<u8> {
+    format!("{LOCK_PREFIX}{name}").into_bytes()
+}
+
+fn semaphore_prefix(name: &str) -> Vec<u8> {
+    format!("{SEMAPHORE_PREFIX}{}/", encode_component(name)).into_bytes()
+}
+
+fn random_value() -> Vec<u8> {
+    let mut buf = [0u8; 16];
+    // SAFETY: getrandom(2) writes at most buf.len() bytes into buf.
+    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n != buf.len() as isize {
+        // Unique enough as a fallback: pid and time.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        buf[..12].copy_from_slice(&t.to_le_bytes()[..12]);
+        buf[12..].copy_from_slice(&std::process::id().to_le_bytes());
+    }
+    // A UUID4, as tooz's value is.
+    buf[6] = (buf[6] & 0x0f) | 0x40;
+    buf[8] = (buf[8] & 0x3f) | 0x80;
+    buf.to_vec()
+}
+
+fn range(r: Option<&TxnOpResponse>) -> Vec<KeyValue> {
+    match r {
+        Some(TxnOpResponse::Get(g)) => g.kvs().to_vec(),
+        _ => Vec::new(),
+    }
+}
+
+fn put_on(lease: i64) -> Option<PutOptions> {
+    Some(PutOptions::new().with_lease(lease))
+}
+
+fn by_create() -> GetOptions {
+    GetOptions::new()
+        .with_prefix()
+        .with_sort(SortTarget::Create, SortOrder::Ascend)
+}
+
+/// The holder of the tooz key `kv`, from our record if it belongs to the same acquisition.
+fn exclusive_holder(kv: &KeyValue, record: Option<&KeyValue>) -> Holder {
+    let ours = record.filter(|r| r.create_revision() == kv.create_revision());
+    let mut h = parse_holder(ours.map(|r| r.value()), TOOZ_HOLDER);
+    h.fencing_token = Some(kv.create_revision() as u64);
+    h
+}
+
+fn conflict(name: &str, holder: &Holder, ours: LockMode) -> Error {
+    Error::Conflict(format!(
+        "lock '{name}' is held as {} by {holder}; it cannot also be used as {ours}: use one kind (and one --limit) per name",
+        holder.mode.as_deref().unwrap_or("an exclusive lock")
+    ))
+}
+
+/// A lease for a lock: the spare one left by a failed non-blocking try, or a new one.
+async fn take_lease(c: &EtcdCoordinator, ttl: Duration) -> Result<Lease> {
+    let spare = c.spare.lock().unwrap_or_else(|e| e.into_inner()).take();
+    match spare {
+        Some((asked, l)) if asked == ttl => Ok(l),
+        Some((_, l)) => {
+            c.orphans
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(l.forget());
+            Lease::grant(c, ttl).await
+        }
+        None => Lease::grant(c, ttl).await,
+    }
+}
+
+pub(super) async fn acquire(c: &EtcdCoordinator, req: &LockRequest) -> Result<Option<Held>> {
+    validate_name("lock", &req.name)?;
+    match req.mode {
+        LockMode::Shared => Err(Error::Unsupported(
+            "shared locks are not supported by the etcd backend (tooz's etcd driver has none, so readers could not \
+             exclude tooz's writers); use an exclusive lock or --limit N"
+                .into(),
+        )),
+        LockMode::Limit(n) => semaphore(c, req, n).await,
+        LockMode::Exclusive => exclusive(c, req).await,
+    }
+}
+
+async fn exclusive(c: &EtcdCoordinator, req: &LockRequest) -> Result<Option<Held>> {
+    let key = lock_key(&req.name);
+    let hkey = holder_key(&key);
+    let sem = semaphore_prefix(&req.name);
+    let ttl = req.ttl.unwrap_or(c.lock_ttl);
+    let lease = take_lease(c, ttl).await?;
+    let value = random_value();
+    let record = holder_json(&c.identity.holder(Some(LockMode::Exclusive), None));
+    loop {
+        let txn = Txn::new()
+            .when([
+                Compare::create_revision(key.clone(), CompareOp::Equal, 0),
+                Compare::create_revision(sem.clone(), CompareOp::Equal, 0).with_prefix(),
+            ])
+            .and_then([
+                TxnOp::put(key.clone(), value.clone(), put_on(lease.id)),
+                TxnOp::put(hkey.clone(), record.clone(), put_on(lease.id)),
+            ])
+            .or_else([
+                TxnOp::get(key.clone(), None),
+                TxnOp::get(hkey.clone(), None),
+                TxnOp::get(
+                    sem.clone(),
+                    Some(GetOptions::new().with_prefix().with_limit(1)),
+                ),
+            ]);
+        let mut client = c.client();
+        let resp = c
+            .rpc(&format!("taking lock '{}'", req.name), client.txn(txn))
+            .await?;
+        let rev = resp.header().map(|h| h.revision()).unwrap_or(0);
+        if resp.succeeded() {
+            let token = rev;
+            let watcher = lease::watch_loss(c, key.clone(), value.clone(), token, lease.sender());
+            let held = EtcdLock {
+                c: c.shallow(),
+                key,
+                hkey,
+                value: Some(value),
+                lease: Some(lease),
+                watcher,
+            };
+            let health = held.lease.as_ref().map(|l| l.health()).expect("set above");
+            let lease_ttl = held.lease.as_ref().map(|l| l.ttl);
+            return Ok(Some(Held::new(
+                format!("lock '{}'", req.name),
+                token as u64,
+                lease_ttl,
+                health,
+                Box::new(held),
+            )));
+        }
+        let ops = resp.op_responses();
+        let current = range(ops.first());
+        let sem_holders = range(ops.get(2));
+        if current.is_empty() {
+            if let Some(s) = sem_holders.first() {
+                let holder = parse_holder(Some(s.value()), "a semaphore holder");
+                lease.revoke(c).await?;
+                return Err(conflict(&req.name, &holder, LockMode::Exclusive));
+            }
+        }
+        match req.wait {
+            Wait::NoWait => {
+                *c.spare.lock().unwrap_or_else(|e| e.into_inner()) = Some((ttl, lease));
+                return Ok(None);
+            }
+            wait => {
+                if !wait_for_delete(c, &key, false, rev + 1, wait).await? {
+                    lease.revoke(c).await?;
+                    return Ok(None);
+                }
+            }
+        }
+    }
+}
+
+/// Wait until a key (or a key under a prefix) is deleted after `from_rev`. `false`: the
+/// deadline passed first.
+pub(super) async fn wait_for_delete(
+    c: &EtcdCoordinator,
+    key: &[u8],
+    prefix: bool,
+    from_rev: i64,
+    wait: Wait,
+) -> Result<bool> {
+    let mut follow = Follow::new(c.client(), key.to_vec(), prefix, from_rev, c.timeout);
+    loop {
+        let next = match wait {
+            Wait::Until(deadline) => match tokio::time::timeout_at(deadline, follow.next()).await {
+                Ok(s) => s,
+                Err(_) => return Ok(false),
+            },
+            _ => follow.next().await,
+        };
+        match next {
+            Seen::Events(evs) if evs.iter().any(|e| e.event_type() == EventType::Delete) => {
+                return Ok(true)
+            }
+            Seen::Events(_) | Seen::Disconnected => {}
+            Seen::Compacted => return Ok(true),
+        }
+    }
+}
+
+async fn semaphore(c: &EtcdCoordinator, req: &LockRequest, n: u32) -> Result<Option<Held>> {
+    let key = lock_key(&req.name);
+    let prefix = semaphore_prefix(&req.name);
+    let ttl = req.ttl.unwrap_or(c.lock_ttl);
+    let lease = take_lease(c, ttl).await?;
+    let mine = [prefix.clone(), format!("{:016x}", lease.id).into_bytes()].concat();
+    let mode = LockMode::Limit(n);
+    let record = holder_json(&c.identity.holder(Some(mode), None));
+    let txn = Txn::new()
+        .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+        .and_then([
+            TxnOp::put(mine.clone(), record.clone(), put_on(lease.id)),
+            TxnOp::get(prefix.clone(), Some(by_create())),
+        ])
+        .or_else([
+            TxnOp::get(key.clone(), None),
+            TxnOp::get(holder_key(&key), None),
+        ]);
+    let mut client = c.client();
+    let resp = c
+        .rpc(
+            &format!("queueing for lock '{}'", req.name),
+            client.txn(txn),
+        )
+        .await?;
+    let ops = resp.op_responses();
+    if !resp.succeeded() {
+        let holder = match range(ops.first()).first() {
+            Some(kv) => exclusive_holder(kv, range(ops.get(1)).first()),
+            None => Holder::unknown(TOOZ_HOLDER),
+        };
+        lease.revoke(c).await?;
+        return Err(conflict(&req.name, &holder, mode));
+    }
+    let my_rev = resp.header().map(|h| h.revision()).unwrap_or(0);
+    let mut rev = my_rev;
+    let mut queue = range(ops.get(1));
+    loop {
+        let mut pos = None;
+        for (i, kv) in queue.iter().enumerate() {
+            if kv.key() == mine.as_slice() {
+                pos = Some(i);
+                continue;
+            }
+            let h = parse_holder(Some(kv.value()), "a semaphore holder");
+            if h.mode.as_deref() != Some(mode.to_string().as_str()) {
+                lease.revoke(c).await?;
+                return Err(conflict(&req.name, &h, mode));
+            }
+        }
+        match pos {
+            Some(i) if i < n as usize => {
+                let watcher =
+                    lease::watch_loss(c, mine.clone(), record.clone(), my_rev, lease.sender());
+                let health = lease.health();
+                let lease_ttl = Some(lease.ttl);
+                let held = EtcdLock {
+                    c: c.shallow(),
+                    key: mine.clone(),
+                    hkey: Vec::new(),
+                    value: None,
+                    lease: Some(lease),
+                    watcher,
+                };
+                return Ok(Some(Held::new(
+                    format!("lock '{}'", req.name),
+                    my_rev as u64,
+                    lease_ttl,
+                    health,
+                    Box::new(held),
+                )));
+            }
+            Some(_) => {}
+            None => {
+                return Err(Error::Lost(format!(
+                    "our queue entry for lock '{}' was deleted while waiting",
+                    req.name
+                )));
+            }
+        }
+        if req.wait == Wait::NoWait || !wait_for_delete(c, &prefix, true, rev + 1, req.wait).await?
+        {
+            lease.revoke(c).await?;
+            return Ok(None);
+        }
+        let mut client = c.client();
+        let resp = c
+            .rpc(
+                "reading the semaphore queue",
+                client.get(prefix.clone(), Some(by_create())),
+            )
+            .await?;
+        rev = resp.header().map(|h| h.revision()).unwrap_or(rev);
+        queue = resp.kvs().to_vec();
+    }
+}
+
+/// A held key on its own lease: an exclusive lock, a semaphore entry (no `hkey`), a
+/// membership or a leadership.
+pub(super) struct EtcdLock {
+    pub c: EtcdCoordinator,
+    pub key: Vec<u8>,
+    pub hkey: Vec<u8>,
+    /// Our value of the key, compared before deleting it.
+    pub value: Option<Vec<u8>>,
+    pub lease: Option<Lease>,
+    pub watcher: JoinHandle<()>,
+}
+
+#[async_trait]
+impl Release for EtcdLock {
+    async fn release(mut self: Box<Self>) -> Result<()> {
+        self.watcher.abort();
+        let lease = self.lease.take().expect("released once");
+        let c = &self.c;
+        let delete = async {
+            let mut txn = Txn::new();
+            if let Some(v) = &self.value {
+                txn = txn.when([Compare::value(
+                    self.key.clone(),
+                    CompareOp::Equal,
+                    v.clone(),
+                )]);
+            }
+            let mut ops = vec![TxnOp::delete(self.key.clone(), None)];
+            if !self.hkey.is_empty() {
+                ops.push(TxnOp::delete(self.hkey.clone(), None));
+            }
+            let mut client = c.client();
+            c.rpc("releasing the lock", client.txn(txn.and_then(ops)))
+                .await
+        };
+        let (deleted, revoked) = tokio::join!(delete, lease.revoke(c));
+        deleted?;
+        revoked
+    }
+}
+
+/// Current holders of lock `name` and the revision they were read at.
+pub(super) async fn holders_at(c: &EtcdCoordinator, name: &str) -> Result<(Vec<Holder>, i64)> {
+    validate_name("lock", name)?;
+    let key = lock_key(name);
+    let txn = Txn::new().and_then([
+        TxnOp::get(key.clone(), None),
+        TxnOp::get(holder_key(&key), None),
+        TxnOp::get(semaphore_prefix(name), Some(by_create())),
+    ]);
+    let mut client = c.client();
+    let resp = c
+        .rpc(&format!("reading lock '{name}'"), client.txn(txn))
+        .await?;
+    let rev = resp.header().map(|h| h.revision()).unwrap_or(0);
+    let ops = resp.op_responses();
+    let mut out = Vec::new();
+    if let Some(kv) = range(ops.first()).first() {
+        out.push(exclusive_holder(kv, range(ops.get(1)).first()));
+    }
+    out.extend(semaphore_holders(&range(ops.get(2))));
+    Ok((out, rev))
+}
+
+/// The first N entries of a semaphore queue (N read from their records).
+fn semaphore_holders(queue: &[KeyValue]) -> Vec<Holder> {
+    let mut out: Vec<Holder> = Vec::new();
+    for kv in queue {
+        let mut h = parse_holder(Some(kv.value()), "a semaphore holder");
+        h.fencing_token = Some(kv.create_revision() as u64);
+        let limit = h
+            .mode
+            .as_deref()
+            .and_then(|m| m.strip_prefix("limit "))
+            .and_then(|n| n.parse::<usize>().ok());
+        if out.len() < limit.unwrap_or(1) {
+            out.push(h);
+        }
+    }
+    out
+}
+
+pub(super) async fn holders(c: &EtcdCoordinator, name: &str) -> Result<Vec<Holder>> {
+    Ok(holders_at(c, name).await?.0)
+}
+
+/// Who created the lock key at `create_rev` (for watch events).
+pub(super) async fn holder_of(c: &EtcdCoordinator, name: &str, create_rev: i64) -> Holder {
+    let mut client = c.client();
+    let record = c
+        .rpc(
+            "reading a holder record",
+            client.get(holder_key(&lock_key(name)), None),
+        )
+        .await
+        .ok();
+    let kv = record
+        .as_ref()
+        .and_then(|r| r.kvs().first())
+        .filter(|kv| kv.create_revision() == create_rev);
+    let mut h = parse_holder(kv.map(|kv| kv.value()), TOOZ_HOLDER);
+    h.fencing_token = Some(create_rev as u64);
+    h
+}
+
+pub(super) async fn list(c: &EtcdCoordinator) -> Result<Vec<LockInfo>> {
+    let records_prefix = holder_key(LOCK_PREFIX.as_bytes());
+    let txn = Txn::new().and_then([
+        TxnOp::get(LOCK_PREFIX, Some(GetOptions::new().with_prefix())),
+        TxnOp::get(
+            records_prefix.clone(),
+            Some(GetOptions::new().with_prefix()),
+        ),
+        TxnOp::get(SEMAPHORE_PREFIX, Some(by_create())),
+    ]);
+    let mut client = c.client();
+    let resp = c.rpc("listing locks", client.txn(txn)).await?;
+    let ops = resp.op_responses();
+    let records: BTreeMap<Vec<u8>, KeyValue> = range(ops.get(1))
+        .into_iter()
+        .map(|kv| (kv.key()[records_prefix.len()..].to_vec(), kv))
+        .collect();
+    let mut out = Vec::new();
+    for kv in range(ops.first()) {
+        let name_bytes = &kv.key()[LOCK_PREFIX.len()..];
+        let holder = exclusive_holder(&kv, records.get(name_bytes));
+        let ttl = match kv.lease() {
+            0 => None,
+            id => client
+                .lease_time_to_live(id, None)
+                .await
+                .ok()
+                .filter(|r| r.ttl() >= 0)
+                .map(|r| Duration::from_secs(r.ttl() as u64)),
+        };
+        out.push(LockInfo {
+            name: String::from_utf8_lossy(name_bytes).into_owned(),
+            holders: vec![holder],
+            ttl,
+            fencing_token: Some(kv.create_revision() as u64),
+        });
+    }
+    let mut queues: BTreeMap<String, Vec<KeyValue>> = BTreeMap::new();
+    for kv in range(ops.get(2)) {
+        let rest = String::from_utf8_lossy(&kv.key()[SEMAPHORE_PREFIX.len()..]).into_owned();
+        if let Some((enc, _)) = rest.rsplit_once('/') {
+            queues
+                .entry(super::decode_component(enc))
+                .or_default()
+                .push(kv);
+        }
+    }
+    for (name, queue) in queues {
+        let holders = semaphore_holders(&queue);
+        let token = holders.iter().filter_map(|h| h.fencing_token).max();
+        out.push(LockInfo {
+            name,
+            holders,
+            ttl: None,
+            fencing_token: token,
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+pub(super) async fn break_lock(c: &EtcdCoordinator, name: &str) -> Result<Vec<Holder>> {
+    let held = holders(c, name).await?;
+    let key = lock_key(name);
+    let txn = Txn::new().and_then([
+        TxnOp::delete(key.clone(), None),
+        TxnOp::delete(holder_key(&key), None),
+        TxnOp::delete(
+            semaphore_prefix(name),
+            Some(etcd_client::DeleteOptions::new().with_prefix()),
+        ),
+    ]);
+    let mut client = c.client();
+    c.rpc(&format!("breaking lock '{name}'"), client.txn(txn))
+        .await?;
+    Ok(held)
+}

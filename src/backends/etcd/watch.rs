@@ -1,0 +1,349 @@
+//! etcd watches: [`Follow`] follows a key or prefix from a revision, reconnecting from the
+//! last revision it saw (so nothing is missed across a reconnect) and reporting a
+//! compaction so the caller re-reads the state. Every wait in this backend (lock waiters,
+//! semaphore queues, election predecessors, loss detection) and the `watch` command are
+//! built on it.
+//!
+//! The `watch` command's events: for a group, a member key put with version 1 is `join` and
+//! its deletion `leave`; for a lock, the key's creation is `acquired` (with the holder
+//! record and the create revision as fencing token) and its deletion `released`; for a
+//! leader, any change under the election prefix is re-read and a new lowest key is
+//! `elected`. A broken connection is reported once as `lost`; after a compaction the state
+//! is re-read, differences are reported as events, then `resync`.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use etcd_client::{Client, EventType, WatchOptions, WatchStream};
+use tokio::sync::mpsc;
+
+use super::{group, lock, EtcdCoordinator, GROUP_PREFIX};
+use crate::coordination::{Event, EventKind, Events, Holder, Result, WatchTarget};
+
+pub enum Seen {
+    Events(Vec<etcd_client::Event>),
+    /// The stream broke; it is re-created from the last revision on the next call.
+    Disconnected,
+    /// The next revision was compacted away: re-read, then [`Follow::restart`].
+    Compacted,
+}
+
+pub struct Follow {
+    client: Client,
+    key: Vec<u8>,
+    prefix: bool,
+    next_rev: i64,
+    timeout: Duration,
+    stream: Option<WatchStream>,
+    reported: bool,
+}
+
+impl Follow {
+    pub fn new(
+        client: Client,
+        key: Vec<u8>,
+        prefix: bool,
+        from_rev: i64,
+        timeout: Duration,
+    ) -> Follow {
+        Follow {
+            client,
+            key,
+            prefix,
+            next_rev: from_rev,
+            timeout,
+            stream: None,
+            reported: false,
+        }
+    }
+
+    pub fn restart(&mut self, from_rev: i64) {
+        self.next_rev = from_rev;
+        self.stream = None;
+    }
+
+    /// The next batch of events (or a disconnection / compaction). Waits as long as it takes.
+    pub async fn next(&mut self) -> Seen {
+        loop {
+            if self.stream.is_none() {
+                let mut opts = WatchOptions::new().with_start_revision(self.next_rev);
+                if self.prefix {
+                    opts = opts.with_prefix();
+                }
+                match tokio::time::timeout(
+                    self.timeout,
+                    self.client.watch(self.key.clone(), Some(opts)),
+                )
+                .await
+                {
+                    Ok(Ok(s)) => {
+                        self.stream = Some(s);
+                        self.reported = false;
+                    }
+                    Ok(Err(_)) => {
+                        if let Some(s) = self.broken() {
+                            return s;
+                        }
+                        Follow::backoff().await;
+                        continue;
+                    }
+                    Err(_) => {
+                        if let Some(s) = self.broken() {
+                            return s;
+                        }
+                        Follow::backoff().await;
+                        continue;
+                    }
+                }
+            }
+            let stream = self.stream.as_mut().expect("created above");
+            match stream.message().await {
+                Ok(Some(resp)) => {
+                    if resp.compact_revision() > 0 {
+                        self.stream = None;
+                        return Seen::Compacted;
+                    }
+                    if resp.canceled() {
+                        self.stream = None;
+                        continue;
+                    }
+                    let events = resp.events();
+                    if let Some(last) = events.last().and_then(|e| e.kv()) {
+                        self.next_rev = last.mod_revision() + 1;
+                        return Seen::Events(events.to_vec());
+                    }
+                }
+                Ok(None) => {
+                    if let Some(s) = self.broken() {
+                        return s;
+                    }
+                    Follow::backoff().await;
+                }
+                Err(_) => {
+                    if let Some(s) = self.broken() {
+                        return s;
+                    }
+                    Follow::backoff().await;
+                }
+            }
+        }
+    }
+
+    /// Drop the stream; report the first failure, pause before retrying the next ones.
+    fn broken(&mut self) -> Option<Seen> {
+        self.stream = None;
+        if !self.reported {
+            self.reported = true;
+            return Some(Seen::Disconnected);
+        }
+        None
+    }
+
+    /// Pause between reconnection attempts.
+    pub async fn backoff() {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn event(
+    kind: EventKind,
+    target: &WatchTarget,
+    member: Option<String>,
+    holder: Option<Holder>,
+    token: Option<u64>,
+) -> Event {
+    Event {
+        kind,
+        target: target.clone(),
+        member,
+        holder,
+        fencing_token: token,
+        at: SystemTime::now(),
+    }
+}
+
+/// What a target looks like now: member/holder name → (holder, fencing token).
+type State = BTreeMap<String, (Option<Holder>, Option<u64>)>;
+
+/// Read the current state of `target` and the revision it was read at.
+async fn snapshot(c: &EtcdCoordinator, target: &WatchTarget) -> Result<(State, i64)> {
+    let mut state = State::new();
+    let rev = match target {
+        WatchTarget::Group(g) => {
+            let (members, rev) = group::member_keys(c, g).await?;
+            for (m, _) in members {
+                state.insert(m, (None, None));
+            }
+            rev
+        }
+        WatchTarget::Lock(name) => {
+            let (holders, rev) = lock::holders_at(c, name).await?;
+            for h in holders {
+                let key = h.member_id.clone().unwrap_or_else(|| h.to_string());
+                let token = h.fencing_token;
+                state.insert(key, (Some(h), token));
+            }
+            rev
+        }
+        WatchTarget::Leader(g) => {
+            let (leader, rev) = group::leader_at(c, g).await?;
+            if let Some((h, token)) = leader {
+                let key = h.member_id.clone().unwrap_or_default();
+                state.insert(key, (Some(h), Some(token)));
+            }
+            rev
+        }
+    };
+    Ok((state, rev))
+}
+
+/// Events that turn `old` into `new`.
+fn diff(target: &WatchTarget, old: &State, new: &State) -> Vec<Event> {
+    let (gone, came) = match target {
+        WatchTarget::Group(_) => (EventKind::Leave, EventKind::Join),
+        WatchTarget::Lock(_) => (EventKind::Released, EventKind::Acquired),
+        WatchTarget::Leader(_) => (EventKind::Elected, EventKind::Elected),
+    };
+    let mut out = Vec::new();
+    if !matches!(target, WatchTarget::Leader(_)) {
+        for (k, (h, t)) in old {
+            if !new.contains_key(k) {
+                out.push(event(gone, target, Some(k.clone()), h.clone(), *t));
+            }
+        }
+    }
+    for (k, (h, t)) in new {
+        if old.get(k).map(|(_, ot)| ot) != Some(t) || !old.contains_key(k) {
+            out.push(event(came, target, Some(k.clone()), h.clone(), *t));
+        }
+    }
+    out
+}
+
+fn watched_key(target: &WatchTarget) -> (Vec<u8>, bool) {
+    match target {
+        WatchTarget::Group(g) => (format!("{GROUP_PREFIX}{g}/").into_bytes(), true),
+        WatchTarget::Lock(name) => (lock::lock_key(name), false),
+        WatchTarget::Leader(g) => (group::election_prefix(g), true),
+    }
+}
+
+pub async fn watch(c: &EtcdCoordinator, target: &WatchTarget) -> Result<Events> {
+    let (mut state, rev) = snapshot(c, target).await?;
+    let (key, prefix) = watched_key(target);
+    let mut follow = Follow::new(c.client(), key.clone(), prefix, rev + 1, c.timeout);
+    let (tx, rx) = mpsc::channel(256);
+    let target = target.clone();
+    let me = c.shallow();
+    tokio::spawn(async move {
+        loop {
+            let batch = match follow.next().await {
+                Seen::Events(evs) => {
+                    let mut out = Vec::new();
+                    let mut reread = false;
+                    for ev in &evs {
+                        match apply(&me, &target, &key, &mut state, ev).await {
+                            Some(e) => out.push(e),
+                            None => reread |= matches!(target, WatchTarget::Leader(_)),
+                        }
+                    }
+                    if reread {
+                        // On an error the next change triggers another re-read.
+                        if let Ok((new, _)) = snapshot(&me, &target).await {
+                            out.extend(diff(&target, &state, &new));
+                            state = new;
+                        }
+                    }
+                    out
+                }
+                Seen::Disconnected => {
+                    if tx.send(Ok(event(EventKind::Lost, &target, None, None, None))).await.is_err() {
+                        return;
+                    }
+                    Follow::backoff().await;
+                    continue;
+                }
+                Seen::Compacted => match snapshot(&me, &target).await {
+                    Ok((new, rev)) => {
+                        let mut out = diff(&target, &state, &new);
+                        out.push(event(EventKind::Resync, &target, None, None, None));
+                        state = new;
+                        follow.restart(rev + 1);
+                        out
+                    }
+                    Err(_) => {
+                        Follow::backoff().await;
+                        continue;
+                    }
+                },
+            };
+            for e in batch {
+                if tx.send(Ok(e)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    Ok(rx)
+}
+
+/// One etcd event → at most one of ours, updating `state`. `None`: nothing to report (or,
+/// for leaders, re-read the election).
+async fn apply(
+    c: &EtcdCoordinator,
+    target: &WatchTarget,
+    key: &[u8],
+    state: &mut State,
+    ev: &etcd_client::Event,
+) -> Option<Event> {
+    let kv = ev.kv()?;
+    match target {
+        WatchTarget::Group(_) => {
+            let member = String::from_utf8_lossy(kv.key().strip_prefix(key)?).into_owned();
+            if member.is_empty() {
+                return None;
+            }
+            match ev.event_type() {
+                EventType::Put if kv.version() == 1 => {
+                    state.insert(member.clone(), (None, None));
+                    Some(event(EventKind::Join, target, Some(member), None, None))
+                }
+                EventType::Put => None,
+                EventType::Delete => {
+                    state.remove(&member)?;
+                    Some(event(EventKind::Leave, target, Some(member), None, None))
+                }
+            }
+        }
+        WatchTarget::Lock(name) => match ev.event_type() {
+            EventType::Put if kv.version() == 1 => {
+                let token = kv.create_revision() as u64;
+                let holder = lock::holder_of(c, name, kv.create_revision()).await;
+                let id = holder
+                    .member_id
+                    .clone()
+                    .unwrap_or_else(|| holder.to_string());
+                state.clear();
+                state.insert(id.clone(), (Some(holder.clone()), Some(token)));
+                Some(event(
+                    EventKind::Acquired,
+                    target,
+                    holder.member_id.clone(),
+                    Some(holder),
+                    Some(token),
+                ))
+            }
+            EventType::Put => None,
+            EventType::Delete => {
+                let (id, (holder, token)) = state.pop_first()?;
+                state.clear();
+                let member = holder
+                    .as_ref()
+                    .and_then(|h| h.member_id.clone())
+                    .or(Some(id));
+                Some(event(EventKind::Released, target, member, holder, token))
+            }
+        },
+        WatchTarget::Leader(_) => None,
+    }
+}

@@ -257,7 +257,11 @@ pub async fn watch(c: &EtcdCoordinator, target: &WatchTarget) -> Result<Events> 
                     out
                 }
                 Seen::Disconnected => {
-                    if tx.send(Ok(event(EventKind::Lost, &target, None, None, None))).await.is_err() {
+                    if tx
+                        .send(Ok(event(EventKind::Lost, &target, None, None, None)))
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                     Follow::backoff().await;

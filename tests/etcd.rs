@@ -1,0 +1,903 @@
+//! The etcd backend against a real etcd: every primitive, loss and cancellation, TLS,
+//! authentication, and interoperation with Python tooz (etcd3gw) both ways.
+//!
+//! Most tests share one server (unique key names); tests that count leases, stop the
+//! server or need TLS/auth start their own.
+
+#[path = "support/etcd.rs"]
+mod etcd_support;
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use etcd_support::{make_certs, shared, Etcd};
+use support::{python, signal, wait_until};
+
+/// `toozctl -b URL ARGS` with a clean environment and a private HOME.
+fn tz(url: &str, home: &std::path::Path, args: &[&str]) -> Command {
+    let mut c = support::toozctl(home);
+    c.arg("-b").arg(url).args(args);
+    c
+}
+
+fn home() -> tempfile::TempDir {
+    tempfile::tempdir().expect("tempdir")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Start a holder in hold mode and wait for its "acquired" line.
+fn hold(url: &str, home: &std::path::Path, args: &[&str]) -> Child {
+    let mut c = tz(url, home, args);
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().expect("spawn toozctl");
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(
+        line.contains("acquired"),
+        "holder did not acquire: {line:?}"
+    );
+    child
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> Option<i32> {
+    let end = Instant::now() + within;
+    while Instant::now() < end {
+        if let Some(s) = child.try_wait().unwrap() {
+            return Some(s.code().unwrap_or(-1));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
+
+#[test]
+fn lock_runs_command_and_gives_everything_back() {
+    let e = shared();
+    let h = home();
+    let script = format!(
+        "echo token=$TOOZCTL_FENCING_TOKEN lock=$TOOZCTL_LOCK; ETCDCTL_API=3 etcdctl --endpoints {} get /tooz/locksgive-back -w fields | grep '\"Lease\"'; exit 7",
+        e.endpoint
+    );
+    let out = tz(
+        &e.url,
+        h.path(),
+        &["lock", "give-back", "--", "sh", "-c", &script],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("lock=give-back"), "{stdout}");
+    let token: u64 = stdout
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(token > 0);
+    let lease: i64 = stdout
+        .split(':')
+        .next_back()
+        .unwrap()
+        .trim()
+        .parse()
+        .expect("lease id in etcdctl output");
+    // A clean exit leaves no key, no holder record and no lease.
+    assert!(e.keys("/tooz/locksgive-back").is_empty());
+    assert!(e.keys("/toozctl/holders/tooz/locksgive-back").is_empty());
+    assert!(
+        !e.lease_alive(&format!("{lease:x}")),
+        "lease {lease:x} survived a clean exit"
+    );
+    // The next acquisition gets a larger fencing token (the key's create revision).
+    let out = tz(
+        &e.url,
+        h.path(),
+        &[
+            "lock",
+            "give-back",
+            "--",
+            "sh",
+            "-c",
+            "echo $TOOZCTL_FENCING_TOKEN",
+        ],
+    )
+    .output()
+    .unwrap();
+    let next: u64 = text(&out.stdout).trim().parse().unwrap();
+    assert!(next > token, "{next} <= {token}");
+}
+
+#[test]
+fn eight_contenders_never_overlap() {
+    let e = shared();
+    let h = home();
+    let dir = tempfile::tempdir().unwrap();
+    let inside = dir.path().join("inside");
+    let log = dir.path().join("log");
+    let script = format!(
+        "mkdir {0} || echo OVERLAP >> {1}; echo $TOOZCTL_FENCING_TOKEN >> {1}; sleep 0.05; rmdir {0}",
+        inside.display(),
+        log.display()
+    );
+    let children: Vec<Child> = (0..8)
+        .map(|_| {
+            tz(
+                &e.url,
+                h.path(),
+                &["lock", "contended", "--", "sh", "-c", &script],
+            )
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(!log.contains("OVERLAP"), "{log}");
+    let tokens: Vec<u64> = log.lines().map(|l| l.parse().unwrap()).collect();
+    assert_eq!(tokens.len(), 8);
+    assert!(
+        tokens.windows(2).all(|w| w[0] < w[1]),
+        "tokens not increasing in holding order: {tokens:?}"
+    );
+    assert!(e.keys("/tooz/lockscontended").is_empty());
+}
+
+#[test]
+fn no_wait_names_the_holder_and_wait_times_out() {
+    let e = shared();
+    let h = home();
+    let mut holder = hold(&e.url, h.path(), &["-m", "the-holder", "lock", "busy"]);
+    let out = tz(&e.url, h.path(), &["lock", "-n", "busy", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("the-holder") && err.lines().count() == 1,
+        "{err}"
+    );
+    let out = tz(
+        &e.url,
+        h.path(),
+        &["lock", "-n", "-E", "0", "busy", "--", "true"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let t = Instant::now();
+    let out = tz(
+        &e.url,
+        h.path(),
+        &["lock", "-w", "0.5", "busy", "--", "true"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        t.elapsed() >= Duration::from_millis(450) && t.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        t.elapsed()
+    );
+    // A waiter gets it as soon as the holder lets go (the watch, not a poll).
+    let mut waiter = tz(&e.url, h.path(), &["lock", "busy", "--", "true"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    signal(holder.id(), libc::SIGTERM);
+    assert_eq!(wait_exit(&mut holder, Duration::from_secs(5)), Some(0));
+    assert_eq!(wait_exit(&mut waiter, Duration::from_secs(2)), Some(0));
+}
+
+#[test]
+fn shared_is_a_clear_usage_error() {
+    let e = shared();
+    let h = home();
+    let out = tz(
+        &e.url,
+        h.path(),
+        &["lock", "--shared", "readers", "--", "true"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("shared locks are not supported by the etcd backend")
+            && err.lines().count() == 1,
+        "{err}"
+    );
+}
+
+#[test]
+fn limit_admits_n_holders_and_conflicts_with_exclusive() {
+    let e = shared();
+    let h = home();
+    let mut a = hold(
+        &e.url,
+        h.path(),
+        &["-m", "sem-a", "lock", "-l", "2", "slots"],
+    );
+    let mut b = hold(
+        &e.url,
+        h.path(),
+        &["-m", "sem-b", "lock", "-l", "2", "slots"],
+    );
+    assert_eq!(e.keys("/toozctl/semaphores/slots/").len(), 2);
+    let out = tz(
+        &e.url,
+        h.path(),
+        &["lock", "-n", "-l", "2", "slots", "--", "true"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    // Another kind of use of the same name is an error naming both.
+    let out = tz(
+        &e.url,
+        h.path(),
+        &["lock", "-n", "-l", "3", "slots", "--", "true"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("limit 2"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = tz(&e.url, h.path(), &["lock", "-n", "slots", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    // A queued third holder gets in when one leaves.
+    let mut c = tz(
+        &e.url,
+        h.path(),
+        &["lock", "-l", "2", "slots", "--", "true"],
+    )
+    .spawn()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(c.try_wait().unwrap(), None);
+    signal(a.id(), libc::SIGTERM);
+    assert_eq!(wait_exit(&mut a, Duration::from_secs(5)), Some(0));
+    assert_eq!(wait_exit(&mut c, Duration::from_secs(3)), Some(0));
+    signal(b.id(), libc::SIGTERM);
+    assert_eq!(wait_exit(&mut b, Duration::from_secs(5)), Some(0));
+    assert!(e.keys("/toozctl/semaphores/slots/").is_empty());
+    // And an exclusive holder turns semaphore users away.
+    let mut x = hold(&e.url, h.path(), &["-m", "excl", "lock", "slots"]);
+    let out = tz(
+        &e.url,
+        h.path(),
+        &["lock", "-n", "-l", "2", "slots", "--", "true"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("excl"), "{}", text(&out.stderr));
+    signal(x.id(), libc::SIGTERM);
+    assert_eq!(wait_exit(&mut x, Duration::from_secs(5)), Some(0));
+}
+
+#[test]
+fn kill9_holder_frees_within_ttl() {
+    let e = shared();
+    let h = home();
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("child.pid");
+    let script = format!("echo $$ > {}; exec sleep 60", pidfile.display());
+    let mut holder = tz(
+        &e.url,
+        h.path(),
+        &[
+            "lock",
+            "--ttl",
+            "2",
+            "--kill-after",
+            "0.5",
+            "crashy",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ],
+    )
+    .spawn()
+    .unwrap();
+    assert!(wait_until(Duration::from_secs(5), || pidfile.exists()
+        && !e.keys("/tooz/lockscrashy").is_empty()));
+    signal(holder.id(), libc::SIGKILL);
+    holder.wait().unwrap();
+    let killed = Instant::now();
+    let out = tz(
+        &e.url,
+        h.path(),
+        &["lock", "-w", "10", "crashy", "--", "true"],
+    )
+    .output()
+    .unwrap();
+    let took = killed.elapsed();
+    // The orphaned child is ours to clean up.
+    if let Ok(p) = std::fs::read_to_string(&pidfile) {
+        signal(p.trim().parse().unwrap(), libc::SIGKILL);
+    }
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(took < Duration::from_secs(4), "freed only after {took:?}");
+}
+
+#[test]
+fn deleted_key_stops_command_with_exit_3() {
+    let e = shared();
+    let h = home();
+    let dir = tempfile::tempdir().unwrap();
+    let flag = dir.path().join("termed");
+    let script = format!(
+        "trap 'echo TERM > {}; exit 0' TERM; while :; do sleep 0.05; done",
+        flag.display()
+    );
+    let mut holder = tz(
+        &e.url,
+        h.path(),
+        &["lock", "doomed", "--", "sh", "-c", &script],
+    )
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    assert!(wait_until(Duration::from_secs(5), || !e
+        .keys("/tooz/locksdoomed")
+        .is_empty()));
+    std::thread::sleep(Duration::from_millis(100));
+    let t = Instant::now();
+    e.ctl_ok(&["del", "/tooz/locksdoomed"]);
+    assert_eq!(wait_exit(&mut holder, Duration::from_secs(5)), Some(3));
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    assert_eq!(std::fs::read_to_string(&flag).unwrap().trim(), "TERM");
+    let mut err = String::new();
+    std::io::Read::read_to_string(holder.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(err.contains("deleted"), "{err}");
+    assert!(e.keys("/toozctl/holders/tooz/locksdoomed").is_empty());
+}
+
+#[test]
+fn cancelled_waiter_leaves_no_key_or_lease() {
+    let e = Etcd::start();
+    let h = home();
+    let mut holder = hold(&e.url, h.path(), &["lock", "queue"]);
+    assert_eq!(e.leases().len(), 1);
+    let mut waiter = tz(&e.url, h.path(), &["lock", "queue", "--", "true"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), || e.leases().len() == 2),
+        "the waiter never took a lease"
+    );
+    signal(waiter.id(), libc::SIGTERM);
+    assert_eq!(wait_exit(&mut waiter, Duration::from_secs(5)), Some(143));
+    assert_eq!(e.leases().len(), 1, "the cancelled waiter left a lease");
+    assert_eq!(e.keys("/tooz/locksqueue").len(), 1);
+    signal(holder.id(), libc::SIGTERM);
+    assert_eq!(wait_exit(&mut holder, Duration::from_secs(5)), Some(0));
+    assert!(e.leases().is_empty(), "leases left: {:?}", e.leases());
+    assert!(
+        e.keys("/").is_empty() && e.keys("tooz").is_empty(),
+        "keys left behind"
+    );
+}
+
+#[test]
+fn unreachable_or_silent_server_exits_69_in_one_line() {
+    let h = home();
+    let port = support::free_port();
+    let url = format!("etcd3+http://127.0.0.1:{port}");
+    let t = Instant::now();
+    let out = tz(&url, h.path(), &["lock", "x", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(69));
+    let err = text(&out.stderr);
+    assert!(
+        err.lines().count() == 1 && err.contains(&format!("127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    // A server that accepts but never answers: within the connect timeout.
+    let e = Etcd::start();
+    e.pause();
+    let t = Instant::now();
+    let url = format!("{}?connect_timeout=1", e.url);
+    let out = tz(&url, h.path(), &["lock", "x", "--", "true"])
+        .output()
+        .unwrap();
+    e.resume();
+    assert_eq!(out.status.code(), Some(69), "{}", text(&out.stderr));
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    assert_eq!(text(&out.stderr).lines().count(), 1);
+}
+
+#[test]
+fn tls_with_a_throwaway_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = make_certs(dir.path());
+    let e = Etcd::start_with(Some(&certs));
+    let h = home();
+    let out = tz(
+        &e.url,
+        h.path(),
+        &[
+            "lock",
+            "secure",
+            "--",
+            "sh",
+            "-c",
+            "echo $TOOZCTL_FENCING_TOKEN",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).trim().parse::<u64>().is_ok());
+    // Without the CA the server is not trusted: unavailable, in one line.
+    let plain = format!("etcd3+https://127.0.0.1:{}?connect_timeout=2", e.port);
+    let out = tz(&plain, h.path(), &["lock", "secure", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(69), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr).lines().count(),
+        1,
+        "{}",
+        text(&out.stderr)
+    );
+    // TLS options on a plain URL are a usage error.
+    let out = tz(
+        &format!("etcd3+http://127.0.0.1:{}?ca_cert=/x", e.port),
+        h.path(),
+        &["lock", "s", "--", "true"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn auth_password_never_shown() {
+    let e = Etcd::start();
+    let pw = "Sup3r-s3cret-pw";
+    e.ctl_ok(&[
+        "user",
+        "add",
+        "root",
+        "--interactive=false",
+        &format!("--new-user-password={pw}"),
+    ]);
+    e.ctl_ok(&["auth", "enable"]);
+    let h = home();
+    let url = format!("etcd3+http://root:{pw}@127.0.0.1:{}", e.port);
+    let out = tz(
+        &url,
+        h.path(),
+        &[
+            "-v",
+            "lock",
+            "authed",
+            "--",
+            "sh",
+            "-c",
+            "env; echo token=$TOOZCTL_FENCING_TOKEN",
+        ],
+    )
+    .output()
+    .unwrap();
+    let all = text(&out.stdout) + &text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(!all.contains(pw), "password leaked: {all}");
+    assert!(
+        all.contains("TOOZCTL_BACKEND=etcd3+http://root:***@127.0.0.1"),
+        "{all}"
+    );
+    assert!(all.contains("token="));
+    // A wrong password: one line, exit 69, no password either.
+    let bad = format!("etcd3+http://root:Wr0ng-{pw}@127.0.0.1:{}", e.port);
+    let out = tz(&bad, h.path(), &["lock", "authed", "--", "true"])
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(69), "{err}");
+    assert!(!err.contains(pw) && err.lines().count() == 1, "{err}");
+}
+
+const TOOZ_HOLDER: &str = r#"
+import sys
+from tooz import coordination
+c = coordination.get_coordinator(sys.argv[1], b"tooz-peer")
+c.start()
+lock = c.get_lock(sys.argv[2].encode())
+assert lock.acquire(blocking=False)
+print("held", flush=True)
+sys.stdin.readline()
+assert lock.release()
+c.stop()
+"#;
+
+const TOOZ_TRY: &str = r#"
+import sys
+from tooz import coordination
+c = coordination.get_coordinator(sys.argv[1], b"tooz-try")
+c.start()
+lock = c.get_lock(sys.argv[2].encode())
+got = lock.acquire(blocking=False)
+print(got)
+if got:
+    lock.release()
+c.stop()
+"#;
+
+#[test]
+fn tooz_lock_interop_both_ways() {
+    let e = shared();
+    let h = home();
+    let tooz_url = format!("etcd3+http://127.0.0.1:{}", e.port);
+    // tooz holds: toozctl is refused and names a tooz client; it gets in once tooz lets go.
+    let mut py = Command::new(support::tooz_python())
+        .args(["-c", TOOZ_HOLDER, &tooz_url, "interop"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(py.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "held");
+    let out = tz(&e.url, h.path(), &["lock", "-n", "interop", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("tooz client"),
+        "{}",
+        text(&out.stderr)
+    );
+    let mut waiter = tz(
+        &e.url,
+        h.path(),
+        &["lock", "-w", "10", "interop", "--", "true"],
+    )
+    .spawn()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    py.stdin.take().unwrap().write_all(b"\n").unwrap();
+    assert!(py.wait().unwrap().success());
+    assert_eq!(wait_exit(&mut waiter, Duration::from_secs(3)), Some(0));
+    // toozctl holds: tooz is refused; free again after toozctl exits.
+    let mut holder = hold(&e.url, h.path(), &["lock", "interop"]);
+    let (code, out, err) = python(TOOZ_TRY, &[&tooz_url, "interop"]);
+    assert_eq!((code, out.trim()), (0, "False"), "{err}");
+    signal(holder.id(), libc::SIGTERM);
+    assert_eq!(wait_exit(&mut holder, Duration::from_secs(5)), Some(0));
+    let (code, out, err) = python(TOOZ_TRY, &[&tooz_url, "interop"]);
+    assert_eq!((code, out.trim()), (0, "True"), "{err}");
+}
+
+/// Library-level tests of the primitives the CLI reaches through other commands.
+mod api {
+    use super::*;
+    use toozctl::coordination::{
+        BackendUrl, Capabilities, Coordinator, EventKind, Identity, LockMode, LockRequest, Wait,
+        WatchTarget,
+    };
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    async fn connect(url: &str, member: &str) -> Box<dyn Coordinator> {
+        let id = Identity {
+            member_id: member.into(),
+            host: "testhost".into(),
+            pid: std::process::id(),
+            command: String::new(),
+        };
+        toozctl::backends::connect(&BackendUrl::parse(url).unwrap(), id)
+            .await
+            .unwrap()
+    }
+
+    const TOOZ_GROUP: &str = r#"
+import sys, json
+from tooz import coordination
+c = coordination.get_coordinator(sys.argv[1], b"tooz-member")
+c.start()
+if sys.argv[3] == "join":
+    c.create_group(sys.argv[2].encode()).get()
+    c.join_group(sys.argv[2].encode(), {"weight": 1}).get()
+    print("joined", flush=True)
+    sys.stdin.readline()
+    c.leave_group(sys.argv[2].encode()).get()
+else:
+    members = sorted(m.decode() for m in c.get_members(sys.argv[2].encode()).get())
+    caps = {m: c.get_member_capabilities(sys.argv[2].encode(), m.encode()).get() for m in members}
+    print(json.dumps(caps, sort_keys=True))
+c.stop()
+"#;
+
+    #[test]
+    fn groups_with_capabilities_interoperate_with_tooz() {
+        let e = shared();
+        let tooz_url = format!("etcd3+http://127.0.0.1:{}", e.port);
+        let mut py = Command::new(support::tooz_python())
+            .args(["-c", TOOZ_GROUP, &tooz_url, "ig", "join"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(py.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "joined");
+        rt().block_on(async {
+            let c = connect(&e.url, "rust-member").await;
+            let members = c.members("ig").await.unwrap();
+            assert_eq!(members.len(), 1);
+            assert_eq!(members[0].member_id, "tooz-member");
+            assert_eq!(members[0].capabilities.to_json(), serde_json::json!({"weight": 1}));
+            let caps = Capabilities::from_json_text(r#"{"role": "api", "n": 2}"#).unwrap();
+            let held = c.join("ig", &caps, false).await.unwrap();
+            let (code, out, err) = python(TOOZ_GROUP, &[&tooz_url, "ig", "read"]);
+            assert_eq!(code, 0, "{err}");
+            let seen: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+            assert_eq!(seen, serde_json::json!({"rust-member": {"role": "api", "n": 2}, "tooz-member": {"weight": 1}}));
+            // group list shows the group once, without tooz's per-member junk entries.
+            let groups = c.groups().await.unwrap();
+            let ig: Vec<_> = groups.iter().filter(|g| g.name.starts_with("ig")).collect();
+            assert_eq!(ig.len(), 1, "{groups:?}");
+            assert_eq!(ig[0].members, 2);
+            assert!(matches!(c.delete_group("ig").await, Err(toozctl::coordination::Error::NotEmpty(_))));
+            held.release().await.unwrap();
+            assert!(e.keys("tooz/groups/ig/rust-member").is_empty());
+            c.close().await.unwrap();
+        });
+        py.stdin.take().unwrap().write_all(b"\n").unwrap();
+        assert!(py.wait().unwrap().success());
+        rt().block_on(async {
+            let c = connect(&e.url, "rust-member").await;
+            assert!(c.members("ig").await.unwrap().is_empty());
+            c.delete_group("ig").await.unwrap();
+            assert!(matches!(
+                c.members("ig").await,
+                Err(toozctl::coordination::Error::NotFound(_))
+            ));
+            assert!(matches!(
+                c.join("ig", &Capabilities::default(), false).await,
+                Err(toozctl::coordination::Error::NotFound(_))
+            ));
+            let held = c.join("ig", &Capabilities::default(), true).await.unwrap();
+            held.release().await.unwrap();
+            c.delete_group("ig").await.unwrap();
+        });
+    }
+
+    #[test]
+    fn election_in_etcd_layout_with_leader_and_handover() {
+        let e = shared();
+        rt().block_on(async {
+            let a = connect(&e.url, "cand-a").await;
+            let b = connect(&e.url, "cand-b").await;
+            let la = a
+                .campaign("elg", Wait::NoWait)
+                .await
+                .unwrap()
+                .expect("first candidate leads");
+            assert!(b.campaign("elg", Wait::NoWait).await.unwrap().is_none());
+            let leader = b.leader("elg").await.unwrap().unwrap();
+            assert_eq!(leader.member_id.as_deref(), Some("cand-a"));
+            assert_eq!(leader.host.as_deref(), Some("testhost"));
+            // etcdctl's own election reader sees the same leader.
+            let seen = e.ctl_for(1, &["elect", "-l", "toozctl/elections/elg"]);
+            assert!(seen.contains("cand-a"), "{seen}");
+            let waiting = tokio::spawn(async move {
+                let r = b.campaign("elg", Wait::Forever).await;
+                (b, r)
+            });
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let t1 = la.fencing_token;
+            la.release().await.unwrap();
+            let (b, r) = tokio::time::timeout(Duration::from_secs(3), waiting)
+                .await
+                .unwrap()
+                .unwrap();
+            let lb = r
+                .unwrap()
+                .expect("second candidate elected after the first stood down");
+            assert!(lb.fencing_token > t1);
+            assert_eq!(
+                a.leader("elg").await.unwrap().unwrap().member_id.as_deref(),
+                Some("cand-b")
+            );
+            lb.release().await.unwrap();
+            assert!(a.leader("elg").await.unwrap().is_none());
+            a.close().await.unwrap();
+            b.close().await.unwrap();
+        });
+        assert!(e.keys("toozctl/elections/elg/").is_empty());
+    }
+
+    #[test]
+    fn watches_report_lock_and_group_events() {
+        let e = shared();
+        rt().block_on(async {
+            let c = connect(&e.url, "watcher").await;
+            let d = connect(&e.url, "doer").await;
+            let mut locks = c.watch(&WatchTarget::Lock("watched".into())).await.unwrap();
+            let req = LockRequest {
+                name: "watched".into(),
+                mode: LockMode::Exclusive,
+                wait: Wait::NoWait,
+                ttl: None,
+            };
+            let held = d.acquire(&req).await.unwrap().unwrap();
+            let token = held.fencing_token;
+            let ev = tokio::time::timeout(Duration::from_secs(3), locks.recv())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            assert_eq!(ev.kind, EventKind::Acquired);
+            assert_eq!(ev.fencing_token, Some(token));
+            assert_eq!(ev.holder.unwrap().member_id.as_deref(), Some("doer"));
+            held.release().await.unwrap();
+            let ev = tokio::time::timeout(Duration::from_secs(3), locks.recv())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            assert_eq!(ev.kind, EventKind::Released);
+
+            d.create_group("wg").await.unwrap();
+            let mut group = c.watch(&WatchTarget::Group("wg".into())).await.unwrap();
+            let mut leaders = c.watch(&WatchTarget::Leader("wg".into())).await.unwrap();
+            let m = d.join("wg", &Capabilities::default(), false).await.unwrap();
+            let ev = tokio::time::timeout(Duration::from_secs(3), group.recv())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                (ev.kind, ev.member.as_deref()),
+                (EventKind::Join, Some("doer"))
+            );
+            let l = d.campaign("wg", Wait::NoWait).await.unwrap().unwrap();
+            let ev = tokio::time::timeout(Duration::from_secs(3), leaders.recv())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                (ev.kind, ev.member.as_deref()),
+                (EventKind::Elected, Some("doer"))
+            );
+            assert_eq!(ev.fencing_token, Some(l.fencing_token));
+            l.release().await.unwrap();
+            m.release().await.unwrap();
+            let ev = tokio::time::timeout(Duration::from_secs(3), group.recv())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                (ev.kind, ev.member.as_deref()),
+                (EventKind::Leave, Some("doer"))
+            );
+            d.delete_group("wg").await.unwrap();
+        });
+    }
+
+    #[test]
+    fn watch_reports_lost_then_resyncs_after_compaction() {
+        let mut e = Etcd::start();
+        let rt = rt();
+        let (c, mut group) = rt.block_on(async {
+            let c = connect(&e.url, "watcher").await;
+            c.create_group("cg").await.unwrap();
+            let w = c.watch(&WatchTarget::Group("cg".into())).await.unwrap();
+            (c, w)
+        });
+        // Outside block_on the watch task does not run: restart the server, change the
+        // group and compact past the change before the watch can resume.
+        e.restart();
+        e.ctl_ok(&["put", "tooz/groups/cg/ghost", "x"]);
+        e.ctl_ok(&["del", "tooz/groups/cg/ghost"]);
+        let put = e.ctl_ok(&["put", "tooz/groups/cg/late", "x", "-w", "json"]);
+        let rev: String = put
+            .split("\"revision\":")
+            .nth(1)
+            .unwrap()
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
+        e.ctl_ok(&["compact", &rev]);
+        rt.block_on(async {
+            let mut kinds = Vec::new();
+            while kinds.last() != Some(&(EventKind::Resync, None)) {
+                let ev = tokio::time::timeout(Duration::from_secs(10), group.recv())
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .unwrap();
+                kinds.push((ev.kind, ev.member));
+            }
+            assert_eq!(
+                kinds,
+                vec![
+                    (EventKind::Lost, None),
+                    (EventKind::Join, Some("late".to_string())),
+                    (EventKind::Resync, None)
+                ]
+            );
+            c.close().await.unwrap();
+        });
+    }
+
+    #[test]
+    fn locks_listing_and_breaking() {
+        let e = shared();
+        rt().block_on(async {
+            let c = connect(&e.url, "lister").await;
+            let req = LockRequest {
+                name: "listed".into(),
+                mode: LockMode::Exclusive,
+                wait: Wait::NoWait,
+                ttl: Some(Duration::from_secs(9)),
+            };
+            let held = c.acquire(&req).await.unwrap().unwrap();
+            let mut health = held.health();
+            let all = c.locks().await.unwrap();
+            let info = all
+                .iter()
+                .find(|l| l.name == "listed")
+                .expect("listed lock");
+            assert_eq!(info.holders[0].member_id.as_deref(), Some("lister"));
+            assert_eq!(info.fencing_token, Some(held.fencing_token));
+            assert!(
+                info.ttl.unwrap() <= Duration::from_secs(9)
+                    && info.ttl.unwrap() >= Duration::from_secs(7)
+            );
+            assert_eq!(
+                c.lease_for(Some(Duration::from_secs(9))),
+                Some(Duration::from_secs(9))
+            );
+            let broken = c.break_lock("listed").await.unwrap();
+            assert_eq!(broken[0].member_id.as_deref(), Some("lister"));
+            tokio::time::timeout(
+                Duration::from_secs(3),
+                health.wait_for(|h| matches!(h, toozctl::coordination::Health::Lost(_))),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+            held.release().await.unwrap();
+            c.close().await.unwrap();
+        });
+    }
+}

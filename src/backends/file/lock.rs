@@ -22,16 +22,28 @@ use tokio_stream::StreamExt;
 
 use super::ofd::{self, Kind};
 use super::{io_error, FileCoordinator};
-use crate::coordination::{Error, Health, Held, Holder, LockMode, LockRequest, Release, Result, Wait};
+use crate::coordination::{
+    Error, Health, Held, Holder, LockMode, LockRequest, Release, Result, Wait,
+};
 
-/// Open (creating) a lock file as fasteners does: append mode, 0666 less the umask.
+/// Open (creating) a lock file as fasteners does (append, 0666 less the umask), and also
+/// for reading: a read (shared) lock needs a descriptor open for reading.
 fn open_lock_file(path: &Path) -> Result<File> {
-    let open = || OpenOptions::new().append(true).create(true).mode(0o666).custom_flags(libc::O_CLOEXEC).open(path);
+    let open = || {
+        OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .mode(0o666)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(path)
+    };
     match open() {
         Ok(f) => Ok(f),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| io_error("cannot create", parent, e))?;
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| io_error("cannot create", parent, e))?;
             }
             open().map_err(|e| io_error("cannot open lock file", path, e))
         }
@@ -40,7 +52,8 @@ fn open_lock_file(path: &Path) -> Result<File> {
 }
 
 fn is_contended(e: &io::Error) -> bool {
-    e.raw_os_error() == fs2::lock_contended_error().raw_os_error() || e.kind() == io::ErrorKind::WouldBlock
+    e.raw_os_error() == fs2::lock_contended_error().raw_os_error()
+        || e.kind() == io::ErrorKind::WouldBlock
 }
 
 /// OFD lock, then `flock(2)` of the same kind, without waiting.
@@ -149,9 +162,18 @@ pub(super) async fn acquire(c: &FileCoordinator, req: &LockRequest) -> Result<Op
                 return Err(conflict(&req.name, &h, req.mode));
             }
         }
-        if let (LockMode::Limit(_), Ok(Some((pid, Kind::Write)))) = (req.mode, ofd::blocker(&file, Kind::Read)) {
+        if let (LockMode::Limit(_), Ok(Some((pid, Kind::Write)))) =
+            (req.mode, ofd::blocker(&file, Kind::Read))
+        {
             let holder = foreign_holder(pid);
-            return Err(conflict(&req.name, &Holder { mode: Some("exclusive".into()), ..holder }, req.mode));
+            return Err(conflict(
+                &req.name,
+                &Holder {
+                    mode: Some("exclusive".into()),
+                    ..holder
+                },
+                req.mode,
+            ));
         }
         match wait_for_file(file, kind, req.wait, &path).await? {
             Some(f) => f,
@@ -179,8 +201,19 @@ pub(super) async fn acquire(c: &FileCoordinator, req: &LockRequest) -> Result<Op
         }
     };
     let (tx, rx) = watch::channel(Health::Held { expires: None });
-    let guard = FileLock { main, slot, record, _health: tx };
-    Ok(Some(Held::new(format!("lock '{}'", req.name), token, None, rx, Box::new(guard))))
+    let guard = FileLock {
+        main,
+        slot,
+        record,
+        _health: tx,
+    };
+    Ok(Some(Held::new(
+        format!("lock '{}'", req.name),
+        token,
+        None,
+        rx,
+        Box::new(guard),
+    )))
 }
 
 /// Find and take a free semaphore slot, waiting on inotify close events.
@@ -191,9 +224,14 @@ async fn take_slot(meta: &Path, n: u32, wait: Wait) -> Result<Option<File>> {
     let inotify = inotify::Inotify::init().map_err(|e| Error::Internal(format!("inotify: {e}")))?;
     inotify
         .watches()
-        .add(&dir, inotify::WatchMask::CLOSE_WRITE | inotify::WatchMask::CLOSE_NOWRITE)
+        .add(
+            &dir,
+            inotify::WatchMask::CLOSE_WRITE | inotify::WatchMask::CLOSE_NOWRITE,
+        )
         .map_err(|e| io_error("cannot watch", &dir, e))?;
-    let mut events = inotify.into_event_stream([0u8; 1024]).map_err(|e| Error::Internal(format!("inotify: {e}")))?;
+    let mut events = inotify
+        .into_event_stream([0u8; 1024])
+        .map_err(|e| Error::Internal(format!("inotify: {e}")))?;
     // Keep every slot open for the whole wait: our own tries then cause no close events.
     let mut slots = Vec::with_capacity(n as usize);
     for i in 0..n {
@@ -236,9 +274,15 @@ async fn take_slot(meta: &Path, n: u32, wait: Wait) -> Result<Option<File>> {
 }
 
 /// Under the token file's lock: check live holders, bump the fencing token, write our record.
-fn record_holder(c: &FileCoordinator, name: &str, meta: &Path, mode: LockMode) -> Result<(u64, Record)> {
+fn record_holder(
+    c: &FileCoordinator,
+    name: &str,
+    meta: &Path,
+    mode: LockMode,
+) -> Result<(u64, Record)> {
     let holders_dir = meta.join("holders");
-    std::fs::create_dir_all(&holders_dir).map_err(|e| io_error("cannot create", &holders_dir, e))?;
+    std::fs::create_dir_all(&holders_dir)
+        .map_err(|e| io_error("cannot create", &holders_dir, e))?;
     let token_path = meta.join("token");
     let token_file = OpenOptions::new()
         .read(true)
@@ -249,21 +293,28 @@ fn record_holder(c: &FileCoordinator, name: &str, meta: &Path, mode: LockMode) -
         .custom_flags(libc::O_CLOEXEC)
         .open(&token_path)
         .map_err(|e| io_error("cannot open", &token_path, e))?;
-    ofd::lock_wait(&token_file, Kind::Write).map_err(|e| io_error("cannot lock", &token_path, e))?;
+    ofd::lock_wait(&token_file, Kind::Write)
+        .map_err(|e| io_error("cannot lock", &token_path, e))?;
     for h in live_holders(meta)? {
         if !compatible(h.mode.as_deref(), mode) {
             return Err(conflict(name, &h, mode));
         }
     }
     let mut text = String::new();
-    (&token_file).read_to_string(&mut text).map_err(|e| io_error("cannot read", &token_path, e))?;
+    (&token_file)
+        .read_to_string(&mut text)
+        .map_err(|e| io_error("cannot read", &token_path, e))?;
     let token = text.trim().parse::<u64>().unwrap_or(0) + 1;
     let new = format!("{token}\n");
     token_file
         .set_len(0)
         .and_then(|_| token_file.write_all_at(new.as_bytes(), 0))
         .map_err(|e| io_error("cannot write", &token_path, e))?;
-    let record = Record::write(&holders_dir, token, &c.identity.holder(Some(mode), Some(token)))?;
+    let record = Record::write(
+        &holders_dir,
+        token,
+        &c.identity.holder(Some(mode), Some(token)),
+    )?;
     let _ = ofd::unlock(&token_file);
     Ok((token, record))
 }
@@ -288,8 +339,10 @@ impl Record {
             .map_err(|e| io_error("cannot create", &tmp, e))?;
         // Locked before it has its real name, so no reader ever sees it unlocked.
         ofd::try_lock(&file, Kind::Write).map_err(|e| io_error("cannot lock", &tmp, e))?;
-        let json = serde_json::to_vec(holder).map_err(|e| Error::Internal(format!("holder record: {e}")))?;
-        file.write_all_at(&json, 0).map_err(|e| io_error("cannot write", &tmp, e))?;
+        let json = serde_json::to_vec(holder)
+            .map_err(|e| Error::Internal(format!("holder record: {e}")))?;
+        file.write_all_at(&json, 0)
+            .map_err(|e| io_error("cannot write", &tmp, e))?;
         std::fs::rename(&tmp, &path).map_err(|e| io_error("cannot rename", &tmp, e))?;
         Ok(Record { path, file })
     }
@@ -312,10 +365,16 @@ fn live_holders(meta: &Path) -> Result<Vec<Holder>> {
     let mut out = Vec::new();
     for entry in entries.flatten() {
         let p = entry.path();
-        if !p.extension().is_some_and(|e| e == "json") {
+        if p.extension().is_none_or(|e| e != "json") {
             continue;
         }
-        let Ok(mut f) = OpenOptions::new().read(true).custom_flags(libc::O_CLOEXEC).open(&p) else { continue };
+        let Ok(mut f) = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&p)
+        else {
+            continue;
+        };
         match ofd::blocker(&f, Kind::Write) {
             Ok(Some(_)) => {
                 let mut text = String::new();
@@ -338,7 +397,10 @@ fn live_holders(meta: &Path) -> Result<Vec<Holder>> {
 /// A lock on the lock file with no toozctl record: tooz, or another fcntl user.
 fn foreign_holder(pid: i32) -> Holder {
     if pid > 0 {
-        Holder { pid: Some(pid as u32), ..Holder::unknown("holds a POSIX fcntl lock (a tooz client?)") }
+        Holder {
+            pid: Some(pid as u32),
+            ..Holder::unknown("holds a POSIX fcntl lock (a tooz client?)")
+        }
     } else {
         Holder::unknown("held by another process (OFD lock, no toozctl record)")
     }
@@ -350,7 +412,11 @@ pub(super) fn holders(c: &FileCoordinator, name: &str) -> Result<Vec<Holder>> {
     if !live.is_empty() {
         return Ok(live);
     }
-    let f = match OpenOptions::new().read(true).custom_flags(libc::O_CLOEXEC).open(&path) {
+    let f = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(&path)
+    {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(io_error("cannot open", &path, e)),
@@ -372,10 +438,16 @@ struct FileLock {
 #[async_trait]
 impl Release for FileLock {
     async fn release(self: Box<Self>) -> Result<()> {
-        let FileLock { main, slot, record, _health } = *self;
+        let FileLock {
+            main,
+            slot,
+            record,
+            _health,
+        } = *self;
         record.remove();
         if let Some(s) = slot {
-            ofd::unlock(&s).map_err(|e| Error::Internal(format!("unlocking semaphore slot: {e}")))?;
+            ofd::unlock(&s)
+                .map_err(|e| Error::Internal(format!("unlocking semaphore slot: {e}")))?;
         }
         unlock_both(&main);
         Ok(())

@@ -220,7 +220,19 @@ pub(super) async fn acquire(c: &FileCoordinator, req: &LockRequest) -> Result<Op
 async fn take_slot(meta: &Path, n: u32, wait: Wait) -> Result<Option<File>> {
     let dir = meta.join("slots");
     std::fs::create_dir_all(&dir).map_err(|e| io_error("cannot create", &dir, e))?;
-    // Watch before the first try, so no release between a failed try and the wait is missed.
+    // Keep every slot open for the whole wait: our own tries then cause no close events.
+    let mut slots = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        slots.push(Some(open_lock_file(&dir.join(i.to_string()))?));
+    }
+    if let Some(i) = free_slot(&slots, &dir)? {
+        return Ok(slots[i].take());
+    }
+    if wait == Wait::NoWait {
+        return Ok(None);
+    }
+    // Only now watch (closing an inotify instance costs the kernel a grace period, so the
+    // uncontended path has none), then look again so no release before the watch is missed.
     let inotify = inotify::Inotify::init().map_err(|e| Error::Internal(format!("inotify: {e}")))?;
     inotify
         .watches()
@@ -232,15 +244,6 @@ async fn take_slot(meta: &Path, n: u32, wait: Wait) -> Result<Option<File>> {
     let mut events = inotify
         .into_event_stream([0u8; 1024])
         .map_err(|e| Error::Internal(format!("inotify: {e}")))?;
-    // Keep every slot open for the whole wait: our own tries then cause no close events.
-    let mut slots = Vec::with_capacity(n as usize);
-    for i in 0..n {
-        slots.push(Some(open_lock_file(&dir.join(i.to_string()))?));
-    }
-    let deadline = match wait {
-        Wait::Until(d) => Some(d),
-        _ => None,
-    };
     loop {
         // A killed holder's close event can come a moment before the kernel drops its lock:
         // after each event, look a few more times over 40 ms before waiting again.
@@ -248,20 +251,14 @@ async fn take_slot(meta: &Path, n: u32, wait: Wait) -> Result<Option<File>> {
             if pause_ms > 0 {
                 tokio::time::sleep(Duration::from_millis(pause_ms)).await;
             }
-            for slot in slots.iter_mut() {
-                let f = slot.as_ref().expect("slots stay open while waiting");
-                if ofd::try_lock(f, Kind::Write).map_err(|e| io_error("cannot lock", &dir, e))? {
-                    return Ok(slot.take());
-                }
-            }
-            if wait == Wait::NoWait {
-                return Ok(None);
+            if let Some(i) = free_slot(&slots, &dir)? {
+                return Ok(slots[i].take());
             }
         }
         let next = async {
-            match deadline {
-                Some(d) => tokio::time::timeout_at(d, events.next()).await.ok(),
-                None => Some(events.next().await),
+            match wait {
+                Wait::Until(d) => tokio::time::timeout_at(d, events.next()).await.ok(),
+                _ => Some(events.next().await),
             }
         };
         match next.await {
@@ -271,6 +268,17 @@ async fn take_slot(meta: &Path, n: u32, wait: Wait) -> Result<Option<File>> {
             Some(None) => return Err(Error::Internal("inotify stream ended".into())),
         }
     }
+}
+
+/// The index of a slot we just locked, if any is free.
+fn free_slot(slots: &[Option<File>], dir: &Path) -> Result<Option<usize>> {
+    for (i, slot) in slots.iter().enumerate() {
+        let f = slot.as_ref().expect("slots stay open while waiting");
+        if ofd::try_lock(f, Kind::Write).map_err(|e| io_error("cannot lock", dir, e))? {
+            return Ok(Some(i));
+        }
+    }
+    Ok(None)
 }
 
 /// Under the token file's lock: check live holders, bump the fencing token, write our record.

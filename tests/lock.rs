@@ -770,3 +770,27 @@ fn on_a_terminal_command_gets_the_foreground_and_a_spinner_shows_while_waiting()
     );
     term_and_wait(&mut h);
 }
+
+#[test]
+fn deleting_the_lock_file_behind_our_back_stops_the_command_and_exits_3() {
+    let fb = FileBackend::new();
+    let mut c = fb
+        .cmd(&["lock", "--kill-after", "1s", "victim", "--", "sleep", "30"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let file = fb.dir.path().join("victim");
+    assert!(wait_until(Duration::from_secs(5), || file.exists()));
+    std::thread::sleep(Duration::from_millis(200));
+    std::fs::remove_file(&file).unwrap();
+    let start = Instant::now();
+    let out = c.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("deleted") && err.contains("SIGTERM"), "{err}");
+}

@@ -201,11 +201,12 @@ pub(super) async fn acquire(c: &FileCoordinator, req: &LockRequest) -> Result<Op
         }
     };
     let (tx, rx) = watch::channel(Health::Held { expires: None });
+    let watchdog = watch_lock_file(path, &main, tx);
     let guard = FileLock {
         main,
         slot,
         record,
-        _health: tx,
+        watchdog,
     };
     Ok(Some(Held::new(
         format!("lock '{}'", req.name),
@@ -435,12 +436,44 @@ pub(super) fn holders(c: &FileCoordinator, name: &str) -> Result<Vec<Holder>> {
     }
 }
 
+/// How often a held lock's file is checked for deletion or replacement.
+const FILE_CHECK: Duration = Duration::from_secs(1);
+
+/// The kernel never takes a file lock away, but someone can delete or replace the lock
+/// file: a tooz client would then lock the new file while we hold the old one. Check that
+/// the path still names our inode; publish the loss when it does not.
+fn watch_lock_file(
+    path: PathBuf,
+    main: &File,
+    tx: watch::Sender<Health>,
+) -> tokio::task::JoinHandle<()> {
+    use std::os::unix::fs::MetadataExt;
+    let ours = main.metadata().map(|m| (m.dev(), m.ino())).ok();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(FILE_CHECK).await;
+            let why = match std::fs::metadata(&path) {
+                Ok(m) if Some((m.dev(), m.ino())) == ours => continue,
+                Ok(_) => "the lock file was replaced",
+                Err(e) if e.kind() == io::ErrorKind::NotFound => "the lock file was deleted",
+                Err(_) => continue,
+            };
+            let _ = tx.send(Health::Lost(format!(
+                "{why} ({}): others can now take the lock",
+                path.display()
+            )));
+            // Keep the sender until released, so the loss is not mistaken for a closed channel.
+            std::future::pending::<()>().await;
+        }
+    })
+}
+
 /// A held file lock.
 struct FileLock {
     main: File,
     slot: Option<File>,
     record: Record,
-    _health: watch::Sender<Health>,
+    watchdog: tokio::task::JoinHandle<()>,
 }
 
 #[async_trait]
@@ -450,8 +483,9 @@ impl Release for FileLock {
             main,
             slot,
             record,
-            _health,
+            watchdog,
         } = *self;
+        watchdog.abort();
         record.remove();
         if let Some(s) = slot {
             ofd::unlock(&s)

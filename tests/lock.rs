@@ -774,7 +774,7 @@ fn on_a_terminal_command_gets_the_foreground_and_a_spinner_shows_while_waiting()
 #[test]
 fn deleting_the_lock_file_behind_our_back_stops_the_command_and_exits_3() {
     let fb = FileBackend::new();
-    let mut c = fb
+    let c = fb
         .cmd(&["lock", "--kill-after", "1s", "victim", "--", "sleep", "30"])
         .stderr(Stdio::piped())
         .spawn()

@@ -10,20 +10,31 @@
 //! | `DIR/.toozctl/locks/<enc>/holders/<token>.json` | us | one record per current holder; the holder keeps an OFD lock on it, so a record without a lock is stale (its process died) and is removed by the next reader |
 //! | `DIR/.toozctl/locks/<enc>/slots/<i>` | us | `--limit N` semaphores: holder *i* keeps an OFD write lock on slot *i* (and a read lock on the lock file, so exclusive holders and tooz are excluded) |
 //!
+//! | `DIR/groups/<sha1(group)>/…` | tooz and us | groups and members in tooz's layout; see `groups` |
+//! | `DIR/.toozctl/groups/<sha1(group)>/members/` | us | member liveness: a lock file per toozctl member (see `groups`) |
+//! | `DIR/.toozctl/groups/<sha1(group)>/leader/` | us | leader election, which tooz's file driver lacks (see `leader`) |
+//!
 //! `<enc>` is the lock name with every byte outside `[A-Za-z0-9._-]` written as `%XX`
 //! (names over 200 bytes so encoded become `sha1-<hex>`). tooz ignores `.toozctl`.
 //! Lock names are paths relative to `DIR`, as in tooz: `a/b` is `DIR/a/b`; a name that is
 //! absolute, has an empty, `.` or `..` component, or starts with a reserved name is refused.
 
+mod groups;
+mod leader;
 mod lock;
 mod ofd;
+mod watch;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::coordination::{validate_name, BackendUrl, Coordinator, Error, Held, Holder, Identity, LockRequest, Result};
+use crate::coordination::{
+    validate_name, BackendUrl, Capabilities, Coordinator, Error, Events, GroupInfo, Held, Holder,
+    Identity, LockRequest, Member, Result, Wait, WatchTarget,
+};
+use groups::{blocking, Store};
 
 /// Names tooz and we keep for ourselves at the top of the directory.
 const RESERVED: [&str; 4] = ["groups", "tmp", ".driver_lock", ".toozctl"];
@@ -33,7 +44,6 @@ pub struct FileCoordinator {
     dir: PathBuf,
     identity: Identity,
     /// tooz's `?timeout=`: member liveness window (groups).
-    #[allow(dead_code)]
     timeout: Duration,
 }
 
@@ -46,16 +56,37 @@ impl FileCoordinator {
             )));
         }
         if !url.path.starts_with('/') {
-            return Err(Error::InvalidUrl(format!("file URL '{url}' has no directory (expected file:///absolute/dir)")));
+            return Err(Error::InvalidUrl(format!(
+                "file URL '{url}' has no directory (expected file:///absolute/dir)"
+            )));
         }
-        let timeout = url.seconds_option("timeout")?.unwrap_or(Duration::from_secs(10));
+        let timeout = url
+            .seconds_option("timeout")?
+            .unwrap_or(Duration::from_secs(10));
         let dir = PathBuf::from(&url.path);
         for sub in ["groups", "tmp"] {
             std::fs::create_dir_all(dir.join(sub)).map_err(|e| {
-                Error::Unavailable(format!("cannot create backend directory {}: {e}", dir.join(sub).display()))
+                Error::Unavailable(format!(
+                    "cannot create backend directory {}: {e}",
+                    dir.join(sub).display()
+                ))
             })?;
         }
-        Ok(FileCoordinator { url: url.clone(), dir, identity, timeout })
+        Ok(FileCoordinator {
+            url: url.clone(),
+            dir,
+            identity,
+            timeout,
+        })
+    }
+
+    /// What the (blocking) group operations need.
+    fn store(&self) -> Store {
+        Store {
+            dir: self.dir.clone(),
+            timeout: self.timeout,
+            identity: self.identity.clone(),
+        }
     }
 
     /// The lock file tooz uses for `name`, after checking the name cannot escape `DIR`.
@@ -74,19 +105,25 @@ pub fn validate_lock_name(name: &str) -> Result<()> {
     validate_name("lock", name)?;
     let bad = |why: &str| Err(Error::InvalidName(format!("lock name {name:?} {why}")));
     if name.starts_with('/') {
-        return bad("is an absolute path; file lock names are paths relative to the backend directory");
+        return bad(
+            "is an absolute path; file lock names are paths relative to the backend directory",
+        );
     }
     for comp in name.split('/') {
         match comp {
             "" => return bad("has an empty path component"),
-            "." | ".." => return bad("has a '.' or '..' component, which could escape the backend directory"),
+            "." | ".." => {
+                return bad("has a '.' or '..' component, which could escape the backend directory")
+            }
             c if c.len() > 255 => return bad("has a path component longer than 255 bytes"),
             _ => {}
         }
     }
     let first = name.split('/').next().unwrap_or("");
     if RESERVED.contains(&first) {
-        return bad(&format!("uses '{first}', which the file backend reserves for itself"));
+        return bad(&format!(
+            "uses '{first}', which the file backend reserves for itself"
+        ));
     }
     Ok(())
 }
@@ -125,6 +162,54 @@ impl Coordinator for FileCoordinator {
     async fn lock_holders(&self, name: &str) -> Result<Vec<Holder>> {
         lock::holders(self, name)
     }
+
+    async fn create_group(&self, group: &str) -> Result<()> {
+        let (s, g) = (self.store(), group.to_string());
+        blocking(move || s.create_group(&g)).await
+    }
+
+    async fn delete_group(&self, group: &str) -> Result<()> {
+        let (s, g) = (self.store(), group.to_string());
+        blocking(move || s.delete_group(&g)).await
+    }
+
+    async fn groups(&self) -> Result<Vec<GroupInfo>> {
+        let s = self.store();
+        blocking(move || s.groups()).await
+    }
+
+    async fn members(&self, group: &str) -> Result<Vec<Member>> {
+        let (s, g) = (self.store(), group.to_string());
+        blocking(move || s.members(&g)).await
+    }
+
+    async fn join(&self, group: &str, capabilities: &Capabilities, create: bool) -> Result<Held> {
+        let (s, g, c) = (self.store(), group.to_string(), capabilities.clone());
+        let joined = blocking(move || s.join(&g, &c, create)).await?;
+        groups::held(self.store(), joined)
+    }
+
+    async fn leave(&self, group: &str, member: &str) -> Result<()> {
+        let (s, g, m) = (self.store(), group.to_string(), member.to_string());
+        blocking(move || s.leave(&g, &m)).await
+    }
+
+    async fn campaign(&self, group: &str, wait: Wait) -> Result<Option<Held>> {
+        leader::campaign(&self.store(), group, wait).await
+    }
+
+    async fn leader(&self, group: &str) -> Result<Option<Holder>> {
+        let (s, g) = (self.store(), group.to_string());
+        blocking(move || {
+            s.require(&g)?;
+            leader::current(&s, &g)
+        })
+        .await
+    }
+
+    async fn watch(&self, target: &WatchTarget) -> Result<Events> {
+        watch::watch(self, target).await
+    }
 }
 
 #[cfg(test)]
@@ -133,10 +218,31 @@ mod tests {
 
     #[test]
     fn names_cannot_escape() {
-        for bad in ["", "../x", "a/../../x", "/etc/passwd", "a//b", "a/", ".", "groups", "tmp/x", ".toozctl", "a\0b", "a\nb"] {
+        for bad in [
+            "",
+            "../x",
+            "a/../../x",
+            "/etc/passwd",
+            "a//b",
+            "a/",
+            ".",
+            "groups",
+            "tmp/x",
+            ".toozctl",
+            "a\0b",
+            "a\nb",
+        ] {
             assert!(validate_lock_name(bad).is_err(), "{bad:?}");
         }
-        for good in ["nightly", "a/b", "spec_lock", "with space", "ünïcode", ".hidden", "x..y"] {
+        for good in [
+            "nightly",
+            "a/b",
+            "spec_lock",
+            "with space",
+            "ünïcode",
+            ".hidden",
+            "x..y",
+        ] {
             assert!(validate_lock_name(good).is_ok(), "{good:?}");
         }
     }

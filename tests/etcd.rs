@@ -30,7 +30,7 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// Start a holder in hold mode and wait for its "acquired" line.
+/// Start a holder in hold mode and wait for its "acquired" / "joined" / "elected" line.
 fn hold(url: &str, home: &std::path::Path, args: &[&str]) -> Child {
     let mut c = tz(url, home, args);
     c.stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -40,8 +40,10 @@ fn hold(url: &str, home: &std::path::Path, args: &[&str]) -> Child {
         .read_line(&mut line)
         .unwrap();
     assert!(
-        line.contains("acquired"),
-        "holder did not acquire: {line:?}"
+        ["acquired", "joined", "elected"]
+            .iter()
+            .any(|w| line.contains(w)),
+        "holder did not get it: {line:?}"
     );
     child
 }
@@ -900,4 +902,187 @@ c.stop()
             c.close().await.unwrap();
         });
     }
+}
+
+/// `toozctl -o json ARGS` on `url`, parsed; asserts success.
+fn json_of(url: &str, home: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    let out = tz(url, home, &[&["-o", "json"], args].concat())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{args:?}: {}",
+        text(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", text(&out.stdout)))
+}
+
+#[test]
+fn group_commands_on_etcd() {
+    let e = shared();
+    let h = home();
+    let url = &e.url;
+    assert_eq!(
+        tz(url, h.path(), &["group", "create", "cli-g"])
+            .status()
+            .unwrap()
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        tz(url, h.path(), &["group", "create", "cli-g"])
+            .status()
+            .unwrap()
+            .code(),
+        Some(1)
+    );
+    let mut joiner = hold(
+        url,
+        h.path(),
+        &[
+            "-m",
+            "web-1",
+            "group",
+            "join",
+            "cli-g",
+            "--capabilities",
+            r#"{"role": "api", "n": 3}"#,
+        ],
+    );
+    assert_eq!(
+        json_of(url, h.path(), &["group", "members", "cli-g"]),
+        serde_json::json!([{"group": "cli-g", "member_id": "web-1", "capabilities": {"role": "api", "n": 3}, "leader": false}])
+    );
+    let list = json_of(url, h.path(), &["group", "list"]);
+    let mine: Vec<_> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["name"].as_str().unwrap().starts_with("cli-g"))
+        .collect();
+    assert_eq!(
+        mine,
+        vec![&serde_json::json!({"name": "cli-g", "members": 1, "leader": null})]
+    );
+    assert_eq!(
+        tz(url, h.path(), &["group", "delete", "cli-g"])
+            .status()
+            .unwrap()
+            .code(),
+        Some(1)
+    );
+    // The membership key is tooz's, with tooz's msgpack encoding of the capabilities.
+    assert_eq!(
+        e.ctl_ok(&["get", "--print-value-only", "tooz/groups/cli-g/"])
+            .trim(),
+        "tooz/groups/cli-g/"
+    );
+    signal(joiner.id(), libc::SIGTERM);
+    assert_eq!(wait_exit(&mut joiner, Duration::from_secs(5)), Some(0));
+    assert_eq!(
+        json_of(url, h.path(), &["group", "members", "cli-g"]),
+        serde_json::json!([])
+    );
+    assert!(e.keys("/toozctl/holders/tooz/groups/cli-g/").is_empty());
+    assert_eq!(
+        tz(url, h.path(), &["group", "delete", "cli-g"])
+            .status()
+            .unwrap()
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        tz(url, h.path(), &["group", "members", "cli-g"])
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(4)
+    );
+}
+
+#[test]
+fn elect_and_watch_on_etcd() {
+    let e = shared();
+    let h = home();
+    let url = &e.url;
+    let mut watcher = tz(
+        url,
+        h.path(),
+        &["-o", "json", "watch", "leader", "cli-e", "--count", "2"],
+    )
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut lock_watch = tz(
+        url,
+        h.path(),
+        &["-o", "json", "watch", "lock", "cli-l", "--count", "2"],
+    )
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let out = tz(
+        url,
+        h.path(),
+        &[
+            "-m",
+            "boss-1",
+            "elect",
+            "cli-e",
+            "--",
+            "sh",
+            "-c",
+            "echo $TOOZCTL_FENCING_TOKEN",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let t1: u64 = text(&out.stdout).trim().parse().unwrap();
+    let mut second = hold(url, h.path(), &["-m", "boss-2", "elect", "cli-e"]);
+    let leader = json_of(url, h.path(), &["group", "leader", "cli-e"]);
+    assert_eq!(leader["leader"], "boss-2", "{leader}");
+    assert!(leader["fencing_token"].as_u64().unwrap() > t1);
+    let members = json_of(url, h.path(), &["group", "members", "cli-e"]);
+    assert_eq!(members[0]["leader"], true, "{members}");
+    signal(second.id(), libc::SIGTERM);
+    assert_eq!(wait_exit(&mut second, Duration::from_secs(5)), Some(0));
+    assert_eq!(wait_exit(&mut watcher, Duration::from_secs(5)), Some(0));
+    let lines = text(&{
+        let mut s = Vec::new();
+        std::io::Read::read_to_end(watcher.stdout.as_mut().unwrap(), &mut s).unwrap();
+        s
+    });
+    let events: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 2, "{lines}");
+    assert!(events.iter().all(|e| e["event"] == "elected"), "{lines}");
+    assert!(
+        lines.contains("boss-1") && lines.contains("boss-2"),
+        "{lines}"
+    );
+    // A lock watch sees acquired then released.
+    let out = tz(url, h.path(), &["lock", "cli-l", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(wait_exit(&mut lock_watch, Duration::from_secs(5)), Some(0));
+    let mut s = String::new();
+    std::io::Read::read_to_string(lock_watch.stdout.as_mut().unwrap(), &mut s).unwrap();
+    let kinds: Vec<String> = s
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["event"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(kinds, ["acquired", "released"], "{s}");
 }

@@ -1086,3 +1086,68 @@ fn elect_and_watch_on_etcd() {
         .collect();
     assert_eq!(kinds, ["acquired", "released"], "{s}");
 }
+
+#[test]
+fn release_hands_the_lock_to_the_first_waiter() {
+    let e = Etcd::start();
+    let h = home();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let versions = dir.path().join("versions");
+    let script = format!(
+        "echo \"$TOOZCTL_MEMBER_ID $TOOZCTL_FENCING_TOKEN\" >> {}; ETCDCTL_API=3 etcdctl --endpoints {} get /tooz/locksrelay -w fields | grep '\"Version\"' >> {}; sleep 0.3",
+        log.display(),
+        e.endpoint,
+        versions.display()
+    );
+    let mut a = tz(
+        &e.url,
+        h.path(),
+        &["-m", "first", "lock", "relay", "--", "sh", "-c", &script],
+    )
+    .spawn()
+    .unwrap();
+    assert!(wait_until(Duration::from_secs(5), || log.exists()));
+    let mut b = tz(
+        &e.url,
+        h.path(),
+        &["-m", "second", "lock", "relay", "--", "sh", "-c", &script],
+    )
+    .spawn()
+    .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), || e
+            .keys("/toozctl/waiters/relay/")
+            .len()
+            == 1),
+        "the waiter never queued"
+    );
+    assert_eq!(wait_exit(&mut a, Duration::from_secs(5)), Some(0));
+    assert_eq!(wait_exit(&mut b, Duration::from_secs(5)), Some(0));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<(&str, u64)> = text
+        .lines()
+        .map(|l| {
+            l.split_once(' ')
+                .map(|(m, t)| (m, t.parse().unwrap()))
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!((lines[0].0, lines[1].0), ("first", "second"));
+    assert!(lines[1].1 > lines[0].1, "{text}");
+    // Handed over (the key written again, version 2), not deleted and re-created.
+    let v = std::fs::read_to_string(&versions).unwrap();
+    assert_eq!(
+        v.lines()
+            .map(|l| l.split(':').nth(1).unwrap().trim())
+            .collect::<Vec<_>>(),
+        ["1", "2"],
+        "{v}"
+    );
+    assert!(
+        e.keys("/").is_empty() && e.keys("tooz").is_empty(),
+        "keys left behind"
+    );
+    assert!(e.leases().is_empty(), "leases left: {:?}", e.leases());
+}

@@ -259,6 +259,7 @@ pub(super) async fn join(
             value: Some(value),
             lease: Some(lease),
             watcher,
+            waiters: None,
         };
         return Ok(Held::new(
             format!("membership of group '{g}'"),
@@ -336,6 +337,7 @@ pub(super) async fn campaign(c: &EtcdCoordinator, g: &str, wait: Wait) -> Result
                 value: Some(value),
                 lease: Some(lease),
                 watcher,
+                waiters: None,
             };
             return Ok(Some(Held::new(
                 format!("leadership of group '{g}'"),

@@ -167,8 +167,8 @@ async fn keep_alive(
     }
 }
 
-/// Publish `Lost` as soon as `key` (created at `create_rev` with `value`) is deleted or
-/// replaced. Runs until aborted.
+/// Publish `Lost` as soon as `key` (ours since revision `create_rev`, with `value`) is
+/// deleted or written again: we never write it after taking it. Runs until aborted.
 pub fn watch_loss(
     c: &EtcdCoordinator,
     key: Vec<u8>,
@@ -188,9 +188,7 @@ pub fn watch_loss(
                         let Some(kv) = ev.kv() else { continue };
                         let gone = match ev.event_type() {
                             EventType::Delete => Some(format!("its key {shown} was deleted")),
-                            EventType::Put
-                                if kv.create_revision() != create_rev || kv.value() != value =>
-                            {
+                            EventType::Put if kv.mod_revision() > create_rev => {
                                 Some(format!("its key {shown} was overwritten"))
                             }
                             EventType::Put => None,
@@ -207,7 +205,7 @@ pub fn watch_loss(
                     match tokio::time::timeout(timeout, cl.get(key.clone(), None)).await {
                         Ok(Ok(resp)) => {
                             let same = resp.kvs().first().is_some_and(|kv| {
-                                kv.create_revision() == create_rev && kv.value() == value
+                                kv.mod_revision() == create_rev && kv.value() == value
                             });
                             if !same {
                                 publish(

@@ -1,11 +1,20 @@
 //! etcd locks in tooz's layout, and `--limit N` semaphores beside it.
 //!
 //! Exclusive: one transaction — *if* `/tooz/locks<name>` was never created (and no
-//! semaphore of that name has holders) *then* put it (16 random bytes) and our holder
-//! record, both on our lease, *else* read the key and the record. A waiter watches the key
-//! from the revision of its failed try and tries again when it is deleted (no polling).
-//! The fencing token is the key's create revision. Release: *if* the value is still ours
-//! *then* delete key and record, and revoke the lease, at once.
+//! semaphore of that name has holders) *then* put it (16 random bytes, as tooz) and our
+//! holder record, both on our lease, *else* read them and, when we are going to wait, queue
+//! `/toozctl/waiters/<enc>/<lease hex>` (our value and record, on our lease) in the same
+//! write. A waiter watches the key from the revision of its failed try: a deletion means
+//! try again; a put of *our* value means the holder handed the lock straight to us.
+//! Release: read the first queued waiter; if there is one, one transaction *if* the key
+//! still has our value *then* put the waiter's value and record on the waiter's lease and
+//! drop its queue entry (one write on the hand-over path instead of two); otherwise *if*
+//! our value *then* delete key and record. Either way our lease is revoked at once. tooz
+//! never sees the queue: to tooz the key just stays held, and tooz's own release (a plain
+//! compare-and-delete) wakes our waiters through the deletion.
+//!
+//! The fencing token is the revision at which the key became ours: its create revision, or
+//! the hand-over's revision (the key's mod revision), which increases with every holder.
 //!
 //! Semaphores (`--limit N`): each holder or waiter puts `/toozctl/semaphores/<enc>/<lease
 //! hex>` on its lease, only while no exclusive (tooz or toozctl) holder has the tooz key;
@@ -26,7 +35,7 @@ use super::lease::{self, Lease};
 use super::watch::{Follow, Seen};
 use super::{
     encode_component, holder_json, holder_key, parse_holder, EtcdCoordinator, LOCK_PREFIX,
-    SEMAPHORE_PREFIX,
+    SEMAPHORE_PREFIX, WAITER_PREFIX,
 };
 use crate::coordination::{
     validate_name, Error, Held, Holder, LockInfo, LockMode, LockRequest, Release, Result, Wait,
@@ -40,6 +49,11 @@ pub fn lock_key(name: &str) -> Vec<u8> {
 
 fn semaphore_prefix(name: &str) -> Vec<u8> {
     format!("{SEMAPHORE_PREFIX}{}/", encode_component(name)).into_bytes()
+}
+
+/// Where waiters for lock `name` queue for a hand-over (ours; tooz never looks).
+fn waiter_prefix(name: &str) -> Vec<u8> {
+    format!("{WAITER_PREFIX}{}/", encode_component(name)).into_bytes()
 }
 
 fn random_value() -> Vec<u8> {
@@ -80,9 +94,10 @@ fn by_create() -> GetOptions {
 
 /// The holder of the tooz key `kv`, from our record if it belongs to the same acquisition.
 fn exclusive_holder(kv: &KeyValue, record: Option<&KeyValue>) -> Holder {
-    let ours = record.filter(|r| r.create_revision() == kv.create_revision());
+    // Our record is written in the same transaction as the key (also on a hand-over).
+    let ours = record.filter(|r| r.mod_revision() == kv.mod_revision());
     let mut h = parse_holder(ours.map(|r| r.value()), TOOZ_HOLDER);
-    h.fencing_token = Some(kv.create_revision() as u64);
+    h.fencing_token = Some(kv.mod_revision() as u64);
     h
 }
 
@@ -130,7 +145,29 @@ async fn exclusive(c: &EtcdCoordinator, req: &LockRequest) -> Result<Option<Held
     let lease = take_lease(c, ttl).await?;
     let value = random_value();
     let record = holder_json(&c.identity.holder(Some(LockMode::Exclusive), None));
-    loop {
+    let queued = [
+        waiter_prefix(&req.name),
+        format!("{:016x}", lease.id).into_bytes(),
+    ]
+    .concat();
+    let mut or_else = vec![
+        TxnOp::get(key.clone(), None),
+        TxnOp::get(hkey.clone(), None),
+        TxnOp::get(
+            sem.clone(),
+            Some(GetOptions::new().with_prefix().with_limit(1)),
+        ),
+    ];
+    if req.wait != Wait::NoWait {
+        // Queue for a hand-over in the same write: value, then our holder record.
+        or_else.push(TxnOp::put(
+            queued.clone(),
+            [value.clone(), record.clone()].concat(),
+            put_on(lease.id),
+        ));
+    }
+    let mut acquired_at = None;
+    while acquired_at.is_none() {
         let txn = Txn::new()
             .when([
                 Compare::create_revision(key.clone(), CompareOp::Equal, 0),
@@ -139,62 +176,108 @@ async fn exclusive(c: &EtcdCoordinator, req: &LockRequest) -> Result<Option<Held
             .and_then([
                 TxnOp::put(key.clone(), value.clone(), put_on(lease.id)),
                 TxnOp::put(hkey.clone(), record.clone(), put_on(lease.id)),
+                TxnOp::delete(queued.clone(), None),
             ])
-            .or_else([
-                TxnOp::get(key.clone(), None),
-                TxnOp::get(hkey.clone(), None),
-                TxnOp::get(
-                    sem.clone(),
-                    Some(GetOptions::new().with_prefix().with_limit(1)),
-                ),
-            ]);
+            .or_else(or_else.clone());
         let mut client = c.client();
         let resp = c
             .rpc(&format!("taking lock '{}'", req.name), client.txn(txn))
             .await?;
         let rev = resp.header().map(|h| h.revision()).unwrap_or(0);
         if resp.succeeded() {
-            let token = rev;
-            let watcher = lease::watch_loss(c, key.clone(), value.clone(), token, lease.sender());
-            let held = EtcdLock {
-                c: c.shallow(),
-                key,
-                hkey,
-                value: Some(value),
-                lease: Some(lease),
-                watcher,
-            };
-            let health = held.lease.as_ref().map(|l| l.health()).expect("set above");
-            let lease_ttl = held.lease.as_ref().map(|l| l.ttl);
-            return Ok(Some(Held::new(
-                format!("lock '{}'", req.name),
-                token as u64,
-                lease_ttl,
-                health,
-                Box::new(held),
-            )));
+            acquired_at = Some(rev);
+            break;
         }
         let ops = resp.op_responses();
         let current = range(ops.first());
-        let sem_holders = range(ops.get(2));
-        if current.is_empty() {
-            if let Some(s) = sem_holders.first() {
-                let holder = parse_holder(Some(s.value()), "a semaphore holder");
-                lease.revoke(c).await?;
-                return Err(conflict(&req.name, &holder, LockMode::Exclusive));
+        match current.first() {
+            // Handed over to us while we were not watching (after a compaction).
+            Some(kv) if kv.value() == value.as_slice() => {
+                acquired_at = Some(kv.mod_revision());
+                break;
             }
-        }
-        match req.wait {
-            Wait::NoWait => {
-                *c.spare.lock().unwrap_or_else(|e| e.into_inner()) = Some((ttl, lease));
-                return Ok(None);
-            }
-            wait => {
-                if !wait_for_delete(c, &key, false, rev + 1, wait).await? {
+            Some(_) => {}
+            None => {
+                if let Some(s) = range(ops.get(2)).first() {
+                    let holder = parse_holder(Some(s.value()), "a semaphore holder");
                     lease.revoke(c).await?;
-                    return Ok(None);
+                    return Err(conflict(&req.name, &holder, LockMode::Exclusive));
                 }
             }
+        }
+        if req.wait == Wait::NoWait {
+            *c.spare.lock().unwrap_or_else(|e| e.into_inner()) = Some((ttl, lease));
+            return Ok(None);
+        }
+        match wait_for_turn(c, &key, &value, rev + 1, req.wait).await? {
+            Turn::Free => {}
+            Turn::HandedOver(at) => acquired_at = Some(at),
+            Turn::TimedOut => {
+                lease.revoke(c).await?;
+                return Ok(None);
+            }
+        }
+    }
+    let token = acquired_at.expect("loop ends when acquired");
+    let watcher = lease::watch_loss(c, key.clone(), value.clone(), token, lease.sender());
+    let (health, lease_ttl) = (lease.health(), lease.ttl);
+    let held = EtcdLock {
+        c: c.shallow(),
+        key,
+        hkey,
+        value: Some(value),
+        lease: Some(lease),
+        watcher,
+        waiters: Some(waiter_prefix(&req.name)),
+    };
+    Ok(Some(Held::new(
+        format!("lock '{}'", req.name),
+        token as u64,
+        Some(lease_ttl),
+        health,
+        Box::new(held),
+    )))
+}
+
+enum Turn {
+    /// The key was deleted: try again.
+    Free,
+    /// The holder gave it to us on release; held since this revision.
+    HandedOver(i64),
+    TimedOut,
+}
+
+/// Wait until the lock key is deleted, or written with our value (a hand-over).
+async fn wait_for_turn(
+    c: &EtcdCoordinator,
+    key: &[u8],
+    ours: &[u8],
+    from_rev: i64,
+    wait: Wait,
+) -> Result<Turn> {
+    let mut follow = Follow::new(c.client(), key.to_vec(), false, from_rev, c.timeout);
+    loop {
+        let next = match wait {
+            Wait::Until(deadline) => match tokio::time::timeout_at(deadline, follow.next()).await {
+                Ok(s) => s,
+                Err(_) => return Ok(Turn::TimedOut),
+            },
+            _ => follow.next().await,
+        };
+        match next {
+            Seen::Events(evs) => {
+                for e in &evs {
+                    match (e.event_type(), e.kv()) {
+                        (EventType::Delete, _) => return Ok(Turn::Free),
+                        (EventType::Put, Some(kv)) if kv.value() == ours => {
+                            return Ok(Turn::HandedOver(kv.mod_revision()))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Seen::Disconnected => {}
+            Seen::Compacted => return Ok(Turn::Free),
         }
     }
 }
@@ -290,6 +373,7 @@ async fn semaphore(c: &EtcdCoordinator, req: &LockRequest, n: u32) -> Result<Opt
                     value: None,
                     lease: Some(lease),
                     watcher,
+                    waiters: None,
                 };
                 return Ok(Some(Held::new(
                     format!("lock '{}'", req.name),
@@ -334,6 +418,54 @@ pub(super) struct EtcdLock {
     pub value: Option<Vec<u8>>,
     pub lease: Option<Lease>,
     pub watcher: JoinHandle<()>,
+    /// Exclusive locks: where waiters queue for a hand-over.
+    pub waiters: Option<Vec<u8>>,
+}
+
+impl EtcdLock {
+    /// Give the key straight to the first queued waiter (its value and record, on its
+    /// lease) in one write, so it need not write again after seeing a deletion.
+    /// `Ok(false)`: nobody waits, or the hand-over did not apply.
+    async fn hand_over(&self) -> Result<bool> {
+        let (Some(prefix), Some(ours)) = (&self.waiters, &self.value) else {
+            return Ok(false);
+        };
+        let c = &self.c;
+        let mut client = c.client();
+        let first = GetOptions::new()
+            .with_prefix()
+            .with_sort(SortTarget::Create, SortOrder::Ascend)
+            .with_limit(1);
+        let resp = c
+            .rpc(
+                "reading the lock's waiters",
+                client.get(prefix.clone(), Some(first)),
+            )
+            .await?;
+        let Some(w) = resp.kvs().first() else {
+            return Ok(false);
+        };
+        let lease = std::str::from_utf8(&w.key()[prefix.len()..])
+            .ok()
+            .and_then(|h| i64::from_str_radix(h, 16).ok());
+        let (Some(lease), true) = (lease, w.value().len() > 16) else {
+            return Ok(false);
+        };
+        let (value, record) = w.value().split_at(16);
+        let txn = Txn::new()
+            .when([
+                Compare::value(self.key.clone(), CompareOp::Equal, ours.clone()),
+                Compare::mod_revision(w.key(), CompareOp::Equal, w.mod_revision()),
+            ])
+            .and_then([
+                TxnOp::put(self.key.clone(), value, put_on(lease)),
+                TxnOp::put(self.hkey.clone(), record, put_on(lease)),
+                TxnOp::delete(w.key(), None),
+            ]);
+        Ok(c.rpc("handing the lock over", client.txn(txn))
+            .await?
+            .succeeded())
+    }
 }
 
 #[async_trait]
@@ -342,6 +474,10 @@ impl Release for EtcdLock {
         self.watcher.abort();
         let lease = self.lease.take().expect("released once");
         let c = &self.c;
+        // Our lease must outlive the hand-over: revoking it first would delete the key.
+        if self.hand_over().await.unwrap_or(false) {
+            return lease.revoke(c).await;
+        }
         let delete = async {
             let mut txn = Txn::new();
             if let Some(v) = &self.value {
@@ -411,7 +547,7 @@ pub(super) async fn holders(c: &EtcdCoordinator, name: &str) -> Result<Vec<Holde
 }
 
 /// Who created the lock key at `create_rev` (for watch events).
-pub(super) async fn holder_of(c: &EtcdCoordinator, name: &str, create_rev: i64) -> Holder {
+pub(super) async fn holder_of(c: &EtcdCoordinator, name: &str, mod_rev: i64) -> Holder {
     let mut client = c.client();
     let record = c
         .rpc(
@@ -423,9 +559,9 @@ pub(super) async fn holder_of(c: &EtcdCoordinator, name: &str, create_rev: i64) 
     let kv = record
         .as_ref()
         .and_then(|r| r.kvs().first())
-        .filter(|kv| kv.create_revision() == create_rev);
+        .filter(|kv| kv.mod_revision() == mod_rev);
     let mut h = parse_holder(kv.map(|kv| kv.value()), TOOZ_HOLDER);
-    h.fencing_token = Some(create_rev as u64);
+    h.fencing_token = Some(mod_rev as u64);
     h
 }
 
@@ -463,7 +599,7 @@ pub(super) async fn list(c: &EtcdCoordinator) -> Result<Vec<LockInfo>> {
             name: String::from_utf8_lossy(name_bytes).into_owned(),
             holders: vec![holder],
             ttl,
-            fencing_token: Some(kv.create_revision() as u64),
+            fencing_token: Some(kv.mod_revision() as u64),
         });
     }
     let mut queues: BTreeMap<String, Vec<KeyValue>> = BTreeMap::new();

@@ -14,6 +14,7 @@
 //! | `tooz/groups/<g>/<member>` | msgpack capabilities | the member's lease | tooz and us |
 //! | `/toozctl/holders<tooz key>` | holder record (JSON) | same lease as the tooz key | us |
 //! | `/toozctl/semaphores/<enc name>/<lease hex>` | holder record (JSON, mode `limit N`) | the holder's lease | us |
+//! | `/toozctl/waiters/<enc name>/<lease hex>` | a waiter's value (16 bytes) then its holder record | the waiter's lease | us: hand-over queue |
 //! | `toozctl/elections/<enc group>/<lease hex>` | the leader candidate's member id | the candidate's lease | us (etcd's own election layout) |
 //!
 //! `<enc …>` is the name with `%` and `/` written as `%25` and `%2F`, so that one name's
@@ -46,6 +47,7 @@ pub const GROUP_PREFIX: &str = "tooz/groups/";
 pub const HOLDER_PREFIX: &str = "/toozctl/holders";
 pub const SEMAPHORE_PREFIX: &str = "/toozctl/semaphores/";
 pub const ELECTION_PREFIX: &str = "toozctl/elections/";
+pub const WAITER_PREFIX: &str = "/toozctl/waiters/";
 
 pub struct EtcdCoordinator {
     url: BackendUrl,

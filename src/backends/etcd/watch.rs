@@ -242,10 +242,9 @@ pub async fn watch(c: &EtcdCoordinator, target: &WatchTarget) -> Result<Events> 
                     let mut out = Vec::new();
                     let mut reread = false;
                     for ev in &evs {
-                        match apply(&me, &target, &key, &mut state, ev).await {
-                            Some(e) => out.push(e),
-                            None => reread |= matches!(target, WatchTarget::Leader(_)),
-                        }
+                        let evs = apply(&me, &target, &key, &mut state, ev).await;
+                        reread |= evs.is_empty() && matches!(target, WatchTarget::Leader(_));
+                        out.extend(evs);
                     }
                     if reread {
                         // On an error the next change triggers another re-read.
@@ -291,15 +290,27 @@ pub async fn watch(c: &EtcdCoordinator, target: &WatchTarget) -> Result<Events> 
     Ok(rx)
 }
 
-/// One etcd event → at most one of ours, updating `state`. `None`: nothing to report (or,
-/// for leaders, re-read the election).
+/// One etcd event → ours, updating `state`. Empty: nothing to report (or, for leaders,
+/// re-read the election).
 async fn apply(
     c: &EtcdCoordinator,
     target: &WatchTarget,
     key: &[u8],
     state: &mut State,
     ev: &etcd_client::Event,
-) -> Option<Event> {
+) -> Vec<Event> {
+    apply_one(c, target, key, state, ev)
+        .await
+        .unwrap_or_default()
+}
+
+async fn apply_one(
+    c: &EtcdCoordinator,
+    target: &WatchTarget,
+    key: &[u8],
+    state: &mut State,
+    ev: &etcd_client::Event,
+) -> Option<Vec<Event>> {
     let kv = ev.kv()?;
     match target {
         WatchTarget::Group(_) => {
@@ -310,44 +321,58 @@ async fn apply(
             match ev.event_type() {
                 EventType::Put if kv.version() == 1 => {
                     state.insert(member.clone(), (None, None));
-                    Some(event(EventKind::Join, target, Some(member), None, None))
+                    Some(vec![event(
+                        EventKind::Join,
+                        target,
+                        Some(member),
+                        None,
+                        None,
+                    )])
                 }
                 EventType::Put => None,
                 EventType::Delete => {
                     state.remove(&member)?;
-                    Some(event(EventKind::Leave, target, Some(member), None, None))
+                    Some(vec![event(
+                        EventKind::Leave,
+                        target,
+                        Some(member),
+                        None,
+                        None,
+                    )])
                 }
             }
         }
-        WatchTarget::Lock(name) => match ev.event_type() {
-            EventType::Put if kv.version() == 1 => {
-                let token = kv.create_revision() as u64;
-                let holder = lock::holder_of(c, name, kv.create_revision()).await;
+        WatchTarget::Lock(name) => {
+            // A put with version > 1 is a hand-over: the old holder released, a new one acquired.
+            let mut out = Vec::new();
+            if ev.event_type() == EventType::Delete || kv.version() > 1 {
+                if let Some((id, (holder, token))) = state.pop_first() {
+                    state.clear();
+                    let member = holder
+                        .as_ref()
+                        .and_then(|h| h.member_id.clone())
+                        .or(Some(id));
+                    out.push(event(EventKind::Released, target, member, holder, token));
+                }
+            }
+            if ev.event_type() == EventType::Put {
+                let token = kv.mod_revision() as u64;
+                let holder = lock::holder_of(c, name, kv.mod_revision()).await;
                 let id = holder
                     .member_id
                     .clone()
                     .unwrap_or_else(|| holder.to_string());
-                state.clear();
-                state.insert(id.clone(), (Some(holder.clone()), Some(token)));
-                Some(event(
+                state.insert(id, (Some(holder.clone()), Some(token)));
+                out.push(event(
                     EventKind::Acquired,
                     target,
                     holder.member_id.clone(),
                     Some(holder),
                     Some(token),
-                ))
+                ));
             }
-            EventType::Put => None,
-            EventType::Delete => {
-                let (id, (holder, token)) = state.pop_first()?;
-                state.clear();
-                let member = holder
-                    .as_ref()
-                    .and_then(|h| h.member_id.clone())
-                    .or(Some(id));
-                Some(event(EventKind::Released, target, member, holder, token))
-            }
-        },
+            Some(out)
+        }
         WatchTarget::Leader(_) => None,
     }
 }

@@ -44,18 +44,19 @@ def start_etcd(b):
 
 
 def handoff_ms(b, url, runs):
-    """Holder's COMMAND writes a timestamp as it exits; the waiter's COMMAND writes one as it
-    starts. Both sides pay one `date` fork, so the difference is toozctl's own hand-off."""
+    """The holder's COMMAND ends by exec'ing `date +%s%N` (so its timestamp is taken as it
+    exits); the waiter's COMMAND is `date +%s%N` itself (its timestamp is taken as it
+    starts). Each prints to its own file through toozctl's inherited stdout."""
     out = []
     a_file, b_file = os.path.join(b.tmp, "etcd-a"), os.path.join(b.tmp, "etcd-b")
     for _ in range(runs):
-        holder = subprocess.Popen([b.toozctl, "-b", url, "lock", "handoff", "--", "sh", "-c",
-                                   f"sleep 0.4; date +%s%N > {a_file}"])
-        time.sleep(0.15)
-        waiter = subprocess.Popen([b.toozctl, "-b", url, "lock", "handoff", "--", "sh", "-c",
-                                   f"date +%s%N > {b_file}"])
-        if holder.wait() != 0 or waiter.wait() != 0:
-            raise SystemExit("bench: etcd hand-off run failed")
+        with open(a_file, "w") as fa, open(b_file, "w") as fb:
+            holder = subprocess.Popen([b.toozctl, "-b", url, "lock", "handoff", "--", "sh", "-c",
+                                       "sleep 0.4; exec date +%s%N"], stdout=fa)
+            time.sleep(0.15)
+            waiter = subprocess.Popen([b.toozctl, "-b", url, "lock", "handoff", "--", "date", "+%s%N"], stdout=fb)
+            if holder.wait() != 0 or waiter.wait() != 0:
+                raise SystemExit("bench: etcd hand-off run failed")
         with open(a_file) as fa, open(b_file) as fb:
             out.append((int(fb.read()) - int(fa.read())) / 1e6)
     return out

@@ -174,12 +174,8 @@ impl Etcd {
     pub fn leases(&self) -> Vec<String> {
         self.ctl_ok(&["lease", "list"])
             .lines()
-            .filter_map(|l| {
-                l.strip_prefix("found ")
-                    .is_none()
-                    .then(|| l.split_whitespace().next().map(str::to_string))
-            })
-            .flatten()
+            .filter(|l| !l.starts_with("found ") && !l.trim().is_empty())
+            .map(|l| l.trim().to_string())
             .collect()
     }
 

@@ -22,6 +22,7 @@
 //! others watch the prefix for deletions. tooz does not see semaphores.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -228,7 +229,7 @@ async fn exclusive(c: &EtcdCoordinator, req: &LockRequest) -> Result<Option<Held
         value: Some(value),
         lease: Some(lease),
         watcher,
-        waiters: Some(waiter_prefix(&req.name)),
+        waiters: Some(Queue::follow(c, waiter_prefix(&req.name))),
     };
     Ok(Some(Held::new(
         format!("lock '{}'", req.name),
@@ -418,8 +419,8 @@ pub(super) struct EtcdLock {
     pub value: Option<Vec<u8>>,
     pub lease: Option<Lease>,
     pub watcher: JoinHandle<()>,
-    /// Exclusive locks: where waiters queue for a hand-over.
-    pub waiters: Option<Vec<u8>>,
+    /// Exclusive locks: the waiters queued for a hand-over.
+    pub waiters: Option<Queue>,
 }
 
 impl EtcdLock {
@@ -427,44 +428,154 @@ impl EtcdLock {
     /// lease) in one write, so it need not write again after seeing a deletion.
     /// `Ok(false)`: nobody waits, or the hand-over did not apply.
     async fn hand_over(&self) -> Result<bool> {
-        let (Some(prefix), Some(ours)) = (&self.waiters, &self.value) else {
+        let (Some(q), Some(ours)) = (&self.waiters, &self.value) else {
             return Ok(false);
         };
         let c = &self.c;
         let mut client = c.client();
-        let first = GetOptions::new()
-            .with_prefix()
-            .with_sort(SortTarget::Create, SortOrder::Ascend)
-            .with_limit(1);
-        let resp = c
-            .rpc(
-                "reading the lock's waiters",
-                client.get(prefix.clone(), Some(first)),
-            )
-            .await?;
-        let Some(w) = resp.kvs().first() else {
-            return Ok(false);
+        let known = q.first();
+        let (wkey, wvalue, wmod) = match known {
+            Some(Some(first)) => first,
+            // The followed queue is empty: nobody to hand over to, no read needed.
+            Some(None) => return Ok(false),
+            None => {
+                // Serializable: no consensus round; a stale answer only makes the
+                // transaction below fail.
+                let first = GetOptions::new()
+                    .with_prefix()
+                    .with_sort(SortTarget::Create, SortOrder::Ascend)
+                    .with_limit(1)
+                    .with_serializable();
+                let resp = c
+                    .rpc(
+                        "reading the lock's waiters",
+                        client.get(q.prefix.clone(), Some(first)),
+                    )
+                    .await?;
+                let Some(w) = resp.kvs().first() else {
+                    return Ok(false);
+                };
+                (w.key().to_vec(), w.value().to_vec(), w.mod_revision())
+            }
         };
-        let lease = std::str::from_utf8(&w.key()[prefix.len()..])
+        let lease = std::str::from_utf8(&wkey[q.prefix.len()..])
             .ok()
             .and_then(|h| i64::from_str_radix(h, 16).ok());
-        let (Some(lease), true) = (lease, w.value().len() > 16) else {
+        let (Some(lease), true) = (lease, wvalue.len() > 16) else {
             return Ok(false);
         };
-        let (value, record) = w.value().split_at(16);
+        let (value, record) = wvalue.split_at(16);
         let txn = Txn::new()
             .when([
                 Compare::value(self.key.clone(), CompareOp::Equal, ours.clone()),
-                Compare::mod_revision(w.key(), CompareOp::Equal, w.mod_revision()),
+                Compare::mod_revision(wkey.clone(), CompareOp::Equal, wmod),
             ])
             .and_then([
                 TxnOp::put(self.key.clone(), value, put_on(lease)),
                 TxnOp::put(self.hkey.clone(), record, put_on(lease)),
-                TxnOp::delete(w.key(), None),
+                TxnOp::delete(wkey, None),
             ]);
         Ok(c.rpc("handing the lock over", client.txn(txn))
             .await?
             .succeeded())
+    }
+}
+
+/// The hand-over queue of a held lock, followed by a watch while we hold it, so that a
+/// release need not read it first.
+pub(super) struct Queue {
+    prefix: Vec<u8>,
+    /// create revision → (key, value, mod revision); `None` until read (or after a
+    /// compaction).
+    known: Arc<Mutex<Option<BTreeMap<i64, (Vec<u8>, Vec<u8>, i64)>>>>,
+    task: JoinHandle<()>,
+}
+
+impl Queue {
+    fn follow(c: &EtcdCoordinator, prefix: Vec<u8>) -> Queue {
+        let known: Arc<Mutex<Option<BTreeMap<i64, (Vec<u8>, Vec<u8>, i64)>>>> =
+            Arc::new(Mutex::new(None));
+        let (k, p, client, timeout) = (known.clone(), prefix.clone(), c.client(), c.timeout);
+        let task = tokio::spawn(async move {
+            loop {
+                let mut cl = client.clone();
+                let rev = match tokio::time::timeout(
+                    timeout,
+                    cl.get(p.clone(), Some(GetOptions::new().with_prefix())),
+                )
+                .await
+                {
+                    Ok(Ok(resp)) => {
+                        let map = resp
+                            .kvs()
+                            .iter()
+                            .map(|kv| {
+                                (
+                                    kv.create_revision(),
+                                    (kv.key().to_vec(), kv.value().to_vec(), kv.mod_revision()),
+                                )
+                            })
+                            .collect();
+                        *k.lock().unwrap_or_else(|e| e.into_inner()) = Some(map);
+                        resp.header().map(|h| h.revision()).unwrap_or(0)
+                    }
+                    _ => {
+                        Follow::backoff().await;
+                        continue;
+                    }
+                };
+                let mut follow = Follow::new(client.clone(), p.clone(), true, rev + 1, timeout);
+                loop {
+                    match follow.next().await {
+                        Seen::Events(evs) => {
+                            let mut guard = k.lock().unwrap_or_else(|e| e.into_inner());
+                            let Some(map) = guard.as_mut() else { break };
+                            for e in &evs {
+                                let Some(kv) = e.kv() else { continue };
+                                match e.event_type() {
+                                    EventType::Put => {
+                                        map.insert(
+                                            kv.create_revision(),
+                                            (
+                                                kv.key().to_vec(),
+                                                kv.value().to_vec(),
+                                                kv.mod_revision(),
+                                            ),
+                                        );
+                                    }
+                                    EventType::Delete => map.retain(|_, v| v.0 != kv.key()),
+                                }
+                            }
+                        }
+                        // Resumes from the last revision by itself; a stale view only
+                        // makes a hand-over fail over to a plain release.
+                        Seen::Disconnected => {}
+                        Seen::Compacted => {
+                            *k.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        Queue {
+            prefix,
+            known,
+            task,
+        }
+    }
+
+    /// `None`: not known yet; `Some(None)`: nobody waits; else the first waiter.
+    #[allow(clippy::type_complexity)]
+    fn first(&self) -> Option<Option<(Vec<u8>, Vec<u8>, i64)>> {
+        let guard = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        guard.as_ref().map(|m| m.values().next().cloned())
+    }
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 

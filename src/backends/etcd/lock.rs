@@ -481,20 +481,24 @@ impl EtcdLock {
     }
 }
 
+/// A queued waiter: key, value, mod revision.
+type Waiter = (Vec<u8>, Vec<u8>, i64);
+/// Waiters by create revision; `None` until read.
+type Known = Arc<Mutex<Option<BTreeMap<i64, Waiter>>>>;
+
 /// The hand-over queue of a held lock, followed by a watch while we hold it, so that a
 /// release need not read it first.
 pub(super) struct Queue {
     prefix: Vec<u8>,
     /// create revision → (key, value, mod revision); `None` until read (or after a
     /// compaction).
-    known: Arc<Mutex<Option<BTreeMap<i64, (Vec<u8>, Vec<u8>, i64)>>>>,
+    known: Known,
     task: JoinHandle<()>,
 }
 
 impl Queue {
     fn follow(c: &EtcdCoordinator, prefix: Vec<u8>) -> Queue {
-        let known: Arc<Mutex<Option<BTreeMap<i64, (Vec<u8>, Vec<u8>, i64)>>>> =
-            Arc::new(Mutex::new(None));
+        let known: Known = Arc::new(Mutex::new(None));
         let (k, p, client, timeout) = (known.clone(), prefix.clone(), c.client(), c.timeout);
         let task = tokio::spawn(async move {
             loop {
@@ -566,8 +570,7 @@ impl Queue {
     }
 
     /// `None`: not known yet; `Some(None)`: nobody waits; else the first waiter.
-    #[allow(clippy::type_complexity)]
-    fn first(&self) -> Option<Option<(Vec<u8>, Vec<u8>, i64)>> {
+    fn first(&self) -> Option<Option<Waiter>> {
         let guard = self.known.lock().unwrap_or_else(|e| e.into_inner());
         guard.as_ref().map(|m| m.values().next().cloned())
     }

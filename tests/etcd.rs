@@ -1151,3 +1151,70 @@ fn release_hands_the_lock_to_the_first_waiter() {
     );
     assert!(e.leases().is_empty(), "leases left: {:?}", e.leases());
 }
+
+#[test]
+fn unanswered_keepalives_stop_the_command_before_the_lease_ends() {
+    let e = Etcd::start();
+    let h = home();
+    let dir = tempfile::tempdir().unwrap();
+    let flag = dir.path().join("termed");
+    let script = format!(
+        "trap 'date +%s%N > {}; exit 0' TERM; while :; do sleep 0.05; done",
+        flag.display()
+    );
+    let mut holder = tz(
+        &e.url,
+        h.path(),
+        &[
+            "lock",
+            "--ttl",
+            "3",
+            "--kill-after",
+            "0.5",
+            "stalled",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ],
+    )
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    assert!(wait_until(Duration::from_secs(5), || !e
+        .keys("/tooz/locksstalled")
+        .is_empty()));
+    // The last keep-alive went out before the pause; the lease ends 3 s after it at most.
+    e.pause();
+    let paused = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let code = wait_exit(&mut holder, Duration::from_secs(8));
+    e.resume();
+    assert_eq!(code, Some(3));
+    let termed: u128 = std::fs::read_to_string(&flag)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let after = Duration::from_nanos((termed - paused.as_nanos()) as u64);
+    assert!(
+        after < Duration::from_millis(2500),
+        "COMMAND was stopped only {after:?} after the pause"
+    );
+    let mut err = String::new();
+    std::io::Read::read_to_string(holder.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(err.contains("could not be renewed"), "{err}");
+}
+
+#[test]
+fn several_endpoints_fail_over_to_one_that_answers() {
+    let e = shared();
+    let h = home();
+    let dead = support::free_port();
+    let url = format!("etcd3+http://127.0.0.1:{dead},127.0.0.1:{}", e.port);
+    let out = tz(&url, h.path(), &["lock", "failover", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}

@@ -39,7 +39,8 @@ use super::{
     SEMAPHORE_PREFIX, WAITER_PREFIX,
 };
 use crate::coordination::{
-    validate_name, Error, Held, Holder, LockInfo, LockMode, LockRequest, Release, Result, Wait,
+    validate_name, Error, Health, Held, Holder, LockInfo, LockMode, LockRequest, Release, Result,
+    Wait,
 };
 
 const TOOZ_HOLDER: &str = "held by a tooz client";
@@ -587,6 +588,31 @@ impl Release for EtcdLock {
     async fn release(mut self: Box<Self>) -> Result<()> {
         self.watcher.abort();
         let lease = self.lease.take().expect("released once");
+        // Once lost there is little to give back and the server may not answer; past the
+        // lease's deadline etcd drops our keys by itself. Either way, do not hold up
+        // toozctl's exit for a whole request timeout.
+        let now = tokio::time::Instant::now();
+        let limit = match &*lease.health().borrow() {
+            Health::Lost(_) => Duration::from_secs(1),
+            Health::Held { expires: Some(e) } => {
+                e.saturating_duration_since(now).max(Duration::from_secs(1))
+            }
+            Health::Held { expires: None } => self.c.timeout,
+        }
+        .min(self.c.timeout);
+        match tokio::time::timeout(limit, self.give_back(lease)).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::Unavailable(format!(
+                "etcd at {} did not answer the release within {}s",
+                self.c.endpoints,
+                limit.as_secs_f64()
+            ))),
+        }
+    }
+}
+
+impl EtcdLock {
+    async fn give_back(&self, lease: Lease) -> Result<()> {
         let c = &self.c;
         // Our lease must outlive the hand-over: revoking it first would delete the key.
         if self.hand_over().await.unwrap_or(false) {

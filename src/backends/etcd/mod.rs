@@ -138,11 +138,15 @@ impl EtcdCoordinator {
         }
         let unavailable =
             |why: String| Error::Unavailable(format!("cannot connect to etcd at {shown}: {why}"));
+        // Only endpoints that accept a connection now go to the client: the balancer
+        // would otherwise send requests to a dead one. None at all: exit 69 at once.
+        let reachable = reachable(&hosts, &endpoints, connect_timeout)
+            .await
+            .map_err(unavailable)?;
         // Client::connect contacts the server only to authenticate, so a cheap request
-        // proves the endpoint answers; racing it against plain TCP connects turns "nothing
-        // listens" into an immediate error instead of a wait for the whole timeout.
+        // proves the endpoint answers (a stopped server accepts but never answers).
         let probe = async {
-            let mut client = Client::connect(&endpoints, Some(options))
+            let mut client = Client::connect(&reachable, Some(options))
                 .await
                 .map_err(|e| unavailable(describe(&e)))?;
             client
@@ -151,12 +155,14 @@ impl EtcdCoordinator {
                 .map_err(|e| unavailable(describe(&e)))?;
             Ok::<Client, Error>(client)
         };
-        let client = tokio::select! {
-            r = tokio::time::timeout(connect_timeout, probe) => match r {
-                Ok(r) => r?,
-                Err(_) => return Err(unavailable(format!("no answer within {}", secs(connect_timeout)))),
-            },
-            e = all_refused(&hosts, connect_timeout) => return Err(unavailable(e)),
+        let client = match tokio::time::timeout(connect_timeout, probe).await {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(unavailable(format!(
+                    "no answer within {}",
+                    secs(connect_timeout)
+                )))
+            }
         };
         Ok(EtcdCoordinator {
             url: url.clone(),
@@ -248,17 +254,47 @@ fn tls_options(url: &BackendUrl) -> Result<etcd_client::TlsOptions> {
     Ok(tls)
 }
 
-/// Resolves with a reason only when no endpoint accepts a TCP connection.
-async fn all_refused(hosts: &[(String, u16)], within: Duration) -> String {
+/// The endpoints that accept a TCP connection, all tried at once, or why none does. Once
+/// one has answered, the slow ones get 50 ms more: a member that drops packets must not
+/// hold up every start for the whole connect timeout.
+async fn reachable(
+    hosts: &[(String, u16)],
+    endpoints: &[String],
+    within: Duration,
+) -> std::result::Result<Vec<String>, String> {
+    let mut tries = tokio::task::JoinSet::new();
+    for (i, (h, p)) in hosts.iter().cloned().enumerate() {
+        tries.spawn(async move {
+            (
+                i,
+                tokio::net::TcpStream::connect((h.as_str(), p))
+                    .await
+                    .map(|_| ()),
+            )
+        });
+    }
+    let mut deadline = tokio::time::Instant::now() + within;
+    let mut ok = Vec::new();
     let mut reasons = Vec::new();
-    for (h, p) in hosts {
-        match tokio::time::timeout(within, tokio::net::TcpStream::connect((h.as_str(), *p))).await {
-            Ok(Ok(_)) => return std::future::pending().await,
-            Ok(Err(e)) => reasons.push(format!("{h}:{p}: {e}")),
-            Err(_) => return std::future::pending().await,
+    while let Ok(Some(joined)) = tokio::time::timeout_at(deadline, tries.join_next()).await {
+        let Ok((i, result)) = joined else { continue };
+        let (h, p) = &hosts[i];
+        match result {
+            Ok(()) => {
+                ok.push(endpoints[i].clone());
+                deadline = deadline.min(tokio::time::Instant::now() + Duration::from_millis(50));
+            }
+            Err(e) => reasons.push(format!("{h}:{p}: {e}")),
         }
     }
-    reasons.join("; ")
+    tries.abort_all();
+    if !ok.is_empty() {
+        Ok(ok)
+    } else if reasons.is_empty() {
+        Err(format!("no answer within {}", secs(within)))
+    } else {
+        Err(reasons.join("; "))
+    }
 }
 
 /// One line for a client error: the gRPC message, or the transport error's causes.
@@ -325,8 +361,12 @@ impl Coordinator for EtcdCoordinator {
         &self.url
     }
 
+    /// `--ttl`, or the shorter of `lock_timeout` and `membership_timeout`: `elect` and
+    /// `group join` hold a membership lease too.
     fn lease_for(&self, ttl: Option<Duration>) -> Option<Duration> {
-        Some(lease::granted_ttl(ttl.unwrap_or(self.lock_ttl)))
+        Some(lease::granted_ttl(
+            ttl.unwrap_or(self.lock_ttl.min(self.membership_ttl)),
+        ))
     }
 
     async fn acquire(&self, req: &LockRequest) -> Result<Option<Held>> {
@@ -388,10 +428,14 @@ impl Coordinator for EtcdCoordinator {
             ids.push(spare.1.forget());
         }
         let mut client = self.client();
-        for id in ids {
-            // A lease already gone (expired, revoked) is fine.
-            let _ = tokio::time::timeout(self.timeout, client.lease_revoke(id)).await;
-        }
+        // A lease already gone (expired, revoked) is fine; a server that does not answer
+        // drops them at their TTL, so exiting is not held up for long.
+        let revoke_all = async {
+            for id in ids {
+                let _ = client.lease_revoke(id).await;
+            }
+        };
+        let _ = tokio::time::timeout(self.timeout.min(Duration::from_secs(3)), revoke_all).await;
         Ok(())
     }
 }

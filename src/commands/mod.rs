@@ -1,8 +1,11 @@
 //! One module per subcommand: an `Args` struct (clap) and its `run()`. This is the only
 //! layer that joins the coordination API, the backends, supervision and output.
 
+pub mod completions;
 pub mod hold;
 pub mod lock;
+pub mod locks;
+pub mod unlock;
 
 use crate::cli::Command;
 use crate::context::Context;
@@ -11,5 +14,8 @@ use crate::error::Result;
 pub async fn run(ctx: &Context, command: Command) -> Result<()> {
     match command {
         Command::Lock(args) => lock::run(ctx, args).await,
+        Command::Locks(args) => locks::run(ctx, args).await,
+        Command::Unlock(args) => unlock::run(ctx, args).await,
+        Command::Completions(args) => completions::run(args),
     }
 }

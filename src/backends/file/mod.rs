@@ -15,6 +15,7 @@
 //! Lock names are paths relative to `DIR`, as in tooz: `a/b` is `DIR/a/b`; a name that is
 //! absolute, has an empty, `.` or `..` component, or starts with a reserved name is refused.
 
+mod inspect;
 mod lock;
 mod ofd;
 
@@ -24,7 +25,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::coordination::{
-    validate_name, BackendUrl, Coordinator, Error, Held, Holder, Identity, LockRequest, Result,
+    validate_name, BackendUrl, Coordinator, Error, Held, Holder, Identity, LockInfo, LockRequest,
+    Result,
 };
 
 /// Names tooz and we keep for ourselves at the top of the directory.
@@ -144,6 +146,14 @@ impl Coordinator for FileCoordinator {
 
     async fn lock_holders(&self, name: &str) -> Result<Vec<Holder>> {
         lock::holders(self, name)
+    }
+
+    async fn locks(&self) -> Result<Vec<LockInfo>> {
+        inspect::locks(self)
+    }
+
+    async fn break_lock(&self, name: &str) -> Result<Vec<Holder>> {
+        inspect::break_lock(self, name)
     }
 }
 

@@ -139,9 +139,14 @@ fn holder_text(h: &Holder) -> String {
     who.trim().to_string()
 }
 
-fn table(rows: &[Row]) -> String {
+/// Aligned columns without borders; on a terminal, cells wrap to fit its width, elsewhere
+/// each row stays on one line for grep and awk.
+fn table(rows: &[Row], tty: bool) -> String {
     let mut t = comfy_table::Table::new();
     t.load_preset(comfy_table::presets::NOTHING);
+    if tty {
+        t.set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
+    }
     t.set_header(["NAME", "HOLDER", "AGE", "TTL", "TOKEN"]);
     let dash = || "-".to_string();
     for r in rows {
@@ -185,7 +190,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<()> {
         }
         return Ok(());
     }
-    output::emit(ctx.output, &rows, || table(&rows))
+    output::emit(ctx.output, &rows, || table(&rows, ctx.stdout_tty))
 }
 
 #[cfg(test)]

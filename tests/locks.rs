@@ -313,3 +313,27 @@ fn a_lock_held_by_a_python_tooz_client() {
     let (code, _, _) = run(&b, &["unlock", "cinder-volume-lock"]);
     assert_eq!(code, 4);
 }
+
+#[test]
+fn a_lock_held_with_flock_1_names_its_process() {
+    let b = FileBackend::new();
+    let file = b.dir.path().join("shared-with-flock");
+    let mut cmd = Command::new("flock");
+    cmd.arg(&file)
+        .args(["sh", "-c", "echo ready; exec sleep 60"]);
+    let h = Holder::start(cmd);
+    let rows = json_rows(&b, &[]);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["name"], "shared-with-flock");
+    assert_eq!(rows[0]["holder"]["pid"], h.pid());
+    assert!(
+        rows[0]["holder"]["note"]
+            .as_str()
+            .unwrap()
+            .contains("flock"),
+        "{rows:?}"
+    );
+    let (code, _, err) = run(&b, &["unlock", "shared-with-flock"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(&format!("kill {}", h.pid())), "{err}");
+}

@@ -1,6 +1,6 @@
 //! Inspecting and repairing file locks: `locks()` lists every lock file under `DIR` with its
 //! holders (our records under `DIR/.toozctl/locks/`, else whoever the kernel says holds a
-//! POSIX `fcntl` lock on it: tooz), and `break_lock()`, which cannot take a lock away from a
+//! POSIX `fcntl` lock on it: tooz; else a `flock(2)` holder found in `/proc/locks`), and `break_lock()`, which cannot take a lock away from a
 //! live process (the kernel holds it for that process), so it names the holder instead.
 
 use std::path::Path;
@@ -90,13 +90,58 @@ fn kernel_holder(path: &Path) -> Result<Option<Holder>> {
         Err(e) => return Err(io_error("cannot open", path, e)),
     };
     let blocker = ofd::blocker(&f, Kind::Write).map_err(|e| io_error("cannot inspect", path, e))?;
-    Ok(blocker.map(|(pid, kind)| {
-        let mut h = foreign_holder(pid);
-        if kind == Kind::Read {
-            h.mode = Some("shared".into());
+    let flock = || {
+        use std::os::unix::fs::MetadataExt;
+        f.metadata()
+            .ok()
+            .and_then(|m| flock_holder(m.dev(), m.ino()))
+    };
+    Ok(match blocker {
+        // An OFD lock names no process; a flock(2) lock beside it may.
+        Some((pid, kind)) if pid > 0 || flock().is_none() => {
+            let mut h = foreign_holder(pid);
+            if kind == Kind::Read {
+                h.mode = Some("shared".into());
+            }
+            Some(h)
         }
-        h
-    }))
+        _ => flock().map(|(pid, write)| Holder {
+            pid: Some(pid),
+            host: hostname(),
+            command: command_line(pid),
+            mode: (!write).then(|| "shared".to_string()),
+            note: Some("holds a flock(2) lock (flock(1)?)".into()),
+            ..Holder::default()
+        }),
+    })
+}
+
+/// The process holding a `flock(2)` lock on the file `(dev, ino)`, from `/proc/locks`
+/// (which, unlike `F_OFD_GETLK`, sees flock locks and names their process), and whether
+/// it is a write lock.
+fn flock_holder(dev: u64, ino: u64) -> Option<(u32, bool)> {
+    let want = (libc::major(dev) as u64, libc::minor(dev) as u64, ino);
+    let table = std::fs::read_to_string("/proc/locks").ok()?;
+    for line in table.lines() {
+        // "1: FLOCK  ADVISORY  WRITE 4242 fe:00:10035382 0 EOF"; waiters have "->".
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 6 || f[1] != "FLOCK" {
+            continue;
+        }
+        let mut id = f[5].split(':');
+        let parsed = (
+            id.next().and_then(|x| u64::from_str_radix(x, 16).ok()),
+            id.next().and_then(|x| u64::from_str_radix(x, 16).ok()),
+            id.next().and_then(|x| x.parse::<u64>().ok()),
+        );
+        if parsed != (Some(want.0), Some(want.1), Some(want.2)) {
+            continue;
+        }
+        if let Ok(pid) = f[4].parse::<u32>() {
+            return Some((pid, f[3] == "WRITE"));
+        }
+    }
+    None
 }
 
 fn info(c: &FileCoordinator, name: &str) -> Result<LockInfo> {

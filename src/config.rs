@@ -221,60 +221,20 @@ pub fn resolve(global: &GlobalArgs) -> Result<Context> {
     if let Some(l) = &loaded {
         warn_if_exposed(&log, l);
     }
-
-    // clap fills `backend` from the flag or from TOOZCTL_BACKEND: tell them apart, since
-    // --oslo-config sits between the two.
-    let env_backend = std::env::var("TOOZCTL_BACKEND")
-        .ok()
-        .filter(|v| !v.trim().is_empty());
-    let given = global
-        .backend
-        .as_deref()
-        .map(str::trim)
-        .filter(|b| !b.is_empty());
-    let from_env = given.is_some() && given == env_backend.as_deref().map(str::trim);
-    let (raw, source) = match (given, &global.oslo_config) {
-        (Some(b), _) if !from_env => (b.to_string(), Source::Flag),
-        (_, Some(p)) => (
-            oslo::backend_url(p).map_err(Error::Usage)?,
-            Source::Oslo(p.clone()),
-        ),
-        (Some(b), None) => (b.to_string(), Source::Env),
-        (None, None) => match (&profile, &loaded) {
-            (Some(p), Some(l)) if p.backend.is_some() || p.oslo_config.is_some() => {
-                let name = profile_name.clone().unwrap_or_default();
-                (
-                    profile_url(l, &name, p)?,
-                    Source::Profile(name, l.path.clone()),
-                )
-            }
-            _ => (default_backend_url(), Source::Embedded),
-        },
+    let in_use = match (&profile_name, &profile, &loaded) {
+        (Some(n), Some(p), Some(l)) => Some(InUse {
+            name: n,
+            profile: p,
+            file: l,
+        }),
+        _ => None,
     };
-    let mut url = BackendUrl::parse(&raw).map_err(|e| match (&source, &loaded) {
-        (Source::Profile(name, _), Some(l)) => {
-            l.error(Some(name), "backend", &format!("profile '{name}': {e}"))
-        }
-        _ => Error::from(e),
-    })?;
-    if let (Source::Profile(name, _), Some(l), Some(p)) = (&source, &loaded, &profile) {
-        if let Some(secret) = profile_password(l, name, p)? {
-            if url.password().is_some() {
-                return Err(l.error(Some(name), "backend", &format!(
-                    "profile '{name}' has a password in its backend URL and in password_file/password_env; keep one"
-                )));
-            }
-            url.set_password(secret);
-        }
-    }
-    if let (Source::Env, Some(name)) = (&source, &profile_name) {
-        if global.profile.is_some()
-            && profile
-                .as_ref()
-                .is_some_and(|p| p.backend.is_some() || p.oslo_config.is_some())
-        {
+    let (url, source) = backend(global, in_use.as_ref())?;
+    if let (Source::Env, Some(p), Some(_)) = (&source, &in_use, &global.profile) {
+        if p.profile.backend.is_some() || p.profile.oslo_config.is_some() {
             log.warn(&format!(
-                "TOOZCTL_BACKEND overrides the backend of profile '{name}'"
+                "TOOZCTL_BACKEND overrides the backend of profile '{}'",
+                p.name
             ));
         }
     }
@@ -300,6 +260,65 @@ pub fn resolve(global: &GlobalArgs) -> Result<Context> {
         .or_else(|| profile.as_ref().and_then(|p| p.output))
         .unwrap_or_default();
     Ok(Context::new(url, member_id, host, output, verbosity))
+}
+
+/// The profile in use, with the file it came from.
+struct InUse<'a> {
+    name: &'a str,
+    profile: &'a Profile,
+    file: &'a Loaded,
+}
+
+/// The backend URL by precedence: --backend > --oslo-config > TOOZCTL_BACKEND > profile >
+/// embedded; a profile's password_file/password_env fill in the profile's URL only.
+fn backend(global: &GlobalArgs, in_use: Option<&InUse>) -> Result<(BackendUrl, Source)> {
+    // clap fills `backend` from the flag or from TOOZCTL_BACKEND: tell them apart, since
+    // --oslo-config sits between the two.
+    let env_backend = std::env::var("TOOZCTL_BACKEND").ok();
+    let env_backend = env_backend
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
+    let given = global
+        .backend
+        .as_deref()
+        .map(str::trim)
+        .filter(|b| !b.is_empty());
+    let from_env = given.is_some() && given == env_backend;
+    let (raw, source) = match (given, &global.oslo_config, in_use) {
+        (Some(b), _, _) if !from_env => (b.to_string(), Source::Flag),
+        (_, Some(p), _) => (
+            oslo::backend_url(p).map_err(Error::Usage)?,
+            Source::Oslo(p.clone()),
+        ),
+        (Some(b), None, _) => (b.to_string(), Source::Env),
+        (None, None, Some(u)) if u.profile.backend.is_some() || u.profile.oslo_config.is_some() => {
+            (
+                profile_url(u.file, u.name, u.profile)?,
+                Source::Profile(u.name.to_string(), u.file.path.clone()),
+            )
+        }
+        (None, None, _) => (default_backend_url(), Source::Embedded),
+    };
+    let from_profile = match (&source, in_use) {
+        (Source::Profile(..), Some(u)) => Some(u),
+        _ => None,
+    };
+    let Some(u) = from_profile else {
+        return Ok((BackendUrl::parse(&raw)?, source));
+    };
+    let (l, name) = (u.file, u.name);
+    let mut url = BackendUrl::parse(&raw)
+        .map_err(|e| l.error(Some(name), "backend", &format!("profile '{name}': {e}")))?;
+    if let Some(secret) = profile_password(l, name, u.profile)? {
+        if url.password().is_some() {
+            return Err(l.error(Some(name), "backend", &format!(
+                "profile '{name}' has a password in its backend URL and in password_file/password_env; keep one"
+            )));
+        }
+        url.set_password(secret);
+    }
+    Ok((url, source))
 }
 
 fn describe(source: &Source) -> String {

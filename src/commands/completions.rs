@@ -63,6 +63,10 @@ pub fn completion_files() -> Vec<(String, Vec<u8>)> {
 /// `(file name under man/, contents)`: `toozctl.1` and one page per subcommand at any
 /// depth (`toozctl-lock.1`, `toozctl-group-list.1`, ...).
 pub fn man_pages() -> Vec<(String, Vec<u8>)> {
+    pages_of(Cli::command())
+}
+
+fn pages_of(cmd: clap::Command) -> Vec<(String, Vec<u8>)> {
     fn walk(cmd: &clap::Command, out: &mut Vec<(String, Vec<u8>)>) {
         let man = clap_mangen::Man::new(cmd.clone());
         let mut buf = Vec::new();
@@ -74,7 +78,7 @@ pub fn man_pages() -> Vec<(String, Vec<u8>)> {
         }
     }
     // Pages must not depend on the environment they were generated in.
-    let mut cmd = hide_env_values(Cli::command().disable_help_subcommand(true));
+    let mut cmd = hide_env_values(cmd.disable_help_subcommand(true));
     cmd.build();
     let mut out = Vec::new();
     walk(&cmd, &mut out);
@@ -104,5 +108,22 @@ pub fn run(args: Args) -> Result<()> {
         Err(e) => Err(Error::Internal(format!(
             "writing the completion script: {e}"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_commands_get_their_own_pages() {
+        let cmd = clap::Command::new("toozctl")
+            .subcommand(clap::Command::new("group").subcommand(clap::Command::new("list")))
+            .subcommand(clap::Command::new("hidden").hide(true));
+        let names: Vec<String> = pages_of(cmd).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            ["toozctl.1", "toozctl-group.1", "toozctl-group-list.1"]
+        );
     }
 }

@@ -172,7 +172,7 @@ fn load(path: &Path) -> Result<Loaded> {
     let file = if text.trim().is_empty() {
         ConfigFile::default()
     } else {
-        serde_yaml::from_str::<ConfigFile>(&text).map_err(|e| yaml_error(path, &e))?
+        serde_yaml::from_str::<ConfigFile>(&text).map_err(|e| yaml_error(path, &text, &e))?
     };
     Ok(Loaded {
         path: path.to_path_buf(),
@@ -182,19 +182,33 @@ fn load(path: &Path) -> Result<Loaded> {
 }
 
 /// `config FILE line N column M: what`, from serde_yaml's message without its own suffix.
-fn yaml_error(path: &Path, e: &serde_yaml::Error) -> Error {
+fn yaml_error(path: &Path, text: &str, e: &serde_yaml::Error) -> Error {
     let msg = e.to_string();
     let what = match msg.rfind(" at line ") {
         Some(i) => &msg[..i],
         None => &msg,
     };
     match e.location() {
-        Some(l) => Error::Usage(format!(
-            "config {} line {} column {}: {what}",
-            path.display(),
-            l.line(),
-            l.column()
-        )),
+        Some(l) => {
+            // The most common hand-editing mistake gets named.
+            let tab = text
+                .lines()
+                .nth(l.line().saturating_sub(1))
+                .is_some_and(|s| {
+                    s.trim_end().starts_with(|c: char| c.is_whitespace()) && s.contains('\t')
+                });
+            let hint = if tab {
+                " (YAML indents with spaces, not tabs)"
+            } else {
+                ""
+            };
+            Error::Usage(format!(
+                "config {} line {} column {}: {what}{hint}",
+                path.display(),
+                l.line(),
+                l.column()
+            ))
+        }
         None => Error::Usage(format!("config {}: {what}", path.display())),
     }
 }

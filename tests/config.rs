@@ -352,7 +352,14 @@ fn every_config_error_names_file_and_line_and_exits_2() {
     let h = home.path();
     let cfg = h.join("config.yaml");
     let dir = url(h);
-    config_error(h, &cfg, "profiles:\n  a:\n\tbackend: x\n", &[], Some(3), "");
+    config_error(
+        h,
+        &cfg,
+        "profiles:\n  a:\n\tbackend: x\n",
+        &[],
+        Some(3),
+        "not tabs",
+    );
     config_error(
         h,
         &cfg,

@@ -145,7 +145,8 @@ impl Coordinator for FileCoordinator {
     }
 
     async fn lock_holders(&self, name: &str) -> Result<Vec<Holder>> {
-        lock::holders(self, name)
+        self.lock_file(name)?;
+        Ok(inspect::info(self, name)?.holders)
     }
 
     async fn locks(&self) -> Result<Vec<LockInfo>> {

@@ -285,6 +285,7 @@ pub(super) async fn join(
         inner: inner.clone(),
         group: g.to_string(),
         keeper,
+        health: rx.clone(),
     };
     Ok(Held::new(
         format!("membership of group '{g}'"),
@@ -342,6 +343,7 @@ struct Membership {
     inner: Arc<Inner>,
     group: String,
     keeper: tokio::task::JoinHandle<()>,
+    health: watch::Receiver<Health>,
 }
 
 #[async_trait]
@@ -349,7 +351,16 @@ impl Release for Membership {
     async fn release(self: Box<Self>) -> Result<()> {
         self.keeper.abort();
         let me = self.inner.identity.member_id.clone();
-        let r = leave(&self.inner, &self.group, &me).await;
+        let deadline = lock::release_deadline(&self.health)
+            .unwrap_or_else(|| Instant::now() + std::time::Duration::from_secs(2));
+        let r = match tokio::time::timeout_at(deadline, leave(&self.inner, &self.group, &me)).await
+        {
+            Ok(r) => r,
+            Err(_) => Err(Error::Unavailable(format!(
+                "could not leave group '{}': no answer in time",
+                self.group
+            ))),
+        };
         let last = {
             let mut n = self.inner.beats.lock().unwrap();
             *n = n.saturating_sub(1);

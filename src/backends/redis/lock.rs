@@ -332,6 +332,7 @@ fn held(
         mode,
         token,
         keeper,
+        health: rx.clone(),
     };
     Held::new(what, fence, Some(lease), rx, Box::new(guard))
 }
@@ -420,12 +421,45 @@ struct RedisLock {
     mode: LockMode,
     token: String,
     keeper: tokio::task::JoinHandle<()>,
+    health: watch::Receiver<Health>,
+}
+
+/// How long giving something back may take: never past the lease (the key is gone by
+/// then anyway), and at most a few seconds, so an unreachable server cannot hold up exit.
+pub(super) fn release_deadline(health: &watch::Receiver<Health>) -> Option<Instant> {
+    let cap = Instant::now() + Duration::from_secs(5);
+    match &*health.borrow() {
+        Health::Held { expires: Some(e) } => (*e > Instant::now()).then(|| (*e).min(cap)),
+        Health::Held { expires: None } => Some(cap),
+        Health::Lost(_) => Some(cap),
+    }
 }
 
 #[async_trait]
 impl Release for RedisLock {
     async fn release(self: Box<Self>) -> Result<()> {
         self.keeper.abort();
+        let Some(deadline) = release_deadline(&self.health) else {
+            return Err(Error::Lost(format!(
+                "the lease of {} had run out before it was released",
+                self.keys.lock
+            )));
+        };
+        match tokio::time::timeout_at(deadline, self.release_now()).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.inner.reset();
+                Err(Error::Unavailable(format!(
+                    "could not release {} on {}: no answer in time; it expires with its lease",
+                    self.keys.lock, self.inner.url
+                )))
+            }
+        }
+    }
+}
+
+impl RedisLock {
+    async fn release_now(&self) -> Result<()> {
         let k = &self.keys;
         // A few tries: a connection that just broke is re-made by the next call.
         let mut last = None;

@@ -103,8 +103,11 @@ impl RedisCoordinator {
             secret,
             beats: Mutex::new(0),
         };
-        // Connect now, so an unreachable server or a wrong password fails before anything.
-        inner.conn().await?;
+        // Connect and ask now, so an unreachable server or a missing or wrong password
+        // fails before anything is taken.
+        let _: String = inner
+            .cmd("checking the connection", &redis::cmd("PING"))
+            .await?;
         Ok(RedisCoordinator {
             inner: Arc::new(inner),
         })
@@ -322,6 +325,11 @@ impl Inner {
             *self.conn.lock().unwrap() = None;
         }
         let msg = scrub(&e.to_string(), self.secret.as_deref());
+        if e.code()
+            .is_some_and(|c| c == "WRONGPASS" || c == "NOAUTH" || c == "NOPERM")
+        {
+            return Error::Unavailable(format!("authentication failed at {}: {msg}", self.url));
+        }
         if e.is_io_error()
             || e.is_timeout()
             || e.is_connection_dropped()

@@ -35,7 +35,11 @@ fn margin(lease: Option<Duration>) -> Duration {
 }
 
 /// Check `--kill-after` against the lease before anything is taken.
-pub fn check_grace(supervise: &SuperviseArgs, lease: Option<Duration>, has_command: bool) -> Result<()> {
+pub fn check_grace(
+    supervise: &SuperviseArgs,
+    lease: Option<Duration>,
+    has_command: bool,
+) -> Result<()> {
     if let (Some(lease), true, OnLost::Term) = (lease, has_command, supervise.on_lost) {
         if supervise.kill_after + margin(Some(lease)) >= lease {
             return Err(Error::Usage(format!(
@@ -93,7 +97,9 @@ impl Watchdog<'_> {
             .iter()
             .zip(self.held)
             .filter_map(|(h, held)| match h {
-                Health::Held { expires: Some(e) } => Some(e.checked_sub(self.grace + margin(held.lease)).unwrap_or(*e)),
+                Health::Held { expires: Some(e) } => {
+                    Some(e.checked_sub(self.grace + margin(held.lease)).unwrap_or(*e))
+                }
                 _ => None,
             })
             .min()
@@ -117,7 +123,10 @@ impl Watchdog<'_> {
 /// Run `fut` unless a stop signal comes first. SIGINT, SIGTERM, SIGHUP and SIGQUIT cancel
 /// it (dropping the future withdraws any queue entry) and give [`Error::Interrupted`];
 /// SIGUSR1 and SIGUSR2 are ignored while nothing is held.
-pub async fn interruptible<F: std::future::Future>(signals: &mut Signals, fut: F) -> Result<F::Output> {
+pub async fn interruptible<F: std::future::Future>(
+    signals: &mut Signals,
+    fut: F,
+) -> Result<F::Output> {
     tokio::pin!(fut);
     loop {
         tokio::select! {
@@ -132,13 +141,24 @@ pub async fn interruptible<F: std::future::Future>(signals: &mut Signals, fut: F
 
 /// Hold `held` while COMMAND runs (or, without COMMAND, until a stop signal), then give
 /// everything back. `announce` runs once COMMAND is about to start or the hold begins.
-pub async fn hold(log: &Log, spec: Spec<'_>, held: Vec<Held>, signals: &mut Signals, announce: impl FnOnce()) -> Result<()> {
+pub async fn hold(
+    log: &Log,
+    spec: Spec<'_>,
+    held: Vec<Held>,
+    signals: &mut Signals,
+    announce: impl FnOnce(),
+) -> Result<()> {
     let (mut changes, current) = merge_health(&held);
     let grace = match spec.supervise.on_lost {
         OnLost::Term => spec.supervise.kill_after,
         OnLost::Kill | OnLost::Ignore => Duration::ZERO,
     };
-    let mut dog = Watchdog { held: &held, current, grace, lost: None };
+    let mut dog = Watchdog {
+        held: &held,
+        current,
+        grace,
+        lost: None,
+    };
     for (i, h) in dog.current.clone().into_iter().enumerate() {
         dog.update(i, h);
     }
@@ -201,7 +221,10 @@ async fn run_command(
         log.error(&e.message);
         Error::Child(e.code)
     })?;
-    log.debug(&format!("started COMMAND as pid {} in its own process group", child.pid()));
+    log.debug(&format!(
+        "started COMMAND as pid {} in its own process group",
+        child.pid()
+    ));
     let mut kill_at: Option<Instant> = None;
     let mut acted = false;
     let status = loop {
@@ -238,17 +261,23 @@ fn on_lost(log: &Log, dog: &Watchdog<'_>, s: &SuperviseArgs, child: &Child) -> O
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     match s.on_lost {
         OnLost::Term => {
-            log.error(&format!("{reason} (at {now}): sending SIGTERM to COMMAND's process group"));
+            log.error(&format!(
+                "{reason} (at {now}): sending SIGTERM to COMMAND's process group"
+            ));
             child.signal_group(Signal::SIGTERM);
             Some(Instant::now() + s.kill_after)
         }
         OnLost::Kill => {
-            log.error(&format!("{reason} (at {now}): sending SIGKILL to COMMAND's process group"));
+            log.error(&format!(
+                "{reason} (at {now}): sending SIGKILL to COMMAND's process group"
+            ));
             child.signal_group(Signal::SIGKILL);
             None
         }
         OnLost::Ignore => {
-            log.error(&format!("{reason} (at {now}): COMMAND left running (--on-lost ignore)"));
+            log.error(&format!(
+                "{reason} (at {now}): COMMAND left running (--on-lost ignore)"
+            ));
             None
         }
     }
@@ -261,10 +290,218 @@ fn far_future() -> Instant {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::coordination::Release;
+    use tokio::sync::watch;
+
+    /// A primitive whose health the test publishes itself; releasing it records that.
+    struct Probe(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+    #[async_trait::async_trait]
+    impl Release for Probe {
+        async fn release(self: Box<Self>) -> crate::coordination::Result<()> {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    fn probe(
+        lease: Option<Duration>,
+    ) -> (
+        Held,
+        watch::Sender<Health>,
+        std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) {
+        let released = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (tx, rx) = watch::channel(Health::Held {
+            expires: lease.map(|l| Instant::now() + l),
+        });
+        (
+            Held::new(
+                "lock 'p'".into(),
+                1,
+                lease,
+                rx,
+                Box::new(Probe(released.clone())),
+            ),
+            tx,
+            released,
+        )
+    }
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn sleeper() -> Vec<OsString> {
+        ["sleep", "30"].iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn outright_loss_stops_the_command_at_once_and_gives_lost() {
+        rt().block_on(async {
+            let (held, tx, released) = probe(None);
+            let sup = SuperviseArgs {
+                on_lost: OnLost::Term,
+                kill_after: Duration::from_secs(5),
+            };
+            let cmd = sleeper();
+            let mut signals = Signals::install().unwrap();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let _ = tx.send(Health::Lost("key deleted".into()));
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            });
+            let start = Instant::now();
+            let spec = Spec {
+                command: &cmd,
+                env: vec![],
+                supervise: &sup,
+            };
+            let r = hold(&Log::new(-1), spec, vec![held], &mut signals, || {}).await;
+            assert!(
+                matches!(&r, Err(Error::Lost(m)) if m.contains("key deleted")),
+                "{r:?}"
+            );
+            assert!(
+                start.elapsed() < Duration::from_secs(3),
+                "{:?}",
+                start.elapsed()
+            );
+            assert!(
+                released.load(std::sync::atomic::Ordering::SeqCst),
+                "cleaned up after the loss"
+            );
+        });
+    }
+
+    #[test]
+    fn command_is_stopped_before_an_unrenewed_lease_runs_out() {
+        rt().block_on(async {
+            let lease = Duration::from_millis(1500);
+            let (held, _tx, _) = probe(Some(lease));
+            // A child that ignores SIGTERM: only SIGKILL ends it, and that must come before the lease ends.
+            let cmd: Vec<OsString> = ["sh", "-c", "trap '' TERM; while :; do sleep 0.05; done"]
+                .iter()
+                .map(OsString::from)
+                .collect();
+            let sup = SuperviseArgs {
+                on_lost: OnLost::Term,
+                kill_after: Duration::from_millis(500),
+            };
+            let mut signals = Signals::install().unwrap();
+            let start = Instant::now();
+            let spec = Spec {
+                command: &cmd,
+                env: vec![],
+                supervise: &sup,
+            };
+            let r = hold(&Log::new(-1), spec, vec![held], &mut signals, || {}).await;
+            let took = start.elapsed();
+            assert!(matches!(r, Err(Error::Lost(_))), "{r:?}");
+            assert!(took < lease, "COMMAND outlived the lease: {took:?}");
+            assert!(
+                took > Duration::from_millis(700),
+                "acted too early: {took:?}"
+            );
+        });
+    }
+
+    #[test]
+    fn renewals_keep_the_command_running() {
+        rt().block_on(async {
+            let lease = Duration::from_millis(600);
+            let (held, tx, _) = probe(Some(lease));
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    if tx
+                        .send(Health::Held {
+                            expires: Some(Instant::now() + lease),
+                        })
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+            let cmd: Vec<OsString> = ["sleep", "1.5"].iter().map(OsString::from).collect();
+            let sup = SuperviseArgs {
+                on_lost: OnLost::Term,
+                kill_after: Duration::from_millis(200),
+            };
+            let mut signals = Signals::install().unwrap();
+            let spec = Spec {
+                command: &cmd,
+                env: vec![],
+                supervise: &sup,
+            };
+            let r = hold(&Log::new(-1), spec, vec![held], &mut signals, || {}).await;
+            assert!(r.is_ok(), "{r:?}");
+        });
+    }
+
+    #[test]
+    fn a_primitive_lost_before_the_start_never_runs_the_command() {
+        rt().block_on(async {
+            let (held, tx, _) = probe(None);
+            let _ = tx.send(Health::Lost("gone".into()));
+            let dir = tempfile::tempdir().unwrap();
+            let marker = dir.path().join("ran");
+            let cmd: Vec<OsString> = vec!["touch".into(), marker.clone().into()];
+            let sup = SuperviseArgs {
+                on_lost: OnLost::Term,
+                kill_after: Duration::from_secs(1),
+            };
+            let mut signals = Signals::install().unwrap();
+            let spec = Spec {
+                command: &cmd,
+                env: vec![],
+                supervise: &sup,
+            };
+            let r = hold(&Log::new(-1), spec, vec![held], &mut signals, || {}).await;
+            assert!(matches!(r, Err(Error::Lost(_))), "{r:?}");
+            assert!(!marker.exists());
+        });
+    }
+
+    #[test]
+    fn on_lost_ignore_lets_the_command_finish_but_still_reports_lost() {
+        rt().block_on(async {
+            let (held, tx, _) = probe(None);
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let _ = tx.send(Health::Lost("gone".into()));
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            });
+            let dir = tempfile::tempdir().unwrap();
+            let marker = dir.path().join("finished");
+            let script = format!("sleep 0.4; touch {}", marker.display());
+            let cmd: Vec<OsString> = vec!["sh".into(), "-c".into(), script.into()];
+            let sup = SuperviseArgs {
+                on_lost: OnLost::Ignore,
+                kill_after: Duration::from_secs(1),
+            };
+            let mut signals = Signals::install().unwrap();
+            let spec = Spec {
+                command: &cmd,
+                env: vec![],
+                supervise: &sup,
+            };
+            let r = hold(&Log::new(-1), spec, vec![held], &mut signals, || {}).await;
+            assert!(matches!(r, Err(Error::Lost(_))), "{r:?}");
+            assert!(marker.exists(), "COMMAND ran to its end");
+        });
+    }
 
     #[test]
     fn grace_must_fit_in_the_lease() {
-        let s = SuperviseArgs { on_lost: OnLost::Term, kill_after: Duration::from_secs(10) };
+        let s = SuperviseArgs {
+            on_lost: OnLost::Term,
+            kill_after: Duration::from_secs(10),
+        };
         assert!(check_grace(&s, Some(Duration::from_secs(30)), true).is_ok());
         assert!(check_grace(&s, Some(Duration::from_secs(10)), true).is_err());
         assert!(check_grace(&s, None, true).is_ok());

@@ -111,7 +111,7 @@ fn holder_record_and_ttl_while_held() {
     let s = RedisServer::shared();
     let url = s.url("t_holder", "lock_timeout=7");
     let h = home();
-    let (code, out, err) = run(&mut tz(
+    let (code, out, err) = run(tz(
         h.path(),
         &url,
         &[
@@ -138,7 +138,7 @@ fn holder_record_and_ttl_while_held() {
     assert_eq!(rec["mode"], "exclusive");
     assert!(rec["command"].as_str().unwrap().starts_with("sh -c"));
     // --ttl overrides lock_timeout.
-    let (_, out, _) = run(&mut tz(
+    let (_, out, _) = run(tz(
         h.path(),
         &url,
         &[

@@ -600,3 +600,250 @@ fn toozctl_holder_excludes_tooz() {
     let (code, out, err) = support::python(py, &[&url]);
     assert_eq!((code, out.trim()), (0, "True"), "{err}");
 }
+
+// ---- The coordination API of the backend, driven directly (the `locks`, `unlock`,
+// ---- `group`, `elect` and `watch` commands call exactly these).
+
+mod api {
+    use super::*;
+    use toozctl::backends::connect;
+    use toozctl::coordination::{
+        BackendUrl, Capabilities, Coordinator, Error, EventKind, Health, Identity, LockMode,
+        LockRequest, Wait, WatchTarget,
+    };
+
+    async fn open(url: &str, member: &str) -> Box<dyn Coordinator> {
+        let id = Identity {
+            member_id: member.into(),
+            host: "testhost".into(),
+            pid: 4242,
+            command: "api test".into(),
+        };
+        connect(&BackendUrl::parse(url).unwrap(), id)
+            .await
+            .expect("connect")
+    }
+
+    fn req(name: &str, ttl_ms: u64) -> LockRequest {
+        LockRequest {
+            name: name.into(),
+            mode: LockMode::Exclusive,
+            wait: Wait::NoWait,
+            ttl: Some(Duration::from_millis(ttl_ms)),
+        }
+    }
+
+    const TOOZ_HOLD: &str = "l = co.get_lock(b'tz')\nassert l.acquire()";
+
+    #[tokio::test]
+    async fn locks_listing_and_break() {
+        let s = RedisServer::shared();
+        let url = s.url("t_api_locks", "");
+        let c = open(&url, "api-1").await;
+        let held = c.acquire(&req("a", 1500)).await.unwrap().expect("free");
+        assert_eq!(held.fencing_token, 1);
+        let peer = ToozPeer::start(&url, "tooz-peer", TOOZ_HOLD, "l.release()");
+        let locks = c.locks().await.unwrap();
+        let names: Vec<&str> = locks.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, vec!["a", "tz"]);
+        let a = &locks[0];
+        assert_eq!(a.holders[0].member_id.as_deref(), Some("api-1"));
+        assert_eq!(a.holders[0].pid, Some(4242));
+        assert_eq!(a.fencing_token, Some(1));
+        assert!(a.ttl.is_some_and(|t| t <= Duration::from_millis(1500)));
+        assert!(
+            locks[1].holders[0]
+                .note
+                .as_deref()
+                .unwrap_or("")
+                .contains("tooz client"),
+            "{:?}",
+            locks[1]
+        );
+        // Breaking: the holder is told who held it, and the holder notices the loss.
+        let mut health = held.health();
+        let who = c.break_lock("a").await.unwrap();
+        assert_eq!(who[0].member_id.as_deref(), Some("api-1"));
+        assert!(!s.exists("t_api_locks_a_lock") && !s.exists("t_api_locks_a_lock.holder"));
+        let lost = tokio::time::timeout(Duration::from_secs(3), async {
+            loop {
+                if let Health::Lost(_) = &*health.borrow_and_update() {
+                    return;
+                }
+                health.changed().await.unwrap();
+            }
+        })
+        .await;
+        assert!(
+            lost.is_ok(),
+            "broken lock reported lost within a refresh period"
+        );
+        assert!(matches!(held.release().await, Err(Error::Lost(_))));
+        let who = c.break_lock("tz").await.unwrap();
+        assert!(who[0].note.is_some());
+        peer.finish();
+    }
+
+    #[tokio::test]
+    async fn groups_in_tooz_layout_both_ways() {
+        let s = RedisServer::shared();
+        let url = s.url("t_api_g", "");
+        let c = open(&url, "rust-1").await;
+        let caps = Capabilities::from_json_text(r#"{"role": "api", "n": 1}"#).unwrap();
+        let membership = c.join("g", &caps, true).await.unwrap();
+        assert_eq!(s.cli(&["SISMEMBER", "t_api_g_groups", "g"]), "1");
+        assert_eq!(s.cli(&["HGET", "t_api_g_group:g", "__created__"]), "1");
+        assert_eq!(s.cli(&["GET", "t_api_g_beats:rust-1"]), "Not dead!");
+        // tooz reads our capabilities as the same dict, and we read tooz's.
+        let py = "caps = co.get_members_with_capabilities(b'g').get()\nprint(sorted((k.decode(), v) for k, v in caps.items()))";
+        let peer = ToozPeer::start(
+            &url,
+            "tooz-1",
+            "co.join_group(b'g', {'weight': 1}).get()",
+            "co.leave_group(b'g').get()",
+        );
+        let ms = c.members("g").await.unwrap();
+        let ids: Vec<&str> = ms.iter().map(|m| m.member_id.as_str()).collect();
+        assert_eq!(ids, vec!["rust-1", "tooz-1"]);
+        assert_eq!(
+            ms[1].capabilities.to_json(),
+            serde_json::json!({"weight": 1})
+        );
+        let (code, out, err) = support::python(
+            &format!("import sys\nfrom tooz import coordination as c\nco = c.get_coordinator(sys.argv[1], b'reader')\nco.start()\n{py}\nco.stop()"),
+            &[&url],
+        );
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("('rust-1', {'role': 'api', 'n': 1})"), "{out}");
+        peer.finish();
+        // A dead member (no beat key) is pruned when listing, as tooz does.
+        s.cli(&["HSET", "t_api_g_group:g", "ghost", ""]);
+        let ids: Vec<String> = c
+            .members("g")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.member_id)
+            .collect();
+        assert_eq!(ids, vec!["rust-1"]);
+        assert_eq!(s.cli(&["HEXISTS", "t_api_g_group:g", "ghost"]), "0");
+        assert!(matches!(c.delete_group("g").await, Err(Error::NotEmpty(_))));
+        assert!(matches!(c.members("nope").await, Err(Error::NotFound(_))));
+        membership.release().await.unwrap();
+        assert!(!s.exists("t_api_g_beats:rust-1"));
+        let gl = c.groups().await.unwrap();
+        assert_eq!((gl[0].name.as_str(), gl[0].members), ("g", 0));
+        c.delete_group("g").await.unwrap();
+        assert!(!s.exists("t_api_g_group:g"));
+        assert!(matches!(c.create_group("g2").await, Ok(())));
+        assert!(matches!(
+            c.create_group("g2").await,
+            Err(Error::AlreadyExists(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn removed_member_is_lost() {
+        let s = RedisServer::shared();
+        let url = s.url("t_api_rm", "membership_timeout=1.5");
+        let c = open(&url, "rm-1").await;
+        let m = c.join("g", &Capabilities::default(), true).await.unwrap();
+        let mut h = m.health();
+        c.leave("g", "rm-1").await.unwrap();
+        let r = tokio::time::timeout(Duration::from_secs(3), async {
+            loop {
+                if matches!(&*h.borrow_and_update(), Health::Lost(_)) {
+                    return;
+                }
+                h.changed().await.unwrap();
+            }
+        })
+        .await;
+        assert!(r.is_ok());
+        assert!(matches!(
+            c.leave("g", "nobody").await,
+            Err(Error::NotFound(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn leaders_ours_and_tooz() {
+        let s = RedisServer::shared();
+        let url = s.url("t_api_lead", "");
+        let c = open(&url, "lead-1").await;
+        c.join("g", &Capabilities::default(), true).await.unwrap();
+        let l = c
+            .campaign("g", Wait::NoWait)
+            .await
+            .unwrap()
+            .expect("elected");
+        assert!(s.exists("t_api_lead_leader_of_g_lock"));
+        assert_eq!(
+            c.leader("g").await.unwrap().unwrap().member_id.as_deref(),
+            Some("lead-1")
+        );
+        assert!(c.members("g").await.unwrap()[0].leader);
+        // tooz cannot be elected meanwhile.
+        let elect = "import sys\nfrom tooz import coordination as c\nco = c.get_coordinator(sys.argv[1], b'tz-l')\nco.start()\nco.join_group(b'g').get()\nwon = []\nco.watch_elected_as_leader(b'g', lambda e: won.append(e))\nco.run_watchers()\nprint(bool(won))\nco.stop()";
+        let (code, out, err) = support::python(elect, &[&url]);
+        assert_eq!((code, out.trim()), (0, "False"), "{err}");
+        l.release().await.unwrap();
+        assert!(c.leader("g").await.unwrap().is_none());
+        // A tooz leader shows as an unknown tooz member, and keeps us out.
+        let peer = ToozPeer::start(
+            &url,
+            "tz-l",
+            "co.join_group(b'g').get()\nwon = []\nco.watch_elected_as_leader(b'g', lambda e: won.append(e))\nco.run_watchers()\nassert won",
+            "",
+        );
+        let h = c.leader("g").await.unwrap().unwrap();
+        assert!(h.member_id.is_none() && h.note.unwrap().contains("tooz"));
+        assert!(c.campaign("g", Wait::NoWait).await.unwrap().is_none());
+        peer.finish();
+        let again = c
+            .campaign(
+                "g",
+                Wait::Until(tokio::time::Instant::now() + Duration::from_secs(5)),
+            )
+            .await
+            .unwrap();
+        assert!(again.is_some(), "elected once tooz stopped");
+    }
+
+    #[tokio::test]
+    async fn watches_see_changes_at_once() {
+        let s = RedisServer::shared();
+        let url = s.url("t_api_w", "");
+        let c = open(&url, "w-1").await;
+        let mut ev = c.watch(&WatchTarget::Lock("x".into())).await.unwrap();
+        let t = Instant::now();
+        let h = c.acquire(&req("x", 3000)).await.unwrap().unwrap();
+        let e = ev.recv().await.unwrap().unwrap();
+        assert_eq!((e.kind, e.fencing_token), (EventKind::Acquired, Some(1)));
+        h.release().await.unwrap();
+        let e = ev.recv().await.unwrap().unwrap();
+        assert_eq!(e.kind, EventKind::Released);
+        assert!(
+            t.elapsed() < Duration::from_millis(800),
+            "pub/sub, not the 1 s poll: {:?}",
+            t.elapsed()
+        );
+        let mut gev = c.watch(&WatchTarget::Group("wg".into())).await.unwrap();
+        let m = c.join("wg", &Capabilities::default(), true).await.unwrap();
+        let e = gev.recv().await.unwrap().unwrap();
+        assert_eq!(
+            (e.kind, e.member.as_deref()),
+            (EventKind::Join, Some("w-1"))
+        );
+        m.release().await.unwrap();
+        let e = gev.recv().await.unwrap().unwrap();
+        assert_eq!(e.kind, EventKind::Leave);
+        let mut lev = c.watch(&WatchTarget::Leader("wg".into())).await.unwrap();
+        let _l = c.campaign("wg", Wait::NoWait).await.unwrap().unwrap();
+        let e = lev.recv().await.unwrap().unwrap();
+        assert_eq!(
+            (e.kind, e.member.as_deref()),
+            (EventKind::Elected, Some("w-1"))
+        );
+    }
+}

@@ -847,3 +847,146 @@ mod api {
         );
     }
 }
+
+#[test]
+fn tls_with_a_ca_file() {
+    let dir = tempfile::tempdir().unwrap();
+    redis_support::make_certs(dir.path());
+    let port = support::free_port();
+    let args: Vec<String> = [
+        "--port",
+        "0",
+        "--tls-port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--tls-cert-file",
+        "srv.crt",
+        "--tls-key-file",
+        "srv.key",
+        "--tls-ca-cert-file",
+        "ca.crt",
+        "--tls-auth-clients",
+        "no",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let ca = dir.path().join("ca.crt").display().to_string();
+    let _srv = redis_support::RawServer::start_in(dir, &args, |_| redis_support::listening(port));
+    let h = home();
+    let url = format!("redis://127.0.0.1:{port}?ssl=true&ssl_ca_certs={ca}&namespace=t_tls");
+    let mut holder = spawn(tz(h.path(), &url, &["lock", "tls"]));
+    // The waiter's pub/sub connection uses TLS too.
+    let waiter = spawn(tz(
+        h.path(),
+        &url,
+        &["lock", "-w", "20", "tls", "--", "echo", "got it"],
+    ));
+    std::thread::sleep(Duration::from_millis(500));
+    support::signal(holder.id(), libc::SIGTERM);
+    assert!(holder.wait().unwrap().success());
+    let out = waiter.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "got it");
+    // Without the CA the certificate is refused; without TLS the server hangs up: both 69.
+    let (code, _, err) = run(&mut tz(
+        h.path(),
+        &format!("redis://127.0.0.1:{port}?ssl=true"),
+        &["lock", "x", "--", "true"],
+    ));
+    assert_eq!(code, 69, "{err}");
+    assert!(err.contains("certificate"), "{err}");
+    let (code, _, err) = run(&mut tz(
+        h.path(),
+        &format!("redis://127.0.0.1:{port}"),
+        &["lock", "x", "--", "true"],
+    ));
+    assert_eq!(code, 69, "{err}");
+}
+
+#[test]
+fn unix_socket_and_db() {
+    let args: Vec<String> = [
+        "--port",
+        "0",
+        "--unixsocket",
+        "r.sock",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let srv = redis_support::RawServer::start(&args, |d| d.join("r.sock").exists());
+    let sock = srv.dir.path().join("r.sock").display().to_string();
+    let h = home();
+    let url = format!("redis://{sock}?db=3&namespace=t_unix");
+    let (code, out, err) = run(&mut tz(
+        h.path(),
+        &url,
+        &[
+            "lock",
+            "--ttl",
+            "5s",
+            "--kill-after",
+            "1s",
+            "u",
+            "--",
+            "sh",
+            "-c",
+            "redis-cli -s \"$S\" -n 3 EXISTS t_unix_u_lock",
+        ],
+    )
+    .env("S", &sock));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "1", "the lock lives in db 3");
+}
+
+#[test]
+fn sentinel_finds_the_master() {
+    let s = RedisServer::start();
+    let sport = support::free_port();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("sentinel.conf"),
+        format!(
+            "port {sport}\nbind 127.0.0.1\nsentinel monitor toozmaster 127.0.0.1 {} 1\n",
+            s.port
+        ),
+    )
+    .unwrap();
+    let args: Vec<String> = ["sentinel.conf", "--sentinel"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let _sentinel = redis_support::RawServer::start_in(dir, &args, |_| redis_support::ping(sport));
+    let h = home();
+    let dead = support::free_port();
+    // The first sentinel is down; the fallback one answers.
+    let url = format!("redis://127.0.0.1:{dead}?sentinel=toozmaster&sentinel_fallback=127.0.0.1:{sport}&namespace=t_sent");
+    let (code, out, err) = run(&mut tz(h.path(), &url, &["lock", "s", "--", "echo", "ok"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.is_empty());
+    assert_eq!(
+        s.cli(&["GET", "t_sent_s_lock.fence"]),
+        "1",
+        "the lock was taken on the master"
+    );
+    let bad = format!("redis://127.0.0.1:{sport}?sentinel=nosuch");
+    let (code, _, err) = run(&mut tz(h.path(), &bad, &["lock", "s", "--", "true"]));
+    assert_eq!(code, 69, "{err}");
+    assert!(err.contains("nosuch"), "{err}");
+    s.stop();
+}

@@ -113,3 +113,62 @@ pub fn ping(port: u16) -> bool {
     let mut buf = [0u8; 64];
     matches!(s.read(&mut buf), Ok(n) if n > 0 && (buf.starts_with(b"+PONG") || buf.starts_with(b"-NOAUTH")))
 }
+
+/// A server started from raw arguments (TLS, Unix socket, Sentinel); stopped when dropped.
+pub struct RawServer {
+    pub pid: u32,
+    pub dir: tempfile::TempDir,
+}
+
+impl RawServer {
+    /// Start `redis-server ARGS` in a temp dir and wait until `ready(dir)` holds.
+    pub fn start(args: &[String], ready: impl Fn(&std::path::Path) -> bool) -> RawServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        RawServer::start_in(dir, args, ready)
+    }
+
+    pub fn start_in(
+        dir: tempfile::TempDir,
+        args: &[String],
+        ready: impl Fn(&std::path::Path) -> bool,
+    ) -> RawServer {
+        let mut cmd = Command::new("redis-server");
+        cmd.args(args)
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let pid = spawn_server(cmd);
+        assert!(
+            wait_until(Duration::from_secs(10), || ready(dir.path())),
+            "redis-server {args:?} did not start"
+        );
+        RawServer { pid, dir }
+    }
+}
+
+impl Drop for RawServer {
+    fn drop(&mut self) {
+        stop(self.pid);
+    }
+}
+
+/// A CA and a server certificate for 127.0.0.1 in `dir` (ca.crt, srv.crt, srv.key).
+pub fn make_certs(dir: &std::path::Path) {
+    let sh = "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=toozctl-test-ca \
+              && openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 \
+              && printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > ext \
+              && openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.crt -days 2 -extfile ext";
+    let st = Command::new("sh")
+        .args(["-c", sh])
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(st.success(), "openssl failed");
+}
+
+/// Whether something accepts TCP connections on `port`.
+pub fn listening(port: u16) -> bool {
+    TcpStream::connect(("127.0.0.1", port)).is_ok()
+}

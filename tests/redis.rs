@@ -933,7 +933,7 @@ fn unix_socket_and_db() {
     let sock = srv.dir.path().join("r.sock").display().to_string();
     let h = home();
     let url = format!("redis://{sock}?db=3&namespace=t_unix");
-    let (code, out, err) = run(&mut tz(
+    let (code, out, err) = run(tz(
         h.path(),
         &url,
         &[

@@ -343,34 +343,44 @@ fn stopped_server_stops_the_child_before_the_lease_runs_out() {
     let s = RedisServer::start();
     let url = s.url("t_stop", "");
     let h = home();
-    let holder = spawn(tz(
-        h.path(),
-        &url,
-        &[
-            "lock",
-            "--ttl",
-            "3s",
-            "--kill-after",
-            "0.5s",
-            "p",
-            "--",
-            "sleep",
-            "60",
-        ],
-    ));
-    assert!(wait_until(Duration::from_secs(10), || s.exists("t_stop_p_lock")));
-    std::thread::sleep(Duration::from_millis(300));
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pid");
+    let args = [
+        "lock",
+        "--ttl",
+        "3s",
+        "--kill-after",
+        "0.5s",
+        "p",
+        "--",
+        "sh",
+        "-c",
+        "echo $$ > \"$F\"; exec sleep 60",
+    ];
+    let holder = spawn({
+        let mut c = tz(h.path(), &url, &args);
+        c.env("F", &pidfile);
+        c
+    });
+    assert!(wait_until(Duration::from_secs(10), || pidfile.exists()
+        && s.exists("t_stop_p_lock")));
+    let child: u32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // The lease runs from the last renewal, which is no later than the moment we stop it.
     support::signal(s.pid, libc::SIGSTOP);
     let stopped = Instant::now();
-    let out = holder.wait_with_output().unwrap();
+    assert!(wait_until(Duration::from_secs(10), || !support::alive(
+        child
+    )));
     let took = stopped.elapsed();
+    let out = holder.wait_with_output().unwrap();
     support::signal(s.pid, libc::SIGCONT);
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("could not be renewed"), "{err}");
     assert!(
         took < Duration::from_secs(3),
         "child stopped before the 3 s lease ran out: {took:?}"
@@ -988,5 +998,41 @@ fn sentinel_finds_the_master() {
     let (code, _, err) = run(&mut tz(h.path(), &bad, &["lock", "s", "--", "true"]));
     assert_eq!(code, 69, "{err}");
     assert!(err.contains("nosuch"), "{err}");
+    s.stop();
+}
+
+#[test]
+fn dropped_connections_are_remade_without_losing_the_lock() {
+    let s = RedisServer::start();
+    let url = s.url("t_recon", "");
+    let h = home();
+    let holder = spawn(tz(
+        h.path(),
+        &url,
+        &[
+            "lock",
+            "--ttl",
+            "1.5s",
+            "--kill-after",
+            "0.2s",
+            "r",
+            "--",
+            "sleep",
+            "3",
+        ],
+    ));
+    assert!(wait_until(Duration::from_secs(10), || s.exists("t_recon_r_lock")));
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(600));
+        s.cli(&["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"]);
+    }
+    let out = holder.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!s.exists("t_recon_r_lock"));
     s.stop();
 }

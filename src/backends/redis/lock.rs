@@ -596,7 +596,10 @@ pub(super) async fn list(inner: &Inner) -> Result<Vec<LockInfo>> {
                 .strip_prefix(&inner.prefix)
                 .and_then(|r| r.strip_suffix(suffix))
             {
-                names.push(n.to_string());
+                // `NS_beats:<member>` of a member whose id ends in `_lock` matches too.
+                if !n.starts_with("beats:") {
+                    names.push(n.to_string());
+                }
             }
         }
     }

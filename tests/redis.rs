@@ -509,54 +509,41 @@ fn hand_off_is_fast() {
     let s = RedisServer::shared();
     let url = s.url("t_hand", "");
     let h = home();
-    let dir = tempfile::tempdir().unwrap();
-    let now = "python3 -c 'import time; print(time.time())'";
+    let stamp = |c: Child| -> i64 {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    };
     let mut lat = Vec::new();
-    for i in 0..5 {
-        let end = dir.path().join(format!("end{i}"));
-        let start = dir.path().join(format!("start{i}"));
-        let holder = spawn({
-            let mut c = tz(
-                h.path(),
-                &url,
-                &[
-                    "lock",
-                    "hand",
-                    "--",
-                    "sh",
-                    "-c",
-                    &format!("sleep 0.5; {now} > \"$F\""),
-                ],
-            );
-            c.env("F", &end);
-            c
-        });
+    for _ in 0..5 {
+        // Both ends are `date +%s%N`: the holder's COMMAND stamps just before it exits,
+        // the waiter's COMMAND is the stamp.
+        let holder = spawn(tz(
+            h.path(),
+            &url,
+            &[
+                "lock",
+                "hand",
+                "--",
+                "sh",
+                "-c",
+                "sleep 0.4; exec date +%s%N",
+            ],
+        ));
         assert!(wait_until(Duration::from_secs(10), || s.exists("t_hand_hand_lock")));
-        let waiter = spawn({
-            let mut c = tz(
-                h.path(),
-                &url,
-                &["lock", "hand", "--", "sh", "-c", &format!("{now} > \"$F\"")],
-            );
-            c.env("F", &start);
-            c
-        });
-        assert!(holder.wait_with_output().unwrap().status.success());
-        assert!(waiter.wait_with_output().unwrap().status.success());
-        let read = |p: &Path| {
-            std::fs::read_to_string(p)
-                .unwrap()
-                .trim()
-                .parse::<f64>()
-                .unwrap()
-        };
-        lat.push(read(&start) - read(&end));
+        let waiter = spawn(tz(h.path(), &url, &["lock", "hand", "--", "date", "+%s%N"]));
+        let end = stamp(holder);
+        let start = stamp(waiter);
+        lat.push((start - end) as f64 / 1e6);
     }
     lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let median = lat[2];
-    eprintln!("hand-off latencies (s, includes a python start): {lat:?}");
-    // Python's own start-up (~20-40 ms) is inside this figure; tooz's poll alone is 100 ms.
-    assert!(median < 0.2, "median hand-off {median}s");
+    eprintln!("hand-off latencies (ms): {lat:?}");
+    // Without the release message the waiter would retry only after 1 s (the key's TTL is 30 s).
+    assert!(lat[2] < 80.0, "median hand-off {} ms", lat[2]);
 }
 
 #[test]
@@ -1034,5 +1021,66 @@ fn dropped_connections_are_remade_without_losing_the_lock() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!s.exists("t_recon_r_lock"));
+    s.stop();
+}
+
+#[test]
+fn kill_after_must_fit_in_the_lease_from_the_url() {
+    let s = RedisServer::shared();
+    let h = home();
+    // timeout=3 makes the lock lease 3 s; the default --kill-after of 10 s cannot fit.
+    let (code, _, err) = run(&mut tz(
+        h.path(),
+        &s.url("t_grace", "timeout=3"),
+        &["lock", "g", "--", "true"],
+    ));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--kill-after"), "{err}");
+    let (code, _, err) = run(&mut tz(
+        h.path(),
+        &s.url("t_grace", "timeout=3"),
+        &["lock", "--ttl", "20s", "g", "--", "true"],
+    ));
+    assert_eq!(code, 0, "--ttl overrides it: {err}");
+    let (code, _, err) = run(&mut tz(
+        h.path(),
+        &s.url("t_grace", "lock_timeout=0"),
+        &["lock", "g", "--", "true"],
+    ));
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn keyspace_notifications_wake_waiters_on_a_tooz_release() {
+    let s = RedisServer::start_with(None, &["--notify-keyspace-events", "Kgx"]);
+    let url = s.url("t_ks", "");
+    let h = home();
+    let peer = ToozPeer::start(
+        &url,
+        "tooz-ks",
+        "l = co.get_lock(b'ks')\nassert l.acquire()",
+        "l.release()",
+    );
+    let waiter = spawn(tz(
+        h.path(),
+        &url,
+        &["lock", "-w", "20", "ks", "--", "true"],
+    ));
+    // Let the waiter try, subscribe and start its 1 s fallback wait.
+    std::thread::sleep(Duration::from_millis(400));
+    let released = Instant::now();
+    peer.finish();
+    let out = waiter.wait_with_output().unwrap();
+    let took = released.elapsed();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        took < Duration::from_millis(450),
+        "woken by the keyspace event, not the 1 s poll: {took:?}"
+    );
     s.stop();
 }

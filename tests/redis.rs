@@ -1084,3 +1084,307 @@ fn keyspace_notifications_wake_waiters_on_a_tooz_release() {
     );
     s.stop();
 }
+
+// ---- group, elect and watch through the CLI, with tooz clients on the same server.
+
+fn json_lines(out: &str) -> Vec<serde_json::Value> {
+    out.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect(l))
+        .collect()
+}
+
+const TOOZ_MEMBERS: &str = "import sys\nfrom tooz import coordination as c\nco = c.get_coordinator(sys.argv[1], b'reader')\nco.start()\nm = co.get_members_with_capabilities(sys.argv[2].encode()).get()\nprint(sorted((k.decode(), v) for k, v in m.items()))\nco.stop()";
+
+#[test]
+fn cli_groups_with_tooz_members_and_capabilities() {
+    let s = RedisServer::shared();
+    let url = s.url("t_cg", "");
+    let h = home();
+    let (code, _, err) = run(&mut tz(h.path(), &url, &["group", "create", "web"]));
+    assert_eq!(code, 0, "{err}");
+    let (code, _, _) = run(&mut tz(h.path(), &url, &["group", "create", "web"]));
+    assert_eq!(code, 1, "creating twice");
+    let peer = ToozPeer::start(
+        &url,
+        "tooz-w",
+        "co.join_group(b'web', {'weight': 2}).get()",
+        "co.leave_group(b'web').get()",
+    );
+    let mut joiner = spawn(tz(
+        h.path(),
+        &url,
+        &[
+            "-m",
+            "rust-w",
+            "group",
+            "join",
+            "web",
+            "--capabilities",
+            r#"{"role": "api", "n": 1}"#,
+        ],
+    ));
+    assert!(wait_until(Duration::from_secs(10), || s.cli(&[
+        "HEXISTS",
+        "t_cg_group:web",
+        "rust-w"
+    ]) == "1"));
+    // tooz sees our member and its capabilities as the same dict.
+    let (code, out, err) = support::python(TOOZ_MEMBERS, &[&url, "web"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.trim(),
+        "[('rust-w', {'role': 'api', 'n': 1}), ('tooz-w', {'weight': 2})]"
+    );
+    // We see tooz's member and its capabilities; a dead member is pruned as tooz would.
+    s.cli(&["HSET", "t_cg_group:web", "ghost", ""]);
+    let (code, out, err) = run(&mut tz(
+        h.path(),
+        &url,
+        &["-o", "json", "group", "members", "web"],
+    ));
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let got: Vec<(String, serde_json::Value)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["member_id"].as_str().unwrap().to_string(),
+                m["capabilities"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "rust-w".to_string(),
+                serde_json::json!({"role": "api", "n": 1})
+            ),
+            ("tooz-w".to_string(), serde_json::json!({"weight": 2}))
+        ]
+    );
+    assert_eq!(s.cli(&["HEXISTS", "t_cg_group:web", "ghost"]), "0");
+    let (_, out, _) = run(&mut tz(h.path(), &url, &["-o", "json", "group", "list"]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["members"], 2, "{v}");
+    let (code, _, _) = run(&mut tz(h.path(), &url, &["group", "delete", "web"]));
+    assert_eq!(code, 1, "not empty");
+    let (code, _, _) = run(&mut tz(h.path(), &url, &["group", "members", "nope"]));
+    assert_eq!(code, 4);
+    support::signal(joiner.id(), libc::SIGTERM);
+    assert!(joiner.wait().unwrap().success());
+    assert_eq!(
+        s.cli(&["HEXISTS", "t_cg_group:web", "rust-w"]),
+        "0",
+        "left on exit"
+    );
+    assert!(!s.exists("t_cg_beats:rust-w"));
+    peer.finish();
+    let (code, _, err) = run(&mut tz(h.path(), &url, &["group", "delete", "web"]));
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = support::python(
+        "import sys\nfrom tooz import coordination as c\nco = c.get_coordinator(sys.argv[1], b'r')\nco.start()\nprint(co.get_groups().get())\nco.stop()",
+        &[&url],
+    );
+    assert_eq!((code, out.trim()), (0, "[]"));
+}
+
+#[test]
+fn cli_member_removed_by_hand_is_lost() {
+    let s = RedisServer::shared();
+    let url = s.url("t_cgl", "membership_timeout=3");
+    let h = home();
+    let joiner = spawn(tz(
+        h.path(),
+        &url,
+        &[
+            "-m",
+            "victim",
+            "group",
+            "join",
+            "--create",
+            "g",
+            "--kill-after",
+            "1s",
+            "--",
+            "sleep",
+            "30",
+        ],
+    ));
+    assert!(wait_until(Duration::from_secs(10), || s.cli(&[
+        "HEXISTS",
+        "t_cgl_group:g",
+        "victim"
+    ]) == "1"));
+    let (code, _, err) = run(&mut tz(
+        h.path(),
+        &url,
+        &["group", "leave", "g", "--member", "victim"],
+    ));
+    assert_eq!(code, 0, "{err}");
+    let out = joiner.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn cli_elect_and_leader_with_tooz() {
+    let s = RedisServer::shared();
+    let url = s.url("t_ce", "");
+    let h = home();
+    let mut leader = spawn(tz(h.path(), &url, &["-m", "rust-lead", "elect", "sched"]));
+    assert!(wait_until(Duration::from_secs(10), || s
+        .exists("t_ce_leader_of_sched_lock")));
+    let (code, out, err) = run(&mut tz(h.path(), &url, &["group", "leader", "sched"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("rust-lead"), "{out}");
+    let elect = "import sys\nfrom tooz import coordination as c\nco = c.get_coordinator(sys.argv[1], b'tz-e')\nco.start()\nco.join_group(b'sched').get()\nwon = []\nco.watch_elected_as_leader(b'sched', lambda e: won.append(e))\nco.run_watchers()\nprint(bool(won))\nco.leave_group(b'sched').get()\nco.stop()";
+    let (code, out, err) = support::python(elect, &[&url]);
+    assert_eq!(
+        (code, out.trim()),
+        (0, "False"),
+        "tooz is not elected while we lead: {err}"
+    );
+    let (code, _, err) = run(&mut tz(
+        h.path(),
+        &url,
+        &["elect", "-w", "0.5", "sched", "--", "true"],
+    ));
+    assert_eq!(code, 1, "{err}");
+    support::signal(leader.id(), libc::SIGTERM);
+    assert!(leader.wait().unwrap().success());
+    assert!(!s.exists("t_ce_leader_of_sched_lock"), "stood down on exit");
+    // tooz elected: shown as an unknown tooz member, and it keeps us out.
+    let peer = ToozPeer::start(
+        &url,
+        "tz-e",
+        "co.join_group(b'sched').get()\nwon = []\nco.watch_elected_as_leader(b'sched', lambda e: won.append(e))\nco.run_watchers()\nassert won",
+        "",
+    );
+    let (code, out, err) = run(&mut tz(h.path(), &url, &["group", "leader", "sched"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("tooz"), "{out}");
+    let (code, _, _) = run(&mut tz(
+        h.path(),
+        &url,
+        &["elect", "-w", "0.5", "sched", "--", "true"],
+    ));
+    assert_eq!(code, 1);
+    let waiter = spawn(tz(
+        h.path(),
+        &url,
+        &[
+            "elect",
+            "-w",
+            "20",
+            "sched",
+            "--",
+            "sh",
+            "-c",
+            "echo $TOOZCTL_FENCING_TOKEN",
+        ],
+    ));
+    std::thread::sleep(Duration::from_millis(300));
+    peer.finish();
+    let out = waiter.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "2",
+        "fencing token of the leadership"
+    );
+}
+
+#[test]
+fn cli_watch_lock_group_and_leader() {
+    let s = RedisServer::shared();
+    let url = s.url("t_cw", "");
+    let h = home();
+    let watch = spawn(tz(
+        h.path(),
+        &url,
+        &["-o", "json", "watch", "lock", "wl", "--count", "2"],
+    ));
+    std::thread::sleep(Duration::from_millis(500));
+    let (code, _, err) = run(&mut tz(
+        h.path(),
+        &url,
+        &["-m", "wl-holder", "lock", "wl", "--", "sleep", "0.2"],
+    ));
+    assert_eq!(code, 0, "{err}");
+    let out = watch.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ev = json_lines(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(ev.len(), 2, "{ev:?}");
+    assert_eq!(
+        (ev[0]["event"].as_str(), ev[0]["fencing_token"].as_u64()),
+        (Some("acquired"), Some(1))
+    );
+    assert_eq!(ev[0]["holder"]["member_id"], "wl-holder");
+    assert_eq!(ev[1]["event"], "released");
+    // A tooz member joining is seen (tooz publishes nothing: the bounded poll finds it).
+    let (code, _, _) = run(&mut tz(h.path(), &url, &["group", "create", "wg"]));
+    assert_eq!(code, 0);
+    let watch = spawn(tz(
+        h.path(),
+        &url,
+        &["-o", "json", "watch", "group", "wg", "--until", "join"],
+    ));
+    std::thread::sleep(Duration::from_millis(500));
+    let peer = ToozPeer::start(
+        &url,
+        "tooz-j",
+        "co.join_group(b'wg').get()",
+        "co.leave_group(b'wg').get()",
+    );
+    let t = Instant::now();
+    let out = watch.wait_with_output().unwrap();
+    assert!(t.elapsed() < Duration::from_secs(3));
+    let ev = json_lines(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        (ev[0]["event"].as_str(), ev[0]["member_id"].as_str()),
+        (Some("join"), Some("tooz-j"))
+    );
+    peer.finish();
+    let watch = spawn(tz(
+        h.path(),
+        &url,
+        &["-o", "json", "watch", "leader", "wg", "--until", "elected"],
+    ));
+    std::thread::sleep(Duration::from_millis(500));
+    let (code, _, err) = run(&mut tz(
+        h.path(),
+        &url,
+        &["-m", "new-lead", "elect", "wg", "--", "sleep", "0.3"],
+    ));
+    assert_eq!(code, 0, "{err}");
+    let out = watch.wait_with_output().unwrap();
+    let ev = json_lines(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        (ev[0]["event"].as_str(), ev[0]["member_id"].as_str()),
+        (Some("elected"), Some("new-lead"))
+    );
+    // --until released on a free lock exits at once.
+    let (code, _, err) = run(&mut tz(
+        h.path(),
+        &url,
+        &["watch", "lock", "free-one", "--until", "released"],
+    ));
+    assert_eq!(code, 0, "{err}");
+}

@@ -1388,3 +1388,34 @@ fn cli_watch_lock_group_and_leader() {
     ));
     assert_eq!(code, 0, "{err}");
 }
+
+#[test]
+fn kill_after_must_fit_in_the_membership_lease() {
+    let s = RedisServer::shared();
+    let h = home();
+    let url = s.url("t_mgrace", "membership_timeout=3");
+    let (code, _, err) = run(&mut tz(
+        h.path(),
+        &url,
+        &["group", "join", "--create", "g", "--", "true"],
+    ));
+    assert_eq!(
+        code, 2,
+        "default --kill-after 10s cannot fit a 3 s membership: {err}"
+    );
+    let (code, _, err) = run(&mut tz(
+        h.path(),
+        &url,
+        &[
+            "group",
+            "join",
+            "--create",
+            "g",
+            "--kill-after",
+            "1s",
+            "--",
+            "true",
+        ],
+    ));
+    assert_eq!(code, 0, "{err}");
+}

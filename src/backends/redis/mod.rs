@@ -450,8 +450,10 @@ impl Coordinator for RedisCoordinator {
         &self.inner.url
     }
 
+    /// Without `--ttl`, the shorter of the lock and membership leases: `elect` and
+    /// `group join` check `--kill-after` with `lease_for(None)` and hold a membership too.
     fn lease_for(&self, ttl: Option<Duration>) -> Option<Duration> {
-        Some(ttl.unwrap_or(self.inner.lock_timeout))
+        Some(ttl.unwrap_or(self.inner.lock_timeout.min(self.inner.membership_timeout)))
     }
 
     async fn acquire(&self, req: &LockRequest) -> Result<Option<Held>> {

@@ -1419,3 +1419,53 @@ fn kill_after_must_fit_in_the_membership_lease() {
     ));
     assert_eq!(code, 0, "{err}");
 }
+
+#[test]
+fn cli_locks_and_unlock_show_ours_and_toozs() {
+    let s = RedisServer::shared();
+    let url = s.url("t_cl", "lock_timeout=3");
+    let h = home();
+    let mut ours = spawn(tz(h.path(), &url, &["-m", "rust-h", "lock", "mine"]));
+    assert!(wait_until(Duration::from_secs(10), || s.exists("t_cl_mine_lock")));
+    let peer = ToozPeer::start(
+        &url,
+        "tooz-h",
+        "l = co.get_lock(b'theirs')\nassert l.acquire()",
+        "l.release()",
+    );
+    let (code, out, err) = run(&mut tz(h.path(), &url, &["-o", "json", "locks"]));
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{v}");
+    assert_eq!(
+        (
+            rows[0]["name"].as_str(),
+            rows[0]["holder"]["member_id"].as_str()
+        ),
+        (Some("mine"), Some("rust-h"))
+    );
+    assert_eq!(rows[0]["fencing_token"], 1);
+    assert!(
+        rows[0]["ttl_ms"]
+            .as_u64()
+            .is_some_and(|t| t > 0 && t <= 30_000),
+        "{v}"
+    );
+    assert_eq!(rows[1]["name"], "theirs");
+    assert!(rows[1].to_string().contains("tooz client"), "{v}");
+    // Breaking ours: the holder notices and exits 3; the output names who held it.
+    let (code, out, err) = run(&mut tz(h.path(), &url, &["unlock", "mine"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("rust-h") || err.contains("rust-h"),
+        "{out}{err}"
+    );
+    assert!(!s.exists("t_cl_mine_lock"));
+    let st = ours.wait().unwrap();
+    assert_eq!(st.code(), Some(3));
+    let (code, _, err) = run(&mut tz(h.path(), &url, &["unlock", "theirs"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(!s.exists("t_cl_theirs_lock"));
+    drop(peer);
+}

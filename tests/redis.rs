@@ -1469,3 +1469,21 @@ fn cli_locks_and_unlock_show_ours_and_toozs() {
     assert!(!s.exists("t_cl_theirs_lock"));
     drop(peer);
 }
+
+#[test]
+fn hold_mode_keeps_a_short_lease_renewed() {
+    let s = RedisServer::shared();
+    let url = s.url("t_holdm", "lock_timeout=1.5");
+    let h = home();
+    // No COMMAND: nothing to stop, so --kill-after (10 s) must not eat the 1.5 s lease.
+    let mut holder = spawn(tz(h.path(), &url, &["lock", "hm"]));
+    assert!(wait_until(Duration::from_secs(10), || s.exists("t_holdm_hm_lock")));
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        s.exists("t_holdm_hm_lock"),
+        "still held after twice the lease"
+    );
+    assert!(holder.try_wait().unwrap().is_none());
+    support::signal(holder.id(), libc::SIGTERM);
+    assert_eq!(holder.wait().unwrap().code(), Some(0));
+}

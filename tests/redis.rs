@@ -1487,3 +1487,81 @@ fn hold_mode_keeps_a_short_lease_renewed() {
     support::signal(holder.id(), libc::SIGTERM);
     assert_eq!(holder.wait().unwrap().code(), Some(0));
 }
+
+#[tokio::test]
+async fn watch_reports_lost_and_resync_across_an_outage() {
+    use toozctl::coordination::{BackendUrl, EventKind, Identity, WatchTarget};
+    let s = RedisServer::start();
+    let url = s.url("t_wlost", "timeout=1");
+    let id = Identity {
+        member_id: "w".into(),
+        host: "h".into(),
+        pid: 1,
+        command: String::new(),
+    };
+    let c = toozctl::backends::connect(&BackendUrl::parse(&url).unwrap(), id)
+        .await
+        .unwrap();
+    let mut ev = c.watch(&WatchTarget::Lock("o".into())).await.unwrap();
+    support::signal(s.pid, libc::SIGSTOP);
+    let e = tokio::time::timeout(Duration::from_secs(10), ev.recv())
+        .await
+        .expect("lost in time")
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.kind, EventKind::Lost);
+    // While it was away, someone took the lock: after the resync the watch reports it.
+    support::signal(s.pid, libc::SIGCONT);
+    s.cli(&["SET", "t_wlost_o_lock", "sometoken", "PX", "30000"]);
+    let e = tokio::time::timeout(Duration::from_secs(15), ev.recv())
+        .await
+        .expect("resync in time")
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.kind, EventKind::Resync);
+    let e = tokio::time::timeout(Duration::from_secs(5), ev.recv())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.kind, EventKind::Acquired);
+    assert!(e.holder.unwrap().note.unwrap().contains("tooz"));
+    s.stop();
+}
+
+#[test]
+fn sentinel_with_a_password() {
+    let s = RedisServer::start_with(Some("masterpw1"), &[]);
+    let sport = support::free_port();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("sentinel.conf"),
+        format!(
+            "port {sport}\nbind 127.0.0.1\nrequirepass sentpw22\nsentinel monitor pm 127.0.0.1 {} 1\nsentinel auth-pass pm masterpw1\n",
+            s.port
+        ),
+    )
+    .unwrap();
+    let args: Vec<String> = ["sentinel.conf", "--sentinel"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let _sentinel = redis_support::RawServer::start_in(dir, &args, |_| redis_support::ping(sport));
+    let h = home();
+    let url = format!("redis://:masterpw1@127.0.0.1:{sport}?sentinel=pm&sentinel_password=sentpw22&namespace=t_sp");
+    let (code, out, err) = run(&mut tz(h.path(), &url, &["-vv", "lock", "s", "--", "env"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        !out.contains("sentpw22") && !err.contains("sentpw22") && !out.contains("masterpw1"),
+        "{out}{err}"
+    );
+    assert_eq!(s.cli(&["GET", "t_sp_s_lock.fence"]), "1");
+    let bad = url.replace("sentpw22", "wrongpw33");
+    let (code, out, err) = run(&mut tz(h.path(), &bad, &["-vv", "lock", "s", "--", "true"]));
+    assert_eq!(code, 69, "{err}");
+    assert!(
+        !out.contains("wrongpw33") && !err.contains("wrongpw33"),
+        "{err}"
+    );
+    s.stop();
+}

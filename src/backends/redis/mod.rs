@@ -222,9 +222,20 @@ async fn connect_client(
         if tls {
             node = node.set_tls_mode(redis::TlsMode::Secure);
         }
+        // Sentinels may have their own credentials (tooz's sentinel_username/_password).
+        let mut auth = RedisConnectionInfo::default();
+        if let Some(u) = url.option("sentinel_username") {
+            auth = auth.set_username(u);
+        }
+        if let Some(p) = url.option("sentinel_password") {
+            auth = auth.set_password(p);
+        }
         let infos: Vec<redis::ConnectionInfo> = sentinels
             .into_iter()
-            .map(|a| a.into_connection_info())
+            .map(|a| {
+                a.into_connection_info()
+                    .map(|i| i.set_redis_settings(auth.clone()))
+            })
             .collect::<std::result::Result<_, _>>()
             .map_err(bad)?;
         let mut sc = redis::sentinel::SentinelClient::build(
@@ -238,7 +249,10 @@ async fn connect_client(
             Ok(Ok(c)) => Ok(c),
             Ok(Err(e)) => Err(Error::Unavailable(format!(
                 "cannot find the master '{master}' through the sentinels of {url}: {}",
-                scrub(&e.to_string(), secret)
+                scrub(
+                    &scrub(&e.to_string(), secret),
+                    url.option("sentinel_password")
+                )
             ))),
             Err(_) => Err(Error::Unavailable(format!(
                 "no sentinel of {url} answered within {connect_timeout:?}"

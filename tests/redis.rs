@@ -1195,7 +1195,7 @@ fn cli_groups_with_tooz_members_and_capabilities() {
 #[test]
 fn cli_member_removed_by_hand_is_lost() {
     let s = RedisServer::shared();
-    let url = s.url("t_cgl", "membership_timeout=3");
+    let url = s.url("t_cgl", "");
     let h = home();
     let joiner = spawn(tz(
         h.path(),
@@ -1225,7 +1225,14 @@ fn cli_member_removed_by_hand_is_lost() {
         &["group", "leave", "g", "--member", "victim"],
     ));
     assert_eq!(code, 0, "{err}");
+    let left = Instant::now();
     let out = joiner.wait_with_output().unwrap();
+    // Seen at once through the group's channel, not at the next beat (10 s here).
+    assert!(
+        left.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        left.elapsed()
+    );
     assert_eq!(
         out.status.code(),
         Some(3),
@@ -1423,7 +1430,7 @@ fn kill_after_must_fit_in_the_membership_lease() {
 #[test]
 fn cli_locks_and_unlock_show_ours_and_toozs() {
     let s = RedisServer::shared();
-    let url = s.url("t_cl", "lock_timeout=3");
+    let url = s.url("t_cl", "");
     let h = home();
     let mut ours = spawn(tz(h.path(), &url, &["-m", "rust-h", "lock", "mine"]));
     assert!(wait_until(Duration::from_secs(10), || s.exists("t_cl_mine_lock")));
@@ -1462,8 +1469,15 @@ fn cli_locks_and_unlock_show_ours_and_toozs() {
         "{out}{err}"
     );
     assert!(!s.exists("t_cl_mine_lock"));
+    let broke = Instant::now();
     let st = ours.wait().unwrap();
     assert_eq!(st.code(), Some(3));
+    // Seen at once through the lock's channel, not at the next renewal (10 s here).
+    assert!(
+        broke.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        broke.elapsed()
+    );
     let (code, _, err) = run(&mut tz(h.path(), &url, &["unlock", "theirs"]));
     assert_eq!(code, 0, "{err}");
     assert!(!s.exists("t_cl_theirs_lock"));
@@ -1562,6 +1576,31 @@ fn sentinel_with_a_password() {
     assert!(
         !out.contains("wrongpw33") && !err.contains("wrongpw33"),
         "{err}"
+    );
+    s.stop();
+}
+
+#[test]
+fn with_keyspace_events_a_deleted_key_is_lost_at_once() {
+    let s = RedisServer::start_with(None, &["--notify-keyspace-events", "Kgx"]);
+    let url = s.url("t_ksdel", "");
+    let h = home();
+    let holder = spawn(tz(h.path(), &url, &["lock", "d", "--", "sleep", "60"]));
+    assert!(wait_until(Duration::from_secs(10), || s.exists("t_ksdel_d_lock")));
+    std::thread::sleep(Duration::from_millis(300));
+    s.cli(&["DEL", "t_ksdel_d_lock"]);
+    let deleted = Instant::now();
+    let out = holder.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        deleted.elapsed() < Duration::from_secs(3),
+        "renewals are every 10 s; this took {:?}",
+        deleted.elapsed()
     );
     s.stop();
 }

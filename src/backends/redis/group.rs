@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use redis::Script;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
 use super::{lock, millis, Inner};
@@ -311,8 +311,20 @@ async fn beat_loop(
         std::time::Duration::from_millis(250),
     );
     let mut next = Instant::now() + period;
+    // Someone leaving (`group leave --member`, pruning): check at once that it is not us.
+    let nudge = Arc::new(Notify::new());
+    let channels = vec![inner.changed_channel(&g), inner.keyspace_channel(&hash)];
+    let _nudges = lock::AbortOnDrop(tokio::spawn(lock::nudges(
+        inner.clone(),
+        channels,
+        nudge.clone(),
+        |m| m == "leave" || m == "hdel" || m == "del",
+    )));
     loop {
-        tokio::time::sleep_until(next).await;
+        tokio::select! {
+            _ = tokio::time::sleep_until(next) => {}
+            _ = nudge.notified() => {}
+        }
         let sent = Instant::now();
         let ms = millis(ttl);
         let script = Script::new(BEAT);

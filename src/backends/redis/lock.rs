@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::Script;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 use tokio_stream::StreamExt;
 
@@ -349,8 +349,20 @@ async fn keep(
     let period = (lease / 3).max(Duration::from_millis(10));
     let retry = (lease / 10).clamp(Duration::from_millis(10), Duration::from_millis(250));
     let mut next = Instant::now() + period;
+    // A break (`unlock`) or, with keyspace notifications, any deletion: look at once.
+    let nudge = Arc::new(Notify::new());
+    let channels = vec![keys.released.clone(), inner.keyspace_channel(&keys.lock)];
+    let _nudges = AbortOnDrop(tokio::spawn(nudges(
+        inner.clone(),
+        channels,
+        nudge.clone(),
+        |m| m != "expire" && m != "acquired",
+    )));
     loop {
-        tokio::time::sleep_until(next).await;
+        tokio::select! {
+            _ = tokio::time::sleep_until(next) => {}
+            _ = nudge.notified() => {}
+        }
         let sent = Instant::now();
         match tokio::time::timeout(
             period.max(Duration::from_millis(100)),
@@ -376,6 +388,37 @@ async fn keep(
                 next = Instant::now() + retry;
             }
         }
+    }
+}
+
+/// Aborts a helper task when its owner goes away (the owner may itself be aborted).
+pub(super) struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Notify `nudge` for every message on `channels` that `relevant` accepts; re-subscribes
+/// after a lost connection. Best effort: the keeper's timer is what guarantees detection.
+pub(super) async fn nudges(
+    inner: Arc<Inner>,
+    channels: Vec<String>,
+    nudge: Arc<Notify>,
+    relevant: fn(&str) -> bool,
+) {
+    loop {
+        if let Ok(mut ps) = inner.subscribe(&channels).await {
+            let mut stream = ps.on_message();
+            while let Some(msg) = stream.next().await {
+                let payload: String = msg.get_payload().unwrap_or_default();
+                if relevant(&payload) {
+                    nudge.notify_one();
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 

@@ -68,8 +68,15 @@ impl ToozPeer {
         ToozPeer { child }
     }
 
+    /// Let it run its teardown now, without waiting for it.
+    fn go(&mut self) {
+        if let Some(mut stdin) = self.child.stdin.take() {
+            let _ = stdin.write_all(b"go\n");
+        }
+    }
+
     fn finish(mut self) {
-        let _ = self.child.stdin.as_mut().unwrap().write_all(b"go\n");
+        self.go();
         let st = self.child.wait().unwrap();
         assert!(st.success(), "tooz peer failed: {st}");
     }
@@ -1055,7 +1062,7 @@ fn keyspace_notifications_wake_waiters_on_a_tooz_release() {
     let s = RedisServer::start_with(None, &["--notify-keyspace-events", "Kgx"]);
     let url = s.url("t_ks", "");
     let h = home();
-    let peer = ToozPeer::start(
+    let mut peer = ToozPeer::start(
         &url,
         "tooz-ks",
         "l = co.get_lock(b'ks')\nassert l.acquire()",
@@ -1069,9 +1076,10 @@ fn keyspace_notifications_wake_waiters_on_a_tooz_release() {
     // Let the waiter try, subscribe and start its 1 s fallback wait.
     std::thread::sleep(Duration::from_millis(400));
     let released = Instant::now();
-    peer.finish();
+    peer.go();
     let out = waiter.wait_with_output().unwrap();
     let took = released.elapsed();
+    peer.finish();
     assert_eq!(
         out.status.code(),
         Some(0),

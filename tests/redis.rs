@@ -1612,3 +1612,48 @@ fn with_keyspace_events_a_deleted_key_is_lost_at_once() {
     );
     s.stop();
 }
+
+#[test]
+fn kill_9_of_a_semaphore_holder_frees_its_slot_within_the_ttl() {
+    let s = RedisServer::shared();
+    let url = s.url("t_semkill", "");
+    let h = home();
+    let mut holder = spawn(tz(
+        h.path(),
+        &url,
+        &["lock", "-l", "1", "--ttl", "2s", "sk"],
+    ));
+    assert!(wait_until(Duration::from_secs(10), || s
+        .cli(&["ZCARD", "t_semkill_sk_lock.sem"])
+        == "1"));
+    support::signal(holder.id(), libc::SIGKILL);
+    let killed = Instant::now();
+    holder.wait().unwrap();
+    let (code, out, err) = run(&mut tz(
+        h.path(),
+        &url,
+        &[
+            "lock",
+            "-l",
+            "1",
+            "-w",
+            "20",
+            "sk",
+            "--",
+            "sh",
+            "-c",
+            "echo $TOOZCTL_FENCING_TOKEN",
+        ],
+    ));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "2");
+    assert!(
+        killed.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        killed.elapsed()
+    );
+    assert!(
+        !s.exists("t_semkill_sk_lock"),
+        "last holder gone: the tooz key is free again"
+    );
+}

@@ -271,9 +271,15 @@ pub(super) async fn acquire(
         let pause = match attempt(inner, &req.name, &keys, req.mode, &token, lease).await? {
             Attempt::Got(fence) => {
                 let what = what.unwrap_or_else(|| format!("lock '{}'", req.name));
-                return Ok(Some(held(
-                    inner, what, keys, req.mode, token, lease, fence, sent,
-                )));
+                let g = Grant {
+                    keys,
+                    mode: req.mode,
+                    token,
+                    lease,
+                    fence,
+                    sent,
+                };
+                return Ok(Some(held(inner, what, g)));
             }
             Attempt::Conflict(m) => return Err(Error::Conflict(m)),
             Attempt::Busy(pause) => pause,
@@ -304,37 +310,38 @@ pub(super) async fn acquire(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn held(
-    inner: &Arc<Inner>,
-    what: String,
+/// One successful acquisition: what the keeper and the release need.
+struct Grant {
     keys: Keys,
     mode: LockMode,
     token: String,
     lease: Duration,
     fence: u64,
+    /// When the acquiring script was sent: the lease runs from here.
     sent: Instant,
-) -> Held {
+}
+
+fn held(inner: &Arc<Inner>, what: String, g: Grant) -> Held {
     let (tx, rx) = watch::channel(Health::Held {
-        expires: Some(sent + lease),
+        expires: Some(g.sent + g.lease),
     });
     let keeper = tokio::spawn(keep(
         inner.clone(),
-        keys.clone(),
-        mode,
-        token.clone(),
-        lease,
+        g.keys.clone(),
+        g.mode,
+        g.token.clone(),
+        g.lease,
         tx,
     ));
     let guard = RedisLock {
         inner: inner.clone(),
-        keys,
-        mode,
-        token,
+        keys: g.keys,
+        mode: g.mode,
+        token: g.token,
         keeper,
         health: rx.clone(),
     };
-    Held::new(what, fence, Some(lease), rx, Box::new(guard))
+    Held::new(what, g.fence, Some(g.lease), rx, Box::new(guard))
 }
 
 /// Renew at a third of the lease; publish each new deadline, or the loss.

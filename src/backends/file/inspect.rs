@@ -144,7 +144,9 @@ fn flock_holder(dev: u64, ino: u64) -> Option<(u32, bool)> {
     None
 }
 
-fn info(c: &FileCoordinator, name: &str) -> Result<LockInfo> {
+/// What is known of lock `name`: our live holder records, else whoever holds the lock
+/// file in the kernel (a tooz client's POSIX lock, an OFD lock, a `flock(1)` user).
+pub(super) fn info(c: &FileCoordinator, name: &str) -> Result<LockInfo> {
     let meta = c.lock_meta(name);
     let mut holders = live_holders(&meta)?;
     if holders.is_empty() {

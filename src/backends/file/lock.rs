@@ -418,27 +418,6 @@ pub(super) fn foreign_holder(pid: i32) -> Holder {
     }
 }
 
-pub(super) fn holders(c: &FileCoordinator, name: &str) -> Result<Vec<Holder>> {
-    let path = c.lock_file(name)?;
-    let live = live_holders(&c.lock_meta(name))?;
-    if !live.is_empty() {
-        return Ok(live);
-    }
-    let f = match OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(&path)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_error("cannot open", &path, e)),
-    };
-    match ofd::blocker(&f, Kind::Write).map_err(|e| io_error("cannot inspect", &path, e))? {
-        Some((pid, _)) => Ok(vec![foreign_holder(pid)]),
-        None => Ok(Vec::new()),
-    }
-}
-
 /// How often a held lock's file is checked for deletion or replacement.
 const FILE_CHECK: Duration = Duration::from_secs(1);
 

@@ -161,7 +161,8 @@ impl Coordinator for FileCoordinator {
     }
 
     async fn lock_holders(&self, name: &str) -> Result<Vec<Holder>> {
-        lock::holders(self, name)
+        self.lock_file(name)?;
+        Ok(inspect::info(self, name)?.holders)
     }
 
     async fn create_group(&self, group: &str) -> Result<()> {

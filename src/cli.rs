@@ -121,6 +121,9 @@ pub enum OutputFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Lock(commands::lock::Args),
+    Elect(commands::elect::Args),
+    Group(commands::group::Args),
+    Watch(commands::watch::Args),
     Locks(commands::locks::Args),
     Unlock(commands::unlock::Args),
     Completions(commands::completions::Args),

@@ -4,6 +4,7 @@
 #[cfg(feature = "etcd")]
 pub mod etcd;
 pub mod file;
+pub mod redis;
 
 use crate::coordination::{BackendUrl, Coordinator, Error, Identity, Result, Scheme};
 
@@ -11,6 +12,9 @@ use crate::coordination::{BackendUrl, Coordinator, Error, Identity, Result, Sche
 pub async fn connect(url: &BackendUrl, identity: Identity) -> Result<Box<dyn Coordinator>> {
     match url.scheme {
         Scheme::File => Ok(Box::new(file::FileCoordinator::open(url, identity)?)),
+        Scheme::Redis => Ok(Box::new(
+            redis::RedisCoordinator::open(url, identity).await?,
+        )),
         #[cfg(feature = "etcd")]
         Scheme::Etcd3Http | Scheme::Etcd3Https => Ok(Box::new(etcd::EtcdCoordinator::open(url, identity).await?)),
         #[cfg(not(feature = "etcd"))]

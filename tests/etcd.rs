@@ -1218,3 +1218,84 @@ fn several_endpoints_fail_over_to_one_that_answers() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
+
+#[test]
+fn locks_lists_ours_and_toozs_and_unlock_breaks_them() {
+    let e = Etcd::start();
+    let h = home();
+    let tooz_url = format!("etcd3+http://127.0.0.1:{}", e.port);
+    let mut py = Command::new(support::tooz_python())
+        .args(["-c", TOOZ_HOLDER, &tooz_url, "tooz-held"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(py.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "held");
+    let mut ours = tz(
+        &e.url,
+        h.path(),
+        &[
+            "-m",
+            "lister",
+            "lock",
+            "--ttl",
+            "20",
+            "ours-held",
+            "--",
+            "sleep",
+            "30",
+        ],
+    )
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    assert!(wait_until(Duration::from_secs(5), || e
+        .keys("/tooz/locksours-held")
+        .len()
+        == 1));
+    let rows = json_of(&e.url, h.path(), &["locks"]);
+    let rows = rows.as_array().unwrap();
+    let find = |n: &str| {
+        rows.iter()
+            .find(|r| r["name"] == n)
+            .unwrap_or_else(|| panic!("{n} missing: {rows:?}"))
+    };
+    let o = find("ours-held");
+    assert_eq!(o["holder"]["member_id"], "lister", "{o}");
+    assert!(
+        o["ttl_ms"].as_u64().unwrap() <= 20_000 && o["fencing_token"].as_u64().is_some(),
+        "{o}"
+    );
+    assert!(
+        find("tooz-held")["holder"]
+            .to_string()
+            .contains("tooz client"),
+        "{rows:?}"
+    );
+    // unlock breaks ours: our holder notices at once (exit 3) and the lock is free.
+    let out = tz(&e.url, h.path(), &["unlock", "ours-held"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("lister"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(wait_exit(&mut ours, Duration::from_secs(15)), Some(3));
+    // and tooz's: tooz's release then finds it gone (tooz reports that, we do not care).
+    let out = tz(&e.url, h.path(), &["unlock", "tooz-held"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = tz(&e.url, h.path(), &["unlock", "tooz-held"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    drop(py.stdin.take());
+    let _ = py.wait();
+}

@@ -186,6 +186,22 @@ impl Etcd {
         out.status.success() && !text.contains("already expired") && !text.contains("not found")
     }
 
+    /// How many watchers the server has now (from its metrics endpoint).
+    pub fn watchers(&self) -> u64 {
+        use std::io::{Read, Write};
+        let Ok(mut sock) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+            return 0;
+        };
+        let _ = sock.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+        let mut text = String::new();
+        let _ = sock.read_to_string(&mut text);
+        text.lines()
+            .find_map(|l| l.strip_prefix("etcd_debugging_mvcc_watcher_total "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map(|v| v as u64)
+            .unwrap_or(0)
+    }
+
     /// The SIGSTOP / SIGCONT partition the client sees as "no answers".
     pub fn pause(&self) {
         crate::support::signal(self.pid, libc::SIGSTOP);

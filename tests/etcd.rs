@@ -1308,3 +1308,50 @@ fn locks_lists_ours_and_toozs_and_unlock_breaks_them() {
     drop(py.stdin.take());
     let _ = py.wait();
 }
+
+#[test]
+fn kill_after_must_fit_in_the_lease() {
+    let e = shared();
+    let h = home();
+    let out = tz(
+        &e.url,
+        h.path(),
+        &[
+            "lock",
+            "--ttl",
+            "5",
+            "--kill-after",
+            "10s",
+            "fit",
+            "--",
+            "true",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--kill-after"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Without --ttl the URL's lock_timeout (or membership_timeout, if shorter) is the lease.
+    let url = format!("{}?lock_timeout=20&membership_timeout=4", e.url);
+    let out = tz(
+        &url,
+        h.path(),
+        &["lock", "--kill-after", "5s", "fit", "--", "true"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let out = tz(
+        &url,
+        h.path(),
+        &["lock", "--kill-after", "2s", "fit", "--", "true"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(e.keys("/tooz/locksfit").is_empty());
+}

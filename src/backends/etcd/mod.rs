@@ -4,8 +4,8 @@
 //! per-request deadline and error mapping); [`lease`] keeps leases alive and publishes
 //! health, [`lock`] the locks, [`group`] groups and elections, [`watch`] the watches.
 //!
-//! Key layout (tooz's keys first; everything of ours lives under `/toozctl/`, which tooz
-//! never reads):
+//! Key layout (tooz's keys first; ours live under `/toozctl/` and `toozctl/elections/`,
+//! which tooz never reads):
 //!
 //! | key | value | lease | who |
 //! |---|---|---|---|

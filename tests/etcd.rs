@@ -862,6 +862,42 @@ c.stop()
     }
 
     #[test]
+    fn watch_resumes_from_its_revision_after_a_restart() {
+        let mut e = Etcd::start();
+        let rt = rt();
+        let (c, mut group) = rt.block_on(async {
+            let c = connect(&e.url, "watcher").await;
+            c.create_group("rg").await.unwrap();
+            let w = c.watch(&WatchTarget::Group("rg".into())).await.unwrap();
+            (c, w)
+        });
+        // Changes made while the watch is cut off are replayed from its revision, in order.
+        e.restart();
+        e.ctl_ok(&["put", "tooz/groups/rg/early", "x"]);
+        e.ctl_ok(&["del", "tooz/groups/rg/early"]);
+        rt.block_on(async {
+            let mut kinds = Vec::new();
+            while kinds.len() < 3 {
+                let ev = tokio::time::timeout(Duration::from_secs(10), group.recv())
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .unwrap();
+                kinds.push((ev.kind, ev.member));
+            }
+            assert_eq!(
+                kinds,
+                vec![
+                    (EventKind::Lost, None),
+                    (EventKind::Join, Some("early".to_string())),
+                    (EventKind::Leave, Some("early".to_string()))
+                ]
+            );
+            c.close().await.unwrap();
+        });
+    }
+
+    #[test]
     fn locks_listing_and_breaking() {
         let e = shared();
         rt().block_on(async {

@@ -22,16 +22,14 @@
 //! others watch the prefix for deletions. tooz does not see semaphores.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use etcd_client::{
     Compare, CompareOp, EventType, GetOptions, KeyValue, PutOptions, SortOrder, SortTarget, Txn,
     TxnOp, TxnOpResponse,
 };
-use tokio::task::JoinHandle;
 
+use super::held::{EtcdLock, Queue};
 use super::lease::{self, Lease};
 use super::watch::{Follow, Seen};
 use super::{
@@ -39,8 +37,7 @@ use super::{
     SEMAPHORE_PREFIX, WAITER_PREFIX,
 };
 use crate::coordination::{
-    validate_name, Error, Health, Held, Holder, LockInfo, LockMode, LockRequest, Release, Result,
-    Wait,
+    validate_name, Error, Held, Holder, LockInfo, LockMode, LockRequest, Result, Wait,
 };
 
 const TOOZ_HOLDER: &str = "held by a tooz client";
@@ -407,237 +404,6 @@ async fn semaphore(c: &EtcdCoordinator, req: &LockRequest, n: u32) -> Result<Opt
             .await?;
         rev = resp.header().map(|h| h.revision()).unwrap_or(rev);
         queue = resp.kvs().to_vec();
-    }
-}
-
-/// A held key on its own lease: an exclusive lock, a semaphore entry (no `hkey`), a
-/// membership or a leadership.
-pub(super) struct EtcdLock {
-    pub c: EtcdCoordinator,
-    pub key: Vec<u8>,
-    pub hkey: Vec<u8>,
-    /// Our value of the key, compared before deleting it.
-    pub value: Option<Vec<u8>>,
-    pub lease: Option<Lease>,
-    pub watcher: JoinHandle<()>,
-    /// Exclusive locks: the waiters queued for a hand-over.
-    pub waiters: Option<Queue>,
-}
-
-impl EtcdLock {
-    /// Give the key straight to the first queued waiter (its value and record, on its
-    /// lease) in one write, so it need not write again after seeing a deletion.
-    /// `Ok(false)`: nobody waits, or the hand-over did not apply.
-    async fn hand_over(&self) -> Result<bool> {
-        let (Some(q), Some(ours)) = (&self.waiters, &self.value) else {
-            return Ok(false);
-        };
-        let c = &self.c;
-        let mut client = c.client();
-        let known = q.first();
-        let (wkey, wvalue, wmod) = match known {
-            Some(Some(first)) => first,
-            // The followed queue is empty: nobody to hand over to, no read needed.
-            Some(None) => return Ok(false),
-            None => {
-                // Serializable: no consensus round; a stale answer only makes the
-                // transaction below fail.
-                let first = GetOptions::new()
-                    .with_prefix()
-                    .with_sort(SortTarget::Create, SortOrder::Ascend)
-                    .with_limit(1)
-                    .with_serializable();
-                let resp = c
-                    .rpc(
-                        "reading the lock's waiters",
-                        client.get(q.prefix.clone(), Some(first)),
-                    )
-                    .await?;
-                let Some(w) = resp.kvs().first() else {
-                    return Ok(false);
-                };
-                (w.key().to_vec(), w.value().to_vec(), w.mod_revision())
-            }
-        };
-        let lease = std::str::from_utf8(&wkey[q.prefix.len()..])
-            .ok()
-            .and_then(|h| i64::from_str_radix(h, 16).ok());
-        let (Some(lease), true) = (lease, wvalue.len() > 16) else {
-            return Ok(false);
-        };
-        let (value, record) = wvalue.split_at(16);
-        let txn = Txn::new()
-            .when([
-                Compare::value(self.key.clone(), CompareOp::Equal, ours.clone()),
-                Compare::mod_revision(wkey.clone(), CompareOp::Equal, wmod),
-            ])
-            .and_then([
-                TxnOp::put(self.key.clone(), value, put_on(lease)),
-                TxnOp::put(self.hkey.clone(), record, put_on(lease)),
-                TxnOp::delete(wkey, None),
-            ]);
-        Ok(c.rpc("handing the lock over", client.txn(txn))
-            .await?
-            .succeeded())
-    }
-}
-
-/// A queued waiter: key, value, mod revision.
-type Waiter = (Vec<u8>, Vec<u8>, i64);
-/// Waiters by create revision; `None` until read.
-type Known = Arc<Mutex<Option<BTreeMap<i64, Waiter>>>>;
-
-/// The hand-over queue of a held lock, followed by a watch while we hold it, so that a
-/// release need not read it first.
-pub(super) struct Queue {
-    prefix: Vec<u8>,
-    /// create revision → (key, value, mod revision); `None` until read (or after a
-    /// compaction).
-    known: Known,
-    task: JoinHandle<()>,
-}
-
-impl Queue {
-    fn follow(c: &EtcdCoordinator, prefix: Vec<u8>) -> Queue {
-        let known: Known = Arc::new(Mutex::new(None));
-        let (k, p, client, timeout) = (known.clone(), prefix.clone(), c.client(), c.timeout);
-        let task = tokio::spawn(async move {
-            loop {
-                let mut cl = client.clone();
-                let rev = match tokio::time::timeout(
-                    timeout,
-                    cl.get(p.clone(), Some(GetOptions::new().with_prefix())),
-                )
-                .await
-                {
-                    Ok(Ok(resp)) => {
-                        let map = resp
-                            .kvs()
-                            .iter()
-                            .map(|kv| {
-                                (
-                                    kv.create_revision(),
-                                    (kv.key().to_vec(), kv.value().to_vec(), kv.mod_revision()),
-                                )
-                            })
-                            .collect();
-                        *k.lock().unwrap_or_else(|e| e.into_inner()) = Some(map);
-                        resp.header().map(|h| h.revision()).unwrap_or(0)
-                    }
-                    _ => {
-                        Follow::backoff().await;
-                        continue;
-                    }
-                };
-                let mut follow = Follow::new(client.clone(), p.clone(), true, rev + 1, timeout);
-                loop {
-                    match follow.next().await {
-                        Seen::Events(evs) => {
-                            let mut guard = k.lock().unwrap_or_else(|e| e.into_inner());
-                            let Some(map) = guard.as_mut() else { break };
-                            for e in &evs {
-                                let Some(kv) = e.kv() else { continue };
-                                match e.event_type() {
-                                    EventType::Put => {
-                                        map.insert(
-                                            kv.create_revision(),
-                                            (
-                                                kv.key().to_vec(),
-                                                kv.value().to_vec(),
-                                                kv.mod_revision(),
-                                            ),
-                                        );
-                                    }
-                                    EventType::Delete => map.retain(|_, v| v.0 != kv.key()),
-                                }
-                            }
-                        }
-                        // Resumes from the last revision by itself; a stale view only
-                        // makes a hand-over fail over to a plain release.
-                        Seen::Disconnected => {}
-                        Seen::Compacted => {
-                            *k.lock().unwrap_or_else(|e| e.into_inner()) = None;
-                            break;
-                        }
-                    }
-                }
-            }
-        });
-        Queue {
-            prefix,
-            known,
-            task,
-        }
-    }
-
-    /// `None`: not known yet; `Some(None)`: nobody waits; else the first waiter.
-    fn first(&self) -> Option<Option<Waiter>> {
-        let guard = self.known.lock().unwrap_or_else(|e| e.into_inner());
-        guard.as_ref().map(|m| m.values().next().cloned())
-    }
-}
-
-impl Drop for Queue {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-#[async_trait]
-impl Release for EtcdLock {
-    async fn release(mut self: Box<Self>) -> Result<()> {
-        self.watcher.abort();
-        let lease = self.lease.take().expect("released once");
-        // Once lost there is little to give back and the server may not answer; past the
-        // lease's deadline etcd drops our keys by itself. Either way, do not hold up
-        // toozctl's exit for a whole request timeout.
-        let now = tokio::time::Instant::now();
-        let limit = match &*lease.health().borrow() {
-            Health::Lost(_) => Duration::from_secs(1),
-            Health::Held { expires: Some(e) } => {
-                e.saturating_duration_since(now).max(Duration::from_secs(1))
-            }
-            Health::Held { expires: None } => self.c.timeout,
-        }
-        .min(self.c.timeout);
-        match tokio::time::timeout(limit, self.give_back(lease)).await {
-            Ok(r) => r,
-            Err(_) => Err(Error::Unavailable(format!(
-                "etcd at {} did not answer the release within {}s",
-                self.c.endpoints,
-                limit.as_secs_f64()
-            ))),
-        }
-    }
-}
-
-impl EtcdLock {
-    async fn give_back(&self, lease: Lease) -> Result<()> {
-        let c = &self.c;
-        // Our lease must outlive the hand-over: revoking it first would delete the key.
-        if self.hand_over().await.unwrap_or(false) {
-            return lease.revoke(c).await;
-        }
-        let delete = async {
-            let mut txn = Txn::new();
-            if let Some(v) = &self.value {
-                txn = txn.when([Compare::value(
-                    self.key.clone(),
-                    CompareOp::Equal,
-                    v.clone(),
-                )]);
-            }
-            let mut ops = vec![TxnOp::delete(self.key.clone(), None)];
-            if !self.hkey.is_empty() {
-                ops.push(TxnOp::delete(self.hkey.clone(), None));
-            }
-            let mut client = c.client();
-            c.rpc("releasing the lock", client.txn(txn.and_then(ops)))
-                .await
-        };
-        let (deleted, revoked) = tokio::join!(delete, lease.revoke(c));
-        deleted?;
-        revoked
     }
 }
 

@@ -2,7 +2,7 @@
 //! spoken over gRPC with the `etcd-client` crate, so waits and loss detection are watches,
 //! not polling. This module owns the connection (URL options, TLS, authentication, the
 //! per-request deadline and error mapping); [`lease`] keeps leases alive and publishes
-//! health, [`lock`] the locks, [`group`] groups and elections, [`watch`] the watches.
+//! health, [`held`] gives held keys back, [`lock`] the locks, [`group`] groups and elections, [`watch`] the watches.
 //!
 //! Key layout (tooz's keys first; ours live under `/toozctl/` and `toozctl/elections/`,
 //! which tooz never reads):
@@ -21,6 +21,7 @@
 //! prefix never contains another's keys. See `docs/etcd-backend.md`.
 
 mod group;
+mod held;
 mod lease;
 mod lock;
 mod watch;

@@ -625,7 +625,7 @@ mod api {
             .unwrap()
     }
 
-    const TOOZ_GROUP: &str = r#"
+    pub const TOOZ_GROUP: &str = r#"
 import sys, json
 from tooz import coordination
 c = coordination.get_coordinator(sys.argv[1], b"tooz-member")
@@ -1390,4 +1390,57 @@ fn kill_after_must_fit_in_the_lease() {
     .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(e.keys("/tooz/locksfit").is_empty());
+}
+
+#[test]
+fn tooz_group_interop_through_the_cli() {
+    let e = shared();
+    let h = home();
+    let tooz_url = format!("etcd3+http://127.0.0.1:{}", e.port);
+    let mut py = Command::new(support::tooz_python())
+        .args(["-c", api::TOOZ_GROUP, &tooz_url, "cli-ig", "join"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(py.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "joined");
+    let mut joiner = hold(
+        &e.url,
+        h.path(),
+        &[
+            "-m",
+            "cli-member",
+            "group",
+            "join",
+            "cli-ig",
+            "--capabilities",
+            r#"{"role": "db"}"#,
+        ],
+    );
+    assert_eq!(
+        json_of(&e.url, h.path(), &["group", "members", "cli-ig"]),
+        serde_json::json!([
+            {"group": "cli-ig", "member_id": "cli-member", "capabilities": {"role": "db"}, "leader": false},
+            {"group": "cli-ig", "member_id": "tooz-member", "capabilities": {"weight": 1}, "leader": false}
+        ])
+    );
+    let (code, out, err) = python(api::TOOZ_GROUP, &[&tooz_url, "cli-ig", "read"]);
+    assert_eq!(code, 0, "{err}");
+    let seen: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        seen,
+        serde_json::json!({"cli-member": {"role": "db"}, "tooz-member": {"weight": 1}})
+    );
+    signal(joiner.id(), libc::SIGTERM);
+    assert_eq!(wait_exit(&mut joiner, Duration::from_secs(5)), Some(0));
+    py.stdin.take().unwrap().write_all(b"\n").unwrap();
+    assert!(py.wait().unwrap().success());
+    assert_eq!(
+        json_of(&e.url, h.path(), &["group", "members", "cli-ig"]),
+        serde_json::json!([])
+    );
 }

@@ -259,13 +259,13 @@ fn removing_a_running_member_by_hand_stops_its_command_with_3() {
 #[test]
 fn leave_uses_our_member_id_by_default() {
     let fb = FileBackend::new();
-    let script = format!("{} group leave g", support::bin().display());
+    let script = format!("{} group leave g && sleep 5", support::bin().display());
     let mut c = fb.cmd(&[
         "-m", "me", "group", "join", "--create", "g", "--", "sh", "-c", &script,
     ]);
     c.env("TOOZCTL_BACKEND", &fb.url);
     let (code, _, err) = run(c);
-    // The child left by itself, so the membership was lost while it ran.
+    // The child left by itself: the membership was lost while it ran, so it was stopped.
     assert_eq!(code, 3, "{err}");
     assert!(member_ids(&fb, "g").is_empty());
 }

@@ -27,9 +27,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_stream::StreamExt;
 
-use super::groups::{blocking, decode_member, stamp, DriverLock, Store};
+use super::groups::{blocking, DriverLock, Store};
 use super::io_error;
 use super::ofd::{self, Kind};
+use super::tooz_format::{decode_member, stamp};
 use super::{leader, FileCoordinator};
 use crate::coordination::{Error, Event, EventKind, Events, Holder, Result, WatchTarget};
 

@@ -20,6 +20,7 @@
 //! absolute, has an empty, `.` or `..` component, or starts with a reserved name is refused.
 
 mod groups;
+mod inspect;
 mod leader;
 mod lock;
 mod membership;
@@ -34,7 +35,7 @@ use async_trait::async_trait;
 
 use crate::coordination::{
     validate_name, BackendUrl, Capabilities, Coordinator, Error, Events, GroupInfo, Held, Holder,
-    Identity, LockRequest, Member, Result, Wait, WatchTarget,
+    Identity, LockInfo, LockRequest, Member, Result, Wait, WatchTarget,
 };
 use groups::{blocking, Store};
 
@@ -162,7 +163,16 @@ impl Coordinator for FileCoordinator {
     }
 
     async fn lock_holders(&self, name: &str) -> Result<Vec<Holder>> {
-        lock::holders(self, name)
+        self.lock_file(name)?;
+        Ok(inspect::info(self, name)?.holders)
+    }
+
+    async fn locks(&self) -> Result<Vec<LockInfo>> {
+        inspect::locks(self)
+    }
+
+    async fn break_lock(&self, name: &str) -> Result<Vec<Holder>> {
+        inspect::break_lock(self, name)
     }
 
     async fn create_group(&self, group: &str) -> Result<()> {

@@ -393,8 +393,9 @@ impl LockProbe {
 
     fn holder(&self) -> Option<Holder> {
         let c = FileCoordinator::open(&self.url, self.identity.clone()).ok()?;
-        super::lock::holders(&c, &self.name)
+        super::inspect::info(&c, &self.name)
             .ok()?
+            .holders
             .into_iter()
             .next()
     }

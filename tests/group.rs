@@ -402,3 +402,37 @@ fn a_toozctl_member_is_seen_by_tooz_with_its_capabilities_beyond_the_timeout() {
     );
     assert_eq!((code, out.trim()), (0, "deleted"), "{err}");
 }
+
+#[test]
+fn on_a_terminal_listings_are_tables_with_headers() {
+    let fb = FileBackend::new();
+    ok(&fb, &["group", "create", "g"]);
+    let mut a = join_hold(&fb, "web-1", &["g", "--capabilities", r#"{"role": "api"}"#]);
+    let cmd = format!(
+        "{} -b {} group members g; {} -b {} group list",
+        support::bin().display(),
+        fb.url,
+        support::bin().display(),
+        fb.url
+    );
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("HOME", fb.dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("script(1) from util-linux");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "MEMBER",
+        "CAPABILITIES",
+        "LEADER",
+        "web-1",
+        r#"{"role":"api"}"#,
+        "GROUP",
+        "MEMBERS",
+    ] {
+        assert!(text.contains(want), "{want} missing from {text}");
+    }
+    support::signal(a.id(), libc::SIGTERM);
+    a.wait().unwrap();
+}

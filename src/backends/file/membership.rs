@@ -6,7 +6,7 @@
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -80,23 +80,15 @@ pub(super) fn held(store: Store, j: Joined) -> Result<Held> {
         .parent()
         .expect("records live in a group directory")
         .to_path_buf();
-    let inotify = inotify::Inotify::init().map_err(|e| Error::Internal(format!("inotify: {e}")))?;
-    let mask = inotify::WatchMask::DELETE
-        | inotify::WatchMask::MOVED_FROM
-        | inotify::WatchMask::DELETE_SELF;
-    inotify
-        .watches()
-        .add(&gdir, mask)
-        .map_err(|e| io_error("cannot watch", &gdir, e))?;
-    if let Some(mdir) = j.live_path.parent() {
-        inotify
-            .watches()
-            .add(mdir, mask)
-            .map_err(|e| io_error("cannot watch", mdir, e))?;
-    }
-    let events = inotify
-        .into_event_stream([0u8; 1024])
-        .map_err(|e| Error::Internal(format!("inotify: {e}")))?;
+    let events = match removal_events(&gdir, j.live_path.parent()) {
+        Ok(e) => e,
+        Err(e) => {
+            // Not held after all: leave nothing behind.
+            let _ = fs::remove_file(&j.raw);
+            let _ = fs::remove_file(&j.live_path);
+            return Err(e);
+        }
+    };
     let what = format!("membership of group '{}'", j.group);
     let lost_msg = format!(
         "member '{}' was removed from group '{}' (group leave --member, or the group was deleted)",
@@ -118,6 +110,23 @@ pub(super) fn held(store: Store, j: Joined) -> Result<Held> {
     Ok(Held::new(what, 0, None, rx, Box::new(guard)))
 }
 
+/// Events for removals in the group directory and the member-lock directory.
+fn removal_events(gdir: &Path, mdir: Option<&Path>) -> Result<inotify::EventStream<[u8; 1024]>> {
+    let inotify = inotify::Inotify::init().map_err(|e| Error::Internal(format!("inotify: {e}")))?;
+    let mask = inotify::WatchMask::DELETE
+        | inotify::WatchMask::MOVED_FROM
+        | inotify::WatchMask::DELETE_SELF;
+    for dir in std::iter::once(gdir).chain(mdir) {
+        inotify
+            .watches()
+            .add(dir, mask)
+            .map_err(|e| io_error("cannot watch", dir, e))?;
+    }
+    inotify
+        .into_event_stream([0u8; 1024])
+        .map_err(|e| Error::Internal(format!("inotify: {e}")))
+}
+
 async fn heartbeat(
     store: Store,
     paths: JoinedPaths,
@@ -127,14 +136,20 @@ async fn heartbeat(
 ) {
     let period = (store.timeout / 3).max(Duration::from_millis(100));
     let mut next = tokio::time::Instant::now() + period;
+    // A first look, for a removal between joining and watching.
+    let mut first = true;
     loop {
-        let touch = tokio::select! {
+        let touch = if std::mem::take(&mut first) {
+            false
+        } else {
+            tokio::select! {
             _ = tokio::time::sleep_until(next) => true,
             ev = events.next() => {
                 if ev.is_none() {
                     return;
                 }
                 false
+            }
             }
         };
         let (s, p) = (store.clone(), paths.clone());

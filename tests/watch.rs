@@ -438,3 +438,47 @@ fn short_lock_terms_and_back_to_back_memberships_are_all_reported_in_order() {
     assert_eq!(wl.exit_code(), 0);
     assert_eq!(wg.exit_code(), 0);
 }
+
+#[test]
+fn a_tooz_member_is_seen_joining_and_leaving_when_it_stops_heartbeating() {
+    let fb = FileBackend::new();
+    // timeout=1: tooz lists a record for 1 s after its last heartbeat.
+    let url = format!("{}?timeout=1", fb.url);
+    let mut c = support::toozctl(fb.dir.path());
+    c.args(["-b", &url, "group", "create", "g"]);
+    assert_eq!(run(c).0, 0);
+    let mut c = support::toozctl(fb.dir.path());
+    c.args([
+        "-b", &url, "-v", "-o", "json", "watch", "group", "g", "--count", "2",
+    ]);
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.contains("watching"), "{line}");
+    let (code, out, e) = support::python(
+        "import os, sys\nfrom tooz import coordination\nc = coordination.get_coordinator(sys.argv[1], b'tooz-1')\nc.start()\nc.join_group(b'g', {'role': 'api'}).get()\nos._exit(0)",
+        &[&url],
+    );
+    assert_eq!(code, 0, "{out}{e}");
+    let joined = Instant::now();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let j: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(
+        (j["event"].as_str(), j["member_id"].as_str()),
+        (Some("join"), Some("tooz-1"))
+    );
+    let l: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let after = joined.elapsed();
+    assert_eq!(
+        (l["event"].as_str(), l["member_id"].as_str()),
+        (Some("leave"), Some("tooz-1"))
+    );
+    // Its record expires 1 s after tooz wrote it: the watch wakes for that, no sooner.
+    assert!(
+        after > Duration::from_millis(700) && after < Duration::from_millis(1500),
+        "{after:?}"
+    );
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}

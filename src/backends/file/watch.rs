@@ -16,7 +16,7 @@
 //! blocked tooz waiter polls every ≤ 100 ms, so after each event the state is read again a
 //! few times over the next ~40 ms (and, after a release, up to ~250 ms).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -207,11 +207,11 @@ fn group_stream(store: &Store, group: &str) -> Result<Stream> {
     ])
 }
 
-/// Live members by id (with our holder record), and when the freshest tooz record expires.
-type Snapshot = (
-    BTreeMap<String, (Option<Holder>, String)>,
-    Option<SystemTime>,
-);
+/// Live members by id: our holder record (toozctl members) and the membership's stamp.
+type Members = BTreeMap<String, (Option<Holder>, String)>;
+
+/// Live members, and when the freshest tooz record expires.
+type Snapshot = (Members, Option<SystemTime>);
 
 /// Live members of a group (an absent group counts as empty), and when the freshest tooz
 /// record would expire.
@@ -228,6 +228,70 @@ fn snapshot(store: &Store, group: &str) -> Result<Snapshot> {
             .collect(),
         expiry,
     ))
+}
+
+/// What a group watch has reported, and how to report the next state.
+struct GroupState {
+    /// Members reported as joined (and not yet as left), with their membership stamps.
+    known: Members,
+    /// Stamps of every membership reported as joined, so a late capture is not reported twice.
+    reported: HashSet<String>,
+}
+
+impl GroupState {
+    fn new(known: Members) -> GroupState {
+        let reported = known.values().map(|(_, s)| s.clone()).collect();
+        GroupState { known, reported }
+    }
+
+    /// The events that lead from what was reported to `now`, given the memberships
+    /// captured (as they appeared) before `now` was read, in order.
+    fn update(
+        &mut self,
+        target: &WatchTarget,
+        now: Members,
+        fleeting: &mut Vec<(String, String)>,
+    ) -> Vec<Event> {
+        let mut out = Vec::new();
+        // Leaves first: in a sequence of short memberships, the earlier ones are over.
+        let gone: Vec<String> = self
+            .known
+            .iter()
+            .filter(|(m, (_, st))| now.get(*m).map(|(_, s)| s) != Some(st))
+            .map(|(m, _)| m.clone())
+            .collect();
+        for m in gone {
+            let h = self.known.remove(&m).and_then(|(h, _)| h);
+            out.push(event(EventKind::Leave, target, Some(m), h));
+        }
+        // Captured memberships: a join, and at once a leave if already over.
+        for (m, st) in fleeting.drain(..) {
+            if !self.reported.insert(st.clone()) {
+                continue;
+            }
+            match now.get(&m) {
+                Some((h, s)) if *s == st => {
+                    out.push(event(EventKind::Join, target, Some(m), h.clone()));
+                }
+                _ => {
+                    out.push(event(EventKind::Join, target, Some(m.clone()), None));
+                    out.push(event(EventKind::Leave, target, Some(m), None));
+                }
+            }
+        }
+        for (m, (h, st)) in &now {
+            if self.reported.insert(st.clone()) {
+                out.push(event(EventKind::Join, target, Some(m.clone()), h.clone()));
+            }
+        }
+        if self.reported.len() > 4096 {
+            // Only stamps of current members can still come back from a late capture.
+            self.reported
+                .retain(|s| now.values().any(|(_, st)| st == s));
+        }
+        self.known = now;
+        out
+    }
 }
 
 async fn group_task(
@@ -253,16 +317,14 @@ async fn group_task(
         let (s, g) = (s.clone(), group.clone());
         blocking(move || snapshot(&s, &g))
     };
-    // Stamps of memberships already reported as joined.
-    let mut reported = std::collections::HashSet::new();
-    let (mut known, mut expiry) = match read(&store).await {
+    let (known, mut expiry) = match read(&store).await {
         Ok(v) => v,
         Err(e) => {
             let _ = tx.send(Err(e)).await;
             return;
         }
     };
-    reported.extend(known.values().map(|(_, s)| s.clone()));
+    let mut state = GroupState::new(known);
     let _ = ready.send(());
     loop {
         let deadline = expiry.map(|t| {
@@ -293,43 +355,7 @@ async fn group_task(
                 }
             };
             expiry = exp;
-            let mut out = Vec::new();
-            // Leaves first: in a sequence of short memberships, the earlier ones are over.
-            let gone: Vec<String> = known
-                .iter()
-                .filter(|(m, (_, st))| now.get(*m).map(|(_, s)| s) != Some(st))
-                .map(|(m, _)| m.clone())
-                .collect();
-            for m in gone {
-                let h = known.remove(&m).and_then(|(h, _)| h);
-                out.push(event(EventKind::Leave, &target, Some(m), h));
-            }
-            // Memberships seen as they appeared, in order: a join, and at once a leave if
-            // the membership is already over.
-            for (m, st) in fleeting.drain(..) {
-                if !reported.insert(st.clone()) {
-                    continue;
-                }
-                match now.get(&m) {
-                    Some((h, s)) if *s == st => {
-                        out.push(event(EventKind::Join, &target, Some(m), h.clone()));
-                    }
-                    _ => {
-                        out.push(event(EventKind::Join, &target, Some(m.clone()), None));
-                        out.push(event(EventKind::Leave, &target, Some(m), None));
-                    }
-                }
-            }
-            for (m, (h, st)) in &now {
-                if reported.insert(st.clone()) {
-                    out.push(event(EventKind::Join, &target, Some(m.clone()), h.clone()));
-                }
-            }
-            if reported.len() > 4096 {
-                // Only stamps of current members can still come back from a late capture.
-                reported.retain(|s| now.values().any(|(_, st)| st == s));
-            }
-            known = now;
+            let out = state.update(&target, now, &mut fleeting);
             for e in out {
                 if tx.send(Ok(e)).await.is_err() {
                     return;
@@ -555,4 +581,52 @@ async fn lock_task(
 
 fn who(h: &Option<Holder>) -> Option<String> {
     h.as_ref().and_then(|h| h.member_id.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn members(list: &[(&str, &str)]) -> Members {
+        list.iter()
+            .map(|(m, s)| (m.to_string(), (None, s.to_string())))
+            .collect()
+    }
+
+    fn names(evs: &[Event]) -> Vec<String> {
+        evs.iter()
+            .map(|e| format!("{} {}", e.kind, e.member.as_deref().unwrap_or("?")))
+            .collect()
+    }
+
+    #[test]
+    fn group_state_reports_joins_leaves_rejoins_and_short_memberships_once() {
+        let t = WatchTarget::Group("g".into());
+        let mut st = GroupState::new(members(&[("a", "a1")]));
+        assert!(st
+            .update(&t, members(&[("a", "a1")]), &mut vec![])
+            .is_empty());
+        // b joined; a left and came back (another stamp); c came and went unseen but captured.
+        let mut captured = vec![
+            ("c".to_string(), "c1".to_string()),
+            ("b".to_string(), "b1".to_string()),
+        ];
+        let evs = st.update(&t, members(&[("a", "a2"), ("b", "b1")]), &mut captured);
+        assert_eq!(
+            names(&evs),
+            ["leave a", "join c", "leave c", "join b", "join a"]
+        );
+        // A late capture of what was reported already changes nothing.
+        let mut late = vec![
+            ("b".to_string(), "b1".to_string()),
+            ("c".to_string(), "c1".to_string()),
+        ];
+        assert!(st
+            .update(&t, members(&[("a", "a2"), ("b", "b1")]), &mut late)
+            .is_empty());
+        assert_eq!(
+            names(&st.update(&t, members(&[]), &mut vec![])),
+            ["leave a", "leave b"]
+        );
+    }
 }

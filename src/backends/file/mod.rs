@@ -167,14 +167,6 @@ impl Coordinator for FileCoordinator {
         Ok(inspect::info(self, name)?.holders)
     }
 
-    async fn locks(&self) -> Result<Vec<LockInfo>> {
-        inspect::locks(self)
-    }
-
-    async fn break_lock(&self, name: &str) -> Result<Vec<Holder>> {
-        inspect::break_lock(self, name)
-    }
-
     async fn create_group(&self, group: &str) -> Result<()> {
         let (s, g) = (self.store(), group.to_string());
         blocking(move || s.create_group(&g)).await
@@ -221,6 +213,14 @@ impl Coordinator for FileCoordinator {
 
     async fn watch(&self, target: &WatchTarget) -> Result<Events> {
         watch::watch(self, target).await
+    }
+
+    async fn locks(&self) -> Result<Vec<LockInfo>> {
+        inspect::locks(self)
+    }
+
+    async fn break_lock(&self, name: &str) -> Result<Vec<Holder>> {
+        inspect::break_lock(self, name)
     }
 }
 

@@ -482,3 +482,50 @@ fn a_tooz_member_is_seen_joining_and_leaving_when_it_stops_heartbeating() {
     );
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+/// CPU time (clock ticks) a process has used so far.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn idle_watches_do_not_spin() {
+    let fb = FileBackend::new();
+    let (a, _) = hold(&fb, &["-m", "a", "elect", "g"]);
+    let (b, _) = hold(&fb, &["-m", "b", "group", "join", "g"]);
+    let (l, _) = hold(&fb, &["lock", "l"]);
+    let watches = [
+        Watch::start(&fb, &["group", "g"]),
+        Watch::start(&fb, &["leader", "g"]),
+        Watch::start(&fb, &["lock", "l"]),
+    ];
+    // Listings read the members' lock files: that must not wake the watches forever.
+    for _ in 0..3 {
+        run(fb.cmd(&["group", "members", "g"]));
+        run(fb.cmd(&["group", "leader", "g"]));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let before: Vec<u64> = watches.iter().map(|w| cpu_ticks(w.child.id())).collect();
+    std::thread::sleep(Duration::from_secs(2));
+    for (w, b0) in watches.iter().zip(before) {
+        let used = cpu_ticks(w.child.id()) - b0;
+        assert!(
+            used <= 5,
+            "a watch used {used} ticks in 2 s while nothing changed"
+        );
+    }
+    for c in [a, b, l] {
+        stop(c);
+    }
+    for mut w in watches {
+        support::signal(w.child.id(), libc::SIGTERM);
+        w.child.wait().unwrap();
+    }
+}

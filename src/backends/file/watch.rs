@@ -142,8 +142,10 @@ pub(super) async fn watch(c: &FileCoordinator, target: &WatchTarget) -> Result<E
             blocking(move || s.require(&g2)).await?;
             let dir = leader::leader_dir(&store, g);
             fs::create_dir_all(&dir).map_err(|e| io_error("cannot create", &dir, e))?;
-            let mask =
-                WatchMask::CREATE | WatchMask::MOVED_TO | WatchMask::DELETE | WatchMask::CLOSE;
+            let mask = WatchMask::CREATE
+                | WatchMask::MOVED_TO
+                | WatchMask::DELETE
+                | WatchMask::CLOSE_WRITE;
             let events = stream(&[(&dir, mask)])?;
             tokio::spawn(leader_task(ready_tx, store, target.clone(), events, tx));
         }
@@ -202,7 +204,9 @@ fn group_stream(store: &Store, group: &str) -> Result<Stream> {
         (&gdir, dir_mask | WatchMask::ONLYDIR),
         (
             &members,
-            WatchMask::CREATE | WatchMask::DELETE | WatchMask::MOVE | WatchMask::CLOSE,
+            // CLOSE_WRITE only: a member holds its lock file open for writing (the kernel
+            // closes it when the member dies), while our own reads close it unwritten.
+            WatchMask::CREATE | WatchMask::DELETE | WatchMask::MOVE | WatchMask::CLOSE_WRITE,
         ),
     ])
 }

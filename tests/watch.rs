@@ -529,3 +529,26 @@ fn idle_watches_do_not_spin() {
         w.child.wait().unwrap();
     }
 }
+
+#[test]
+fn a_group_watch_follows_the_group_through_delete_and_create() {
+    let fb = FileBackend::new();
+    run(fb.cmd(&["group", "create", "g"]));
+    let w = Watch::start(&fb, &["group", "g", "--count", "2"]);
+    assert_eq!(run(fb.cmd(&["group", "delete", "g"])).0, 0);
+    assert_eq!(run(fb.cmd(&["group", "create", "g"])).0, 0);
+    std::thread::sleep(Duration::from_millis(100));
+    let (mut m, _) = hold(&fb, &["-m", "again", "group", "join", "g"]);
+    let (_, j) = w.next();
+    assert_eq!(
+        (j["event"].as_str(), j["member_id"].as_str()),
+        (Some("join"), Some("again"))
+    );
+    support::signal(m.id(), libc::SIGKILL);
+    m.wait().unwrap();
+    let killed = Instant::now();
+    let (t, l) = w.next();
+    assert_eq!(l["event"], "leave");
+    assert!(t - killed < FAST, "{:?}", t - killed);
+    assert_eq!(w.exit_code(), 0);
+}

@@ -186,28 +186,31 @@ pub(super) async fn watch(c: &FileCoordinator, target: &WatchTarget) -> Result<E
     Ok(rx)
 }
 
+/// A group directory: records created, removed, renamed or touched (tooz's heartbeat).
+const GROUP_DIR_MASK: WatchMask = WatchMask::CREATE
+    .union(WatchMask::DELETE)
+    .union(WatchMask::MOVE)
+    .union(WatchMask::ATTRIB)
+    .union(WatchMask::CLOSE_WRITE)
+    .union(WatchMask::ONLYDIR);
+
+/// Our member lock files. CLOSE_WRITE only: a member holds its lock file open for writing
+/// (the kernel closes it when the member dies), while our own reads close it unwritten.
+const MEMBERS_DIR_MASK: WatchMask = WatchMask::CREATE
+    .union(WatchMask::DELETE)
+    .union(WatchMask::MOVE)
+    .union(WatchMask::CLOSE_WRITE)
+    .union(WatchMask::ONLYDIR);
+
 fn group_stream(store: &Store, group: &str) -> Result<Stream> {
     let root = store.dir.join("groups");
     let members = store.our_dir(group).join("members");
     fs::create_dir_all(&members).map_err(|e| io_error("cannot create", &members, e))?;
-    let gdir = store.group_dir(group);
-    let dir_mask = WatchMask::CREATE
-        | WatchMask::DELETE
-        | WatchMask::MOVE
-        | WatchMask::ATTRIB
-        | WatchMask::CLOSE_WRITE;
+    let root_mask = WatchMask::CREATE | WatchMask::DELETE | WatchMask::MOVE | WatchMask::ONLYDIR;
     stream(&[
-        (
-            &root,
-            WatchMask::CREATE | WatchMask::DELETE | WatchMask::MOVE | WatchMask::ONLYDIR,
-        ),
-        (&gdir, dir_mask | WatchMask::ONLYDIR),
-        (
-            &members,
-            // CLOSE_WRITE only: a member holds its lock file open for writing (the kernel
-            // closes it when the member dies), while our own reads close it unwritten.
-            WatchMask::CREATE | WatchMask::DELETE | WatchMask::MOVE | WatchMask::CLOSE_WRITE,
-        ),
+        (&root, root_mask),
+        (&store.group_dir(group), GROUP_DIR_MASK),
+        (&members, MEMBERS_DIR_MASK),
     ])
 }
 
@@ -307,6 +310,7 @@ async fn group_task(
 ) {
     let group = target.name().to_string();
     let gdir = store.group_dir(&group);
+    let mdir = store.our_dir(&group).join("members");
     let mut watches = events.watches();
     // Records that appear are read at once, so a member that joins and leaves between two
     // reads of the group is still reported (join, then leave).
@@ -338,18 +342,19 @@ async fn group_task(
         let Some(mut fleeting) = next_wake(&mut rx, deadline, &tx).await else {
             return;
         };
-        // The group directory may have been (re)created: watching it again is harmless.
-        let mask = WatchMask::CREATE
-            | WatchMask::DELETE
-            | WatchMask::MOVE
-            | WatchMask::ATTRIB
-            | WatchMask::CLOSE_WRITE;
-        let _ = watches.add(&gdir, mask | WatchMask::ONLYDIR);
         for pause in SETTLE {
             tokio::time::sleep(Duration::from_millis(pause)).await;
             // Captures that came meanwhile go first: they are older than the read below.
             while let Ok(m) = rx.try_recv() {
                 fleeting.extend(m);
+            }
+            // The group may have been deleted and created again: watching its directories
+            // again is harmless (a directory keeps its one watch).
+            if gdir.is_dir() {
+                let _ = watches.add(&gdir, GROUP_DIR_MASK);
+            }
+            if store.exists(&group) && fs::create_dir_all(&mdir).is_ok() {
+                let _ = watches.add(&mdir, MEMBERS_DIR_MASK);
             }
             let (now, exp) = match read(&store).await {
                 Ok(v) => v,

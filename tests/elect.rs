@@ -308,3 +308,23 @@ fn deleting_the_leader_lock_file_counts_as_lost() {
     a.stderr.take().unwrap().read_to_string(&mut err).unwrap();
     assert!(err.contains("deleted or replaced"), "{err}");
 }
+
+#[test]
+fn fencing_tokens_keep_growing_across_delete_and_create_of_the_group() {
+    let fb = FileBackend::new();
+    let token = || {
+        let (code, out, err) = run(fb.cmd(&[
+            "elect",
+            "g",
+            "--",
+            "sh",
+            "-c",
+            "echo $TOOZCTL_FENCING_TOKEN",
+        ]));
+        assert_eq!(code, 0, "{err}");
+        out.trim().parse::<u64>().unwrap()
+    };
+    let first = token();
+    assert_eq!(run(fb.cmd(&["group", "delete", "g"])).0, 0);
+    assert!(token() > first);
+}

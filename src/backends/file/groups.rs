@@ -419,7 +419,9 @@ impl Store {
         let meta = gdir.join(".metadata");
         fs::remove_file(&meta).map_err(|e| io_error("cannot remove", &meta, e))?;
         fs::remove_dir(&gdir).map_err(|e| io_error("cannot remove", &gdir, e))?;
-        let _ = fs::remove_dir_all(&odir);
+        // Member lock files go; the leader's fencing counter stays, so a group created again
+        // under the same name never hands out a token twice.
+        let _ = fs::remove_dir_all(odir.join("members"));
         Ok(())
     }
 }

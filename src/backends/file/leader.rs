@@ -55,6 +55,9 @@ impl Drop for Abandon {
 
 /// Wait in the kernel for the OFD write lock on `file`. `Ok(None)`: `wait` ran out.
 async fn wait_for(file: File, wait: Wait, path: &Path) -> Result<Option<File>> {
+    if wait == Wait::NoWait {
+        return Ok(None);
+    }
     let abandoned = Arc::new(AtomicBool::new(false));
     let _guard = Abandon(abandoned.clone());
     let task = tokio::task::spawn_blocking(move || {
@@ -66,8 +69,7 @@ async fn wait_for(file: File, wait: Wait, path: &Path) -> Result<Option<File>> {
         r.map(|()| file)
     });
     let joined = match wait {
-        Wait::NoWait => return Ok(None),
-        Wait::Forever => task.await,
+        Wait::NoWait | Wait::Forever => task.await,
         Wait::Until(deadline) => match tokio::time::timeout_at(deadline, task).await {
             Ok(j) => j,
             Err(_) => return Ok(None),

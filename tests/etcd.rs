@@ -206,23 +206,124 @@ fn no_wait_names_the_holder_and_wait_times_out() {
 }
 
 #[test]
-fn shared_is_a_clear_usage_error() {
-    let e = shared();
+fn shared_readers_exclude_writers_tooz_and_semaphores() {
+    let e = Etcd::start();
     let h = home();
-    let out = tz(
-        &e.url,
+    let url = &e.url;
+    let tooz_url = format!("etcd3+http://127.0.0.1:{}", e.port);
+    // tooz never revokes its leases: remember which ones are tooz's.
+    let mut tooz_leases = std::collections::HashSet::new();
+    let mut tooz_try = || {
+        let before: std::collections::HashSet<String> = e.leases().into_iter().collect();
+        let (code, out, err) = python(TOOZ_TRY, &[&tooz_url, "books"]);
+        assert_eq!(code, 0, "{err}");
+        tooz_leases.extend(e.leases().into_iter().filter(|l| !before.contains(l)));
+        out.trim().to_string()
+    };
+    let mut r1 = hold(
+        url,
         h.path(),
-        &["lock", "--shared", "readers", "--", "true"],
+        &["-m", "reader-1", "lock", "--shared", "books"],
+    );
+    let mut r2 = hold(
+        url,
+        h.path(),
+        &["-m", "reader-2", "lock", "--shared", "books"],
+    );
+    assert_eq!(e.keys("/toozctl/readers/books/").len(), 2);
+    // Writers wait: toozctl's, tooz's; a semaphore of the same name is a usage error.
+    let out = tz(url, h.path(), &["lock", "-n", "books", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("reader-1"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(tooz_try(), "False");
+    let out = tz(
+        url,
+        h.path(),
+        &["lock", "-n", "-l", "2", "books", "--", "true"],
     )
     .output()
     .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    // The first reader leaving does not free it for writers.
+    signal(r1.id(), libc::SIGTERM);
+    assert_eq!(wait_exit(&mut r1, Duration::from_secs(5)), Some(0));
+    assert_eq!(tooz_try(), "False");
+    // The last one does: a waiting writer gets it at once.
+    let mut writer = tz(
+        url,
+        h.path(),
+        &[
+            "-m", "writer", "lock", "-w", "10", "books", "--", "sleep", "0.5",
+        ],
+    )
+    .spawn()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(writer.try_wait().unwrap(), None);
+    signal(r2.id(), libc::SIGTERM);
+    assert_eq!(wait_exit(&mut r2, Duration::from_secs(5)), Some(0));
+    // While the writer holds, a reader waits.
+    let out = tz(url, h.path(), &["lock", "-s", "-n", "books", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let out = tz(
+        url,
+        h.path(),
+        &["lock", "-s", "-w", "10", "books", "--", "true"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(wait_exit(&mut writer, Duration::from_secs(5)), Some(0));
+    assert_eq!(tooz_try(), "True");
     assert!(
-        err.contains("shared locks are not supported by the etcd backend")
-            && err.lines().count() == 1,
-        "{err}"
+        e.keys("/").is_empty() && e.keys("tooz").is_empty(),
+        "keys left: {:?}",
+        e.keys("/")
     );
+    let ours: Vec<String> = e
+        .leases()
+        .into_iter()
+        .filter(|l| !tooz_leases.contains(l))
+        .collect();
+    assert!(ours.is_empty(), "leases left: {ours:?}");
+}
+
+#[test]
+fn a_broken_shared_lock_stops_every_reader() {
+    let e = shared();
+    let h = home();
+    let mut r1 = tz(
+        &e.url,
+        h.path(),
+        &["lock", "-s", "broken-books", "--", "sleep", "30"],
+    )
+    .spawn()
+    .unwrap();
+    let mut r2 = tz(
+        &e.url,
+        h.path(),
+        &["lock", "-s", "broken-books", "--", "sleep", "30"],
+    )
+    .spawn()
+    .unwrap();
+    assert!(wait_until(Duration::from_secs(5), || e
+        .keys("/toozctl/readers/broken-books/")
+        .len()
+        == 2));
+    let out = tz(&e.url, h.path(), &["unlock", "broken-books"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(wait_exit(&mut r1, Duration::from_secs(15)), Some(3));
+    assert_eq!(wait_exit(&mut r2, Duration::from_secs(15)), Some(3));
 }
 
 #[test]

@@ -70,6 +70,9 @@ def run(b):
     b.row(g, "etcdctl lock NAME true", b.timeit("etcdctl", ctl + ["lock", "bench-ctl", "true"], env=ctl_env))
     b.row(g, "toozctl lock NAME -- true", b.timeit("toozctl", [b.toozctl, "-b", url, "lock", "bench", "--", "true"]),
           base="etcdctl lock NAME true")
+    b.row(g, "toozctl lock -s NAME -- true",
+          b.timeit("toozctl -s", [b.toozctl, "-b", url, "lock", "-s", "bench-shared", "--", "true"]),
+          base="etcdctl lock NAME true")
     b.row(g, "toozctl lock -l 3 NAME -- true",
           b.timeit("toozctl -l", [b.toozctl, "-b", url, "lock", "-l", "3", "bench-sem", "--", "true"]),
           base="etcdctl lock NAME true")

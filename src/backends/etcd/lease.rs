@@ -71,6 +71,31 @@ impl Lease {
         })
     }
 
+    /// Keep alive a lease someone else granted (the shared lease of `--shared` readers),
+    /// without owning it: dropping the result stops the keep-alives and revokes nothing.
+    pub fn adopt(c: &EtcdCoordinator, id: i64, ttl: Duration) -> Lease {
+        let ttl = granted_ttl(ttl);
+        let (tx, rx) = watch::channel(Health::Held {
+            expires: Some(Instant::now() + ttl),
+        });
+        let health = Arc::new(tx);
+        let keeper = tokio::spawn(keep_alive(c.client(), id, ttl, health.clone(), c.timeout));
+        Lease {
+            id,
+            ttl,
+            health,
+            rx,
+            keeper,
+            orphans: c.orphans.clone(),
+            armed: false,
+        }
+    }
+
+    /// From now on nobody revokes it when this is dropped (others rely on it).
+    pub fn disown(&mut self) {
+        self.armed = false;
+    }
+
     pub fn health(&self) -> watch::Receiver<Health> {
         self.rx.clone()
     }

@@ -20,6 +20,8 @@
 //! hex>` on its lease, only while no exclusive (tooz or toozctl) holder has the tooz key;
 //! the first N keys by create revision hold it (a fair queue, as etcd's own recipes); the
 //! others watch the prefix for deletions. tooz does not see semaphores.
+//!
+//! `--shared` readers are in `shared.rs`; while they hold, the tooz key holds a marker.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -46,7 +48,7 @@ pub fn lock_key(name: &str) -> Vec<u8> {
     format!("{LOCK_PREFIX}{name}").into_bytes()
 }
 
-fn semaphore_prefix(name: &str) -> Vec<u8> {
+pub(super) fn semaphore_prefix(name: &str) -> Vec<u8> {
     format!("{SEMAPHORE_PREFIX}{}/", encode_component(name)).into_bytes()
 }
 
@@ -74,18 +76,18 @@ fn random_value() -> Vec<u8> {
     buf.to_vec()
 }
 
-fn range(r: Option<&TxnOpResponse>) -> Vec<KeyValue> {
+pub(super) fn range(r: Option<&TxnOpResponse>) -> Vec<KeyValue> {
     match r {
         Some(TxnOpResponse::Get(g)) => g.kvs().to_vec(),
         _ => Vec::new(),
     }
 }
 
-fn put_on(lease: i64) -> Option<PutOptions> {
+pub(super) fn put_on(lease: i64) -> Option<PutOptions> {
     Some(PutOptions::new().with_lease(lease))
 }
 
-fn by_create() -> GetOptions {
+pub(super) fn by_create() -> GetOptions {
     GetOptions::new()
         .with_prefix()
         .with_sort(SortTarget::Create, SortOrder::Ascend)
@@ -93,6 +95,12 @@ fn by_create() -> GetOptions {
 
 /// The holder of the tooz key `kv`, from our record if it belongs to the same acquisition.
 fn exclusive_holder(kv: &KeyValue, record: Option<&KeyValue>) -> Holder {
+    if kv.value() == super::shared::MARKER {
+        return Holder {
+            mode: Some("shared".into()),
+            ..Holder::unknown("toozctl readers (--shared)")
+        };
+    }
     // Our record is written in the same transaction as the key (also on a hand-over).
     let ours = record.filter(|r| r.mod_revision() == kv.mod_revision());
     let mut h = parse_holder(ours.map(|r| r.value()), TOOZ_HOLDER);
@@ -100,7 +108,7 @@ fn exclusive_holder(kv: &KeyValue, record: Option<&KeyValue>) -> Holder {
     h
 }
 
-fn conflict(name: &str, holder: &Holder, ours: LockMode) -> Error {
+pub(super) fn conflict(name: &str, holder: &Holder, ours: LockMode) -> Error {
     Error::Conflict(format!(
         "lock '{name}' is held as {} by {holder}; it cannot also be used as {ours}: use one kind (and one --limit) per name",
         holder.mode.as_deref().unwrap_or("an exclusive lock")
@@ -108,7 +116,7 @@ fn conflict(name: &str, holder: &Holder, ours: LockMode) -> Error {
 }
 
 /// A lease for a lock: the spare one left by a failed non-blocking try, or a new one.
-async fn take_lease(c: &EtcdCoordinator, ttl: Duration) -> Result<Lease> {
+pub(super) async fn take_lease(c: &EtcdCoordinator, ttl: Duration) -> Result<Lease> {
     let spare = c.spare.lock().unwrap_or_else(|e| e.into_inner()).take();
     match spare {
         Some((asked, l)) if asked == ttl => Ok(l),
@@ -126,11 +134,7 @@ async fn take_lease(c: &EtcdCoordinator, ttl: Duration) -> Result<Lease> {
 pub(super) async fn acquire(c: &EtcdCoordinator, req: &LockRequest) -> Result<Option<Held>> {
     validate_name("lock", &req.name)?;
     match req.mode {
-        LockMode::Shared => Err(Error::Unsupported(
-            "shared locks are not supported by the etcd backend (tooz's etcd driver has none, so readers could not \
-             exclude tooz's writers); use an exclusive lock or --limit N"
-                .into(),
-        )),
+        LockMode::Shared => super::shared::acquire(c, req).await,
         LockMode::Limit(n) => semaphore(c, req, n).await,
         LockMode::Exclusive => exclusive(c, req).await,
     }
@@ -415,6 +419,7 @@ pub(super) async fn holders_at(c: &EtcdCoordinator, name: &str) -> Result<(Vec<H
         TxnOp::get(key.clone(), None),
         TxnOp::get(holder_key(&key), None),
         TxnOp::get(semaphore_prefix(name), Some(by_create())),
+        TxnOp::get(super::shared::readers_prefix(name), Some(by_create())),
     ]);
     let mut client = c.client();
     let resp = c
@@ -423,11 +428,27 @@ pub(super) async fn holders_at(c: &EtcdCoordinator, name: &str) -> Result<(Vec<H
     let rev = resp.header().map(|h| h.revision()).unwrap_or(0);
     let ops = resp.op_responses();
     let mut out = Vec::new();
-    if let Some(kv) = range(ops.first()).first() {
-        out.push(exclusive_holder(kv, range(ops.get(1)).first()));
+    match range(ops.first()).first() {
+        Some(kv) if kv.value() == super::shared::MARKER => {
+            out.extend(reader_holders(&range(ops.get(3))))
+        }
+        Some(kv) => out.push(exclusive_holder(kv, range(ops.get(1)).first())),
+        None => {}
     }
     out.extend(semaphore_holders(&range(ops.get(2))));
     Ok((out, rev))
+}
+
+/// `--shared` readers' records, oldest first.
+fn reader_holders(records: &[KeyValue]) -> Vec<Holder> {
+    records
+        .iter()
+        .map(|kv| {
+            let mut h = parse_holder(Some(kv.value()), "a reader");
+            h.fencing_token = Some(kv.create_revision() as u64);
+            h
+        })
+        .collect()
 }
 
 /// The first N entries of a semaphore queue (N read from their records).
@@ -491,7 +512,12 @@ pub(super) async fn list(c: &EtcdCoordinator) -> Result<Vec<LockInfo>> {
     let mut out = Vec::new();
     for kv in range(ops.first()) {
         let name_bytes = &kv.key()[LOCK_PREFIX.len()..];
-        let holder = exclusive_holder(&kv, records.get(name_bytes));
+        let name = String::from_utf8_lossy(name_bytes).into_owned();
+        let holders = if kv.value() == super::shared::MARKER {
+            super::shared::readers(c, &name).await?
+        } else {
+            vec![exclusive_holder(&kv, records.get(name_bytes))]
+        };
         let ttl = match kv.lease() {
             0 => None,
             id => client
@@ -502,8 +528,8 @@ pub(super) async fn list(c: &EtcdCoordinator) -> Result<Vec<LockInfo>> {
                 .map(|r| Duration::from_secs(r.ttl() as u64)),
         };
         out.push(LockInfo {
-            name: String::from_utf8_lossy(name_bytes).into_owned(),
-            holders: vec![holder],
+            name,
+            holders,
             ttl,
             fencing_token: Some(kv.mod_revision() as u64),
         });
@@ -540,6 +566,10 @@ pub(super) async fn break_lock(c: &EtcdCoordinator, name: &str) -> Result<Vec<Ho
         TxnOp::delete(holder_key(&key), None),
         TxnOp::delete(
             semaphore_prefix(name),
+            Some(etcd_client::DeleteOptions::new().with_prefix()),
+        ),
+        TxnOp::delete(
+            super::shared::readers_prefix(name),
             Some(etcd_client::DeleteOptions::new().with_prefix()),
         ),
     ]);

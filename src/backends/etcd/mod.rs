@@ -2,7 +2,7 @@
 //! spoken over gRPC with the `etcd-client` crate, so waits and loss detection are watches,
 //! not polling. This module owns the connection (URL options, TLS, authentication, the
 //! per-request deadline and error mapping); [`lease`] keeps leases alive and publishes
-//! health, [`held`] gives held keys back, [`lock`] the locks, [`group`] groups and elections, [`watch`] the watches.
+//! health, [`held`] gives held keys back, [`lock`] the locks, [`shared`] readers, [`group`] groups and elections, [`watch`] the watches.
 //!
 //! Key layout (tooz's keys first; ours live under `/toozctl/` and `toozctl/elections/`,
 //! which tooz never reads):
@@ -14,6 +14,7 @@
 //! | `tooz/groups/<g>/<member>` | msgpack capabilities | the member's lease | tooz and us |
 //! | `/toozctl/holders<tooz key>` | holder record (JSON) | same lease as the tooz key | us |
 //! | `/toozctl/semaphores/<enc name>/<lease hex>` | holder record (JSON, mode `limit N`) | the holder's lease | us |
+//! | `/toozctl/readers/<enc name>/<lease hex>` | a `--shared` holder's record (JSON) | the reader's lease | us (the tooz key then holds `toozctl:shared` on a lease all readers keep alive) |
 //! | `/toozctl/waiters/<enc name>/<lease hex>` | a waiter's value (16 bytes) then its holder record | the waiter's lease | us: hand-over queue |
 //! | `toozctl/elections/<enc group>/<lease hex>` | the leader candidate's member id | the candidate's lease | us (etcd's own election layout) |
 //!
@@ -24,6 +25,7 @@ mod group;
 mod held;
 mod lease;
 mod lock;
+mod shared;
 mod watch;
 
 use std::future::Future;
@@ -49,6 +51,7 @@ pub const HOLDER_PREFIX: &str = "/toozctl/holders";
 pub const SEMAPHORE_PREFIX: &str = "/toozctl/semaphores/";
 pub const ELECTION_PREFIX: &str = "toozctl/elections/";
 pub const WAITER_PREFIX: &str = "/toozctl/waiters/";
+pub const READER_PREFIX: &str = "/toozctl/readers/";
 
 pub struct EtcdCoordinator {
     url: BackendUrl,

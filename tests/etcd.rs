@@ -30,11 +30,36 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// A child process killed (and reaped) when dropped, so a failing test leaves none behind.
+struct Kid(Child);
+
+impl std::ops::Deref for Kid {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Kid {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Kid {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Start a holder in hold mode and wait for its "acquired" / "joined" / "elected" line.
-fn hold(url: &str, home: &std::path::Path, args: &[&str]) -> Child {
+fn hold(url: &str, home: &std::path::Path, args: &[&str]) -> Kid {
     let mut c = tz(url, home, args);
     c.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = c.spawn().expect("spawn toozctl");
+    let mut child = Kid(c.spawn().expect("spawn toozctl"));
     let mut line = String::new();
     BufReader::new(child.stdout.as_mut().unwrap())
         .read_line(&mut line)
@@ -196,9 +221,9 @@ fn no_wait_names_the_holder_and_wait_times_out() {
         t.elapsed()
     );
     // A waiter gets it as soon as the holder lets go (the watch, not a poll).
-    let mut waiter = tz(&e.url, h.path(), &["lock", "busy", "--", "true"])
+    let mut waiter = Kid(tz(&e.url, h.path(), &["lock", "busy", "--", "true"])
         .spawn()
-        .unwrap();
+        .unwrap());
     std::thread::sleep(Duration::from_millis(300));
     signal(holder.id(), libc::SIGTERM);
     assert_eq!(wait_exit(&mut holder, Duration::from_secs(5)), Some(0));
@@ -255,7 +280,7 @@ fn shared_readers_exclude_writers_tooz_and_semaphores() {
     assert_eq!(wait_exit(&mut r1, Duration::from_secs(5)), Some(0));
     assert_eq!(tooz_try(), "False");
     // The last one does: a waiting writer gets it at once.
-    let mut writer = tz(
+    let mut writer = Kid(tz(
         url,
         h.path(),
         &[
@@ -263,7 +288,7 @@ fn shared_readers_exclude_writers_tooz_and_semaphores() {
         ],
     )
     .spawn()
-    .unwrap();
+    .unwrap());
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(writer.try_wait().unwrap(), None);
     signal(r2.id(), libc::SIGTERM);
@@ -300,20 +325,20 @@ fn shared_readers_exclude_writers_tooz_and_semaphores() {
 fn a_broken_shared_lock_stops_every_reader() {
     let e = shared();
     let h = home();
-    let mut r1 = tz(
+    let mut r1 = Kid(tz(
         &e.url,
         h.path(),
         &["lock", "-s", "broken-books", "--", "sleep", "30"],
     )
     .spawn()
-    .unwrap();
-    let mut r2 = tz(
+    .unwrap());
+    let mut r2 = Kid(tz(
         &e.url,
         h.path(),
         &["lock", "-s", "broken-books", "--", "sleep", "30"],
     )
     .spawn()
-    .unwrap();
+    .unwrap());
     assert!(wait_until(Duration::from_secs(5), || e
         .keys("/toozctl/readers/broken-books/")
         .len()
@@ -368,13 +393,13 @@ fn limit_admits_n_holders_and_conflicts_with_exclusive() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     // A queued third holder gets in when one leaves.
-    let mut c = tz(
+    let mut c = Kid(tz(
         &e.url,
         h.path(),
         &["lock", "-l", "2", "slots", "--", "true"],
     )
     .spawn()
-    .unwrap();
+    .unwrap());
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(c.try_wait().unwrap(), None);
     signal(a.id(), libc::SIGTERM);
@@ -405,7 +430,7 @@ fn kill9_holder_frees_within_ttl() {
     let dir = tempfile::tempdir().unwrap();
     let pidfile = dir.path().join("child.pid");
     let script = format!("echo $$ > {}; exec sleep 60", pidfile.display());
-    let mut holder = tz(
+    let mut holder = Kid(tz(
         &e.url,
         h.path(),
         &[
@@ -422,7 +447,7 @@ fn kill9_holder_frees_within_ttl() {
         ],
     )
     .spawn()
-    .unwrap();
+    .unwrap());
     assert!(wait_until(Duration::from_secs(5), || pidfile.exists()
         && !e.keys("/tooz/lockscrashy").is_empty()));
     signal(holder.id(), libc::SIGKILL);
@@ -454,14 +479,14 @@ fn deleted_key_stops_command_with_exit_3() {
         "trap 'echo TERM > {}; exit 0' TERM; while :; do sleep 0.05; done",
         flag.display()
     );
-    let mut holder = tz(
+    let mut holder = Kid(tz(
         &e.url,
         h.path(),
         &["lock", "doomed", "--", "sh", "-c", &script],
     )
     .stderr(Stdio::piped())
     .spawn()
-    .unwrap();
+    .unwrap());
     assert!(wait_until(Duration::from_secs(5), || !e
         .keys("/tooz/locksdoomed")
         .is_empty()));
@@ -483,10 +508,10 @@ fn cancelled_waiter_leaves_no_key_or_lease() {
     let h = home();
     let mut holder = hold(&e.url, h.path(), &["lock", "queue"]);
     assert_eq!(e.leases().len(), 1);
-    let mut waiter = tz(&e.url, h.path(), &["lock", "queue", "--", "true"])
+    let mut waiter = Kid(tz(&e.url, h.path(), &["lock", "queue", "--", "true"])
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap());
     assert!(
         wait_until(Duration::from_secs(5), || e.leases().len() == 2),
         "the waiter never took a lease"
@@ -678,13 +703,13 @@ fn tooz_lock_interop_both_ways() {
         "{}",
         text(&out.stderr)
     );
-    let mut waiter = tz(
+    let mut waiter = Kid(tz(
         &e.url,
         h.path(),
         &["lock", "-w", "10", "interop", "--", "true"],
     )
     .spawn()
-    .unwrap();
+    .unwrap());
     std::thread::sleep(Duration::from_millis(200));
     py.stdin.take().unwrap().write_all(b"\n").unwrap();
     assert!(py.wait().unwrap().success());
@@ -1145,22 +1170,22 @@ fn elect_and_watch_on_etcd() {
     let e = Etcd::start();
     let h = home();
     let url = &e.url;
-    let mut watcher = tz(
+    let mut watcher = Kid(tz(
         url,
         h.path(),
         &["-o", "json", "watch", "leader", "cli-e", "--count", "2"],
     )
     .stdout(Stdio::piped())
     .spawn()
-    .unwrap();
-    let mut lock_watch = tz(
+    .unwrap());
+    let mut lock_watch = Kid(tz(
         url,
         h.path(),
         &["-o", "json", "watch", "lock", "cli-l", "--count", "2"],
     )
     .stdout(Stdio::piped())
     .spawn()
-    .unwrap();
+    .unwrap());
     // Both watches are in place before anything happens.
     assert!(
         wait_until(Duration::from_secs(10), || e.watchers() >= 2),
@@ -1244,21 +1269,21 @@ fn release_hands_the_lock_to_the_first_waiter() {
         versions.display(),
         go.display()
     );
-    let mut a = tz(
+    let mut a = Kid(tz(
         &e.url,
         h.path(),
         &["-m", "first", "lock", "relay", "--", "sh", "-c", &script],
     )
     .spawn()
-    .unwrap();
+    .unwrap());
     assert!(wait_until(Duration::from_secs(5), || log.exists()));
-    let mut b = tz(
+    let mut b = Kid(tz(
         &e.url,
         h.path(),
         &["-m", "second", "lock", "relay", "--", "sh", "-c", &script],
     )
     .spawn()
-    .unwrap();
+    .unwrap());
     assert!(
         wait_until(Duration::from_secs(5), || e
             .keys("/toozctl/waiters/relay/")
@@ -1307,7 +1332,7 @@ fn unanswered_keepalives_stop_the_command_before_the_lease_ends() {
         "trap 'date +%s%N > {}; exit 0' TERM; while :; do sleep 0.05; done",
         flag.display()
     );
-    let mut holder = tz(
+    let mut holder = Kid(tz(
         &e.url,
         h.path(),
         &[
@@ -1325,7 +1350,7 @@ fn unanswered_keepalives_stop_the_command_before_the_lease_ends() {
     )
     .stderr(Stdio::piped())
     .spawn()
-    .unwrap();
+    .unwrap());
     assert!(wait_until(Duration::from_secs(5), || !e
         .keys("/tooz/locksstalled")
         .is_empty()));
@@ -1381,7 +1406,7 @@ fn locks_lists_ours_and_toozs_and_unlock_breaks_them() {
         .read_line(&mut line)
         .unwrap();
     assert_eq!(line.trim(), "held");
-    let mut ours = tz(
+    let mut ours = Kid(tz(
         &e.url,
         h.path(),
         &[
@@ -1398,7 +1423,7 @@ fn locks_lists_ours_and_toozs_and_unlock_breaks_them() {
     )
     .stderr(Stdio::piped())
     .spawn()
-    .unwrap();
+    .unwrap());
     assert!(wait_until(Duration::from_secs(5), || e
         .keys("/tooz/locksours-held")
         .len()

@@ -2,6 +2,7 @@
 //! [`connect`] is the only place that matches on the URL scheme.
 
 pub mod file;
+pub mod zookeeper;
 
 use crate::coordination::{BackendUrl, Coordinator, Error, Identity, Result, Scheme};
 
@@ -9,6 +10,9 @@ use crate::coordination::{BackendUrl, Coordinator, Error, Identity, Result, Sche
 pub async fn connect(url: &BackendUrl, identity: Identity) -> Result<Box<dyn Coordinator>> {
     match url.scheme {
         Scheme::File => Ok(Box::new(file::FileCoordinator::open(url, identity)?)),
+        Scheme::Zookeeper => Ok(Box::new(
+            zookeeper::ZkCoordinator::connect(url, identity).await?,
+        )),
         other => Err(Error::Unsupported(format!(
             "the {} backend is not built into this toozctl (URL '{url}')",
             other.name()

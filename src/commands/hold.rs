@@ -35,7 +35,11 @@ fn margin(lease: Option<Duration>) -> Duration {
 }
 
 /// Check `--kill-after` against the lease before anything is taken.
-pub fn check_grace(supervise: &SuperviseArgs, lease: Option<Duration>, has_command: bool) -> Result<()> {
+pub fn check_grace(
+    supervise: &SuperviseArgs,
+    lease: Option<Duration>,
+    has_command: bool,
+) -> Result<()> {
     if let (Some(lease), true, OnLost::Term) = (lease, has_command, supervise.on_lost) {
         if supervise.kill_after + margin(Some(lease)) >= lease {
             return Err(Error::Usage(format!(
@@ -93,7 +97,9 @@ impl Watchdog<'_> {
             .iter()
             .zip(self.held)
             .filter_map(|(h, held)| match h {
-                Health::Held { expires: Some(e) } => Some(e.checked_sub(self.grace + margin(held.lease)).unwrap_or(*e)),
+                Health::Held { expires: Some(e) } => {
+                    Some(e.checked_sub(self.grace + margin(held.lease)).unwrap_or(*e))
+                }
                 _ => None,
             })
             .min()
@@ -117,7 +123,10 @@ impl Watchdog<'_> {
 /// Run `fut` unless a stop signal comes first. SIGINT, SIGTERM, SIGHUP and SIGQUIT cancel
 /// it (dropping the future withdraws any queue entry) and give [`Error::Interrupted`];
 /// SIGUSR1 and SIGUSR2 are ignored while nothing is held.
-pub async fn interruptible<F: std::future::Future>(signals: &mut Signals, fut: F) -> Result<F::Output> {
+pub async fn interruptible<F: std::future::Future>(
+    signals: &mut Signals,
+    fut: F,
+) -> Result<F::Output> {
     tokio::pin!(fut);
     loop {
         tokio::select! {
@@ -132,13 +141,25 @@ pub async fn interruptible<F: std::future::Future>(signals: &mut Signals, fut: F
 
 /// Hold `held` while COMMAND runs (or, without COMMAND, until a stop signal), then give
 /// everything back. `announce` runs once COMMAND is about to start or the hold begins.
-pub async fn hold(log: &Log, spec: Spec<'_>, held: Vec<Held>, signals: &mut Signals, announce: impl FnOnce()) -> Result<()> {
+pub async fn hold(
+    log: &Log,
+    spec: Spec<'_>,
+    held: Vec<Held>,
+    signals: &mut Signals,
+    announce: impl FnOnce(),
+) -> Result<()> {
     let (mut changes, current) = merge_health(&held);
+    // Without COMMAND there is nothing to stop: no grace to fit before the deadline.
     let grace = match spec.supervise.on_lost {
-        OnLost::Term => spec.supervise.kill_after,
-        OnLost::Kill | OnLost::Ignore => Duration::ZERO,
+        OnLost::Term if !spec.command.is_empty() => spec.supervise.kill_after,
+        _ => Duration::ZERO,
     };
-    let mut dog = Watchdog { held: &held, current, grace, lost: None };
+    let mut dog = Watchdog {
+        held: &held,
+        current,
+        grace,
+        lost: None,
+    };
     for (i, h) in dog.current.clone().into_iter().enumerate() {
         dog.update(i, h);
     }
@@ -201,7 +222,10 @@ async fn run_command(
         log.error(&e.message);
         Error::Child(e.code)
     })?;
-    log.debug(&format!("started COMMAND as pid {} in its own process group", child.pid()));
+    log.debug(&format!(
+        "started COMMAND as pid {} in its own process group",
+        child.pid()
+    ));
     let mut kill_at: Option<Instant> = None;
     let mut acted = false;
     let status = loop {
@@ -238,17 +262,23 @@ fn on_lost(log: &Log, dog: &Watchdog<'_>, s: &SuperviseArgs, child: &Child) -> O
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     match s.on_lost {
         OnLost::Term => {
-            log.error(&format!("{reason} (at {now}): sending SIGTERM to COMMAND's process group"));
+            log.error(&format!(
+                "{reason} (at {now}): sending SIGTERM to COMMAND's process group"
+            ));
             child.signal_group(Signal::SIGTERM);
             Some(Instant::now() + s.kill_after)
         }
         OnLost::Kill => {
-            log.error(&format!("{reason} (at {now}): sending SIGKILL to COMMAND's process group"));
+            log.error(&format!(
+                "{reason} (at {now}): sending SIGKILL to COMMAND's process group"
+            ));
             child.signal_group(Signal::SIGKILL);
             None
         }
         OnLost::Ignore => {
-            log.error(&format!("{reason} (at {now}): COMMAND left running (--on-lost ignore)"));
+            log.error(&format!(
+                "{reason} (at {now}): COMMAND left running (--on-lost ignore)"
+            ));
             None
         }
     }
@@ -264,7 +294,10 @@ mod tests {
 
     #[test]
     fn grace_must_fit_in_the_lease() {
-        let s = SuperviseArgs { on_lost: OnLost::Term, kill_after: Duration::from_secs(10) };
+        let s = SuperviseArgs {
+            on_lost: OnLost::Term,
+            kill_after: Duration::from_secs(10),
+        };
         assert!(check_grace(&s, Some(Duration::from_secs(30)), true).is_ok());
         assert!(check_grace(&s, Some(Duration::from_secs(10)), true).is_err());
         assert!(check_grace(&s, None, true).is_ok());

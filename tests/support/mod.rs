@@ -3,6 +3,8 @@
 //! Python tooz reference peer (installed by scripts/test).
 #![allow(dead_code)]
 
+pub mod zookeeper;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -103,8 +105,14 @@ fn spawner() -> &'static Mutex<mpsc::Sender<SpawnRequest>> {
 /// Start a server process owned by the test process; returns its pid.
 pub fn spawn_server(cmd: Command) -> u32 {
     let (tx, rx) = mpsc::channel();
-    spawner().lock().unwrap().send((cmd, tx)).expect("spawner thread");
-    rx.recv().expect("spawner reply").expect("cannot start server")
+    spawner()
+        .lock()
+        .unwrap()
+        .send((cmd, tx))
+        .expect("spawner thread");
+    rx.recv()
+        .expect("spawner reply")
+        .expect("cannot start server")
 }
 
 /// Send `sig` to a process we started.
@@ -127,7 +135,12 @@ pub fn stop(pid: u32) {
 /// Whether `pid` still runs (a zombie counts as gone).
 pub fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Ok(s) => !s
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
         Err(_) => false,
     }
 }
@@ -149,7 +162,12 @@ pub fn tooz_python() -> PathBuf {
 
 /// Run a Python snippet with tooz available; returns (status, stdout, stderr).
 pub fn python(code: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(tooz_python()).arg("-c").arg(code).args(args).output().expect("python");
+    let out = Command::new(tooz_python())
+        .arg("-c")
+        .arg(code)
+        .args(args)
+        .output()
+        .expect("python");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -166,7 +166,7 @@ pub(super) async fn queue(
             entry.delete_now().await;
             return Err(e);
         }
-        if !children.iter().any(|ch| *ch == own) {
+        if !children.contains(&own) {
             return Err(Error::Lost(format!(
                 "our queue node {} was deleted while waiting",
                 entry.path
@@ -294,7 +294,22 @@ impl ZkHeld {
 impl Release for ZkHeld {
     async fn release(self: Box<Self>) -> Result<()> {
         self.watcher.abort();
-        delete(&self.client, &self.path).await
+        // Disconnected (or worse): the node goes with the session, which `close` ends or the
+        // server expires; waiting here would only delay the exit.
+        if !matches!(self.client.state(), zk::SessionState::SyncConnected) {
+            return Err(Error::Unavailable(format!(
+                "not connected to ZooKeeper: {} is left to the session",
+                self.path
+            )));
+        }
+        let limit = self.client.session_timeout() / 2;
+        match tokio::time::timeout(limit, delete(&self.client, &self.path)).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::Unavailable(format!(
+                "no answer from ZooKeeper deleting {}",
+                self.path
+            ))),
+        }
     }
 }
 

@@ -482,7 +482,10 @@ impl Coordinator for ZkCoordinator {
         }
         self.session.stop();
         let client = self.client.lock().expect("client lock").take();
-        if let Some(client) = client {
+        // Only a connected session can be closed; otherwise the server expires it.
+        if let Some(client) =
+            client.filter(|c| matches!(c.state(), zk::SessionState::SyncConnected))
+        {
             let mut state = client.state_watcher();
             drop(client);
             let closed = async {

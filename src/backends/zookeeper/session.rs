@@ -101,7 +101,7 @@ async fn node_gone(client: zk::Client, path: String, what: &'static str) -> Stri
                 }
             }
             // Disconnected or expired: the session monitor decides; look again later.
-            Err(e) if matches!(e, zk::Error::SessionExpired | zk::Error::ClientClosed) => {
+            Err(zk::Error::SessionExpired | zk::Error::ClientClosed) => {
                 return std::future::pending().await
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
@@ -109,16 +109,16 @@ async fn node_gone(client: zk::Client, path: String, what: &'static str) -> Stri
     }
 }
 
+/// One round trip in flight: true when answered.
+type Ping = std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>;
+
 async fn run(client: zk::Client, root: String, timeout: Duration, tx: watch::Sender<Health>) {
     let mut state = client.state_watcher();
     let every = (timeout / 10).max(Duration::from_millis(20));
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // One round trip at a time: the answer to the latest one is what counts.
-    let mut in_flight: Option<(
-        Instant,
-        std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>,
-    )> = None;
+    let mut in_flight: Option<(Instant, Ping)> = None;
     loop {
         tokio::select! {
             s = state.changed() => {

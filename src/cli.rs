@@ -44,10 +44,23 @@ pub struct Cli {
 #[derive(Debug, Args, Clone, Default)]
 pub struct GlobalArgs {
     /// Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379)
-    #[arg(short = 'b', long, env = "TOOZCTL_BACKEND", hide_env_values = true, global = true, value_name = "URL")]
+    #[arg(
+        short = 'b',
+        long,
+        env = "TOOZCTL_BACKEND",
+        hide_env_values = true,
+        global = true,
+        value_name = "URL"
+    )]
     pub backend: Option<String>,
     /// A named profile from the config file
-    #[arg(short = 'p', long, env = "TOOZCTL_PROFILE", global = true, value_name = "NAME")]
+    #[arg(
+        short = 'p',
+        long,
+        env = "TOOZCTL_PROFILE",
+        global = true,
+        value_name = "NAME"
+    )]
     pub profile: Option<String>,
     /// YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]
     #[arg(long, env = "TOOZCTL_CONFIG", global = true, value_name = "PATH")]
@@ -56,10 +69,23 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "PATH")]
     pub oslo_config: Option<std::path::PathBuf>,
     /// Member id [default: <hostname>-<pid>]
-    #[arg(short = 'm', long, env = "TOOZCTL_MEMBER_ID", global = true, value_name = "ID")]
+    #[arg(
+        short = 'm',
+        long,
+        env = "TOOZCTL_MEMBER_ID",
+        global = true,
+        value_name = "ID"
+    )]
     pub member_id: Option<String>,
     /// Output format
-    #[arg(short = 'o', long, env = "TOOZCTL_OUTPUT", global = true, value_enum, value_name = "FMT")]
+    #[arg(
+        short = 'o',
+        long,
+        env = "TOOZCTL_OUTPUT",
+        global = true,
+        value_enum,
+        value_name = "FMT"
+    )]
     pub output: Option<OutputFormat>,
     /// More logging on stderr (repeat for more)
     #[arg(short = 'v', long, action = clap::ArgAction::Count, global = true, conflicts_with = "quiet")]
@@ -110,18 +136,26 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err(bad());
     }
     if let Ok(secs) = t.parse::<f64>() {
-        return if secs.is_finite() && secs >= 0.0 && secs < 1e12 { Ok(Duration::from_secs_f64(secs)) } else { Err(bad()) };
+        return if (0.0..1e12).contains(&secs) {
+            Ok(Duration::from_secs_f64(secs))
+        } else {
+            Err(bad())
+        };
     }
     let mut total = 0f64;
     let mut rest = t;
     while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         if num_len == 0 {
             return Err(bad());
         }
         let n: f64 = rest[..num_len].parse().map_err(|_| bad())?;
         rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let factor = match &rest[..unit_len] {
             "ms" => 0.001,
             "s" | "sec" | "secs" => 1.0,

@@ -27,7 +27,10 @@ fn default_backend_url() -> String {
 }
 
 pub fn hostname() -> String {
-    nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "localhost".to_string())
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".to_string())
 }
 
 /// Resolve the global options once.
@@ -44,8 +47,20 @@ pub fn resolve(global: &GlobalArgs) -> Result<Context> {
         None => format!("{host}-{}", std::process::id()),
     };
     if member_id.chars().any(|c| c.is_control()) {
-        return Err(Error::Usage(format!("member id {member_id:?} contains a control character")));
+        return Err(Error::Usage(format!(
+            "member id {member_id:?} contains a control character"
+        )));
     }
-    let verbosity = if global.quiet { -1 } else { global.verbose.min(3) as i8 };
-    Ok(Context::new(url, member_id, host, global.output.unwrap_or_default(), verbosity))
+    let verbosity = if global.quiet {
+        -1
+    } else {
+        global.verbose.min(3) as i8
+    };
+    Ok(Context::new(
+        url,
+        member_id,
+        host,
+        global.output.unwrap_or_default(),
+        verbosity,
+    ))
 }

@@ -22,7 +22,13 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(url: BackendUrl, member_id: String, host: String, output: OutputFormat, verbosity: i8) -> Context {
+    pub fn new(
+        url: BackendUrl,
+        member_id: String,
+        host: String,
+        output: OutputFormat,
+        verbosity: i8,
+    ) -> Context {
         Context {
             url,
             member_id,

@@ -49,9 +49,11 @@ impl Error {
             Error::Interrupted(sig) => 128 + sig,
             Error::Internal(_) => code::INTERNAL,
             Error::Backend(e) => match e {
-                C::InvalidUrl(_) | C::InvalidName(_) | C::InvalidInput(_) | C::Unsupported(_) | C::Conflict(_) => {
-                    code::USAGE
-                }
+                C::InvalidUrl(_)
+                | C::InvalidName(_)
+                | C::InvalidInput(_)
+                | C::Unsupported(_)
+                | C::Conflict(_) => code::USAGE,
                 C::NotFound(_) => code::NOT_FOUND,
                 C::AlreadyExists(_) | C::NotEmpty(_) => code::NOT_ACQUIRED,
                 C::Unavailable(_) => code::UNAVAILABLE,
@@ -101,7 +103,14 @@ mod tests {
     #[test]
     fn table() {
         assert_eq!(Error::Usage("x".into()).exit_code(), 2);
-        assert_eq!(Error::NotAcquired { message: String::new(), code: 42 }.exit_code(), 42);
+        assert_eq!(
+            Error::NotAcquired {
+                message: String::new(),
+                code: 42
+            }
+            .exit_code(),
+            42
+        );
         assert_eq!(Error::Lost("x".into()).exit_code(), 3);
         assert_eq!(Error::Child(137).exit_code(), 137);
         assert_eq!(Error::Interrupted(15).exit_code(), 143);

@@ -35,9 +35,16 @@ pub fn main_with_args(args: Vec<std::ffi::OsString>) -> i32 {
         Ok(c) => c,
         Err(e) => return report(&e),
     };
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
-        Err(e) => return report(&error::Error::Internal(format!("cannot start the runtime: {e}"))),
+        Err(e) => {
+            return report(&error::Error::Internal(format!(
+                "cannot start the runtime: {e}"
+            )))
+        }
     };
     let result = rt.block_on(commands::run(&ctx, cli.command));
     // A lock wait abandoned on a blocking thread must not hold up the exit.
@@ -59,7 +66,9 @@ fn report(e: &error::Error) -> i32 {
 fn report_clap_error(e: clap::Error) -> i32 {
     use clap::error::ErrorKind;
     match e.kind() {
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
             let _ = e.print();
             if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
                 error::code::USAGE
@@ -73,7 +82,9 @@ fn report_clap_error(e: clap::Error) -> i32 {
             let mut lines = rendered.lines().take_while(|l| !l.starts_with("Usage:"));
             let head = lines.next().unwrap_or("invalid arguments");
             let mut first = head.strip_prefix("error: ").unwrap_or(head).to_string();
-            for detail in lines.map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("tip:") && !l.starts_with("For more information")) {
+            for detail in lines.map(str::trim).filter(|l| {
+                !l.is_empty() && !l.starts_with("tip:") && !l.starts_with("For more information")
+            }) {
                 first.push(' ');
                 first.push_str(detail);
             }

@@ -291,6 +291,211 @@ fn far_future() -> Instant {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::coordination::Release;
+    use tokio::sync::watch;
+
+    /// A primitive whose health the test publishes itself; releasing it records that.
+    struct Probe(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+    #[async_trait::async_trait]
+    impl Release for Probe {
+        async fn release(self: Box<Self>) -> crate::coordination::Result<()> {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    fn probe(
+        lease: Option<Duration>,
+    ) -> (
+        Held,
+        watch::Sender<Health>,
+        std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) {
+        let released = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (tx, rx) = watch::channel(Health::Held {
+            expires: lease.map(|l| Instant::now() + l),
+        });
+        (
+            Held::new(
+                "lock 'p'".into(),
+                1,
+                lease,
+                rx,
+                Box::new(Probe(released.clone())),
+            ),
+            tx,
+            released,
+        )
+    }
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn sleeper() -> Vec<OsString> {
+        ["sleep", "30"].iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn outright_loss_stops_the_command_at_once_and_gives_lost() {
+        rt().block_on(async {
+            let (held, tx, released) = probe(None);
+            let sup = SuperviseArgs {
+                on_lost: OnLost::Term,
+                kill_after: Duration::from_secs(5),
+            };
+            let cmd = sleeper();
+            let mut signals = Signals::install().unwrap();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let _ = tx.send(Health::Lost("key deleted".into()));
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            });
+            let start = Instant::now();
+            let spec = Spec {
+                command: &cmd,
+                env: vec![],
+                supervise: &sup,
+            };
+            let r = hold(&Log::new(-1), spec, vec![held], &mut signals, || {}).await;
+            assert!(
+                matches!(&r, Err(Error::Lost(m)) if m.contains("key deleted")),
+                "{r:?}"
+            );
+            assert!(
+                start.elapsed() < Duration::from_secs(3),
+                "{:?}",
+                start.elapsed()
+            );
+            assert!(
+                released.load(std::sync::atomic::Ordering::SeqCst),
+                "cleaned up after the loss"
+            );
+        });
+    }
+
+    #[test]
+    fn command_is_stopped_before_an_unrenewed_lease_runs_out() {
+        rt().block_on(async {
+            let lease = Duration::from_millis(1500);
+            let (held, _tx, _) = probe(Some(lease));
+            // A child that ignores SIGTERM: only SIGKILL ends it, and that must come before the lease ends.
+            let cmd: Vec<OsString> = ["sh", "-c", "trap '' TERM; while :; do sleep 0.05; done"]
+                .iter()
+                .map(OsString::from)
+                .collect();
+            let sup = SuperviseArgs {
+                on_lost: OnLost::Term,
+                kill_after: Duration::from_millis(500),
+            };
+            let mut signals = Signals::install().unwrap();
+            let start = Instant::now();
+            let spec = Spec {
+                command: &cmd,
+                env: vec![],
+                supervise: &sup,
+            };
+            let r = hold(&Log::new(-1), spec, vec![held], &mut signals, || {}).await;
+            let took = start.elapsed();
+            assert!(matches!(r, Err(Error::Lost(_))), "{r:?}");
+            assert!(took < lease, "COMMAND outlived the lease: {took:?}");
+            assert!(
+                took > Duration::from_millis(700),
+                "acted too early: {took:?}"
+            );
+        });
+    }
+
+    #[test]
+    fn renewals_keep_the_command_running() {
+        rt().block_on(async {
+            let lease = Duration::from_millis(600);
+            let (held, tx, _) = probe(Some(lease));
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    if tx
+                        .send(Health::Held {
+                            expires: Some(Instant::now() + lease),
+                        })
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+            let cmd: Vec<OsString> = ["sleep", "1.5"].iter().map(OsString::from).collect();
+            let sup = SuperviseArgs {
+                on_lost: OnLost::Term,
+                kill_after: Duration::from_millis(200),
+            };
+            let mut signals = Signals::install().unwrap();
+            let spec = Spec {
+                command: &cmd,
+                env: vec![],
+                supervise: &sup,
+            };
+            let r = hold(&Log::new(-1), spec, vec![held], &mut signals, || {}).await;
+            assert!(r.is_ok(), "{r:?}");
+        });
+    }
+
+    #[test]
+    fn a_primitive_lost_before_the_start_never_runs_the_command() {
+        rt().block_on(async {
+            let (held, tx, _) = probe(None);
+            let _ = tx.send(Health::Lost("gone".into()));
+            let dir = tempfile::tempdir().unwrap();
+            let marker = dir.path().join("ran");
+            let cmd: Vec<OsString> = vec!["touch".into(), marker.clone().into()];
+            let sup = SuperviseArgs {
+                on_lost: OnLost::Term,
+                kill_after: Duration::from_secs(1),
+            };
+            let mut signals = Signals::install().unwrap();
+            let spec = Spec {
+                command: &cmd,
+                env: vec![],
+                supervise: &sup,
+            };
+            let r = hold(&Log::new(-1), spec, vec![held], &mut signals, || {}).await;
+            assert!(matches!(r, Err(Error::Lost(_))), "{r:?}");
+            assert!(!marker.exists());
+        });
+    }
+
+    #[test]
+    fn on_lost_ignore_lets_the_command_finish_but_still_reports_lost() {
+        rt().block_on(async {
+            let (held, tx, _) = probe(None);
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let _ = tx.send(Health::Lost("gone".into()));
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            });
+            let dir = tempfile::tempdir().unwrap();
+            let marker = dir.path().join("finished");
+            let script = format!("sleep 0.4; touch {}", marker.display());
+            let cmd: Vec<OsString> = vec!["sh".into(), "-c".into(), script.into()];
+            let sup = SuperviseArgs {
+                on_lost: OnLost::Ignore,
+                kill_after: Duration::from_secs(1),
+            };
+            let mut signals = Signals::install().unwrap();
+            let spec = Spec {
+                command: &cmd,
+                env: vec![],
+                supervise: &sup,
+            };
+            let r = hold(&Log::new(-1), spec, vec![held], &mut signals, || {}).await;
+            assert!(matches!(r, Err(Error::Lost(_))), "{r:?}");
+            assert!(marker.exists(), "COMMAND ran to its end");
+        });
+    }
 
     #[test]
     fn grace_must_fit_in_the_lease() {

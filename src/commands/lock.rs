@@ -92,8 +92,13 @@ pub async fn run(ctx: &Context, args: Args) -> Result<()> {
     let started = Instant::now();
     let log = Log::new(ctx.verbosity);
     // Installed before anything is taken or spawned: a signal while waiting cancels cleanly.
-    let mut signals = Signals::install().map_err(|e| Error::Internal(format!("cannot install signal handlers: {e}")))?;
-    let coord = hold::interruptible(&mut signals, backends::connect(&ctx.url, ctx.identity(&args.command))).await??;
+    let mut signals = Signals::install()
+        .map_err(|e| Error::Internal(format!("cannot install signal handlers: {e}")))?;
+    let coord = hold::interruptible(
+        &mut signals,
+        backends::connect(&ctx.url, ctx.identity(&args.command)),
+    )
+    .await??;
     let result = lock_and_hold(ctx, &log, &args, coord.as_ref(), &mut signals, started).await;
     if let Err(e) = coord.close().await {
         log.debug(&format!("closing the backend connection: {e}"));
@@ -109,16 +114,27 @@ async fn lock_and_hold(
     signals: &mut Signals,
     started: Instant,
 ) -> Result<()> {
-    hold::check_grace(&args.supervise, coord.lease_for(args.ttl), !args.command.is_empty())?;
+    hold::check_grace(
+        &args.supervise,
+        coord.lease_for(args.ttl),
+        !args.command.is_empty(),
+    )?;
     let held = take(ctx, log, args, coord, signals, started).await?;
     let env = vec![
         ("TOOZCTL_LOCK".to_string(), args.name.clone()),
         ("TOOZCTL_MEMBER_ID".to_string(), ctx.member_id.clone()),
         ("TOOZCTL_BACKEND".to_string(), ctx.url.to_string()),
-        ("TOOZCTL_FENCING_TOKEN".to_string(), held.fencing_token.to_string()),
+        (
+            "TOOZCTL_FENCING_TOKEN".to_string(),
+            held.fencing_token.to_string(),
+        ),
     ];
     let token = held.fencing_token;
-    let spec = hold::Spec { command: &args.command, env, supervise: &args.supervise };
+    let spec = hold::Spec {
+        command: &args.command,
+        env,
+        supervise: &args.supervise,
+    };
     let hold_mode = args.command.is_empty();
     hold::hold(log, spec, vec![held], signals, || {
         if hold_mode {
@@ -130,10 +146,16 @@ async fn lock_and_hold(
                 acquired_at: output::rfc3339_now(),
             };
             let _ = output::emit(ctx.output, &a, || {
-                format!("acquired lock '{}' (fencing token {token}); holding until SIGINT or SIGTERM", args.name)
+                format!(
+                    "acquired lock '{}' (fencing token {token}); holding until SIGINT or SIGTERM",
+                    args.name
+                )
             });
         } else {
-            log.info(&format!("acquired lock '{}' (fencing token {token})", args.name));
+            log.info(&format!(
+                "acquired lock '{}' (fencing token {token})",
+                args.name
+            ));
         }
     })
     .await
@@ -156,7 +178,12 @@ async fn take(
     signals: &mut Signals,
     started: Instant,
 ) -> Result<Held> {
-    let mut req = LockRequest { name: args.name.clone(), mode: args.mode(), wait: Wait::NoWait, ttl: args.ttl };
+    let mut req = LockRequest {
+        name: args.name.clone(),
+        mode: args.mode(),
+        wait: Wait::NoWait,
+        ttl: args.ttl,
+    };
     if let Some(h) = hold::interruptible(signals, coord.acquire(&req)).await?? {
         return Ok(h);
     }
@@ -166,13 +193,20 @@ async fn take(
         code: args.conflict_exit_code,
     };
     if args.no_wait {
-        return Err(not_acquired(format!("lock '{}' is held by {who}", args.name)));
+        return Err(not_acquired(format!(
+            "lock '{}' is held by {who}",
+            args.name
+        )));
     }
     req.wait = match args.wait {
         Some(d) => Wait::Until(started + d),
         None => Wait::Forever,
     };
-    let spinner = Spinner::start(log, ctx.stderr_tty, &format!("waiting for lock '{}', held by {who}", args.name));
+    let spinner = Spinner::start(
+        log,
+        ctx.stderr_tty,
+        &format!("waiting for lock '{}', held by {who}", args.name),
+    );
     let got = hold::interruptible(signals, coord.acquire(&req)).await;
     spinner.finish();
     match got?? {

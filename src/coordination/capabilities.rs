@@ -41,6 +41,12 @@ impl Capabilities {
         let mut rd = bytes;
         let v = rmpv::decode::read_value(&mut rd)
             .map_err(|e| Error::Internal(format!("capabilities are not msgpack: {e}")))?;
+        if !rd.is_empty() {
+            return Err(Error::Internal(format!(
+                "capabilities have {} bytes after the msgpack value",
+                rd.len()
+            )));
+        }
         Ok(Capabilities(v))
     }
 
@@ -79,7 +85,11 @@ fn json_to_msgpack(j: &serde_json::Value) -> Value {
         }
         J::String(s) => Value::String(s.clone().into()),
         J::Array(a) => Value::Array(a.iter().map(json_to_msgpack).collect()),
-        J::Object(m) => Value::Map(m.iter().map(|(k, v)| (Value::String(k.clone().into()), json_to_msgpack(v))).collect()),
+        J::Object(m) => Value::Map(
+            m.iter()
+                .map(|(k, v)| (Value::String(k.clone().into()), json_to_msgpack(v)))
+                .collect(),
+        ),
     }
 }
 
@@ -99,8 +109,12 @@ fn msgpack_to_json(v: &Value) -> serde_json::Value {
                 J::from(i.as_u64().unwrap_or(0))
             }
         }
-        Value::F32(f) => serde_json::Number::from_f64(*f as f64).map(J::Number).unwrap_or(J::Null),
-        Value::F64(f) => serde_json::Number::from_f64(*f).map(J::Number).unwrap_or(J::Null),
+        Value::F32(f) => serde_json::Number::from_f64(*f as f64)
+            .map(J::Number)
+            .unwrap_or(J::Null),
+        Value::F64(f) => serde_json::Number::from_f64(*f)
+            .map(J::Number)
+            .unwrap_or(J::Null),
         Value::String(s) => match s.as_str() {
             Some(t) => J::String(t.to_string()),
             None => serde_json::json!({ "$bin": hex(s.as_bytes()) }),
@@ -114,7 +128,10 @@ fn msgpack_to_json(v: &Value) -> serde_json::Value {
             let mut out = serde_json::Map::new();
             for (k, v) in m {
                 let key = match k {
-                    Value::String(s) => s.as_str().map(str::to_string).unwrap_or_else(|| hex(s.as_bytes())),
+                    Value::String(s) => s
+                        .as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| hex(s.as_bytes())),
                     Value::Binary(b) => String::from_utf8(b.clone()).unwrap_or_else(|_| hex(b)),
                     other => other.to_string(),
                 };
@@ -131,14 +148,18 @@ fn msgpack_to_json(v: &Value) -> serde_json::Value {
 fn ext_to_json(t: i8, data: &[u8]) -> serde_json::Value {
     let inner = || {
         let mut rd = data;
-        rmpv::decode::read_value(&mut rd).ok().map(|v| msgpack_to_json(&v))
+        rmpv::decode::read_value(&mut rd)
+            .ok()
+            .map(|v| msgpack_to_json(&v))
     };
     match t {
         0 => match std::str::from_utf8(data) {
             Ok(s) => serde_json::Value::String(s.to_string()),
             Err(_) => serde_json::json!({ "$ext": t, "hex": hex(data) }),
         },
-        1 | 4 | 5 | 7 => inner().unwrap_or_else(|| serde_json::json!({ "$ext": t, "hex": hex(data) })),
+        1 | 4 | 5 | 7 => {
+            inner().unwrap_or_else(|| serde_json::json!({ "$ext": t, "hex": hex(data) }))
+        }
         _ => serde_json::json!({ "$ext": t, "hex": hex(data) }),
     }
 }
@@ -159,29 +180,53 @@ mod tests {
         let c = Capabilities::from_json_text(r#"{"role": "api", "n": 1}"#).unwrap();
         assert_eq!(h(&c.to_msgpack()), "82a4726f6c65a3617069a16e01");
         assert_eq!(h(&Capabilities::default().to_msgpack()), "c0");
-        assert_eq!(h(&Capabilities::from_json_text("300").unwrap().to_msgpack()), "cd012c");
-        assert_eq!(h(&Capabilities::from_json_text("-33").unwrap().to_msgpack()), "d0df");
-        assert_eq!(h(&Capabilities::from_json_text("1.5").unwrap().to_msgpack()), "cb3ff8000000000000");
+        assert_eq!(
+            h(&Capabilities::from_json_text("300").unwrap().to_msgpack()),
+            "cd012c"
+        );
+        assert_eq!(
+            h(&Capabilities::from_json_text("-33").unwrap().to_msgpack()),
+            "d0df"
+        );
+        assert_eq!(
+            h(&Capabilities::from_json_text("1.5").unwrap().to_msgpack()),
+            "cb3ff8000000000000"
+        );
     }
 
     #[test]
     fn decodes_tooz_values_to_json() {
-        let raw = hex_to_bytes("86a4726f6c65a3617069a16e01a46e6f6e65c0a162c40178a16c920102a166cb3ff8000000000000");
+        let raw = hex_to_bytes(
+            "86a4726f6c65a3617069a16e01a46e6f6e65c0a162c40178a16c920102a166cb3ff8000000000000",
+        );
         let c = Capabilities::from_msgpack(&raw).unwrap();
         assert_eq!(
             c.to_json(),
             serde_json::json!({"role": "api", "n": 1, "none": null, "b": "x", "l": [1, 2], "f": 1.5})
         );
         assert!(Capabilities::from_msgpack(b"").unwrap().is_none());
-        assert!(Capabilities::from_msgpack(&[0xc1]).is_err());
+        assert!(
+            Capabilities::from_msgpack(&[0x82, 0xa1]).is_err(),
+            "truncated"
+        );
+        assert!(
+            Capabilities::from_msgpack(&[0xc0, 0xc0]).is_err(),
+            "trailing bytes"
+        );
     }
 
     #[test]
     fn bad_json_is_input_error() {
-        assert!(matches!(Capabilities::from_json_text("{role"), Err(Error::InvalidInput(_))));
+        assert!(matches!(
+            Capabilities::from_json_text("{role"),
+            Err(Error::InvalidInput(_))
+        ));
     }
 
     fn hex_to_bytes(s: &str) -> Vec<u8> {
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 }

@@ -57,7 +57,10 @@ pub enum Error {
 
 impl Error {
     pub fn unsupported(what: &str, backend: Scheme) -> Error {
-        Error::Unsupported(format!("{what} are not supported by the {} backend", backend.name()))
+        Error::Unsupported(format!(
+            "{what} are not supported by the {} backend",
+            backend.name()
+        ))
     }
 
     pub fn message(&self) -> &str {
@@ -171,7 +174,10 @@ pub struct Holder {
 impl Holder {
     /// A holder we know nothing about except what the note says.
     pub fn unknown(note: impl Into<String>) -> Holder {
-        Holder { note: Some(note.into()), ..Holder::default() }
+        Holder {
+            note: Some(note.into()),
+            ..Holder::default()
+        }
     }
 }
 
@@ -250,7 +256,13 @@ impl Held {
         health: watch::Receiver<Health>,
         release: Box<dyn Release>,
     ) -> Held {
-        Held { what, fencing_token, lease, health, release }
+        Held {
+            what,
+            fencing_token,
+            lease,
+            health,
+            release,
+        }
     }
 
     /// A receiver of health updates (clone it freely).
@@ -266,7 +278,10 @@ impl Held {
 
 impl fmt::Debug for Held {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Held").field("what", &self.what).field("fencing_token", &self.fencing_token).finish()
+        f.debug_struct("Held")
+            .field("what", &self.what)
+            .field("fencing_token", &self.fencing_token)
+            .finish()
     }
 }
 
@@ -411,7 +426,12 @@ pub trait Coordinator: Send + Sync {
     }
 
     /// Join `group` as our member id, held until released.
-    async fn join(&self, _group: &str, _capabilities: &Capabilities, _create: bool) -> Result<Held> {
+    async fn join(
+        &self,
+        _group: &str,
+        _capabilities: &Capabilities,
+        _create: bool,
+    ) -> Result<Held> {
         Err(Error::unsupported("groups", self.url().scheme))
     }
 

@@ -108,7 +108,9 @@ pub struct BackendUrl {
 
 impl BackendUrl {
     pub fn parse(input: &str) -> Result<BackendUrl, Error> {
-        let bad = |what: String| Error::InvalidUrl(format!("{what} in backend URL '{}'", redact_raw(input)));
+        let bad = |what: String| {
+            Error::InvalidUrl(format!("{what} in backend URL '{}'", redact_raw(input)))
+        };
         if input.contains('\0') || input.chars().any(|c| c.is_control()) {
             return Err(bad("control character".into()));
         }
@@ -142,7 +144,10 @@ impl BackendUrl {
                 };
                 let u = percent_decode(u).map_err(|e| bad(format!("user name: {e}")))?;
                 let p = match p {
-                    Some(p) => Some(Secret(percent_decode(p).map_err(|_| bad("password: bad percent-encoding".into()))?)),
+                    Some(p) => Some(Secret(
+                        percent_decode(p)
+                            .map_err(|_| bad("password: bad percent-encoding".into()))?,
+                    )),
                     None => None,
                 };
                 ((!u.is_empty()).then_some(u), p)
@@ -151,7 +156,7 @@ impl BackendUrl {
         let mut hosts = Vec::new();
         if !hostlist.is_empty() {
             for part in hostlist.split(',') {
-                hosts.push(parse_hostport(part).map_err(|e| bad(e))?);
+                hosts.push(parse_hostport(part).map_err(&bad)?);
             }
         }
         let path = percent_decode(path).map_err(|e| bad(format!("path: {e}")))?;
@@ -159,30 +164,52 @@ impl BackendUrl {
         if let Some(q) = query_text {
             for pair in q.split(['&', ';']).filter(|p| !p.is_empty()) {
                 let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                let k = percent_decode(&k.replace('+', " ")).map_err(|e| bad(format!("query: {e}")))?;
-                let v = percent_decode(&v.replace('+', " ")).map_err(|e| bad(format!("query: {e}")))?;
+                let k =
+                    percent_decode(&k.replace('+', " ")).map_err(|e| bad(format!("query: {e}")))?;
+                let v =
+                    percent_decode(&v.replace('+', " ")).map_err(|e| bad(format!("query: {e}")))?;
                 if !v.is_empty() {
                     query.push((k, v));
                 }
             }
         }
-        Ok(BackendUrl { scheme, scheme_text: scheme_text.to_string(), username, password, hosts, path, query })
+        Ok(BackendUrl {
+            scheme,
+            scheme_text: scheme_text.to_string(),
+            username,
+            password,
+            hosts,
+            path,
+            query,
+        })
     }
 
     /// The last value of a query option, as tooz collapses repeated options.
     pub fn option(&self, name: &str) -> Option<&str> {
-        self.query.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Every value of a list option (`hosts`, `sentinel_fallback`), in order.
     pub fn options(&self, name: &str) -> Vec<&str> {
-        self.query.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
+        self.query
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     /// A boolean option read as oslo's `bool_from_string`.
     pub fn bool_option(&self, name: &str) -> Option<bool> {
-        self.option(name)
-            .map(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "t" | "true" | "on" | "y" | "yes"))
+        self.option(name).map(|v| {
+            matches!(
+                v.to_ascii_lowercase().as_str(),
+                "1" | "t" | "true" | "on" | "y" | "yes"
+            )
+        })
     }
 
     /// A number of seconds (tooz reads these as int or float); a bad value is a usage error.
@@ -190,7 +217,9 @@ impl BackendUrl {
         match self.option(name) {
             None => Ok(None),
             Some(v) => match v.parse::<f64>() {
-                Ok(s) if s.is_finite() && s >= 0.0 => Ok(Some(std::time::Duration::from_secs_f64(s))),
+                Ok(s) if s.is_finite() && s >= 0.0 => {
+                    Ok(Some(std::time::Duration::from_secs_f64(s)))
+                }
                 _ => Err(Error::InvalidUrl(format!(
                     "option {name}={v} is not a number of seconds in backend URL '{self}'"
                 ))),
@@ -223,7 +252,11 @@ impl fmt::Display for BackendUrl {
         f.write_str(&percent_encode_path(&self.path))?;
         for (i, (k, v)) in self.query.iter().enumerate() {
             let sep = if i == 0 { '?' } else { '&' };
-            let v = if is_secret_option(k) { "***".to_string() } else { percent_encode(v) };
+            let v = if is_secret_option(k) {
+                "***".to_string()
+            } else {
+                percent_encode(v)
+            };
             write!(f, "{sep}{}={}", percent_encode(k), v)?;
         }
         Ok(())
@@ -260,12 +293,23 @@ fn parse_hostport(part: &str) -> Result<HostPort, String> {
     };
     let port = match port {
         None | Some("") => None,
-        Some(p) => Some(p.parse::<u16>().map_err(|_| format!("port '{p}' is not a number from 0 to 65535"))?),
+        Some(p) => Some(
+            p.parse::<u16>()
+                .map_err(|_| format!("port '{p}' is not a number from 0 to 65535"))?,
+        ),
     };
-    if host.chars().any(|c| c.is_whitespace() || "/\\?#@".contains(c)) {
-        return Err(format!("host '{host}' contains a character not allowed in a host name"));
+    if host
+        .chars()
+        .any(|c| c.is_whitespace() || "/\\?#@".contains(c))
+    {
+        return Err(format!(
+            "host '{host}' contains a character not allowed in a host name"
+        ));
     }
-    Ok(HostPort { host: percent_decode(&host)?, port })
+    Ok(HostPort {
+        host: percent_decode(&host)?,
+        port,
+    })
 }
 
 fn percent_decode(s: &str) -> Result<String, String> {
@@ -275,7 +319,9 @@ fn percent_decode(s: &str) -> Result<String, String> {
     while i < bytes.len() {
         if bytes[i] == b'%' {
             let hex = s.get(i + 1..i + 3).ok_or("truncated percent-escape")?;
-            out.push(u8::from_str_radix(hex, 16).map_err(|_| format!("bad percent-escape '%{hex}'"))?);
+            out.push(
+                u8::from_str_radix(hex, 16).map_err(|_| format!("bad percent-escape '%{hex}'"))?,
+            );
             i += 3;
         } else {
             out.push(bytes[i]);
@@ -298,21 +344,39 @@ fn percent_encode(s: &str) -> String {
 }
 
 fn percent_encode_path(s: &str) -> String {
-    s.split('/').map(percent_encode).collect::<Vec<_>>().join("/")
+    s.split('/')
+        .map(percent_encode)
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Best-effort redaction of a URL that did not parse: hide whatever sits between the
 /// first `:` after `://` and the last `@` of the authority.
 pub fn redact_raw(input: &str) -> String {
-    let Some(start) = input.find("://").map(|i| i + 3) else { return input.to_string() };
-    let end = input[start..].find(['/', '?', '#']).map(|i| start + i).unwrap_or(input.len());
+    let Some(start) = input.find("://").map(|i| i + 3) else {
+        return input.to_string();
+    };
+    let end = input[start..]
+        .find(['/', '?', '#'])
+        .map(|i| start + i)
+        .unwrap_or(input.len());
     let authority = &input[start..end];
     match authority.rfind('@') {
         Some(at) => {
             let userinfo = &authority[..at];
             let user = userinfo.split(':').next().unwrap_or("");
-            let shown = if userinfo.contains(':') { format!("{user}:***") } else { user.to_string() };
-            format!("{}{}{}{}", &input[..start], shown, &authority[at..], &input[end..])
+            let shown = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_string()
+            };
+            format!(
+                "{}{}{}{}",
+                &input[..start],
+                shown,
+                &authority[at..],
+                &input[end..]
+            )
         }
         None => input.to_string(),
     }
@@ -324,18 +388,31 @@ mod tests {
 
     #[test]
     fn redis_with_password_is_redacted_everywhere() {
-        let u = BackendUrl::parse("redis://:s3cret@10.0.0.5:6379?timeout=10&namespace=_tooz").unwrap();
+        let u =
+            BackendUrl::parse("redis://:s3cret@10.0.0.5:6379?timeout=10&namespace=_tooz").unwrap();
         assert_eq!(u.scheme, Scheme::Redis);
         assert_eq!(u.password().unwrap().expose(), "s3cret");
-        assert_eq!(u.hosts, vec![HostPort { host: "10.0.0.5".into(), port: Some(6379) }]);
+        assert_eq!(
+            u.hosts,
+            vec![HostPort {
+                host: "10.0.0.5".into(),
+                port: Some(6379)
+            }]
+        );
         let shown = format!("{u} {u:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
-        assert_eq!(u.to_string(), "redis://:***@10.0.0.5:6379?timeout=10&namespace=_tooz");
+        assert_eq!(
+            u.to_string(),
+            "redis://:***@10.0.0.5:6379?timeout=10&namespace=_tooz"
+        );
     }
 
     #[test]
     fn ensemble_and_repeated_options() {
-        let u = BackendUrl::parse("kazoo://zk1:2181,zk2:2181,[::1]:2182?timeout=5&timeout=7&hosts=a:1&hosts=b:2").unwrap();
+        let u = BackendUrl::parse(
+            "kazoo://zk1:2181,zk2:2181,[::1]:2182?timeout=5&timeout=7&hosts=a:1&hosts=b:2",
+        )
+        .unwrap();
         assert_eq!(u.scheme, Scheme::Zookeeper);
         assert_eq!(u.hosts.len(), 3);
         assert_eq!(u.hosts[2].host, "::1");
@@ -354,9 +431,16 @@ mod tests {
 
     #[test]
     fn errors_name_the_part_and_hide_the_password() {
-        let e = BackendUrl::parse("mongodb://u:pw@h").unwrap_err().to_string();
-        assert!(e.contains("unknown scheme 'mongodb'") && !e.contains("pw@"), "{e}");
-        let e = BackendUrl::parse("redis://u:pw@h:99999").unwrap_err().to_string();
+        let e = BackendUrl::parse("mongodb://u:pw@h")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("unknown scheme 'mongodb'") && !e.contains("pw@"),
+            "{e}"
+        );
+        let e = BackendUrl::parse("redis://u:pw@h:99999")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("port '99999'") && !e.contains(":pw"), "{e}");
         assert!(BackendUrl::parse("nothing").is_err());
     }

@@ -58,7 +58,11 @@ impl Log {
 }
 
 /// Print one result on stdout: `text()` for text output, the value itself for JSON/YAML.
-pub fn emit<T: Serialize>(format: OutputFormat, value: &T, text: impl FnOnce() -> String) -> Result<()> {
+pub fn emit<T: Serialize>(
+    format: OutputFormat,
+    value: &T,
+    text: impl FnOnce() -> String,
+) -> Result<()> {
     let out = match format {
         OutputFormat::Text => {
             let mut t = text();
@@ -68,13 +72,18 @@ pub fn emit<T: Serialize>(format: OutputFormat, value: &T, text: impl FnOnce() -
             t
         }
         OutputFormat::Json => {
-            serde_json::to_string(value).map_err(|e| Error::Internal(format!("encoding JSON: {e}")))? + "\n"
+            serde_json::to_string(value)
+                .map_err(|e| Error::Internal(format!("encoding JSON: {e}")))?
+                + "\n"
         }
-        OutputFormat::Yaml => serde_yaml::to_string(value).map_err(|e| Error::Internal(format!("encoding YAML: {e}")))?,
+        OutputFormat::Yaml => serde_yaml::to_string(value)
+            .map_err(|e| Error::Internal(format!("encoding YAML: {e}")))?,
     };
     let mut stdout = std::io::stdout().lock();
     // A closed stdout (`| head`) is not an error worth a message.
-    let _ = stdout.write_all(out.as_bytes()).and_then(|_| stdout.flush());
+    let _ = stdout
+        .write_all(out.as_bytes())
+        .and_then(|_| stdout.flush());
     Ok(())
 }
 

@@ -30,8 +30,14 @@ use nix::unistd::{getpgrp, setpgid, tcgetpgrp, tcsetpgrp, Pid};
 use tokio::signal::unix::{signal, SignalKind};
 
 /// Signals forwarded to COMMAND's group.
-pub const FORWARDED: [Signal; 6] =
-    [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1, Signal::SIGUSR2];
+pub const FORWARDED: [Signal; 6] = [
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+];
 
 /// Handlers for the forwarded signals, installed once before anything is spawned.
 pub struct Signals {
@@ -109,7 +115,10 @@ pub struct SpawnError {
 impl Child {
     /// Spawn `command` with `env` added, in its own process group.
     pub fn spawn(command: &[OsString], env: &[(String, String)]) -> Result<Child, SpawnError> {
-        let (program, args) = command.split_first().ok_or(SpawnError { code: 2, message: "no command given".into() })?;
+        let (program, args) = command.split_first().ok_or(SpawnError {
+            code: 2,
+            message: "no command given".into(),
+        })?;
         let _ = nix::sys::prctl::set_child_subreaper(true);
         let tty = foreground_tty();
         let mut cmd = std::process::Command::new(program);
@@ -124,14 +133,22 @@ impl Child {
                     set.add(Signal::SIGTTOU);
                     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None);
                     let _ = tcsetpgrp(BorrowedFd::borrow_raw(fd), nix::unistd::getpid());
-                    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None);
+                    let _ =
+                        nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None);
                 }
                 Ok(())
             });
         }
         let child = tokio::process::Command::from(cmd).spawn().map_err(|e| {
-            let code = if e.kind() == io::ErrorKind::NotFound { 127 } else { 126 };
-            SpawnError { code, message: format!("cannot run '{}': {e}", program.to_string_lossy()) }
+            let code = if e.kind() == io::ErrorKind::NotFound {
+                127
+            } else {
+                126
+            };
+            SpawnError {
+                code,
+                message: format!("cannot run '{}': {e}", program.to_string_lossy()),
+            }
         })?;
         let pid = Pid::from_raw(child.id().unwrap_or(0) as i32);
         // The parent sets the group too; EACCES after the child's exec is fine.
@@ -140,7 +157,12 @@ impl Child {
             // SAFETY: fd is one of 0-2, open for our whole life.
             let _ = with_sigttou_blocked(|| tcsetpgrp(unsafe { BorrowedFd::borrow_raw(fd) }, pid));
         }
-        Ok(Child { child, pgid: pid, tty, status: None })
+        Ok(Child {
+            child,
+            pgid: pid,
+            tty,
+            status: None,
+        })
     }
 
     pub fn pid(&self) -> u32 {
@@ -157,7 +179,11 @@ impl Child {
         if let Some(s) = self.status {
             return s;
         }
-        let status = self.child.wait().await.unwrap_or_else(|_| ExitStatus::from_raw(70 << 8));
+        let status = self
+            .child
+            .wait()
+            .await
+            .unwrap_or_else(|_| ExitStatus::from_raw(70 << 8));
         self.status = Some(status);
         status
     }
@@ -172,7 +198,10 @@ impl Child {
     fn group_alive(&self) -> bool {
         // Reap members reparented to us (we are a subreaper) so zombies do not count.
         loop {
-            match waitpid(Pid::from_raw(-self.pgid.as_raw()), Some(WaitPidFlag::WNOHANG)) {
+            match waitpid(
+                Pid::from_raw(-self.pgid.as_raw()),
+                Some(WaitPidFlag::WNOHANG),
+            ) {
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
                 Ok(_) => continue,
             }
@@ -202,7 +231,9 @@ impl Child {
     fn restore_tty(&mut self) {
         if let Some(fd) = self.tty.take() {
             // SAFETY: fd is one of 0-2, open for our whole life.
-            let _ = with_sigttou_blocked(|| tcsetpgrp(unsafe { BorrowedFd::borrow_raw(fd) }, getpgrp()));
+            let _ = with_sigttou_blocked(|| {
+                tcsetpgrp(unsafe { BorrowedFd::borrow_raw(fd) }, getpgrp())
+            });
         }
     }
 }

@@ -22,16 +22,28 @@ use tokio_stream::StreamExt;
 
 use super::ofd::{self, Kind};
 use super::{io_error, FileCoordinator};
-use crate::coordination::{Error, Health, Held, Holder, LockMode, LockRequest, Release, Result, Wait};
+use crate::coordination::{
+    Error, Health, Held, Holder, LockMode, LockRequest, Release, Result, Wait,
+};
 
-/// Open (creating) a lock file as fasteners does: append mode, 0666 less the umask.
+/// Open (creating) a lock file as fasteners does (append, 0666 less the umask), and also
+/// for reading: a read (shared) lock needs a descriptor open for reading.
 fn open_lock_file(path: &Path) -> Result<File> {
-    let open = || OpenOptions::new().append(true).create(true).mode(0o666).custom_flags(libc::O_CLOEXEC).open(path);
+    let open = || {
+        OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .mode(0o666)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(path)
+    };
     match open() {
         Ok(f) => Ok(f),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| io_error("cannot create", parent, e))?;
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| io_error("cannot create", parent, e))?;
             }
             open().map_err(|e| io_error("cannot open lock file", path, e))
         }
@@ -40,7 +52,8 @@ fn open_lock_file(path: &Path) -> Result<File> {
 }
 
 fn is_contended(e: &io::Error) -> bool {
-    e.raw_os_error() == fs2::lock_contended_error().raw_os_error() || e.kind() == io::ErrorKind::WouldBlock
+    e.raw_os_error() == fs2::lock_contended_error().raw_os_error()
+        || e.kind() == io::ErrorKind::WouldBlock
 }
 
 /// OFD lock, then `flock(2)` of the same kind, without waiting.
@@ -149,9 +162,18 @@ pub(super) async fn acquire(c: &FileCoordinator, req: &LockRequest) -> Result<Op
                 return Err(conflict(&req.name, &h, req.mode));
             }
         }
-        if let (LockMode::Limit(_), Ok(Some((pid, Kind::Write)))) = (req.mode, ofd::blocker(&file, Kind::Read)) {
+        if let (LockMode::Limit(_), Ok(Some((pid, Kind::Write)))) =
+            (req.mode, ofd::blocker(&file, Kind::Read))
+        {
             let holder = foreign_holder(pid);
-            return Err(conflict(&req.name, &Holder { mode: Some("exclusive".into()), ..holder }, req.mode));
+            return Err(conflict(
+                &req.name,
+                &Holder {
+                    mode: Some("exclusive".into()),
+                    ..holder
+                },
+                req.mode,
+            ));
         }
         match wait_for_file(file, kind, req.wait, &path).await? {
             Some(f) => f,
@@ -179,30 +201,50 @@ pub(super) async fn acquire(c: &FileCoordinator, req: &LockRequest) -> Result<Op
         }
     };
     let (tx, rx) = watch::channel(Health::Held { expires: None });
-    let guard = FileLock { main, slot, record, _health: tx };
-    Ok(Some(Held::new(format!("lock '{}'", req.name), token, None, rx, Box::new(guard))))
+    let watchdog = watch_lock_file(path, &main, tx);
+    let guard = FileLock {
+        main,
+        slot,
+        record,
+        watchdog,
+    };
+    Ok(Some(Held::new(
+        format!("lock '{}'", req.name),
+        token,
+        None,
+        rx,
+        Box::new(guard),
+    )))
 }
 
 /// Find and take a free semaphore slot, waiting on inotify close events.
 async fn take_slot(meta: &Path, n: u32, wait: Wait) -> Result<Option<File>> {
     let dir = meta.join("slots");
     std::fs::create_dir_all(&dir).map_err(|e| io_error("cannot create", &dir, e))?;
-    // Watch before the first try, so no release between a failed try and the wait is missed.
-    let inotify = inotify::Inotify::init().map_err(|e| Error::Internal(format!("inotify: {e}")))?;
-    inotify
-        .watches()
-        .add(&dir, inotify::WatchMask::CLOSE_WRITE | inotify::WatchMask::CLOSE_NOWRITE)
-        .map_err(|e| io_error("cannot watch", &dir, e))?;
-    let mut events = inotify.into_event_stream([0u8; 1024]).map_err(|e| Error::Internal(format!("inotify: {e}")))?;
     // Keep every slot open for the whole wait: our own tries then cause no close events.
     let mut slots = Vec::with_capacity(n as usize);
     for i in 0..n {
         slots.push(Some(open_lock_file(&dir.join(i.to_string()))?));
     }
-    let deadline = match wait {
-        Wait::Until(d) => Some(d),
-        _ => None,
-    };
+    if let Some(i) = free_slot(&slots, &dir)? {
+        return Ok(slots[i].take());
+    }
+    if wait == Wait::NoWait {
+        return Ok(None);
+    }
+    // Only now watch (closing an inotify instance costs the kernel a grace period, so the
+    // uncontended path has none), then look again so no release before the watch is missed.
+    let inotify = inotify::Inotify::init().map_err(|e| Error::Internal(format!("inotify: {e}")))?;
+    inotify
+        .watches()
+        .add(
+            &dir,
+            inotify::WatchMask::CLOSE_WRITE | inotify::WatchMask::CLOSE_NOWRITE,
+        )
+        .map_err(|e| io_error("cannot watch", &dir, e))?;
+    let mut events = inotify
+        .into_event_stream([0u8; 1024])
+        .map_err(|e| Error::Internal(format!("inotify: {e}")))?;
     loop {
         // A killed holder's close event can come a moment before the kernel drops its lock:
         // after each event, look a few more times over 40 ms before waiting again.
@@ -210,20 +252,14 @@ async fn take_slot(meta: &Path, n: u32, wait: Wait) -> Result<Option<File>> {
             if pause_ms > 0 {
                 tokio::time::sleep(Duration::from_millis(pause_ms)).await;
             }
-            for slot in slots.iter_mut() {
-                let f = slot.as_ref().expect("slots stay open while waiting");
-                if ofd::try_lock(f, Kind::Write).map_err(|e| io_error("cannot lock", &dir, e))? {
-                    return Ok(slot.take());
-                }
-            }
-            if wait == Wait::NoWait {
-                return Ok(None);
+            if let Some(i) = free_slot(&slots, &dir)? {
+                return Ok(slots[i].take());
             }
         }
         let next = async {
-            match deadline {
-                Some(d) => tokio::time::timeout_at(d, events.next()).await.ok(),
-                None => Some(events.next().await),
+            match wait {
+                Wait::Until(d) => tokio::time::timeout_at(d, events.next()).await.ok(),
+                _ => Some(events.next().await),
             }
         };
         match next.await {
@@ -235,10 +271,27 @@ async fn take_slot(meta: &Path, n: u32, wait: Wait) -> Result<Option<File>> {
     }
 }
 
+/// The index of a slot we just locked, if any is free.
+fn free_slot(slots: &[Option<File>], dir: &Path) -> Result<Option<usize>> {
+    for (i, slot) in slots.iter().enumerate() {
+        let f = slot.as_ref().expect("slots stay open while waiting");
+        if ofd::try_lock(f, Kind::Write).map_err(|e| io_error("cannot lock", dir, e))? {
+            return Ok(Some(i));
+        }
+    }
+    Ok(None)
+}
+
 /// Under the token file's lock: check live holders, bump the fencing token, write our record.
-fn record_holder(c: &FileCoordinator, name: &str, meta: &Path, mode: LockMode) -> Result<(u64, Record)> {
+fn record_holder(
+    c: &FileCoordinator,
+    name: &str,
+    meta: &Path,
+    mode: LockMode,
+) -> Result<(u64, Record)> {
     let holders_dir = meta.join("holders");
-    std::fs::create_dir_all(&holders_dir).map_err(|e| io_error("cannot create", &holders_dir, e))?;
+    std::fs::create_dir_all(&holders_dir)
+        .map_err(|e| io_error("cannot create", &holders_dir, e))?;
     let token_path = meta.join("token");
     let token_file = OpenOptions::new()
         .read(true)
@@ -249,21 +302,28 @@ fn record_holder(c: &FileCoordinator, name: &str, meta: &Path, mode: LockMode) -
         .custom_flags(libc::O_CLOEXEC)
         .open(&token_path)
         .map_err(|e| io_error("cannot open", &token_path, e))?;
-    ofd::lock_wait(&token_file, Kind::Write).map_err(|e| io_error("cannot lock", &token_path, e))?;
+    ofd::lock_wait(&token_file, Kind::Write)
+        .map_err(|e| io_error("cannot lock", &token_path, e))?;
     for h in live_holders(meta)? {
         if !compatible(h.mode.as_deref(), mode) {
             return Err(conflict(name, &h, mode));
         }
     }
     let mut text = String::new();
-    (&token_file).read_to_string(&mut text).map_err(|e| io_error("cannot read", &token_path, e))?;
+    (&token_file)
+        .read_to_string(&mut text)
+        .map_err(|e| io_error("cannot read", &token_path, e))?;
     let token = text.trim().parse::<u64>().unwrap_or(0) + 1;
     let new = format!("{token}\n");
     token_file
         .set_len(0)
         .and_then(|_| token_file.write_all_at(new.as_bytes(), 0))
         .map_err(|e| io_error("cannot write", &token_path, e))?;
-    let record = Record::write(&holders_dir, token, &c.identity.holder(Some(mode), Some(token)))?;
+    let record = Record::write(
+        &holders_dir,
+        token,
+        &c.identity.holder(Some(mode), Some(token)),
+    )?;
     let _ = ofd::unlock(&token_file);
     Ok((token, record))
 }
@@ -288,8 +348,10 @@ impl Record {
             .map_err(|e| io_error("cannot create", &tmp, e))?;
         // Locked before it has its real name, so no reader ever sees it unlocked.
         ofd::try_lock(&file, Kind::Write).map_err(|e| io_error("cannot lock", &tmp, e))?;
-        let json = serde_json::to_vec(holder).map_err(|e| Error::Internal(format!("holder record: {e}")))?;
-        file.write_all_at(&json, 0).map_err(|e| io_error("cannot write", &tmp, e))?;
+        let json = serde_json::to_vec(holder)
+            .map_err(|e| Error::Internal(format!("holder record: {e}")))?;
+        file.write_all_at(&json, 0)
+            .map_err(|e| io_error("cannot write", &tmp, e))?;
         std::fs::rename(&tmp, &path).map_err(|e| io_error("cannot rename", &tmp, e))?;
         Ok(Record { path, file })
     }
@@ -312,10 +374,16 @@ fn live_holders(meta: &Path) -> Result<Vec<Holder>> {
     let mut out = Vec::new();
     for entry in entries.flatten() {
         let p = entry.path();
-        if !p.extension().is_some_and(|e| e == "json") {
+        if p.extension().is_none_or(|e| e != "json") {
             continue;
         }
-        let Ok(mut f) = OpenOptions::new().read(true).custom_flags(libc::O_CLOEXEC).open(&p) else { continue };
+        let Ok(mut f) = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&p)
+        else {
+            continue;
+        };
         match ofd::blocker(&f, Kind::Write) {
             Ok(Some(_)) => {
                 let mut text = String::new();
@@ -338,7 +406,10 @@ fn live_holders(meta: &Path) -> Result<Vec<Holder>> {
 /// A lock on the lock file with no toozctl record: tooz, or another fcntl user.
 fn foreign_holder(pid: i32) -> Holder {
     if pid > 0 {
-        Holder { pid: Some(pid as u32), ..Holder::unknown("holds a POSIX fcntl lock (a tooz client?)") }
+        Holder {
+            pid: Some(pid as u32),
+            ..Holder::unknown("holds a POSIX fcntl lock (a tooz client?)")
+        }
     } else {
         Holder::unknown("held by another process (OFD lock, no toozctl record)")
     }
@@ -350,7 +421,11 @@ pub(super) fn holders(c: &FileCoordinator, name: &str) -> Result<Vec<Holder>> {
     if !live.is_empty() {
         return Ok(live);
     }
-    let f = match OpenOptions::new().read(true).custom_flags(libc::O_CLOEXEC).open(&path) {
+    let f = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(&path)
+    {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(io_error("cannot open", &path, e)),
@@ -361,21 +436,60 @@ pub(super) fn holders(c: &FileCoordinator, name: &str) -> Result<Vec<Holder>> {
     }
 }
 
+/// How often a held lock's file is checked for deletion or replacement.
+const FILE_CHECK: Duration = Duration::from_secs(1);
+
+/// The kernel never takes a file lock away, but someone can delete or replace the lock
+/// file: a tooz client would then lock the new file while we hold the old one. Check that
+/// the path still names our inode; publish the loss when it does not.
+fn watch_lock_file(
+    path: PathBuf,
+    main: &File,
+    tx: watch::Sender<Health>,
+) -> tokio::task::JoinHandle<()> {
+    use std::os::unix::fs::MetadataExt;
+    let ours = main.metadata().map(|m| (m.dev(), m.ino())).ok();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(FILE_CHECK).await;
+            let why = match std::fs::metadata(&path) {
+                Ok(m) if Some((m.dev(), m.ino())) == ours => continue,
+                Ok(_) => "the lock file was replaced",
+                Err(e) if e.kind() == io::ErrorKind::NotFound => "the lock file was deleted",
+                Err(_) => continue,
+            };
+            let _ = tx.send(Health::Lost(format!(
+                "{why} ({}): others can now take the lock",
+                path.display()
+            )));
+            // Keep the sender until released, so the loss is not mistaken for a closed channel.
+            std::future::pending::<()>().await;
+        }
+    })
+}
+
 /// A held file lock.
 struct FileLock {
     main: File,
     slot: Option<File>,
     record: Record,
-    _health: watch::Sender<Health>,
+    watchdog: tokio::task::JoinHandle<()>,
 }
 
 #[async_trait]
 impl Release for FileLock {
     async fn release(self: Box<Self>) -> Result<()> {
-        let FileLock { main, slot, record, _health } = *self;
+        let FileLock {
+            main,
+            slot,
+            record,
+            watchdog,
+        } = *self;
+        watchdog.abort();
         record.remove();
         if let Some(s) = slot {
-            ofd::unlock(&s).map_err(|e| Error::Internal(format!("unlocking semaphore slot: {e}")))?;
+            ofd::unlock(&s)
+                .map_err(|e| Error::Internal(format!("unlocking semaphore slot: {e}")))?;
         }
         unlock_both(&main);
         Ok(())

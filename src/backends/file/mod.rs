@@ -23,7 +23,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::coordination::{validate_name, BackendUrl, Coordinator, Error, Held, Holder, Identity, LockRequest, Result};
+use crate::coordination::{
+    validate_name, BackendUrl, Coordinator, Error, Held, Holder, Identity, LockRequest, Result,
+};
 
 /// Names tooz and we keep for ourselves at the top of the directory.
 const RESERVED: [&str; 4] = ["groups", "tmp", ".driver_lock", ".toozctl"];
@@ -46,16 +48,28 @@ impl FileCoordinator {
             )));
         }
         if !url.path.starts_with('/') {
-            return Err(Error::InvalidUrl(format!("file URL '{url}' has no directory (expected file:///absolute/dir)")));
+            return Err(Error::InvalidUrl(format!(
+                "file URL '{url}' has no directory (expected file:///absolute/dir)"
+            )));
         }
-        let timeout = url.seconds_option("timeout")?.unwrap_or(Duration::from_secs(10));
+        let timeout = url
+            .seconds_option("timeout")?
+            .unwrap_or(Duration::from_secs(10));
         let dir = PathBuf::from(&url.path);
         for sub in ["groups", "tmp"] {
             std::fs::create_dir_all(dir.join(sub)).map_err(|e| {
-                Error::Unavailable(format!("cannot create backend directory {}: {e}", dir.join(sub).display()))
+                Error::Unavailable(format!(
+                    "cannot create backend directory {}: {e}",
+                    dir.join(sub).display()
+                ))
             })?;
         }
-        Ok(FileCoordinator { url: url.clone(), dir, identity, timeout })
+        Ok(FileCoordinator {
+            url: url.clone(),
+            dir,
+            identity,
+            timeout,
+        })
     }
 
     /// The lock file tooz uses for `name`, after checking the name cannot escape `DIR`.
@@ -74,19 +88,25 @@ pub fn validate_lock_name(name: &str) -> Result<()> {
     validate_name("lock", name)?;
     let bad = |why: &str| Err(Error::InvalidName(format!("lock name {name:?} {why}")));
     if name.starts_with('/') {
-        return bad("is an absolute path; file lock names are paths relative to the backend directory");
+        return bad(
+            "is an absolute path; file lock names are paths relative to the backend directory",
+        );
     }
     for comp in name.split('/') {
         match comp {
             "" => return bad("has an empty path component"),
-            "." | ".." => return bad("has a '.' or '..' component, which could escape the backend directory"),
+            "." | ".." => {
+                return bad("has a '.' or '..' component, which could escape the backend directory")
+            }
             c if c.len() > 255 => return bad("has a path component longer than 255 bytes"),
             _ => {}
         }
     }
     let first = name.split('/').next().unwrap_or("");
     if RESERVED.contains(&first) {
-        return bad(&format!("uses '{first}', which the file backend reserves for itself"));
+        return bad(&format!(
+            "uses '{first}', which the file backend reserves for itself"
+        ));
     }
     Ok(())
 }
@@ -133,10 +153,31 @@ mod tests {
 
     #[test]
     fn names_cannot_escape() {
-        for bad in ["", "../x", "a/../../x", "/etc/passwd", "a//b", "a/", ".", "groups", "tmp/x", ".toozctl", "a\0b", "a\nb"] {
+        for bad in [
+            "",
+            "../x",
+            "a/../../x",
+            "/etc/passwd",
+            "a//b",
+            "a/",
+            ".",
+            "groups",
+            "tmp/x",
+            ".toozctl",
+            "a\0b",
+            "a\nb",
+        ] {
             assert!(validate_lock_name(bad).is_err(), "{bad:?}");
         }
-        for good in ["nightly", "a/b", "spec_lock", "with space", "ünïcode", ".hidden", "x..y"] {
+        for good in [
+            "nightly",
+            "a/b",
+            "spec_lock",
+            "with space",
+            "ünïcode",
+            ".hidden",
+            "x..y",
+        ] {
             assert!(validate_lock_name(good).is_ok(), "{good:?}");
         }
     }

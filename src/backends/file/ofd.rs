@@ -79,7 +79,11 @@ pub fn blocker(file: &File, kind: Kind) -> io::Result<Option<(i32, Kind)>> {
     if fl.l_type == libc::F_UNLCK as libc::c_short {
         Ok(None)
     } else {
-        let k = if fl.l_type == libc::F_RDLCK as libc::c_short { Kind::Read } else { Kind::Write };
+        let k = if fl.l_type == libc::F_RDLCK as libc::c_short {
+            Kind::Read
+        } else {
+            Kind::Write
+        };
         Ok(Some((fl.l_pid, k)))
     }
 }
@@ -92,15 +96,26 @@ mod tests {
     fn ofd_locks_conflict_between_open_file_descriptions() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("l");
-        let a = File::create(&p).unwrap();
-        let b = File::options().append(true).open(&p).unwrap();
+        let a = File::options()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&p)
+            .unwrap();
+        let b = File::options().read(true).append(true).open(&p).unwrap();
         assert!(try_lock(&a, Kind::Write).unwrap());
         assert!(!try_lock(&b, Kind::Write).unwrap());
         assert!(!try_lock(&b, Kind::Read).unwrap());
-        assert_eq!(blocker(&b, Kind::Read).unwrap().map(|(_, k)| k), Some(Kind::Write));
+        assert_eq!(
+            blocker(&b, Kind::Read).unwrap().map(|(_, k)| k),
+            Some(Kind::Write)
+        );
         unlock(&a).unwrap();
         assert!(try_lock(&b, Kind::Read).unwrap());
         assert!(try_lock(&a, Kind::Read).unwrap(), "readers share");
-        assert!(!try_lock(&a, Kind::Write).unwrap(), "a writer waits for the other reader");
+        assert!(
+            !try_lock(&a, Kind::Write).unwrap(),
+            "a writer waits for the other reader"
+        );
     }
 }

@@ -837,3 +837,56 @@ fn kazoo_read_write_locks_and_semaphores_interoperate() {
     );
     assert_eq!(rc, 0, "{err}");
 }
+
+#[test]
+fn digest_auth_protects_our_nodes_as_tooz_does_and_never_prints_the_password() {
+    let zk = Zk::shared();
+    let ns = ns("auth");
+    let home = tempfile::tempdir().unwrap();
+    let url = format!(
+        "zookeeper://alice:s3cret@127.0.0.1:{}?namespace={ns}&timeout=4",
+        zk.port
+    );
+    let e = Env {
+        home,
+        url: url.clone(),
+        ns: ns.clone(),
+    };
+    let h = e.hold("rust", &["lock", "A"]);
+    assert!(h.first.contains("acquired"));
+    let mut tooz = Peer::start(&url, "tooz-1");
+    assert_eq!(
+        tooz.ask("trylock A"),
+        json!(false),
+        "tooz with the same credentials sees our lock"
+    );
+    let code = "import sys\nfrom kazoo.client import KazooClient\nfrom kazoo.exceptions import NoAuthError\n\
+                k=KazooClient(sys.argv[1]);k.start()\ntry:\n    k.get_children(sys.argv[2]);print('open')\n\
+                except NoAuthError:\n    print('closed')\nk.stop()";
+    let (_, out, err) = support::python(
+        code,
+        &[&format!("127.0.0.1:{}", zk.port), &format!("/{ns}/locks/A")],
+    );
+    assert_eq!(out.trim(), "closed", "digest ACL on our nodes: {err}");
+    let wrong = format!(
+        "zookeeper://alice:wrong@127.0.0.1:{}?namespace={ns}&timeout=4",
+        zk.port
+    );
+    let out = support::toozctl(e.home.path())
+        .args([
+            "-b",
+            &wrong,
+            "lock",
+            "--kill-after",
+            "1s",
+            "-n",
+            "A",
+            "--",
+            "true",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(69), "{err}");
+    assert!(!err.contains("wrong") && !err.contains("s3cret"), "{err}");
+}

@@ -172,17 +172,21 @@ pub(super) async fn queue(
                 entry.path
             )));
         }
-        let predecessor = children
+        let mut earlier: Vec<(&str, &String)> = children
             .iter()
             .filter_map(|ch| contender(ch).map(|(k, s)| (k, s, ch)))
             .filter(|(k, s, _)| {
                 *s < own_seq.as_str() && (kind == NodeKind::Write || *k == NodeKind::Write)
             })
-            .max_by(|a, b| a.1.cmp(b.1))
-            .map(|(_, _, ch)| format!("{dir}/{ch}"));
-        let Some(pred) = predecessor else {
+            .map(|(_, s, ch)| (s, ch))
+            .collect();
+        earlier.sort();
+        let Some((_, last)) = earlier.last() else {
             return Ok(Some((entry, stat)));
         };
+        let pred = format!("{dir}/{last}");
+        // Sequence numbers only grow: once our only predecessor is gone, none can come.
+        let only_one = earlier.len() == 1;
         if wait == Wait::NoWait {
             entry.delete_now().await;
             return Ok(None);
@@ -192,16 +196,18 @@ pub(super) async fn queue(
             Err(e) => return Err(zk_error(&format!("watching {pred}"), e)),
             Ok((_, _, w)) => w,
         };
-        match until {
-            None => {
-                watcher.changed().await;
-            }
-            Some(d) => {
-                if tokio::time::timeout_at(d, watcher.changed()).await.is_err() {
+        let event = match until {
+            None => watcher.changed().await,
+            Some(d) => match tokio::time::timeout_at(d, watcher.changed()).await {
+                Ok(ev) => ev,
+                Err(_) => {
                     entry.delete_now().await;
                     return Ok(None);
                 }
-            }
+            },
+        };
+        if only_one && event.event_type == zk::EventType::NodeDeleted {
+            return Ok(Some((entry, stat)));
         }
     }
 }

@@ -559,8 +559,8 @@ mod tests {
             Some((NodeKind::Read, "0000000012"))
         );
         assert_eq!(
-            contender("ab__lock__-000000001"),
-            Some((NodeKind::Write, "-000000001"))
+            contender("ab__lock__-0000000001"),
+            Some((NodeKind::Write, "-0000000001"))
         );
         assert_eq!(contender("ab__lock__000000001"), None);
         assert_eq!(contender("member-1"), None);

@@ -890,3 +890,21 @@ fn digest_auth_protects_our_nodes_as_tooz_does_and_never_prints_the_password() {
     assert_eq!(out.status.code(), Some(69), "{err}");
     assert!(!err.contains("wrong") && !err.contains("s3cret"), "{err}");
 }
+
+#[test]
+fn kazoo_scheme_ensemble_list_and_hosts_option_reach_a_live_server() {
+    let zk = Zk::shared();
+    let home = tempfile::tempdir().unwrap();
+    let dead = support::free_port();
+    let ns = ns("ensemble");
+    for url in [
+        format!("kazoo://127.0.0.1:{dead},127.0.0.1:{}?namespace={ns}&timeout=4", zk.port),
+        format!("zookeeper://127.0.0.1:{dead}?hosts=127.0.0.1:{}&namespace={ns}&timeout=4&randomize_hosts=1", zk.port),
+    ] {
+        let out = support::toozctl(home.path())
+            .args(["-b", &url, "lock", "--kill-after", "1s", "e", "--", "true"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{url}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}

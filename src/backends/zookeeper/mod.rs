@@ -75,6 +75,11 @@ fn options(url: &BackendUrl) -> Result<Options> {
             url.path
         )));
     }
+    if url.bool_option("use_ssl") == Some(true) {
+        return Err(Error::Unsupported(format!(
+            "use_ssl: TLS to ZooKeeper is not supported by this toozctl (backend URL '{url}')"
+        )));
+    }
     let mut hosts: Vec<String> = url
         .hosts
         .iter()
@@ -516,6 +521,7 @@ mod tests {
             ("localhost:2181", "/tooz")
         );
         assert!(options(&BackendUrl::parse("zookeeper://h/chroot").unwrap()).is_err());
+        assert!(options(&BackendUrl::parse("zookeeper://h?use_ssl=yes").unwrap()).is_err());
         assert!(options(&BackendUrl::parse("zookeeper://h?namespace=a//b").unwrap()).is_err());
     }
 

@@ -108,6 +108,9 @@ pub enum OutputFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Lock(commands::lock::Args),
+    Elect(commands::elect::Args),
+    Group(commands::group::Args),
+    Watch(commands::watch::Args),
 }
 
 /// `--on-lost` and `--kill-after`: how a COMMAND is stopped, shared by every holding command.

@@ -1,8 +1,11 @@
 //! One module per subcommand: an `Args` struct (clap) and its `run()`. This is the only
 //! layer that joins the coordination API, the backends, supervision and output.
 
+pub mod elect;
+pub mod group;
 pub mod hold;
 pub mod lock;
+pub mod watch;
 
 use crate::cli::Command;
 use crate::context::Context;
@@ -11,5 +14,8 @@ use crate::error::Result;
 pub async fn run(ctx: &Context, command: Command) -> Result<()> {
     match command {
         Command::Lock(args) => lock::run(ctx, args).await,
+        Command::Elect(args) => elect::run(ctx, args).await,
+        Command::Group(args) => group::run(ctx, args).await,
+        Command::Watch(args) => watch::run(ctx, args).await,
     }
 }

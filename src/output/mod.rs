@@ -3,6 +3,7 @@
 //! Nothing decorative is printed when stderr is not a terminal, so cron mail stays clean.
 
 pub mod spinner;
+pub mod table;
 
 use std::io::Write;
 

@@ -10,13 +10,20 @@
 //! | `DIR/.toozctl/locks/<enc>/holders/<token>.json` | us | one record per current holder; the holder keeps an OFD lock on it, so a record without a lock is stale (its process died) and is removed by the next reader |
 //! | `DIR/.toozctl/locks/<enc>/slots/<i>` | us | `--limit N` semaphores: holder *i* keeps an OFD write lock on slot *i* (and a read lock on the lock file, so exclusive holders and tooz are excluded) |
 //!
+//! | `DIR/groups/<sha1(group)>/…` | tooz and us | groups and members in tooz's layout; see `groups` |
+//! | `DIR/.toozctl/groups/<sha1(group)>/members/` | us | member liveness: a lock file per toozctl member (see `groups`) |
+//! | `DIR/.toozctl/groups/<sha1(group)>/leader/` | us | leader election, which tooz's file driver lacks (see `leader`) |
+//!
 //! `<enc>` is the lock name with every byte outside `[A-Za-z0-9._-]` written as `%XX`
 //! (names over 200 bytes so encoded become `sha1-<hex>`). tooz ignores `.toozctl`.
 //! Lock names are paths relative to `DIR`, as in tooz: `a/b` is `DIR/a/b`; a name that is
 //! absolute, has an empty, `.` or `..` component, or starts with a reserved name is refused.
 
+mod groups;
+mod leader;
 mod lock;
 mod ofd;
+mod watch;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -24,8 +31,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::coordination::{
-    validate_name, BackendUrl, Coordinator, Error, Held, Holder, Identity, LockRequest, Result,
+    validate_name, BackendUrl, Capabilities, Coordinator, Error, Events, GroupInfo, Held, Holder,
+    Identity, LockRequest, Member, Result, Wait, WatchTarget,
 };
+use groups::{blocking, Store};
 
 /// Names tooz and we keep for ourselves at the top of the directory.
 const RESERVED: [&str; 4] = ["groups", "tmp", ".driver_lock", ".toozctl"];
@@ -35,7 +44,6 @@ pub struct FileCoordinator {
     dir: PathBuf,
     identity: Identity,
     /// tooz's `?timeout=`: member liveness window (groups).
-    #[allow(dead_code)]
     timeout: Duration,
 }
 
@@ -70,6 +78,15 @@ impl FileCoordinator {
             identity,
             timeout,
         })
+    }
+
+    /// What the (blocking) group operations need.
+    fn store(&self) -> Store {
+        Store {
+            dir: self.dir.clone(),
+            timeout: self.timeout,
+            identity: self.identity.clone(),
+        }
     }
 
     /// The lock file tooz uses for `name`, after checking the name cannot escape `DIR`.
@@ -144,6 +161,54 @@ impl Coordinator for FileCoordinator {
 
     async fn lock_holders(&self, name: &str) -> Result<Vec<Holder>> {
         lock::holders(self, name)
+    }
+
+    async fn create_group(&self, group: &str) -> Result<()> {
+        let (s, g) = (self.store(), group.to_string());
+        blocking(move || s.create_group(&g)).await
+    }
+
+    async fn delete_group(&self, group: &str) -> Result<()> {
+        let (s, g) = (self.store(), group.to_string());
+        blocking(move || s.delete_group(&g)).await
+    }
+
+    async fn groups(&self) -> Result<Vec<GroupInfo>> {
+        let s = self.store();
+        blocking(move || s.groups()).await
+    }
+
+    async fn members(&self, group: &str) -> Result<Vec<Member>> {
+        let (s, g) = (self.store(), group.to_string());
+        blocking(move || s.members(&g)).await
+    }
+
+    async fn join(&self, group: &str, capabilities: &Capabilities, create: bool) -> Result<Held> {
+        let (s, g, c) = (self.store(), group.to_string(), capabilities.clone());
+        let joined = blocking(move || s.join(&g, &c, create)).await?;
+        groups::held(self.store(), joined)
+    }
+
+    async fn leave(&self, group: &str, member: &str) -> Result<()> {
+        let (s, g, m) = (self.store(), group.to_string(), member.to_string());
+        blocking(move || s.leave(&g, &m)).await
+    }
+
+    async fn campaign(&self, group: &str, wait: Wait) -> Result<Option<Held>> {
+        leader::campaign(&self.store(), group, wait).await
+    }
+
+    async fn leader(&self, group: &str) -> Result<Option<Holder>> {
+        let (s, g) = (self.store(), group.to_string());
+        blocking(move || {
+            s.require(&g)?;
+            leader::current(&s, &g)
+        })
+        .await
+    }
+
+    async fn watch(&self, target: &WatchTarget) -> Result<Events> {
+        watch::watch(self, target).await
     }
 }
 

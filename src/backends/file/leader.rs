@@ -1,0 +1,193 @@
+//! Leader election on the file backend. tooz has none there (§4.4: `get_leader` and election
+//! are not implemented by its file driver), so this is our own layout, under
+//! `DIR/.toozctl/groups/<sha1(group)>/leader/`:
+//!
+//! | file | what |
+//! |---|---|
+//! | `lock` | the leader keeps an OFD write lock on it for its whole term; campaigners wait for it in the kernel (`F_OFD_SETLKW` on a blocking thread), and the kernel hands it on the moment the leader stands down or dies |
+//! | `token` | the fencing counter (decimal), incremented by each new leader while it holds `lock`: every term gets a larger number |
+//! | `holder.json` | who leads (member id, host, pid, command, since, fencing token); replaced by each new leader, removed when it stands down, and only believed while `lock` is locked |
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::watch;
+
+use super::groups::{blocking, Store};
+use super::io_error;
+use super::ofd::{self, Kind};
+use crate::coordination::{Error, Health, Held, Holder, Release, Result, Wait};
+
+pub(super) fn leader_dir(store: &Store, group: &str) -> PathBuf {
+    store.our_dir(group).join("leader")
+}
+
+fn open_rw(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o666)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| io_error("cannot open", path, e))
+}
+
+/// Set when the waiting future is dropped, so the blocking thread gives the lock straight
+/// back if the kernel grants it afterwards.
+struct Abandon(Arc<AtomicBool>);
+
+impl Drop for Abandon {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Wait in the kernel for the OFD write lock on `file`. `Ok(None)`: `wait` ran out.
+async fn wait_for(file: File, wait: Wait, path: &Path) -> Result<Option<File>> {
+    let abandoned = Arc::new(AtomicBool::new(false));
+    let _guard = Abandon(abandoned.clone());
+    let task = tokio::task::spawn_blocking(move || {
+        let r = ofd::lock_wait(&file, Kind::Write);
+        if abandoned.load(Ordering::SeqCst) {
+            let _ = ofd::unlock(&file);
+            return Err(io::Error::other("abandoned"));
+        }
+        r.map(|()| file)
+    });
+    let joined = match wait {
+        Wait::NoWait => return Ok(None),
+        Wait::Forever => task.await,
+        Wait::Until(deadline) => match tokio::time::timeout_at(deadline, task).await {
+            Ok(j) => j,
+            Err(_) => return Ok(None),
+        },
+    };
+    match joined {
+        Ok(Ok(f)) => Ok(Some(f)),
+        Ok(Err(e)) => Err(io_error("cannot lock", path, e)),
+        Err(e) => Err(Error::Internal(format!("leader wait thread failed: {e}"))),
+    }
+}
+
+pub(super) async fn campaign(store: &Store, group: &str, wait: Wait) -> Result<Option<Held>> {
+    let (s, g) = (store.clone(), group.to_string());
+    let dir = leader_dir(store, group);
+    let path = dir.join("lock");
+    let file = {
+        let (dir, path) = (dir.clone(), path.clone());
+        blocking(move || {
+            s.require(&g)?;
+            fs::create_dir_all(&dir).map_err(|e| io_error("cannot create", &dir, e))?;
+            open_rw(&path)
+        })
+        .await?
+    };
+    let file =
+        if ofd::try_lock(&file, Kind::Write).map_err(|e| io_error("cannot lock", &path, e))? {
+            file
+        } else {
+            match wait_for(file, wait, &path).await? {
+                Some(f) => f,
+                None => return Ok(None),
+            }
+        };
+    let (s, d) = (store.clone(), dir.clone());
+    let term = blocking(move || begin_term(&s, &d)).await;
+    let token = match term {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = ofd::unlock(&file);
+            return Err(e);
+        }
+    };
+    let (tx, rx) = watch::channel(Health::Held { expires: None });
+    let guard = Leadership {
+        dir,
+        lock: file,
+        _health: tx,
+    };
+    Ok(Some(Held::new(
+        format!("leadership of group '{group}'"),
+        token,
+        None,
+        rx,
+        Box::new(guard),
+    )))
+}
+
+/// With the leader lock held: bump the fencing counter and publish who leads.
+fn begin_term(store: &Store, dir: &Path) -> Result<u64> {
+    let token_path = dir.join("token");
+    let token_file = open_rw(&token_path)?;
+    let mut text = String::new();
+    (&token_file)
+        .read_to_string(&mut text)
+        .map_err(|e| io_error("cannot read", &token_path, e))?;
+    let token = text.trim().parse::<u64>().unwrap_or(0) + 1;
+    let new = format!("{token}\n");
+    token_file
+        .set_len(0)
+        .and_then(|_| token_file.write_all_at(new.as_bytes(), 0))
+        .and_then(|_| token_file.sync_data())
+        .map_err(|e| io_error("cannot write", &token_path, e))?;
+    let holder = store.identity.holder(None, Some(token));
+    let json =
+        serde_json::to_vec(&holder).map_err(|e| Error::Internal(format!("holder record: {e}")))?;
+    let tmp = dir.join(format!(".holder-{}.tmp", std::process::id()));
+    fs::write(&tmp, json)
+        .and_then(|_| fs::rename(&tmp, dir.join("holder.json")))
+        .map_err(|e| io_error("cannot write", &dir.join("holder.json"), e))?;
+    Ok(token)
+}
+
+/// The current leader of `group`: `None` when nobody holds the leader lock.
+pub(super) fn current(store: &Store, group: &str) -> Result<Option<Holder>> {
+    let dir = leader_dir(store, group);
+    let f = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(dir.join("lock"))
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_error("cannot open", &dir.join("lock"), e)),
+    };
+    match ofd::blocker(&f, Kind::Write)
+        .map_err(|e| io_error("cannot inspect", &dir.join("lock"), e))?
+    {
+        None => Ok(None),
+        Some(_) => {
+            let rec = fs::read(dir.join("holder.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Holder>(&b).ok());
+            Ok(Some(rec.unwrap_or_else(|| {
+                Holder::unknown("a leader is being elected")
+            })))
+        }
+    }
+}
+
+/// A held leadership.
+struct Leadership {
+    dir: PathBuf,
+    lock: File,
+    _health: watch::Sender<Health>,
+}
+
+#[async_trait]
+impl Release for Leadership {
+    async fn release(self: Box<Self>) -> Result<()> {
+        let Leadership { dir, lock, _health } = *self;
+        // The record goes before the lock, so nobody reads us as leader after we stood down.
+        let _ = fs::remove_file(dir.join("holder.json"));
+        ofd::unlock(&lock).map_err(|e| Error::Internal(format!("standing down: {e}")))?;
+        Ok(())
+    }
+}

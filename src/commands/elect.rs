@@ -1,0 +1,189 @@
+//! `toozctl elect GROUP [-- COMMAND...]`: join GROUP (creating it), campaign for its
+//! leadership, run COMMAND only while leader, stand down when it exits and exit with its
+//! status. Membership and leadership are held under `commands::hold`, so losing either
+//! stops COMMAND as `--on-lost` says.
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::hold;
+use crate::backends;
+use crate::cli::{parse_duration, SuperviseArgs, EXIT_CODES};
+use crate::context::Context;
+use crate::coordination::{Capabilities, Coordinator, Held, Wait};
+use crate::error::{Error, Result};
+use crate::output::{self, Log, Spinner};
+use crate::supervise::Signals;
+
+const EXAMPLES: &str = "\
+Examples:
+  # run the scheduler on exactly one host at a time; another takes over when it exits
+  toozctl elect scheduler -- /usr/bin/scheduler --active
+  # try for 30 seconds, exit 0 quietly if another host leads
+  toozctl elect -w 30s -E 0 scheduler -- ./scheduler
+  # hold leadership from a shell script until SIGTERM
+  toozctl elect scheduler &";
+
+#[derive(Debug, clap::Args)]
+#[command(
+    about = "Run COMMAND only while leader of a group",
+    long_about = "Join GROUP (creating it if needed), campaign for its leadership, and once elected run \
+COMMAND for as long as leadership holds; stand down when COMMAND exits and exit with its status. Without \
+COMMAND: print one line when elected and hold leadership until SIGINT or SIGTERM.\n\nCOMMAND gets \
+TOOZCTL_GROUP, TOOZCTL_MEMBER_ID, TOOZCTL_BACKEND (password shown as ***) and TOOZCTL_FENCING_TOKEN (larger \
+with every new term) in its environment.",
+    after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}")
+)]
+pub struct Args {
+    /// Group name
+    pub group: String,
+    /// Fail at once if another member leads
+    #[arg(short = 'n', long, conflicts_with = "wait")]
+    pub no_wait: bool,
+    /// Give up after DURATION (30s, 5m, 1h, plain seconds) [default: wait forever]
+    #[arg(short = 'w', long, value_parser = parse_duration, value_name = "DURATION")]
+    pub wait: Option<Duration>,
+    /// Exit status when not elected
+    #[arg(short = 'E', long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(i32).range(0..=255))]
+    pub conflict_exit_code: i32,
+    /// Capabilities as JSON, stored in tooz's encoding
+    #[arg(long, value_name = "JSON", value_parser = super::group::parse_capabilities)]
+    pub capabilities: Option<Capabilities>,
+    #[command(flatten)]
+    pub supervise: SuperviseArgs,
+    /// The command to run while leader (after --)
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+#[derive(Serialize)]
+struct Elected<'a> {
+    event: &'static str,
+    group: &'a str,
+    member_id: &'a str,
+    fencing_token: u64,
+    acquired_at: String,
+}
+
+pub async fn run(ctx: &Context, args: Args) -> Result<()> {
+    let started = Instant::now();
+    let log = Log::new(ctx.verbosity);
+    let mut signals = Signals::install()
+        .map_err(|e| Error::Internal(format!("cannot install signal handlers: {e}")))?;
+    let coord = hold::interruptible(
+        &mut signals,
+        backends::connect(&ctx.url, ctx.identity(&args.command)),
+    )
+    .await??;
+    let result = elect_and_hold(ctx, &log, &args, coord.as_ref(), &mut signals, started).await;
+    if let Err(e) = coord.close().await {
+        log.debug(&format!("closing the backend connection: {e}"));
+    }
+    result
+}
+
+async fn elect_and_hold(
+    ctx: &Context,
+    log: &Log,
+    args: &Args,
+    coord: &dyn Coordinator,
+    signals: &mut Signals,
+    started: Instant,
+) -> Result<()> {
+    hold::check_grace(
+        &args.supervise,
+        coord.lease_for(None),
+        !args.command.is_empty(),
+    )?;
+    let caps = args.capabilities.clone().unwrap_or_default();
+    let membership = hold::interruptible(signals, coord.join(&args.group, &caps, true)).await??;
+    let leadership = match campaign(ctx, log, args, coord, signals, started).await {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = membership.release().await;
+            return Err(e);
+        }
+    };
+    let token = leadership.fencing_token;
+    let env = vec![
+        ("TOOZCTL_GROUP".to_string(), args.group.clone()),
+        ("TOOZCTL_MEMBER_ID".to_string(), ctx.member_id.clone()),
+        ("TOOZCTL_BACKEND".to_string(), ctx.url.to_string()),
+        ("TOOZCTL_FENCING_TOKEN".to_string(), token.to_string()),
+    ];
+    let spec = hold::Spec {
+        command: &args.command,
+        env,
+        supervise: &args.supervise,
+    };
+    let hold_mode = args.command.is_empty();
+    hold::hold(log, spec, vec![membership, leadership], signals, || {
+        if hold_mode {
+            let v = Elected {
+                event: "elected",
+                group: &args.group,
+                member_id: &ctx.member_id,
+                fencing_token: token,
+                acquired_at: output::rfc3339_now(),
+            };
+            let _ = output::emit(ctx.output, &v, || {
+                format!("elected leader of group '{}' (fencing token {token}); holding until SIGINT or SIGTERM", args.group)
+            });
+        } else {
+            log.info(&format!("elected leader of group '{}' (fencing token {token})", args.group));
+        }
+    })
+    .await
+}
+
+/// Try once; if another member leads, say who and wait (within `-w`).
+async fn campaign(
+    ctx: &Context,
+    log: &Log,
+    args: &Args,
+    coord: &dyn Coordinator,
+    signals: &mut Signals,
+    started: Instant,
+) -> Result<Held> {
+    if let Some(h) =
+        hold::interruptible(signals, coord.campaign(&args.group, Wait::NoWait)).await??
+    {
+        return Ok(h);
+    }
+    let who = match coord.leader(&args.group).await {
+        Ok(Some(h)) => h.to_string(),
+        _ => "another member".to_string(),
+    };
+    let not_elected = |message: String| Error::NotAcquired {
+        message: if ctx.quiet() { String::new() } else { message },
+        code: args.conflict_exit_code,
+    };
+    if args.no_wait {
+        return Err(not_elected(format!(
+            "group '{}' is led by {who}",
+            args.group
+        )));
+    }
+    let wait = match args.wait {
+        Some(d) => Wait::Until(started + d),
+        None => Wait::Forever,
+    };
+    let spinner = Spinner::start(
+        log,
+        ctx.stderr_tty,
+        &format!("waiting to lead group '{}', led by {who}", args.group),
+    );
+    let got = hold::interruptible(signals, coord.campaign(&args.group, wait)).await;
+    spinner.finish();
+    match got?? {
+        Some(h) => Ok(h),
+        None => Err(not_elected(format!(
+            "group '{}' still led by {who} after waiting {:.3}s",
+            args.group,
+            args.wait.unwrap_or_default().as_secs_f64()
+        ))),
+    }
+}

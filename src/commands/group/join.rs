@@ -1,0 +1,120 @@
+//! `toozctl group join GROUP [-- COMMAND...]`: be a member of GROUP while COMMAND runs (or,
+//! without COMMAND, until SIGINT/SIGTERM), under the same supervision rule as `lock`
+//! (`commands::hold`): joined before COMMAND starts, left only after it has exited.
+
+use std::ffi::OsString;
+
+use serde::Serialize;
+
+use crate::backends;
+use crate::cli::{SuperviseArgs, EXIT_CODES};
+use crate::commands::hold;
+use crate::context::Context;
+use crate::coordination::{Capabilities, Coordinator};
+use crate::error::{Error, Result};
+use crate::output::{self, Log};
+use crate::supervise::Signals;
+
+const EXAMPLES: &str = "\
+Examples:
+  # a worker that is listed in 'workers' exactly while it runs
+  toozctl group join --create --capabilities '{\"role\": \"api\", \"n\": 3}' workers -- ./worker
+  # join from a shell script until SIGTERM
+  toozctl group join workers &";
+
+#[derive(Debug, clap::Args)]
+#[command(
+    about = "Be a member of a group while COMMAND runs",
+    long_about = "Join GROUP, run COMMAND while a member, leave when COMMAND exits, and exit with \
+COMMAND's status. Without COMMAND: print one line once joined, stay a member until SIGINT or SIGTERM, \
+leave, exit 0. If the membership is removed meanwhile (group leave --member), COMMAND is stopped as \
+--on-lost says and toozctl exits 3.\n\nCOMMAND gets TOOZCTL_GROUP, TOOZCTL_MEMBER_ID and TOOZCTL_BACKEND \
+(password shown as ***) in its environment.",
+    after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}")
+)]
+pub struct Args {
+    /// Group name
+    pub group: String,
+    /// Capabilities as JSON, stored in tooz's encoding (tooz clients read the same dict)
+    #[arg(long, value_name = "JSON", value_parser = super::parse_capabilities)]
+    pub capabilities: Option<Capabilities>,
+    /// Create the group if it does not exist
+    #[arg(long)]
+    pub create: bool,
+    #[command(flatten)]
+    pub supervise: SuperviseArgs,
+    /// The command to run while a member (after --)
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+#[derive(Serialize)]
+struct Joined<'a> {
+    event: &'static str,
+    group: &'a str,
+    member_id: &'a str,
+}
+
+pub async fn run(ctx: &Context, args: Args) -> Result<()> {
+    let log = Log::new(ctx.verbosity);
+    let mut signals = Signals::install()
+        .map_err(|e| Error::Internal(format!("cannot install signal handlers: {e}")))?;
+    let coord = hold::interruptible(
+        &mut signals,
+        backends::connect(&ctx.url, ctx.identity(&args.command)),
+    )
+    .await??;
+    let result = join_and_hold(ctx, &log, &args, coord.as_ref(), &mut signals).await;
+    if let Err(e) = coord.close().await {
+        log.debug(&format!("closing the backend connection: {e}"));
+    }
+    result
+}
+
+async fn join_and_hold(
+    ctx: &Context,
+    log: &Log,
+    args: &Args,
+    coord: &dyn Coordinator,
+    signals: &mut Signals,
+) -> Result<()> {
+    hold::check_grace(
+        &args.supervise,
+        coord.lease_for(None),
+        !args.command.is_empty(),
+    )?;
+    let caps = args.capabilities.clone().unwrap_or_default();
+    let held = hold::interruptible(signals, coord.join(&args.group, &caps, args.create)).await??;
+    let env = vec![
+        ("TOOZCTL_GROUP".to_string(), args.group.clone()),
+        ("TOOZCTL_MEMBER_ID".to_string(), ctx.member_id.clone()),
+        ("TOOZCTL_BACKEND".to_string(), ctx.url.to_string()),
+    ];
+    let spec = hold::Spec {
+        command: &args.command,
+        env,
+        supervise: &args.supervise,
+    };
+    let hold_mode = args.command.is_empty();
+    hold::hold(log, spec, vec![held], signals, || {
+        if hold_mode {
+            let v = Joined {
+                event: "join",
+                group: &args.group,
+                member_id: &ctx.member_id,
+            };
+            let _ = output::emit(ctx.output, &v, || {
+                format!(
+                    "joined group '{}' as '{}'; staying until SIGINT or SIGTERM",
+                    args.group, ctx.member_id
+                )
+            });
+        } else {
+            log.info(&format!(
+                "joined group '{}' as '{}'",
+                args.group, ctx.member_id
+            ));
+        }
+    })
+    .await
+}

@@ -1,0 +1,180 @@
+//! One renderer for every listing (`group list`, `group members`, `locks`, ...) and for
+//! streams of events (`watch`): a command describes its rows with [`Row`] and never
+//! formats a table itself.
+//!
+//! - `-o json`: one JSON document, an array of the rows as serialized (field names are
+//!   the contract's: `name`, `group`, `member_id`, `capabilities`, `leader`, `holder`, ...).
+//! - `-o yaml`: the same array as YAML.
+//! - text on a terminal: a comfy-table with a header row.
+//! - text otherwise (pipes, cron): plain lines, one per row, columns separated by two
+//!   spaces and aligned, no header, so `awk '{print $1}'` gets the first column.
+//!
+//! Streams ([`stream_item`]) print one item per line in JSON (JSON lines), one `---`
+//! document per item in YAML, and the item's text line otherwise; each is flushed at once.
+
+use std::io::Write;
+
+use comfy_table::{presets, ContentArrangement, Table};
+use serde::Serialize;
+
+use crate::cli::OutputFormat;
+use crate::error::{Error, Result};
+
+/// A row of a listing: serialized as is for JSON/YAML, shown as `cells()` under
+/// `HEADERS` as text.
+pub trait Row: Serialize {
+    /// Column titles for text output.
+    const HEADERS: &'static [&'static str];
+    /// One cell per header, already formatted for people.
+    fn cells(&self) -> Vec<String>;
+}
+
+fn write_stdout(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    // A closed stdout (`| head`) is not an error worth a message.
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush());
+}
+
+fn json<T: Serialize + ?Sized>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| Error::Internal(format!("encoding JSON: {e}")))
+}
+
+fn yaml<T: Serialize + ?Sized>(v: &T) -> Result<String> {
+    serde_yaml::to_string(v).map_err(|e| Error::Internal(format!("encoding YAML: {e}")))
+}
+
+/// Render `rows` as text (`tty`: a table with headers), JSON or YAML, to a string.
+/// `empty` is what a terminal shows for no rows.
+pub fn render<R: Row>(format: OutputFormat, tty: bool, rows: &[R], empty: &str) -> Result<String> {
+    match format {
+        OutputFormat::Json => Ok(json(rows)? + "\n"),
+        OutputFormat::Yaml => yaml(rows),
+        OutputFormat::Text if tty => {
+            if rows.is_empty() {
+                return Ok(format!("{empty}\n"));
+            }
+            let mut t = Table::new();
+            t.load_preset(presets::UTF8_FULL_CONDENSED)
+                .set_content_arrangement(ContentArrangement::Dynamic)
+                .set_header(R::HEADERS.to_vec());
+            for r in rows {
+                t.add_row(r.cells());
+            }
+            Ok(format!("{t}\n"))
+        }
+        OutputFormat::Text => Ok(plain(rows.iter().map(|r| r.cells()).collect())),
+    }
+}
+
+/// Aligned columns, two spaces apart, no trailing blanks.
+fn plain(rows: Vec<Vec<String>>) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| c.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::new();
+        for (i, c) in r.iter().enumerate() {
+            if i + 1 < r.len() {
+                line.push_str(&format!("{c:<w$}  ", w = widths[i]));
+            } else {
+                line.push_str(c);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Print a listing on stdout.
+pub fn print_list<R: Row>(format: OutputFormat, tty: bool, rows: &[R], empty: &str) -> Result<()> {
+    write_stdout(&render(format, tty, rows, empty)?);
+    Ok(())
+}
+
+/// Print one item of a stream (a watch event) on stdout, flushed at once.
+pub fn stream_item<T: Serialize>(
+    format: OutputFormat,
+    item: &T,
+    text: impl FnOnce() -> String,
+) -> Result<()> {
+    let out = match format {
+        OutputFormat::Json => json(item)? + "\n",
+        OutputFormat::Yaml => format!("---\n{}", yaml(item)?),
+        OutputFormat::Text => text() + "\n",
+    };
+    write_stdout(&out);
+    Ok(())
+}
+
+/// A JSON value as a cell: compact JSON, `-` for null.
+pub fn json_cell(v: &serde_json::Value) -> String {
+    if v.is_null() {
+        "-".to_string()
+    } else {
+        v.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize)]
+    struct R {
+        name: String,
+        n: u32,
+    }
+
+    impl Row for R {
+        const HEADERS: &'static [&'static str] = &["NAME", "N"];
+        fn cells(&self) -> Vec<String> {
+            vec![self.name.clone(), self.n.to_string()]
+        }
+    }
+
+    #[test]
+    fn renders_every_format() {
+        let rows = vec![
+            R {
+                name: "a".into(),
+                n: 1,
+            },
+            R {
+                name: "long".into(),
+                n: 22,
+            },
+        ];
+        assert_eq!(
+            render(OutputFormat::Json, false, &rows, "").unwrap(),
+            "[{\"name\":\"a\",\"n\":1},{\"name\":\"long\",\"n\":22}]\n"
+        );
+        assert_eq!(
+            render(OutputFormat::Text, false, &rows, "").unwrap(),
+            "a     1\nlong  22\n"
+        );
+        assert!(render(OutputFormat::Yaml, false, &rows, "")
+            .unwrap()
+            .contains("- name: a"));
+        let t = render(OutputFormat::Text, true, &rows, "").unwrap();
+        assert!(t.contains("NAME") && t.contains("long"), "{t}");
+        assert_eq!(
+            render::<R>(OutputFormat::Json, true, &[], "none").unwrap(),
+            "[]\n"
+        );
+        assert_eq!(
+            render::<R>(OutputFormat::Text, true, &[], "none").unwrap(),
+            "none\n"
+        );
+    }
+}

@@ -908,3 +908,224 @@ fn kazoo_scheme_ensemble_list_and_hosts_option_reach_a_live_server() {
         assert_eq!(out.status.code(), Some(0), "{url}: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Groups, elections and watches through the CLI (and with tooz)
+
+fn json_of(out: &str) -> Value {
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+#[test]
+fn groups_through_the_cli_in_toozs_layout() {
+    let e = Env::new("groups");
+    let (rc, _, err) = e.run("admin", &["group", "create", "g"]);
+    assert_eq!(rc, 0, "{err}");
+    assert_eq!(
+        e.run("admin", &["group", "create", "g"]).0,
+        1,
+        "creating an existing group"
+    );
+    assert_eq!(
+        e.run("admin", &["group", "members", "nope"]).0,
+        4,
+        "a missing group"
+    );
+    let member = e.hold(
+        "api-1",
+        &[
+            "group",
+            "join",
+            "g",
+            "--capabilities",
+            r#"{"role":"api","n":1}"#,
+        ],
+    );
+    assert!(member.first.contains("joined"), "{}", member.first);
+    let mut tooz = e.peer("tooz-1");
+    assert_eq!(tooz.ask("members g"), json!(["api-1"]));
+    assert_eq!(
+        tooz.ask("caps g api-1"),
+        json!({"role": "api", "n": 1}),
+        "capabilities in tooz's msgpack"
+    );
+    assert_eq!(
+        tooz.ask("join g {\"role\": \"db\", \"weight\": 2}"),
+        json!(true)
+    );
+    let (rc, out, err) = e.run("admin", &["-o", "json", "group", "members", "g"]);
+    assert_eq!(rc, 0, "{err}");
+    let members = json_of(&out);
+    let caps: Vec<(String, Value)> = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["member_id"].as_str().unwrap().to_string(),
+                m["capabilities"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        caps,
+        vec![
+            ("api-1".into(), json!({"role": "api", "n": 1})),
+            ("tooz-1".into(), json!({"role": "db", "weight": 2}))
+        ]
+    );
+    let (_, out, _) = e.run("admin", &["-o", "json", "group", "list"]);
+    let list = json_of(&out);
+    assert!(list.to_string().contains("\"g\""), "{list}");
+    assert!(
+        !list.to_string().contains("locks"),
+        "tooz's lock directory is not a group: {list}"
+    );
+    assert_eq!(e.run("admin", &["group", "delete", "g"]).0, 1, "not empty");
+    // Removing a member by hand ends its toozctl with exit 3.
+    let (rc, _, err) = e.run("admin", &["group", "leave", "g", "--member", "api-1"]);
+    assert_eq!(rc, 0, "{err}");
+    let (rc, err) = member.finish(Duration::from_secs(5));
+    assert_eq!(rc, 3, "{err}");
+    assert_eq!(tooz.ask("leave g"), json!(true));
+    let (rc, _, err) = e.run("admin", &["group", "delete", "g"]);
+    assert_eq!(rc, 0, "{err}");
+    // Only the lock directory (holding our session records) is left in the namespace.
+    assert_eq!(e.children(""), vec!["locks".to_string()]);
+}
+
+#[test]
+fn a_leader_elected_by_toozctl_is_toozs_leader_and_the_other_way_round() {
+    let e = Env::new("leader");
+    let mut tooz = e.peer("tooz-1");
+    assert_eq!(tooz.ask("create g"), json!(true));
+    assert_eq!(tooz.ask("join g"), json!(true));
+    let leader = e.hold("rust-1", &["elect", "g"]);
+    assert!(leader.first.contains("elected"), "{}", leader.first);
+    assert_eq!(
+        tooz.ask("leader g"),
+        json!("rust-1"),
+        "tooz's get_leader sees our leader"
+    );
+    assert_eq!(
+        tooz.ask("elect g"),
+        json!(false),
+        "tooz is not elected while we lead"
+    );
+    let (_, out, _) = e.run("admin", &["-o", "json", "group", "members", "g"]);
+    let members = json_of(&out);
+    let ids: Vec<&str> = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["member_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec!["rust-1", "tooz-1"],
+        "no 'leader' member in our listing"
+    );
+    assert!(out.contains("\"leader\":true"), "{out}");
+    leader.signal(libc::SIGTERM);
+    let (rc, err) = leader.finish(Duration::from_secs(5));
+    assert_eq!(rc, 0, "{err}");
+    assert_eq!(
+        tooz.ask("elect g"),
+        json!(true),
+        "tooz is elected once we stand down"
+    );
+    let (rc, out, err) = e.run("admin", &["group", "leader", "g"]);
+    assert_eq!(rc, 0, "{err}");
+    assert!(out.contains("tooz-1"), "toozctl sees tooz's leader: {out}");
+    let (rc, _, err) = e.run(
+        "rust-2",
+        &[
+            "elect",
+            "-w",
+            "500ms",
+            "--kill-after",
+            "1s",
+            "g",
+            "--",
+            "true",
+        ],
+    );
+    assert_eq!(rc, 1, "not elected while tooz leads: {err}");
+    // A toozctl contender queued behind tooz takes over when tooz stands down.
+    let mut waiter = e.cmd(
+        "rust-2",
+        &[
+            "elect",
+            "-w",
+            "10s",
+            "--kill-after",
+            "1s",
+            "g",
+            "--",
+            "echo",
+            "leading",
+        ],
+    );
+    waiter.stdout(Stdio::piped()).stderr(Stdio::null());
+    let waiter = waiter.spawn().unwrap();
+    assert!(support::wait_until(Duration::from_secs(10), || e
+        .children("g/leader")
+        .len()
+        == 2));
+    assert_eq!(tooz.ask("standdown g"), json!(true));
+    let out = waiter.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "leading");
+}
+
+#[test]
+fn watches_report_joins_leaves_elections_and_lock_holders() {
+    let e = Env::new("watch");
+    assert_eq!(e.run("admin", &["group", "create", "g"]).0, 0);
+    let spawn_watch = |args: &[&str]| {
+        let mut c = e.cmd("watcher", args);
+        c.stdout(Stdio::piped()).stderr(Stdio::piped());
+        c.spawn().unwrap()
+    };
+    let group = spawn_watch(&["-o", "json", "watch", "group", "g", "--count", "2"]);
+    let leader = spawn_watch(&["-o", "json", "watch", "leader", "g", "--count", "1"]);
+    let lock = spawn_watch(&["-o", "json", "watch", "lock", "L", "--count", "2"]);
+    std::thread::sleep(Duration::from_millis(700));
+    let (rc, _, err) = e.run("m1", &["elect", "--kill-after", "1s", "g", "--", "true"]);
+    assert_eq!(rc, 0, "{err}");
+    let (rc, _, err) = e.run("m2", &["lock", "--kill-after", "1s", "L", "--", "true"]);
+    assert_eq!(rc, 0, "{err}");
+    let events = |c: Child| {
+        let out = c.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| json_of(l))
+            .collect::<Vec<Value>>()
+    };
+    let g = events(group);
+    assert_eq!(
+        (g[0]["event"].as_str(), g[0]["member_id"].as_str()),
+        (Some("join"), Some("m1")),
+        "{g:?}"
+    );
+    assert_eq!(
+        (g[1]["event"].as_str(), g[1]["member_id"].as_str()),
+        (Some("leave"), Some("m1")),
+        "{g:?}"
+    );
+    let l = events(leader);
+    assert_eq!(
+        (l[0]["event"].as_str(), l[0]["member_id"].as_str()),
+        (Some("elected"), Some("m1")),
+        "{l:?}"
+    );
+    let k = events(lock);
+    assert_eq!(k[0]["event"].as_str(), Some("acquired"), "{k:?}");
+    assert_eq!(k[1]["event"].as_str(), Some("released"), "{k:?}");
+    assert!(k[0]["fencing_token"].as_u64().is_some(), "{k:?}");
+}

@@ -1104,7 +1104,7 @@ fn watches_report_joins_leaves_elections_and_lock_holders() {
         );
         String::from_utf8_lossy(&out.stdout)
             .lines()
-            .map(|l| json_of(l))
+            .map(json_of)
             .collect::<Vec<Value>>()
     };
     let g = events(group);

@@ -708,12 +708,34 @@ fn a_brief_server_restart_within_the_session_is_not_a_loss() {
         .children("locks/r")
         .len()
         == 1));
+    let mut watch = e.cmd("w", &["-o", "json", "watch", "lock", "r", "--count", "2"]);
+    watch.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let watch = watch.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
     zk.stop();
     zk.restart();
     let (rc, err) = bg.finish(Duration::from_secs(20));
     assert_eq!(
         rc, 0,
         "a reconnect within the session keeps the lock: {err}"
+    );
+    // The watch said it lost its connection, then re-read the state.
+    let out = watch.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let kinds: Vec<String> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["event"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec!["lost", "resync"],
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 
@@ -1128,4 +1150,28 @@ fn watches_report_joins_leaves_elections_and_lock_holders() {
     assert_eq!(k[0]["event"].as_str(), Some("acquired"), "{k:?}");
     assert_eq!(k[1]["event"].as_str(), Some("released"), "{k:?}");
     assert!(k[0]["fencing_token"].as_u64().is_some(), "{k:?}");
+}
+
+#[test]
+fn names_zookeeper_cannot_store_or_that_collide_with_toozs_layout_are_refused() {
+    let e = Env::new("names");
+    for args in [
+        vec!["lock", "-n", "--kill-after", "1s", "a/../b", "--", "true"],
+        vec!["lock", "-n", "--kill-after", "1s", "a//b", "--", "true"],
+        vec!["lock", "-n", "--kill-after", "1s", ".toozctl", "--", "true"],
+        vec!["group", "create", "locks"],
+        vec!["group", "create", "a/b"],
+    ] {
+        let (rc, _, err) = e.run("m", &args);
+        assert_eq!(rc, 2, "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+    let (rc, _, err) = e.run("leader", &["group", "join", "--create", "g", "--", "true"]);
+    assert_eq!(
+        rc, 2,
+        "member id 'leader' collides with tooz's leader node: {err}"
+    );
+    // Nested lock names work, as in tooz.
+    let (rc, _, err) = e.run("m", &["lock", "--kill-after", "1s", "a/b", "--", "true"]);
+    assert_eq!(rc, 0, "{err}");
 }

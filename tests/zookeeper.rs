@@ -708,6 +708,26 @@ fn a_brief_server_restart_within_the_session_is_not_a_loss() {
         .children("locks/r")
         .len()
         == 1));
+    let mut waiter = e.cmd(
+        "waiter",
+        &[
+            "lock",
+            "-w",
+            "30s",
+            "--kill-after",
+            "500ms",
+            "r",
+            "--",
+            "echo",
+            "got",
+        ],
+    );
+    waiter.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let waiter = waiter.spawn().unwrap();
+    assert!(support::wait_until(Duration::from_secs(10), || e
+        .children("locks/r")
+        .len()
+        == 2));
     let mut watch = e.cmd("w", &["-o", "json", "watch", "lock", "r", "--count", "2"]);
     watch.stdout(Stdio::piped()).stderr(Stdio::piped());
     let watch = watch.spawn().unwrap();
@@ -735,6 +755,17 @@ fn a_brief_server_restart_within_the_session_is_not_a_loss() {
         kinds,
         vec!["lost", "resync"],
         "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A waiter queued before the restart keeps its place and gets the lock after it.
+    let out = waiter.wait_with_output().unwrap();
+    assert_eq!(
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).trim()
+        ),
+        (Some(0), "got"),
+        "{}",
         String::from_utf8_lossy(&out.stderr)
     );
 }

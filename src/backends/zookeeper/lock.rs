@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use tokio::task::JoinHandle;
 use zookeeper_client as zk;
 
-use super::{deadline, zk_error, Cleaner, ZkCoordinator, RECORDS};
+use super::{again, deadline, zk_error, Cleaner, ZkCoordinator, RECORDS};
 use crate::coordination::{
     Error, Held, Holder, LockInfo, LockMode, LockRequest, Release, Result, Wait,
 };
@@ -158,10 +158,13 @@ pub(super) async fn queue(
         .unwrap_or_default();
     let until = deadline(wait);
     loop {
-        let children = client
-            .list_children(dir)
-            .await
-            .map_err(|e| zk_error(&format!("listing {dir}"), e))?;
+        let children = match client.list_children(dir).await {
+            Ok(ch) => ch,
+            Err(e) => {
+                again(&client, e, &format!("listing {dir}")).await?;
+                continue;
+            }
+        };
         if let Err(e) = check(&children) {
             entry.delete_now().await;
             return Err(e);
@@ -193,7 +196,10 @@ pub(super) async fn queue(
         }
         let watcher = match client.get_and_watch_data(&pred).await {
             Err(zk::Error::NoNode) => continue,
-            Err(e) => return Err(zk_error(&format!("watching {pred}"), e)),
+            Err(e) => {
+                again(&client, e, &format!("watching {pred}")).await?;
+                continue;
+            }
             Ok((_, _, w)) => w,
         };
         let event = match until {
@@ -338,10 +344,13 @@ async fn semaphore(
     let until = deadline(wait);
     let lease = format!("{dir}/{}", uuid::Uuid::new_v4().simple());
     loop {
-        let (children, watcher) = client
-            .list_and_watch_children(dir)
-            .await
-            .map_err(|e| zk_error(&format!("listing {dir}"), e))?;
+        let (children, watcher) = match client.list_and_watch_children(dir).await {
+            Ok(x) => x,
+            Err(e) => {
+                again(&client, e, &format!("listing {dir}")).await?;
+                continue;
+            }
+        };
         if children.iter().any(|ch| contender(ch).is_some()) {
             side.delete_now().await;
             return Err(conflict(

@@ -403,6 +403,27 @@ impl Cleaner {
     }
 }
 
+/// After a failed read while waiting: `Ok` to try again once the session is connected
+/// again (a disconnection within the session keeps our queue node), else the error.
+pub(crate) async fn again(client: &zk::Client, e: zk::Error, what: &str) -> Result<()> {
+    if e != zk::Error::ConnectionLoss {
+        return Err(zk_error(what, e));
+    }
+    let mut states = client.state_watcher();
+    let mut s = client.state();
+    loop {
+        match s {
+            zk::SessionState::SyncConnected | zk::SessionState::ConnectedReadOnly => return Ok(()),
+            s if s.is_terminated() => {
+                return Err(Error::Unavailable(format!(
+                    "{what}: the ZooKeeper session is {s}"
+                )))
+            }
+            _ => s = states.changed().await,
+        }
+    }
+}
+
 /// How long a wait may last, as a deadline for `tokio::time`.
 pub(crate) fn deadline(wait: Wait) -> Option<tokio::time::Instant> {
     match wait {

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use zookeeper_client as zk;
 
 use super::lock::holder_nodes;
-use super::{holder_of, zk_error, ZkCoordinator};
+use super::{again, holder_of, ZkCoordinator};
 use crate::coordination::{Error, Event, EventKind, Events, Holder, Result, WatchTarget};
 
 #[derive(Clone, Copy)]
@@ -148,31 +148,9 @@ impl Task {
                 Err(zk::Error::NoNode) => match self.client.check_and_watch_stat(&self.dir).await {
                     Ok((None, w)) => return Ok((Vec::new(), Some(w))),
                     Ok((Some(_), _)) => continue,
-                    Err(e) => self.reconnected(e).await?,
+                    Err(e) => again(&self.client, e, &format!("watching {}", self.dir)).await?,
                 },
-                Err(e) => self.reconnected(e).await?,
-            }
-        }
-    }
-
-    /// A disconnection: wait (on session events, not a timer) until connected again.
-    async fn reconnected(&self, e: zk::Error) -> Result<()> {
-        if e != zk::Error::ConnectionLoss {
-            return Err(zk_error(&format!("watching {}", self.dir), e));
-        }
-        let mut states = self.client.state_watcher();
-        let mut s = self.client.state();
-        loop {
-            match s {
-                zk::SessionState::SyncConnected | zk::SessionState::ConnectedReadOnly => {
-                    return Ok(())
-                }
-                s if s.is_terminated() => {
-                    return Err(Error::Unavailable(format!(
-                        "watch ended: the ZooKeeper session is {s}"
-                    )))
-                }
-                _ => s = states.changed().await,
+                Err(e) => again(&self.client, e, &format!("watching {}", self.dir)).await?,
             }
         }
     }

@@ -390,6 +390,14 @@ pub(crate) struct Cleaner {
 }
 
 impl Cleaner {
+    /// Finish `task` (an answer we still want) before the session closes.
+    pub(crate) fn track(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        let handle = tokio::spawn(task);
+        let mut tasks = self.tasks.lock().expect("tasks lock");
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(handle);
+    }
+
     pub(crate) fn delete(&self, client: zk::Client, path: String) {
         let handle = tokio::spawn(async move {
             for _ in 0..3 {
@@ -497,23 +505,26 @@ impl Coordinator for ZkCoordinator {
     /// Finish pending deletions, stop background watches, then close the session so every
     /// ephemeral node we still own goes at once instead of at session expiry.
     async fn close(&self) -> Result<()> {
+        let limit = tokio::time::Instant::now() + self.session_timeout.min(Duration::from_secs(2));
+        self.session.stop();
+        // Our handle goes first: the session closes as soon as the last task holding one is
+        // done, right behind the requests already sent (the deletes of released nodes).
+        let client = self.client.lock().expect("client lock").take();
+        // Only a connected session can be closed; otherwise the server expires it.
+        let state = client
+            .as_ref()
+            .filter(|c| matches!(c.state(), zk::SessionState::SyncConnected))
+            .map(|c| c.state_watcher());
+        drop(client);
         let pending: Vec<JoinHandle<()>> =
             std::mem::take(&mut *self.tasks.lock().expect("tasks lock"));
-        let limit = tokio::time::Instant::now() + self.session_timeout.min(Duration::from_secs(2));
         for t in pending {
             let abort = t.abort_handle();
             if tokio::time::timeout_at(limit, t).await.is_err() {
                 abort.abort();
             }
         }
-        self.session.stop();
-        let client = self.client.lock().expect("client lock").take();
-        // Only a connected session can be closed; otherwise the server expires it.
-        if let Some(client) =
-            client.filter(|c| matches!(c.state(), zk::SessionState::SyncConnected))
-        {
-            let mut state = client.state_watcher();
-            drop(client);
+        if let Some(mut state) = state {
             let closed = async {
                 while !state.state().is_terminated() {
                     state.changed().await;

@@ -639,7 +639,7 @@ fn unreachable_ensemble_exits_69_quickly() {
 }
 
 #[test]
-fn stopping_the_server_signals_the_child_and_exits_3() {
+fn a_server_that_stops_answering_gets_the_child_signalled_and_exit_3_and_new_clients_exit_69() {
     let zk = Zk::start();
     let e = Env::on(&zk, "stop", 3);
     let marker = e.home.path().join("term");
@@ -669,8 +669,9 @@ fn stopping_the_server_signals_the_child_and_exits_3() {
         "{}",
         stderr_of(&mut bg.child)
     );
+    // SIGSTOP: a partition as the client sees it (no answers, no reset).
     let stopped = std::time::SystemTime::now();
-    support::signal(zk.pid(), libc::SIGKILL);
+    support::signal(zk.pid(), libc::SIGSTOP);
     let (rc, err) = bg.finish(Duration::from_secs(10));
     assert_eq!(rc, 3, "{err}");
     let signalled = std::fs::metadata(&marker)
@@ -681,7 +682,7 @@ fn stopping_the_server_signals_the_child_and_exits_3() {
     // expire on the server: 3 s after the last answer.
     let after = signalled.duration_since(stopped).unwrap();
     assert!(
-        after < Duration::from_millis(2500),
+        after < Duration::from_millis(2900),
         "the child was signalled {after:?} after the server died"
     );
     assert!(
@@ -689,6 +690,12 @@ fn stopping_the_server_signals_the_child_and_exits_3() {
         "toozctl exits promptly after a loss"
     );
     assert!(err.contains("lock 's'"), "{err}");
+    // A new client of the silent server gives up within its timeout, exit 69.
+    let t = Instant::now();
+    let (rc, _, err) = e.run("n", &["lock", "--kill-after", "1s", "x", "--", "true"]);
+    assert_eq!(rc, 69, "{err}");
+    assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+    support::signal(zk.pid(), libc::SIGCONT);
 }
 
 #[test]

@@ -1144,50 +1144,71 @@ fn watches_report_joins_leaves_elections_and_lock_holders() {
     let spawn_watch = |args: &[&str]| {
         let mut c = e.cmd("watcher", args);
         c.stdout(Stdio::piped()).stderr(Stdio::piped());
-        c.spawn().unwrap()
+        Bg {
+            child: c.spawn().unwrap(),
+            first: String::new(),
+        }
     };
     let group = spawn_watch(&["-o", "json", "watch", "group", "g", "--count", "2"]);
     let leader = spawn_watch(&["-o", "json", "watch", "leader", "g", "--count", "1"]);
-    let lock = spawn_watch(&["-o", "json", "watch", "lock", "L", "--count", "2"]);
+    let lock = spawn_watch(&["-o", "json", "watch", "lock", "L", "--count", "6"]);
     std::thread::sleep(Duration::from_millis(700));
     let (rc, _, err) = e.run("m1", &["elect", "--kill-after", "1s", "g", "--", "true"]);
     assert_eq!(rc, 0, "{err}");
+    // Taken and given back within milliseconds: still two events.
     let (rc, _, err) = e.run("m2", &["lock", "--kill-after", "1s", "L", "--", "true"]);
     assert_eq!(rc, 0, "{err}");
-    let events = |c: Child| {
-        let out = c.wait_with_output().unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(json_of)
-            .collect::<Vec<Value>>()
+    // A hand-off: released by m3, then acquired by m4.
+    let m3 = e.hold("m3", &["lock", "L"]);
+    let mut m4 = e.cmd(
+        "m4",
+        &["lock", "-w", "10s", "--kill-after", "1s", "L", "--", "true"],
+    );
+    m4.stderr(Stdio::null());
+    let mut m4 = m4.spawn().unwrap();
+    assert!(support::wait_until(Duration::from_secs(10), || e
+        .children("locks/L")
+        .len()
+        == 2));
+    m3.signal(libc::SIGTERM);
+    assert!(m4.wait().unwrap().success());
+    let events = |bg: Bg| {
+        let mut bg = bg;
+        let end = Instant::now() + Duration::from_secs(15);
+        while bg.child.try_wait().unwrap().is_none() {
+            assert!(
+                Instant::now() < end,
+                "watch missed events: {}",
+                stderr_of(&mut bg.child)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut out = String::new();
+        std::io::Read::read_to_string(bg.child.stdout.as_mut().unwrap(), &mut out).unwrap();
+        out.lines()
+            .map(|l| {
+                let v = json_of(l);
+                format!(
+                    "{} {}",
+                    v["event"].as_str().unwrap(),
+                    v["member_id"].as_str().unwrap_or("?")
+                )
+            })
+            .collect::<Vec<String>>()
     };
-    let g = events(group);
+    assert_eq!(events(group), vec!["join m1", "leave m1"]);
+    assert_eq!(events(leader), vec!["elected m1"]);
     assert_eq!(
-        (g[0]["event"].as_str(), g[0]["member_id"].as_str()),
-        (Some("join"), Some("m1")),
-        "{g:?}"
+        events(lock),
+        vec![
+            "acquired m2",
+            "released m2",
+            "acquired m3",
+            "released m3",
+            "acquired m4",
+            "released m4"
+        ]
     );
-    assert_eq!(
-        (g[1]["event"].as_str(), g[1]["member_id"].as_str()),
-        (Some("leave"), Some("m1")),
-        "{g:?}"
-    );
-    let l = events(leader);
-    assert_eq!(
-        (l[0]["event"].as_str(), l[0]["member_id"].as_str()),
-        (Some("elected"), Some("m1")),
-        "{l:?}"
-    );
-    let k = events(lock);
-    assert_eq!(k[0]["event"].as_str(), Some("acquired"), "{k:?}");
-    assert_eq!(k[1]["event"].as_str(), Some("released"), "{k:?}");
-    assert!(k[0]["fencing_token"].as_u64().is_some(), "{k:?}");
 }
 
 #[test]

@@ -8,6 +8,9 @@
 //! - lock: children of `/NS/locks/<name>` → `released` for each holder node gone,
 //!   `acquired` for each new holder (a hand-off is `released` then `acquired`).
 //!
+//! The member of an `acquired` event is read from the node: a holder that came and went
+//! before that read is reported without one.
+//!
 //! A disconnection is reported as `lost`; after reconnecting within the session the
 //! directory is listed again (`resync`) and the differences reported, since events that
 //! happen while disconnected are not replayed. An expired session ends the watch with an

@@ -20,6 +20,19 @@ Exit status:
   69   backend unavailable: could not connect or keep a session
   70   internal error";
 
+const EXAMPLES: &str = "\
+Examples:
+  # run a job under a lock on the embedded file backend (no server needed)
+  toozctl lock nightly -- echo hello
+  # the same lock for every machine, on Redis; exit 0 quietly if another run holds it
+  toozctl -b redis://redis.example:6379 -q lock -n -E 0 backup -- /usr/local/bin/backup
+  # who holds what, on the backend nova uses
+  toozctl --oslo-config /etc/nova/nova.conf locks
+
+Configuration: flag > environment (TOOZCTL_BACKEND, TOOZCTL_PROFILE, TOOZCTL_CONFIG, ...) >
+profile > default_profile of the config file > embedded file backend; --oslo-config sits
+between --backend and TOOZCTL_BACKEND. See the README for the config file.";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "toozctl",
@@ -30,7 +43,7 @@ toozctl is flock(1) across machines: it takes a coordination primitive on a tooz
 (file, Redis, ZooKeeper, etcd) with tooz's own data layout, runs COMMAND while holding it, \
 and gives it back when COMMAND exits. With no configuration it uses an embedded file \
 backend in $XDG_STATE_HOME/toozctl (~/.local/state/toozctl).",
-    after_help = EXIT_CODES,
+    after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}"),
     propagate_version = true
 )]
 pub struct Cli {
@@ -111,6 +124,9 @@ pub enum Command {
     Elect(commands::elect::Args),
     Group(commands::group::Args),
     Watch(commands::watch::Args),
+    Locks(commands::locks::Args),
+    Unlock(commands::unlock::Args),
+    Completions(commands::completions::Args),
 }
 
 /// `--on-lost` and `--kill-after`: how a COMMAND is stopped, shared by every holding command.

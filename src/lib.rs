@@ -31,6 +31,13 @@ pub fn main_with_args(args: Vec<std::ffi::OsString>) -> i32 {
         Ok(c) => c,
         Err(e) => return report_clap_error(e),
     };
+    // Completion scripts need no backend, and a broken config must not stop them.
+    if let cli::Command::Completions(args) = cli.command {
+        return match commands::completions::run(args) {
+            Ok(()) => error::code::SUCCESS,
+            Err(e) => report(&e),
+        };
+    }
     let ctx = match config::resolve(&cli.global) {
         Ok(c) => c,
         Err(e) => return report(&e),

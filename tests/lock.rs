@@ -794,3 +794,28 @@ fn deleting_the_lock_file_behind_our_back_stops_the_command_and_exits_3() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("deleted") && err.contains("SIGTERM"), "{err}");
 }
+
+#[test]
+fn no_wait_names_a_flock_1_holder() {
+    let fb = FileBackend::new();
+    let file = fb.dir.path().join("by-flock");
+    std::fs::write(&file, b"").unwrap();
+    // One process that holds the flock and is killed by the test (no orphan keeps the fd).
+    let script = format!("exec 9>>{}; flock 9; exec sleep 30", file.display());
+    let mut f = Command::new("sh").args(["-c", &script]).spawn().unwrap();
+    assert!(wait_until(Duration::from_secs(5), || {
+        Command::new("flock")
+            .args(["-n"])
+            .arg(&file)
+            .arg("true")
+            .status()
+            .unwrap()
+            .code()
+            == Some(1)
+    }));
+    let (code, _, err) = run(fb.cmd(&["lock", "-n", "by-flock", "--", "true"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("flock"), "the flock(1) holder is named: {err}");
+    f.kill().unwrap();
+    f.wait().unwrap();
+}

@@ -149,7 +149,7 @@ pub async fn hold(
     announce: impl FnOnce(),
 ) -> Result<()> {
     let (mut changes, current) = merge_health(&held);
-    // Without COMMAND there is nothing to stop: no grace to fit before the deadline.
+    // Without COMMAND there is nothing to stop, so no grace to fit before the deadline.
     let grace = match spec.supervise.on_lost {
         OnLost::Term if !spec.command.is_empty() => spec.supervise.kill_after,
         _ => Duration::ZERO,

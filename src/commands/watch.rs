@@ -207,6 +207,11 @@ async fn watch(
         log.info(&format!("lock '{}' is free", args.target));
         return Ok(());
     }
+    log.info(&format!(
+        "watching {} '{}'",
+        kind_name(args.kind),
+        args.target
+    ));
     let mut queue: VecDeque<EventOut> = VecDeque::new();
     let mut running: Option<Handler> = None;
     let mut seen = 0u64;
@@ -256,6 +261,12 @@ async fn watch(
             },
         }
     }
+}
+
+fn kind_name(k: Kind) -> String {
+    k.to_possible_value()
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default()
 }
 
 /// Start the handler for one event; it is killed if the watch ends first.

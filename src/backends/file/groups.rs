@@ -106,6 +106,9 @@ pub(super) struct Record {
     pub holder: Option<Holder>,
     /// For tooz members: when the record stops being fresh.
     pub fresh_until: Option<SystemTime>,
+    /// Identifies this membership (not the member): SHA-1 of the record's bytes, which
+    /// include `joined_on` to the microsecond, so a re-join gets another stamp.
+    pub stamp: String,
 }
 
 impl Store {
@@ -262,6 +265,7 @@ impl Store {
                 capabilities,
                 holder,
                 fresh_until,
+                stamp: stamp(&bytes),
             });
         }
         out.sort_by(|a, b| a.member_id.cmp(&b.member_id));
@@ -514,8 +518,13 @@ fn decode(bytes: &[u8]) -> Option<Value> {
     rmpv::decode::read_value(&mut rd).ok()
 }
 
+/// See [`Record::stamp`].
+pub(super) fn stamp(bytes: &[u8]) -> String {
+    sha1_smol::Sha1::from(bytes).digest().to_string()
+}
+
 /// A member record: (member id, capabilities), as tooz reads it (`joined_on` required).
-fn decode_member(bytes: &[u8]) -> Option<(String, Capabilities)> {
+pub(super) fn decode_member(bytes: &[u8]) -> Option<(String, Capabilities)> {
     let v = decode(bytes)?;
     let id = text_of(map_get(&v, "member_id")?)?;
     if !matches!(map_get(&v, "joined_on"), Some(Value::Ext(1, _))) {

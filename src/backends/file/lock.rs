@@ -364,7 +364,7 @@ impl Record {
 
 /// Current toozctl holders of the lock whose companion directory is `meta`; stale
 /// records (no lock on them: their process died) are removed on the way.
-fn live_holders(meta: &Path) -> Result<Vec<Holder>> {
+pub(super) fn live_holders(meta: &Path) -> Result<Vec<Holder>> {
     let dir = meta.join("holders");
     let entries = match std::fs::read_dir(&dir) {
         Ok(e) => e,
@@ -403,36 +403,18 @@ fn live_holders(meta: &Path) -> Result<Vec<Holder>> {
     Ok(out)
 }
 
-/// A lock on the lock file with no toozctl record: tooz, or another fcntl user.
-fn foreign_holder(pid: i32) -> Holder {
+/// A lock on the lock file with no toozctl record: tooz, or another fcntl user. A POSIX
+/// lock names its process, which runs on this machine: show its command line too.
+pub(super) fn foreign_holder(pid: i32) -> Holder {
     if pid > 0 {
         Holder {
             pid: Some(pid as u32),
+            host: super::inspect::hostname(),
+            command: super::inspect::command_line(pid as u32),
             ..Holder::unknown("holds a POSIX fcntl lock (a tooz client?)")
         }
     } else {
         Holder::unknown("held by another process (OFD lock, no toozctl record)")
-    }
-}
-
-pub(super) fn holders(c: &FileCoordinator, name: &str) -> Result<Vec<Holder>> {
-    let path = c.lock_file(name)?;
-    let live = live_holders(&c.lock_meta(name))?;
-    if !live.is_empty() {
-        return Ok(live);
-    }
-    let f = match OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(&path)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_error("cannot open", &path, e)),
-    };
-    match ofd::blocker(&f, Kind::Write).map_err(|e| io_error("cannot inspect", &path, e))? {
-        Some((pid, _)) => Ok(vec![foreign_holder(pid)]),
-        None => Ok(Vec::new()),
     }
 }
 

@@ -20,6 +20,7 @@
 //! absolute, has an empty, `.` or `..` component, or starts with a reserved name is refused.
 
 mod groups;
+mod inspect;
 mod leader;
 mod lock;
 mod ofd;
@@ -32,7 +33,7 @@ use async_trait::async_trait;
 
 use crate::coordination::{
     validate_name, BackendUrl, Capabilities, Coordinator, Error, Events, GroupInfo, Held, Holder,
-    Identity, LockRequest, Member, Result, Wait, WatchTarget,
+    Identity, LockInfo, LockRequest, Member, Result, Wait, WatchTarget,
 };
 use groups::{blocking, Store};
 
@@ -160,7 +161,8 @@ impl Coordinator for FileCoordinator {
     }
 
     async fn lock_holders(&self, name: &str) -> Result<Vec<Holder>> {
-        lock::holders(self, name)
+        self.lock_file(name)?;
+        Ok(inspect::info(self, name)?.holders)
     }
 
     async fn create_group(&self, group: &str) -> Result<()> {
@@ -209,6 +211,14 @@ impl Coordinator for FileCoordinator {
 
     async fn watch(&self, target: &WatchTarget) -> Result<Events> {
         watch::watch(self, target).await
+    }
+
+    async fn locks(&self) -> Result<Vec<LockInfo>> {
+        inspect::locks(self)
+    }
+
+    async fn break_lock(&self, name: &str) -> Result<Vec<Holder>> {
+        inspect::break_lock(self, name)
     }
 }
 

@@ -22,12 +22,12 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use inotify::{Inotify, WatchMask};
-use tokio::sync::mpsc;
+use inotify::{EventMask, Inotify, WatchMask};
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_stream::StreamExt;
 
-use super::groups::{blocking, DriverLock, Store};
+use super::groups::{blocking, decode_member, stamp, DriverLock, Store};
 use super::io_error;
 use super::ofd::{self, Kind};
 use super::{leader, FileCoordinator};
@@ -55,25 +55,55 @@ fn stream(paths: &[(&Path, WatchMask)]) -> Result<Stream> {
     inotify.into_event_stream([0u8; 4096]).map_err(inotify_err)
 }
 
-/// Wait for the next inotify event (or `deadline`), then swallow those already queued.
-/// `false` when the watch should end (receiver gone or stream broken).
-async fn next_wake<T>(
-    events: &mut Stream,
-    deadline: Option<Instant>,
-    tx: &mpsc::Sender<T>,
-) -> bool {
-    let far = Instant::now() + Duration::from_secs(86400);
-    tokio::select! {
-        ev = events.next() => {
-            if !matches!(ev, Some(Ok(_))) {
-                return false;
+/// What a reader task captured from each event, in event order.
+type Captured<C> = mpsc::UnboundedReceiver<Option<C>>;
+
+/// Read inotify events on their own task as they come and apply `capture` to each at once,
+/// so a record that exists only for a moment is read before the watch's slower re-reads
+/// could miss it. Every event sends one message (`None` when nothing was captured).
+fn reader<C: Send + 'static>(
+    mut events: Stream,
+    capture: impl Fn(&inotify::EventOwned) -> Option<C> + Send + 'static,
+) -> Captured<C> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(Ok(e)) = events.next().await {
+            if tx.send(capture(&e)).is_err() {
+                return;
             }
         }
+    });
+    rx
+}
+
+/// Wait for the next event (or `deadline`), then take those already queued too; returns
+/// what was captured. `None` when the watch should end (receiver gone or stream broken).
+async fn next_wake<C, T>(
+    rx: &mut Captured<C>,
+    deadline: Option<Instant>,
+    tx: &mpsc::Sender<T>,
+) -> Option<Vec<C>> {
+    let far = Instant::now() + Duration::from_secs(86400);
+    let mut out = Vec::new();
+    tokio::select! {
+        m = rx.recv() => out.extend(m?),
         _ = tokio::time::sleep_until(deadline.unwrap_or(far)) => {}
-        _ = tx.closed() => return false,
+        _ = tx.closed() => return None,
     }
-    while let Ok(Some(Ok(_))) = tokio::time::timeout(Duration::ZERO, events.next()).await {}
-    true
+    while let Ok(m) = rx.try_recv() {
+        out.extend(m);
+    }
+    Some(out)
+}
+
+/// The name of the file an event with any of `mask` is about, if it ends with `suffix`.
+fn named<'a>(e: &'a inotify::EventOwned, mask: EventMask, suffix: &str) -> Option<&'a str> {
+    let n = e.name.as_ref()?.to_str()?;
+    (e.mask.intersects(mask) && n.ends_with(suffix) && !n.starts_with('.')).then_some(n)
+}
+
+fn read_holder(path: &Path) -> Option<Holder> {
+    serde_json::from_slice(&fs::read(path).ok()?).ok()
 }
 
 fn event(
@@ -95,13 +125,16 @@ fn event(
 
 pub(super) async fn watch(c: &FileCoordinator, target: &WatchTarget) -> Result<Events> {
     let (tx, rx) = mpsc::channel(1024);
+    // Each task says when it has read the initial state: a change after we return is
+    // then always reported.
+    let (ready_tx, ready_rx) = oneshot::channel();
     let store = c.store();
     match target {
         WatchTarget::Group(g) => {
             let (s, g2) = (store.clone(), g.clone());
             blocking(move || s.require(&g2)).await?;
             let events = group_stream(&store, g)?;
-            tokio::spawn(group_task(store, target.clone(), events, tx));
+            tokio::spawn(group_task(ready_tx, store, target.clone(), events, tx));
         }
         WatchTarget::Leader(g) => {
             let (s, g2) = (store.clone(), g.clone());
@@ -111,7 +144,7 @@ pub(super) async fn watch(c: &FileCoordinator, target: &WatchTarget) -> Result<E
             let mask =
                 WatchMask::CREATE | WatchMask::MOVED_TO | WatchMask::DELETE | WatchMask::CLOSE;
             let events = stream(&[(&dir, mask)])?;
-            tokio::spawn(leader_task(store, target.clone(), events, tx));
+            tokio::spawn(leader_task(ready_tx, store, target.clone(), events, tx));
         }
         WatchTarget::Lock(name) => {
             let path = c.lock_file(name)?;
@@ -137,14 +170,16 @@ pub(super) async fn watch(c: &FileCoordinator, target: &WatchTarget) -> Result<E
                 ),
             ])?;
             let c2 = LockProbe {
+                holders: holders.clone(),
                 url: c.url.clone(),
                 identity: c.identity.clone(),
                 name: name.clone(),
                 file,
             };
-            tokio::spawn(lock_task(c2, target.clone(), events, tx));
+            tokio::spawn(lock_task(ready_tx, c2, target.clone(), events, tx));
         }
     }
+    let _ = ready_rx.await;
     Ok(rx)
 }
 
@@ -172,7 +207,10 @@ fn group_stream(store: &Store, group: &str) -> Result<Stream> {
 }
 
 /// Live members by id (with our holder record), and when the freshest tooz record expires.
-type Snapshot = (BTreeMap<String, Option<Holder>>, Option<SystemTime>);
+type Snapshot = (
+    BTreeMap<String, (Option<Holder>, String)>,
+    Option<SystemTime>,
+);
 
 /// Live members of a group (an absent group counts as empty), and when the freshest tooz
 /// record would expire.
@@ -184,23 +222,38 @@ fn snapshot(store: &Store, group: &str) -> Result<Snapshot> {
     let recs = store.records(&store.group_dir(group), &store.our_dir(group), false)?;
     let expiry = recs.iter().filter_map(|r| r.fresh_until).min();
     Ok((
-        recs.into_iter().map(|r| (r.member_id, r.holder)).collect(),
+        recs.into_iter()
+            .map(|r| (r.member_id, (r.holder, r.stamp)))
+            .collect(),
         expiry,
     ))
 }
 
 async fn group_task(
+    ready: oneshot::Sender<()>,
     store: Store,
     target: WatchTarget,
-    mut events: Stream,
+    events: Stream,
     tx: mpsc::Sender<Result<Event>>,
 ) {
     let group = target.name().to_string();
     let gdir = store.group_dir(&group);
+    let mut watches = events.watches();
+    // Records that appear are read at once, so a member that joins and leaves between two
+    // reads of the group is still reported (join, then leave).
+    let dir = gdir.clone();
+    let mut rx = reader(events, move |e| {
+        let appeared = EventMask::CREATE | EventMask::MOVED_TO | EventMask::CLOSE_WRITE;
+        let n = named(e, appeared, ".raw")?;
+        let bytes = fs::read(dir.join(n)).ok()?;
+        decode_member(&bytes).map(|(id, _)| (id, stamp(&bytes)))
+    });
     let read = |s: &Store| {
         let (s, g) = (s.clone(), group.clone());
         blocking(move || snapshot(&s, &g))
     };
+    // Stamps of memberships already reported as joined.
+    let mut reported = std::collections::HashSet::new();
     let (mut known, mut expiry) = match read(&store).await {
         Ok(v) => v,
         Err(e) => {
@@ -208,23 +261,29 @@ async fn group_task(
             return;
         }
     };
+    reported.extend(known.values().map(|(_, s)| s.clone()));
+    let _ = ready.send(());
     loop {
         let deadline = expiry.map(|t| {
             let left = t.duration_since(SystemTime::now()).unwrap_or_default();
             Instant::now() + left + Duration::from_millis(5)
         });
-        if !next_wake(&mut events, deadline, &tx).await {
+        let Some(mut fleeting) = next_wake(&mut rx, deadline, &tx).await else {
             return;
-        }
+        };
         // The group directory may have been (re)created: watching it again is harmless.
         let mask = WatchMask::CREATE
             | WatchMask::DELETE
             | WatchMask::MOVE
             | WatchMask::ATTRIB
             | WatchMask::CLOSE_WRITE;
-        let _ = events.watches().add(&gdir, mask | WatchMask::ONLYDIR);
+        let _ = watches.add(&gdir, mask | WatchMask::ONLYDIR);
         for pause in SETTLE {
             tokio::time::sleep(Duration::from_millis(pause)).await;
+            // Captures that came meanwhile go first: they are older than the read below.
+            while let Ok(m) = rx.try_recv() {
+                fleeting.extend(m);
+            }
             let (now, exp) = match read(&store).await {
                 Ok(v) => v,
                 Err(e) => {
@@ -234,15 +293,40 @@ async fn group_task(
             };
             expiry = exp;
             let mut out = Vec::new();
-            for (m, h) in &known {
-                if !now.contains_key(m) {
-                    out.push(event(EventKind::Leave, &target, Some(m.clone()), h.clone()));
+            // Leaves first: in a sequence of short memberships, the earlier ones are over.
+            let gone: Vec<String> = known
+                .iter()
+                .filter(|(m, (_, st))| now.get(*m).map(|(_, s)| s) != Some(st))
+                .map(|(m, _)| m.clone())
+                .collect();
+            for m in gone {
+                let h = known.remove(&m).and_then(|(h, _)| h);
+                out.push(event(EventKind::Leave, &target, Some(m), h));
+            }
+            // Memberships seen as they appeared, in order: a join, and at once a leave if
+            // the membership is already over.
+            for (m, st) in fleeting.drain(..) {
+                if !reported.insert(st.clone()) {
+                    continue;
+                }
+                match now.get(&m) {
+                    Some((h, s)) if *s == st => {
+                        out.push(event(EventKind::Join, &target, Some(m), h.clone()));
+                    }
+                    _ => {
+                        out.push(event(EventKind::Join, &target, Some(m.clone()), None));
+                        out.push(event(EventKind::Leave, &target, Some(m), None));
+                    }
                 }
             }
-            for (m, h) in &now {
-                if !known.contains_key(m) {
+            for (m, (h, st)) in &now {
+                if reported.insert(st.clone()) {
                     out.push(event(EventKind::Join, &target, Some(m.clone()), h.clone()));
                 }
+            }
+            if reported.len() > 4096 {
+                // Only stamps of current members can still come back from a late capture.
+                reported.retain(|s| now.values().any(|(_, st)| st == s));
             }
             known = now;
             for e in out {
@@ -254,54 +338,35 @@ async fn group_task(
     }
 }
 
+/// Each new term writes `holder.json` with a larger fencing token: every record with a
+/// token above the last one seen is reported, even if that term has already ended.
 async fn leader_task(
+    ready: oneshot::Sender<()>,
     store: Store,
     target: WatchTarget,
-    mut events: Stream,
+    events: Stream,
     tx: mpsc::Sender<Result<Event>>,
 ) {
-    let group = target.name().to_string();
-    let read = |s: &Store| {
-        let (s, g) = (s.clone(), group.clone());
-        blocking(move || leader::current(&s, &g))
-    };
-    let term = |h: &Option<Holder>| h.as_ref().map(|h| (h.member_id.clone(), h.fencing_token));
-    let mut known = match read(&store).await {
-        Ok(h) => term(&h),
-        Err(e) => {
-            let _ = tx.send(Err(e)).await;
-            return;
-        }
-    };
-    while next_wake(&mut events, None, &tx).await {
-        for pause in SETTLE {
-            tokio::time::sleep(Duration::from_millis(pause)).await;
-            let now = match read(&store).await {
-                Ok(h) => h,
-                Err(e) => {
-                    let _ = tx.send(Err(e)).await;
-                    return;
-                }
+    let record = leader::leader_dir(&store, target.name()).join("holder.json");
+    let mut last = read_holder(&record)
+        .and_then(|h| h.fencing_token)
+        .unwrap_or(0);
+    let _ = ready.send(());
+    let path = record.clone();
+    let mut rx = reader(events, move |e| {
+        named(e, EventMask::MOVED_TO, "holder.json")?;
+        read_holder(&path)
+    });
+    while let Some(captured) = next_wake(&mut rx, None, &tx).await {
+        // Records in the order they appeared (the rename is atomic: no re-read needed).
+        for h in captured {
+            let Some(token) = h.fencing_token.filter(|t| *t > last) else {
+                continue;
             };
-            let t = term(&now);
-            // A leader without a record yet ("being elected") is reported once it has one.
-            let settled = now.as_ref().is_none_or(|h| h.fencing_token.is_some());
-            if settled && t != known {
-                known = t;
-                if let Some(h) = now {
-                    if tx
-                        .send(Ok(event(
-                            EventKind::Elected,
-                            &target,
-                            h.member_id.clone(),
-                            Some(h),
-                        )))
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
+            last = token;
+            let e = event(EventKind::Elected, &target, h.member_id.clone(), Some(h));
+            if tx.send(Ok(e)).await.is_err() {
+                return;
             }
         }
     }
@@ -309,6 +374,7 @@ async fn leader_task(
 
 /// What a lock watch needs to look at the lock.
 struct LockProbe {
+    holders: std::path::PathBuf,
     url: crate::coordination::BackendUrl,
     identity: crate::coordination::Identity,
     name: String,
@@ -316,65 +382,176 @@ struct LockProbe {
 }
 
 impl LockProbe {
-    fn held(&self) -> bool {
-        matches!(ofd::blocker(&self.file, Kind::Write), Ok(Some(_)))
+    /// `None` when free; else the pid of a classic POSIX holder (tooz), or -1 for an OFD
+    /// holder (toozctl, whose record says who it is).
+    fn blocker(&self) -> Option<i32> {
+        ofd::blocker(&self.file, Kind::Write)
+            .ok()?
+            .map(|(pid, _)| pid)
     }
 
     fn holder(&self) -> Option<Holder> {
         let c = FileCoordinator::open(&self.url, self.identity.clone()).ok()?;
-        super::lock::holders(&c, &self.name)
+        super::inspect::info(&c, &self.name)
             .ok()?
+            .holders
             .into_iter()
             .next()
     }
 }
 
+/// The term a lock watch believes in progress.
+struct Term {
+    holder: Option<Holder>,
+    /// `acquired` was reported. Not yet for a toozctl holder seen locked before its
+    /// record appeared: its record, due any moment, says who it is.
+    reported: bool,
+}
+
+/// The lock's state, from two sources: the kernel (free or held, by tooz or by us) and
+/// our holder records, read as they appear (one per toozctl term, with its fencing token).
+/// A toozctl term too short to be seen held is still reported from its record.
+struct LockState {
+    term: Option<Term>,
+    last_token: u64,
+}
+
+impl LockState {
+    fn acquired(&mut self, target: &WatchTarget, h: Option<Holder>, out: &mut Vec<Event>) {
+        out.push(event(EventKind::Acquired, target, who(&h), h.clone()));
+        self.term = Some(Term {
+            holder: h,
+            reported: true,
+        });
+    }
+
+    /// A new toozctl term, from its record.
+    fn record(&mut self, target: &WatchTarget, r: Holder, out: &mut Vec<Event>) {
+        let Some(t) = r.fencing_token.filter(|t| *t > self.last_token) else {
+            return;
+        };
+        self.last_token = t;
+        if let Some(old) = self.term.take() {
+            if old.reported {
+                // The previous term ended unseen: the lock went straight to this one.
+                out.push(event(
+                    EventKind::Released,
+                    target,
+                    who(&old.holder),
+                    old.holder,
+                ));
+            }
+        }
+        self.acquired(target, Some(r), out);
+    }
+
+    /// What the kernel says now. Returns true when the lock was seen released.
+    fn kernel(&mut self, target: &WatchTarget, probe: &LockProbe, out: &mut Vec<Event>) -> bool {
+        match (self.term.is_some(), probe.blocker()) {
+            (false, Some(pid)) if pid > 0 => {
+                let h = probe.holder();
+                self.acquired(target, h, out);
+            }
+            (false, Some(_)) => {
+                self.term = Some(Term {
+                    holder: None,
+                    reported: false,
+                })
+            }
+            (true, None) => {
+                let old = self.term.take().expect("checked");
+                if !old.reported {
+                    out.push(event(EventKind::Acquired, target, None, None));
+                }
+                out.push(event(
+                    EventKind::Released,
+                    target,
+                    who(&old.holder),
+                    old.holder,
+                ));
+                return true;
+            }
+            _ => {}
+        }
+        false
+    }
+
+    /// At the end of a settle window: a holder still unnamed is reported as it is.
+    fn settle(&mut self, target: &WatchTarget, probe: &LockProbe, out: &mut Vec<Event>) {
+        if self.term.as_ref().is_some_and(|t| !t.reported) {
+            let h = probe.holder();
+            if let Some(t) = h.as_ref().and_then(|h| h.fencing_token) {
+                self.last_token = self.last_token.max(t);
+            }
+            self.acquired(target, h, out);
+        }
+    }
+}
+
 async fn lock_task(
+    ready: oneshot::Sender<()>,
     probe: LockProbe,
     target: WatchTarget,
-    mut events: Stream,
+    events: Stream,
     tx: mpsc::Sender<Result<Event>>,
 ) {
-    let mut held = probe.held();
-    let mut holder = if held { probe.holder() } else { None };
-    while next_wake(&mut events, None, &tx).await {
+    let holders = probe.holders.clone();
+    let mut rx = reader(events, move |e| {
+        let n = named(e, EventMask::MOVED_TO, ".json")?;
+        let token = n.strip_suffix(".json")?.parse::<u64>().ok()?;
+        Some(read_holder(&holders.join(n)).unwrap_or(Holder {
+            fencing_token: Some(token),
+            ..Holder::default()
+        }))
+    });
+    let mut st = LockState {
+        term: None,
+        last_token: 0,
+    };
+    if probe.blocker().is_some() {
+        let h = probe.holder();
+        st.last_token = h.as_ref().and_then(|h| h.fencing_token).unwrap_or(0);
+        st.term = Some(Term {
+            holder: h,
+            reported: true,
+        });
+    }
+    let _ = ready.send(());
+    while let Some(mut records) = next_wake(&mut rx, None, &tx).await {
         let mut pauses: Vec<u64> = SETTLE.to_vec();
         let mut i = 0;
         while i < pauses.len() {
             tokio::time::sleep(Duration::from_millis(pauses[i])).await;
             i += 1;
-            let now = probe.held();
-            if now == held {
-                continue;
+            // Records that arrived meanwhile are taken in too, in order.
+            while let Ok(m) = rx.try_recv() {
+                records.extend(m);
             }
-            held = now;
-            let e = if now {
-                holder = probe.holder();
-                event(
-                    EventKind::Acquired,
-                    &target,
-                    holder.as_ref().and_then(|h| h.member_id.clone()),
-                    holder.clone(),
-                )
-            } else {
-                // A tooz waiter polls every ≤ 100 ms: look again a little longer.
+            let mut out = Vec::new();
+            records.sort_by_key(|h| h.fencing_token);
+            for r in records.drain(..) {
+                st.record(&target, r, &mut out);
+            }
+            if st.kernel(&target, &probe, &mut out) && pauses.len() == SETTLE.len() {
+                // A tooz waiter polls every <= 100 ms: look again a little longer.
                 let mut t = 0;
-                pauses.truncate(i);
                 for p in AFTER_RELEASE {
                     pauses.push(p - t);
                     t = p;
                 }
-                let h = holder.take();
-                event(
-                    EventKind::Released,
-                    &target,
-                    h.as_ref().and_then(|h| h.member_id.clone()),
-                    h,
-                )
-            };
-            if tx.send(Ok(e)).await.is_err() {
-                return;
+            }
+            if i == pauses.len() {
+                st.settle(&target, &probe, &mut out);
+            }
+            for e in out {
+                if tx.send(Ok(e)).await.is_err() {
+                    return;
+                }
             }
         }
     }
+}
+
+fn who(h: &Option<Holder>) -> Option<String> {
+    h.as_ref().and_then(|h| h.member_id.clone())
 }

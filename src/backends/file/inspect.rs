@@ -1,0 +1,196 @@
+//! Inspecting and repairing file locks: `locks()` lists every lock file under `DIR` with its
+//! holders (our records under `DIR/.toozctl/locks/`, else whoever the kernel says holds a
+//! POSIX `fcntl` lock on it: tooz; else a `flock(2)` holder found in `/proc/locks`), and `break_lock()`, which cannot take a lock away from a
+//! live process (the kernel holds it for that process), so it names the holder instead.
+
+use std::path::Path;
+
+use super::lock::{foreign_holder, live_holders};
+use super::ofd::{self, Kind};
+use super::{io_error, FileCoordinator, RESERVED};
+use crate::coordination::{Error, Holder, LockInfo, Result};
+
+/// The command line of a local process, at most 80 characters (`None` if it is gone).
+pub(super) fn command_line(pid: u32) -> Option<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    // One line: newlines and other control characters (a `python -c` script) become spaces.
+    let text: String = String::from_utf8_lossy(&raw)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let mut s = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if s.is_empty() {
+        return None;
+    }
+    if s.chars().count() > 80 {
+        s = s.chars().take(77).collect::<String>() + "...";
+    }
+    Some(s)
+}
+
+pub(super) fn hostname() -> Option<String> {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+}
+
+/// Lock names under `DIR`: every regular file outside the reserved names, as a path
+/// relative to `DIR` (tooz never deletes lock files, so free locks are listed too).
+fn lock_names(dir: &Path) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    let mut pending = vec![String::new()];
+    while let Some(prefix) = pending.pop() {
+        let here = if prefix.is_empty() {
+            dir.to_path_buf()
+        } else {
+            dir.join(&prefix)
+        };
+        let entries = match std::fs::read_dir(&here) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !prefix.is_empty() => continue,
+            Err(e) => return Err(io_error("cannot read", &here, e)),
+        };
+        for entry in entries.flatten() {
+            let Some(file) = entry.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            if prefix.is_empty() && RESERVED.contains(&file.as_str()) {
+                continue;
+            }
+            let name = if prefix.is_empty() {
+                file
+            } else {
+                format!("{prefix}/{file}")
+            };
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => pending.push(name),
+                Ok(t) if t.is_file() => names.push(name),
+                _ => {}
+            }
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// The last fencing token handed out for the lock whose companion directory is `meta`.
+fn last_token(meta: &Path) -> Option<u64> {
+    std::fs::read_to_string(meta.join("token"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Who holds the lock file at `path` when no toozctl record says so.
+fn kernel_holder(path: &Path) -> Result<Option<Holder>> {
+    let f = match std::fs::OpenOptions::new().read(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_error("cannot open", path, e)),
+    };
+    let blocker = ofd::blocker(&f, Kind::Write).map_err(|e| io_error("cannot inspect", path, e))?;
+    let flock = || {
+        use std::os::unix::fs::MetadataExt;
+        f.metadata()
+            .ok()
+            .and_then(|m| flock_holder(m.dev(), m.ino()))
+    };
+    Ok(match blocker {
+        // An OFD lock names no process; a flock(2) lock beside it may.
+        Some((pid, kind)) if pid > 0 || flock().is_none() => {
+            let mut h = foreign_holder(pid);
+            if kind == Kind::Read {
+                h.mode = Some("shared".into());
+            }
+            Some(h)
+        }
+        _ => flock().map(|(pid, write)| Holder {
+            pid: Some(pid),
+            host: hostname(),
+            command: command_line(pid),
+            mode: (!write).then(|| "shared".to_string()),
+            note: Some("holds a flock(2) lock (flock(1)?)".into()),
+            ..Holder::default()
+        }),
+    })
+}
+
+/// The process holding a `flock(2)` lock on the file `(dev, ino)`, from `/proc/locks`
+/// (which, unlike `F_OFD_GETLK`, sees flock locks and names their process), and whether
+/// it is a write lock.
+fn flock_holder(dev: u64, ino: u64) -> Option<(u32, bool)> {
+    let want = (libc::major(dev) as u64, libc::minor(dev) as u64, ino);
+    let table = std::fs::read_to_string("/proc/locks").ok()?;
+    for line in table.lines() {
+        // "1: FLOCK  ADVISORY  WRITE 4242 fe:00:10035382 0 EOF"; waiters have "->".
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 6 || f[1] != "FLOCK" {
+            continue;
+        }
+        let mut id = f[5].split(':');
+        let parsed = (
+            id.next().and_then(|x| u64::from_str_radix(x, 16).ok()),
+            id.next().and_then(|x| u64::from_str_radix(x, 16).ok()),
+            id.next().and_then(|x| x.parse::<u64>().ok()),
+        );
+        if parsed != (Some(want.0), Some(want.1), Some(want.2)) {
+            continue;
+        }
+        if let Ok(pid) = f[4].parse::<u32>() {
+            return Some((pid, f[3] == "WRITE"));
+        }
+    }
+    None
+}
+
+/// What is known of lock `name`: our live holder records, else whoever holds the lock
+/// file in the kernel (a tooz client's POSIX lock, an OFD lock, a `flock(1)` user).
+pub(super) fn info(c: &FileCoordinator, name: &str) -> Result<LockInfo> {
+    let meta = c.lock_meta(name);
+    let mut holders = live_holders(&meta)?;
+    if holders.is_empty() {
+        holders.extend(kernel_holder(&c.dir.join(name))?);
+    }
+    Ok(LockInfo {
+        name: name.to_string(),
+        holders,
+        ttl: None,
+        fencing_token: last_token(&meta),
+    })
+}
+
+pub(super) fn locks(c: &FileCoordinator) -> Result<Vec<LockInfo>> {
+    lock_names(&c.dir)?
+        .iter()
+        .map(|name| info(c, name))
+        .collect()
+}
+
+/// Nothing to break: `Ok(empty)`. Held: an error naming the holders and how to free it.
+pub(super) fn break_lock(c: &FileCoordinator, name: &str) -> Result<Vec<Holder>> {
+    c.lock_file(name)?;
+    let held = info(c, name)?.holders;
+    if held.is_empty() {
+        return Ok(held);
+    }
+    let pids: Vec<String> = held
+        .iter()
+        .filter_map(|h| h.pid)
+        .map(|p| p.to_string())
+        .collect();
+    let who: Vec<String> = held.iter().map(Holder::to_string).collect();
+    let mut how = match pids.len() {
+        0 => "stop the process that holds it".to_string(),
+        1 => format!("stop that process (kill {})", pids[0]),
+        _ => format!("stop those processes (kill {})", pids.join(" ")),
+    };
+    if held.iter().any(|h| h.member_id.is_some()) {
+        how.push_str("; toozctl forwards SIGTERM to its COMMAND and releases once it has exited");
+    }
+    Err(Error::Unsupported(format!(
+        "cannot break lock '{name}' on the file backend: it is held by {}, and the kernel frees it only \
+         when the holder unlocks or exits; to free it, {how}",
+        who.join("; ")
+    )))
+}

@@ -1,0 +1,234 @@
+//! Watches on Redis: events come from pub/sub, with a bounded poll as the safety net.
+//!
+//! A watch subscribes to the channels toozctl publishes on (`NS_group:<g>.changed`,
+//! `NS_<name>_lock.acquired`/`.released`) and to the keyspace-notification channel of the
+//! key it follows (which fires only when the server has `notify-keyspace-events` enabled).
+//! On every message, and at least once a second, it re-reads the state and reports the
+//! differences; so changes made by tooz clients (which publish nothing) and members that
+//! die (their beat key just expires) are seen within about a second. When the connection
+//! breaks it reports `lost`, reconnects, re-reads, and reports `resync` plus whatever
+//! changed meanwhile.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::mpsc;
+use tokio_stream::StreamExt;
+
+use super::lock::{self, Keys};
+use super::{group, Inner};
+use crate::coordination::{Error, Event, EventKind, Events, Holder, Result, WatchTarget};
+
+const POLL: Duration = Duration::from_secs(1);
+
+#[derive(Clone, PartialEq)]
+enum State {
+    Members(BTreeSet<String>),
+    /// The lock value (token) and what we know of its holder.
+    Held(Option<(String, Holder)>),
+}
+
+async fn read(inner: &Inner, target: &WatchTarget) -> Result<State> {
+    match target {
+        WatchTarget::Group(g) => match group::members(inner, g).await {
+            Ok(ms) => Ok(State::Members(
+                ms.into_iter().map(|m| m.member_id).collect(),
+            )),
+            Err(Error::NotFound(_)) => Ok(State::Members(BTreeSet::new())),
+            Err(e) => Err(e),
+        },
+        WatchTarget::Leader(g) => read_lock(inner, &format!("leader_of_{g}")).await,
+        WatchTarget::Lock(n) => read_lock(inner, n).await,
+    }
+}
+
+async fn read_lock(inner: &Inner, name: &str) -> Result<State> {
+    let keys = Keys::new(inner, name);
+    let value: Option<String> = inner
+        .cmd("reading a lock", redis::cmd("GET").arg(&keys.lock))
+        .await?;
+    let Some(value) = value else {
+        return Ok(State::Held(None));
+    };
+    let holder = lock::holders(inner, name)
+        .await?
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    Ok(State::Held(Some((value, holder))))
+}
+
+fn event(
+    target: &WatchTarget,
+    kind: EventKind,
+    member: Option<String>,
+    holder: Option<Holder>,
+) -> Event {
+    let fencing_token = holder.as_ref().and_then(|h| h.fencing_token);
+    Event {
+        kind,
+        target: target.clone(),
+        member,
+        holder,
+        fencing_token,
+        at: SystemTime::now(),
+    }
+}
+
+/// The events that lead from `old` to `new`.
+fn diff(target: &WatchTarget, old: &State, new: &State) -> Vec<Event> {
+    let mut out = Vec::new();
+    match (old, new) {
+        (State::Members(a), State::Members(b)) => {
+            for m in b.difference(a) {
+                out.push(event(target, EventKind::Join, Some(m.clone()), None));
+            }
+            for m in a.difference(b) {
+                out.push(event(target, EventKind::Leave, Some(m.clone()), None));
+            }
+        }
+        (State::Held(a), State::Held(b)) => {
+            let same = matches!((a, b), (Some((x, _)), Some((y, _))) if x == y);
+            if same {
+                return out;
+            }
+            let gained = match target {
+                WatchTarget::Leader(_) => EventKind::Elected,
+                _ => EventKind::Acquired,
+            };
+            if let (Some((_, h)), false) = (a, matches!(target, WatchTarget::Leader(_))) {
+                out.push(event(
+                    target,
+                    EventKind::Released,
+                    h.member_id.clone(),
+                    Some(h.clone()),
+                ));
+            }
+            if let Some((_, h)) = b {
+                out.push(event(target, gained, h.member_id.clone(), Some(h.clone())));
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+fn channels(inner: &Inner, target: &WatchTarget) -> Vec<String> {
+    match target {
+        WatchTarget::Group(g) => {
+            let key = inner.group_key(g);
+            vec![inner.changed_channel(g), inner.keyspace_channel(&key)]
+        }
+        WatchTarget::Leader(g) => lock_channels(inner, &format!("leader_of_{g}")),
+        WatchTarget::Lock(n) => lock_channels(inner, n),
+    }
+}
+
+fn lock_channels(inner: &Inner, name: &str) -> Vec<String> {
+    let k = Keys::new(inner, name);
+    vec![
+        k.acquired.clone(),
+        k.released.clone(),
+        inner.keyspace_channel(&k.lock),
+    ]
+}
+
+pub(super) async fn watch(inner: &Arc<Inner>, target: &WatchTarget) -> Result<Events> {
+    let ps = inner.subscribe(&channels(inner, target)).await?;
+    let state = read(inner, target).await?;
+    let (tx, rx) = mpsc::channel(256);
+    tokio::spawn(run(inner.clone(), target.clone(), Some(ps), state, tx));
+    Ok(rx)
+}
+
+async fn run(
+    inner: Arc<Inner>,
+    target: WatchTarget,
+    mut ps: Option<redis::aio::PubSub>,
+    mut state: State,
+    tx: mpsc::Sender<Result<Event>>,
+) {
+    let mut disconnected = false;
+    loop {
+        if let Some(p) = ps.as_mut() {
+            let mut stream = p.on_message();
+            tokio::select! {
+                m = stream.next() => if m.is_none() {
+                    drop(stream);
+                    ps = None;
+                },
+                _ = tokio::time::sleep(POLL) => {}
+                _ = tx.closed() => return,
+            }
+        } else {
+            tokio::select! {
+                _ = tokio::time::sleep(POLL) => {}
+                _ = tx.closed() => return,
+            }
+        }
+        if ps.is_none() {
+            ps = inner.subscribe(&channels(&inner, &target)).await.ok();
+        }
+        match read(&inner, &target).await {
+            Ok(new) => {
+                let mut events = Vec::new();
+                if disconnected {
+                    disconnected = false;
+                    events.push(event(&target, EventKind::Resync, None, None));
+                }
+                events.extend(diff(&target, &state, &new));
+                state = new;
+                for e in events {
+                    if tx.send(Ok(e)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(_) if !disconnected => {
+                disconnected = true;
+                ps = None;
+                if tx
+                    .send(Ok(event(&target, EventKind::Lost, None, None)))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_diffs() {
+        let t = WatchTarget::Lock("x".into());
+        let h = |m: &str| Holder {
+            member_id: Some(m.into()),
+            ..Holder::default()
+        };
+        let free = State::Held(None);
+        let a = State::Held(Some(("t1".into(), h("a"))));
+        let b = State::Held(Some(("t2".into(), h("b"))));
+        let kinds = |v: Vec<Event>| v.into_iter().map(|e| e.kind).collect::<Vec<_>>();
+        assert_eq!(kinds(diff(&t, &free, &a)), vec![EventKind::Acquired]);
+        assert_eq!(kinds(diff(&t, &a, &free)), vec![EventKind::Released]);
+        assert_eq!(
+            kinds(diff(&t, &a, &b)),
+            vec![EventKind::Released, EventKind::Acquired]
+        );
+        assert!(diff(&t, &a, &a).is_empty());
+        let g = WatchTarget::Group("g".into());
+        let m1 = State::Members(["a".to_string()].into());
+        let m2 = State::Members(["b".to_string()].into());
+        assert_eq!(
+            kinds(diff(&g, &m1, &m2)),
+            vec![EventKind::Join, EventKind::Leave]
+        );
+    }
+}

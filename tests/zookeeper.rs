@@ -1239,3 +1239,51 @@ fn names_zookeeper_cannot_store_or_that_collide_with_toozs_layout_are_refused() 
     let (rc, _, err) = e.run("m", &["lock", "--kill-after", "1s", "a/b", "--", "true"]);
     assert_eq!(rc, 0, "{err}");
 }
+
+#[test]
+fn locks_lists_holders_of_both_tools_and_unlock_breaks_them() {
+    let e = Env::new("locks");
+    let mut tooz = e.peer("tooz-1");
+    assert_eq!(tooz.ask("trylock T"), json!(true));
+    let ours = e.hold("rust-1", &["lock", "L"]);
+    let (rc, out, err) = e.run("admin", &["-o", "json", "locks"]);
+    assert_eq!(rc, 0, "{err}");
+    let list = json_of(&out);
+    let holders: Vec<(String, String)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["name"].as_str().unwrap().to_string(),
+                l["holder"]["member_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        holders,
+        vec![
+            ("L".to_string(), "rust-1".to_string()),
+            ("T".to_string(), "tooz-1".to_string())
+        ],
+        "{out}"
+    );
+    assert!(
+        list[0]["holder"]["pid"].as_u64().is_some(),
+        "our record: {out}"
+    );
+    // Breaking our holder's lock ends it with exit 3.
+    let (rc, out, err) = e.run("admin", &["unlock", "L"]);
+    assert_eq!(rc, 0, "{err}");
+    assert!(out.contains("rust-1"), "{out}");
+    let (rc, err) = ours.finish(Duration::from_secs(5));
+    assert_eq!(rc, 3, "{err}");
+    // Breaking tooz's lock frees it for others (tooz itself does not notice).
+    let (rc, _, err) = e.run("admin", &["unlock", "T"]);
+    assert_eq!(rc, 0, "{err}");
+    let (rc, _, err) = e.run(
+        "rust-2",
+        &["lock", "-n", "--kill-after", "1s", "T", "--", "true"],
+    );
+    assert_eq!(rc, 0, "{err}");
+}

@@ -639,7 +639,7 @@ fn unreachable_ensemble_exits_69_quickly() {
 }
 
 #[test]
-fn a_server_that_stops_answering_gets_the_child_signalled_and_exit_3_and_new_clients_exit_69() {
+fn a_silent_or_stopped_server_gets_the_child_signalled_and_exit_3_new_clients_exit_69() {
     let zk = Zk::start();
     let e = Env::on(&zk, "stop", 3);
     let marker = e.home.path().join("term");
@@ -696,6 +696,39 @@ fn a_server_that_stops_answering_gets_the_child_signalled_and_exit_3_and_new_cli
     assert_eq!(rc, 69, "{err}");
     assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
     support::signal(zk.pid(), libc::SIGCONT);
+
+    // Stopping the server outright (its connections reset) ends the same way.
+    let marker2 = e.home.path().join("term2");
+    let script = format!(
+        "trap 'touch {}; exit 0' TERM; sleep 60 & wait",
+        marker2.display()
+    );
+    let mut c = e.cmd(
+        "m2",
+        &[
+            "lock",
+            "--kill-after",
+            "500ms",
+            "s2",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ],
+    );
+    c.stderr(Stdio::piped());
+    let bg = Bg {
+        child: c.spawn().unwrap(),
+        first: String::new(),
+    };
+    assert!(support::wait_until(Duration::from_secs(15), || e
+        .children("locks/s2")
+        .len()
+        == 1));
+    zk.stop();
+    let (rc, err) = bg.finish(Duration::from_secs(10));
+    assert_eq!(rc, 3, "{err}");
+    assert!(marker2.exists(), "the child got SIGTERM");
 }
 
 #[test]

@@ -97,6 +97,24 @@ impl Drop for Entry {
     }
 }
 
+/// A sequential create whose answer we may never see: dropped armed, it deletes whatever
+/// child carries our prefix.
+struct Unanswered {
+    client: zk::Client,
+    prefix: String,
+    cleaner: Cleaner,
+    armed: bool,
+}
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if self.armed {
+            self.cleaner
+                .delete_prefixed(self.client.clone(), std::mem::take(&mut self.prefix));
+        }
+    }
+}
+
 /// Delete a node we own, ignoring "already gone".
 async fn delete(client: &zk::Client, path: &str) -> Result<()> {
     match client.delete(path, None).await {
@@ -140,7 +158,16 @@ pub(super) async fn queue(
     let client = c.client()?;
     let prefix = format!("{dir}/{}{}", uuid::Uuid::new_v4().simple(), kind.marker());
     let data = c.identity.member_id.as_bytes();
+    // Cancelled before the answer: the node may exist under a name we never learnt; it is
+    // found again by its unique prefix (as kazoo does after a connection loss).
+    let mut unknown = Unanswered {
+        client: client.clone(),
+        prefix: prefix.clone(),
+        cleaner: c.cleaner(),
+        armed: true,
+    };
     let (stat, seq) = create_in(c, &client, dir, &prefix, data, &c.ephemeral_sequential()).await?;
+    unknown.armed = false;
     let entry = Entry {
         client: client.clone(),
         path: format!("{prefix}{seq}"),
@@ -363,16 +390,17 @@ async fn semaphore(
             ));
         }
         if children.len() < n as usize {
+            // Armed before the request: a cancellation deletes the lease whatever happened.
+            let entry = Entry {
+                client: client.clone(),
+                path: lease.clone(),
+                cleaner: c.cleaner(),
+                armed: true,
+            };
             let (stat, _) = client
                 .create(&lease, c.identity.member_id.as_bytes(), &c.ephemeral())
                 .await
                 .map_err(|e| zk_error(&format!("creating {lease}"), e))?;
-            let entry = Entry {
-                client: client.clone(),
-                path: lease,
-                cleaner: c.cleaner(),
-                armed: true,
-            };
             side.delete_now().await;
             return Ok(Some(held(
                 c,

@@ -390,6 +390,21 @@ pub(crate) struct Cleaner {
 }
 
 impl Cleaner {
+    /// Delete every child of `prefix`'s directory whose name starts with its last segment.
+    pub(crate) fn delete_prefixed(&self, client: zk::Client, prefix: String) {
+        self.track(async move {
+            let Some((dir, name)) = prefix.rsplit_once('/') else {
+                return;
+            };
+            let Ok(children) = client.list_children(dir).await else {
+                return;
+            };
+            for ch in children.iter().filter(|ch| ch.starts_with(name)) {
+                let _ = client.delete(&format!("{dir}/{ch}"), None).await;
+            }
+        });
+    }
+
     /// Finish `task` (an answer we still want) before the session closes.
     pub(crate) fn track(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
         let handle = tokio::spawn(task);

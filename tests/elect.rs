@@ -214,9 +214,10 @@ fn losing_the_membership_stops_the_leaders_command_and_exits_3() {
     ]);
     c.stderr(Stdio::piped());
     let mut a = c.spawn().unwrap();
-    assert!(wait_until(Duration::from_secs(5), || leader_of(&fb, "g")
-        ["leader"]
-        == "a"));
+    assert!(wait_until(Duration::from_secs(5), || {
+        let (_, o, _) = run(fb.cmd(&["group", "leader", "g"]));
+        o.starts_with("a ")
+    }));
     let (code, _, err) = run(fb.cmd(&["group", "leave", "g", "--member", "a"]));
     assert_eq!(code, 0, "{err}");
     assert_eq!(a.wait().unwrap().code(), Some(3));
@@ -272,4 +273,58 @@ fn help_has_examples() {
         assert!(out.contains("Examples:\n  "), "{cmd:?}: {out}");
         assert!(out.contains("Exit status:"), "{cmd:?}");
     }
+}
+
+#[test]
+fn deleting_the_leader_lock_file_counts_as_lost() {
+    let fb = FileBackend::new();
+    let mut c = fb.cmd(&[
+        "-m",
+        "a",
+        "elect",
+        "g",
+        "--kill-after",
+        "2s",
+        "--",
+        "sleep",
+        "30",
+    ]);
+    c.stderr(Stdio::piped());
+    let mut a = c.spawn().unwrap();
+    assert!(wait_until(Duration::from_secs(5), || {
+        let (_, o, _) = run(fb.cmd(&["group", "leader", "g"]));
+        o.starts_with("a ")
+    }));
+    // sha1("g")
+    let lock = fb
+        .dir
+        .path()
+        .join(".toozctl/groups/54fd1711209fb1c0781092374132c66e79e2241b/leader/lock");
+    std::fs::remove_file(&lock).unwrap();
+    let t = Instant::now();
+    assert_eq!(a.wait().unwrap().code(), Some(3));
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    let mut err = String::new();
+    a.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(err.contains("deleted or replaced"), "{err}");
+}
+
+#[test]
+fn fencing_tokens_keep_growing_across_delete_and_create_of_the_group() {
+    let fb = FileBackend::new();
+    let token = || {
+        let (code, out, err) = run(fb.cmd(&[
+            "elect",
+            "g",
+            "--",
+            "sh",
+            "-c",
+            "echo $TOOZCTL_FENCING_TOKEN",
+        ]));
+        assert_eq!(code, 0, "{err}");
+        out.trim().parse::<u64>().unwrap()
+    };
+    let first = token();
+    assert_eq!(run(fb.cmd(&["group", "delete", "g"])).0, 0);
+    assert!(token() > first);
 }

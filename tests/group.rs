@@ -259,13 +259,13 @@ fn removing_a_running_member_by_hand_stops_its_command_with_3() {
 #[test]
 fn leave_uses_our_member_id_by_default() {
     let fb = FileBackend::new();
-    let script = format!("{} group leave g", support::bin().display());
+    let script = format!("{} group leave g && sleep 5", support::bin().display());
     let mut c = fb.cmd(&[
         "-m", "me", "group", "join", "--create", "g", "--", "sh", "-c", &script,
     ]);
     c.env("TOOZCTL_BACKEND", &fb.url);
     let (code, _, err) = run(c);
-    // The child left by itself, so the membership was lost while it ran.
+    // The child left by itself: the membership was lost while it ran, so it was stopped.
     assert_eq!(code, 3, "{err}");
     assert!(member_ids(&fb, "g").is_empty());
 }
@@ -401,4 +401,38 @@ fn a_toozctl_member_is_seen_by_tooz_with_its_capabilities_beyond_the_timeout() {
         &[&url],
     );
     assert_eq!((code, out.trim()), (0, "deleted"), "{err}");
+}
+
+#[test]
+fn on_a_terminal_listings_are_tables_with_headers() {
+    let fb = FileBackend::new();
+    ok(&fb, &["group", "create", "g"]);
+    let mut a = join_hold(&fb, "web-1", &["g", "--capabilities", r#"{"role": "api"}"#]);
+    let cmd = format!(
+        "{} -b {} group members g; {} -b {} group list",
+        support::bin().display(),
+        fb.url,
+        support::bin().display(),
+        fb.url
+    );
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("HOME", fb.dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("script(1) from util-linux");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "MEMBER",
+        "CAPABILITIES",
+        "LEADER",
+        "web-1",
+        r#"{"role":"api"}"#,
+        "GROUP",
+        "MEMBERS",
+    ] {
+        assert!(text.contains(want), "{want} missing from {text}");
+    }
+    support::signal(a.id(), libc::SIGTERM);
+    a.wait().unwrap();
 }

@@ -438,3 +438,117 @@ fn short_lock_terms_and_back_to_back_memberships_are_all_reported_in_order() {
     assert_eq!(wl.exit_code(), 0);
     assert_eq!(wg.exit_code(), 0);
 }
+
+#[test]
+fn a_tooz_member_is_seen_joining_and_leaving_when_it_stops_heartbeating() {
+    let fb = FileBackend::new();
+    // timeout=1: tooz lists a record for 1 s after its last heartbeat.
+    let url = format!("{}?timeout=1", fb.url);
+    let mut c = support::toozctl(fb.dir.path());
+    c.args(["-b", &url, "group", "create", "g"]);
+    assert_eq!(run(c).0, 0);
+    let mut c = support::toozctl(fb.dir.path());
+    c.args([
+        "-b", &url, "-v", "-o", "json", "watch", "group", "g", "--count", "2",
+    ]);
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.contains("watching"), "{line}");
+    let (code, out, e) = support::python(
+        "import os, sys\nfrom tooz import coordination\nc = coordination.get_coordinator(sys.argv[1], b'tooz-1')\nc.start()\nc.join_group(b'g', {'role': 'api'}).get()\nos._exit(0)",
+        &[&url],
+    );
+    assert_eq!(code, 0, "{out}{e}");
+    let joined = Instant::now();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let j: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(
+        (j["event"].as_str(), j["member_id"].as_str()),
+        (Some("join"), Some("tooz-1"))
+    );
+    let l: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let after = joined.elapsed();
+    assert_eq!(
+        (l["event"].as_str(), l["member_id"].as_str()),
+        (Some("leave"), Some("tooz-1"))
+    );
+    // Its record expires 1 s after tooz wrote it: the watch wakes for that, no sooner.
+    assert!(
+        after > Duration::from_millis(400) && after < Duration::from_millis(2500),
+        "{after:?}"
+    );
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+/// CPU time (clock ticks) a process has used so far.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn idle_watches_do_not_spin() {
+    let fb = FileBackend::new();
+    let (a, _) = hold(&fb, &["-m", "a", "elect", "g"]);
+    let (b, _) = hold(&fb, &["-m", "b", "group", "join", "g"]);
+    let (l, _) = hold(&fb, &["lock", "l"]);
+    let watches = [
+        Watch::start(&fb, &["group", "g"]),
+        Watch::start(&fb, &["leader", "g"]),
+        Watch::start(&fb, &["lock", "l"]),
+    ];
+    // Listings read the members' lock files: that must not wake the watches forever.
+    for _ in 0..3 {
+        run(fb.cmd(&["group", "members", "g"]));
+        run(fb.cmd(&["group", "leader", "g"]));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let before: Vec<u64> = watches.iter().map(|w| cpu_ticks(w.child.id())).collect();
+    std::thread::sleep(Duration::from_secs(2));
+    for (w, b0) in watches.iter().zip(before) {
+        let used = cpu_ticks(w.child.id()) - b0;
+        assert!(
+            used <= 5,
+            "a watch used {used} ticks in 2 s while nothing changed"
+        );
+    }
+    for c in [a, b, l] {
+        stop(c);
+    }
+    for mut w in watches {
+        support::signal(w.child.id(), libc::SIGTERM);
+        w.child.wait().unwrap();
+    }
+}
+
+#[test]
+fn a_group_watch_follows_the_group_through_delete_and_create() {
+    let fb = FileBackend::new();
+    run(fb.cmd(&["group", "create", "g"]));
+    let w = Watch::start(&fb, &["group", "g", "--count", "2"]);
+    assert_eq!(run(fb.cmd(&["group", "delete", "g"])).0, 0);
+    assert_eq!(run(fb.cmd(&["group", "create", "g"])).0, 0);
+    std::thread::sleep(Duration::from_millis(100));
+    let (mut m, _) = hold(&fb, &["-m", "again", "group", "join", "g"]);
+    let (_, j) = w.next();
+    assert_eq!(
+        (j["event"].as_str(), j["member_id"].as_str()),
+        (Some("join"), Some("again"))
+    );
+    support::signal(m.id(), libc::SIGKILL);
+    m.wait().unwrap();
+    let killed = Instant::now();
+    let (t, l) = w.next();
+    assert_eq!(l["event"], "leave");
+    assert!(t - killed < FAST, "{:?}", t - killed);
+    assert_eq!(w.exit_code(), 0);
+}

@@ -277,10 +277,9 @@ fn handler(ctx: &Context, args: &Args, ev: EventOut) -> Handler {
         .kill_on_drop(true);
     cmd.env("TOOZCTL_EVENT", ev.event.to_string());
     cmd.env("TOOZCTL_BACKEND", ctx.url.to_string());
-    cmd.env(
-        "TOOZCTL_EVENT_MEMBER",
-        ev.member_id.clone().unwrap_or_default(),
-    );
+    if let Some(m) = &ev.member_id {
+        cmd.env("TOOZCTL_EVENT_MEMBER", m);
+    }
     match args.kind {
         Kind::Lock => cmd.env("TOOZCTL_LOCK", &args.target),
         Kind::Group | Kind::Leader => cmd.env("TOOZCTL_GROUP", &args.target),

@@ -57,8 +57,11 @@ pub fn render<R: Row>(format: OutputFormat, tty: bool, rows: &[R], empty: &str) 
             }
             let mut t = Table::new();
             t.load_preset(presets::UTF8_FULL_CONDENSED)
-                .set_content_arrangement(ContentArrangement::Dynamic)
                 .set_header(R::HEADERS.to_vec());
+            // Wrap to the terminal only when its width is known (a pty may report 0).
+            if t.width().is_some_and(|w| w >= 40) {
+                t.set_content_arrangement(ContentArrangement::Dynamic);
+            }
             for r in rows {
                 t.add_row(r.cells());
             }

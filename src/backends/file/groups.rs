@@ -16,8 +16,9 @@
 //!   process: it is not listed, and the next reader removes both files. A record without a
 //!   `.lock` is a tooz client's: listed while its mtime is within `timeout`, exactly as tooz
 //!   lists it, and never removed by us.
-//! - A held membership touches its record every `timeout`/3 (tooz: `?timeout=`, default
-//!   10 s), so tooz clients, which list only records fresher than `timeout`, see it.
+//!
+//! The records' bytes are `tooz_format`'s; a held membership (heartbeat, release) is
+//! `membership`'s.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
@@ -26,23 +27,15 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use async_trait::async_trait;
-use chrono::{Datelike, Timelike};
-use rmpv::Value;
-use tokio::sync::watch;
-use tokio_stream::StreamExt;
-
 use super::io_error;
+use super::membership::Joined;
 use super::ofd::{self, Kind};
-use crate::coordination::{
-    validate_name, Capabilities, Error, GroupInfo, Health, Held, Holder, Identity, Member, Release,
-    Result,
+use super::tooz_format::{
+    decode_group_id, decode_member, member_record, metadata, sha1_hex, stamp,
 };
-
-/// Lowercase hex SHA-1 of the UTF-8 bytes, as tooz names group and member files.
-pub(super) fn sha1_hex(s: &str) -> String {
-    sha1_smol::Sha1::from(s.as_bytes()).digest().to_string()
-}
+use crate::coordination::{
+    validate_name, Capabilities, Error, GroupInfo, Holder, Identity, Member, Result,
+};
 
 /// What the blocking group operations need, cheap to clone onto a blocking thread.
 #[derive(Clone)]
@@ -188,11 +181,7 @@ impl Store {
         }
         let gdir = self.group_dir(group);
         fs::create_dir_all(&gdir).map_err(|e| io_error("cannot create", &gdir, e))?;
-        let meta = Value::Map(vec![
-            (key("group_id"), Value::Binary(group.as_bytes().to_vec())),
-            (key("encoded"), Value::Boolean(false)),
-        ]);
-        self.write_atomic(&gdir.join(".metadata"), &encode(&meta))
+        self.write_atomic(&gdir.join(".metadata"), &metadata(group))
     }
 
     /// Write `dest` through a temporary file in `DIR/tmp` (as tooz writes `.metadata`), so
@@ -358,13 +347,8 @@ impl Store {
         }
         let live = write_locked_record(&live_path, &self.identity.holder(None, None))?;
         let now = chrono::Local::now().naive_local();
-        let record = Value::Map(vec![
-            (key("capabilities"), caps.value().clone()),
-            (key("joined_on"), datetime_ext(now)),
-            (key("member_id"), Value::Binary(member.as_bytes().to_vec())),
-            (key("encoded"), Value::Boolean(false)),
-        ]);
-        if let Err(e) = self.write_atomic(&raw, &encode(&record)) {
+        let record = member_record(&member, caps, now);
+        if let Err(e) = self.write_atomic(&raw, &record) {
             let _ = fs::remove_file(&live_path);
             return Err(e);
         }
@@ -435,108 +419,11 @@ impl Store {
         let meta = gdir.join(".metadata");
         fs::remove_file(&meta).map_err(|e| io_error("cannot remove", &meta, e))?;
         fs::remove_dir(&gdir).map_err(|e| io_error("cannot remove", &gdir, e))?;
-        let _ = fs::remove_dir_all(&odir);
+        // Member lock files go; the leader's fencing counter stays, so a group created again
+        // under the same name never hands out a token twice.
+        let _ = fs::remove_dir_all(odir.join("members"));
         Ok(())
     }
-
-    /// Whether our membership still stands: the record is there and the lock file is ours.
-    fn still_member(&self, j: &JoinedPaths) -> bool {
-        j.raw.exists()
-            && fs::metadata(&j.live_path)
-                .map(|m| m.ino() == j.ino)
-                .unwrap_or(false)
-    }
-
-    /// Refresh the record's mtime (tooz's heartbeat), under the driver lock.
-    fn touch(&self, j: &JoinedPaths) -> Result<bool> {
-        let _dl = DriverLock::take(&self.dir)?;
-        if !self.still_member(j) {
-            return Ok(false);
-        }
-        let c = std::ffi::CString::new(j.raw.as_os_str().as_encoded_bytes())
-            .map_err(|_| Error::Internal("path with NUL".into()))?;
-        // SAFETY: a valid C string; a null times pointer sets both times to now.
-        let r = unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), std::ptr::null(), 0) };
-        if r != 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::NotFound {
-                return Ok(false);
-            }
-            return Err(io_error("cannot touch", &j.raw, e));
-        }
-        Ok(true)
-    }
-}
-
-fn key(k: &str) -> Value {
-    Value::String(k.into())
-}
-
-fn encode(v: &Value) -> Vec<u8> {
-    let mut out = Vec::new();
-    rmpv::encode::write_value(&mut out, v).expect("writing to a Vec cannot fail");
-    out
-}
-
-/// oslo.serialization's datetime: ext type 1 around a map with str keys in this order.
-fn datetime_ext(t: chrono::NaiveDateTime) -> Value {
-    let fields = [
-        ("day", t.day()),
-        ("month", t.month()),
-        ("year", t.year() as u32),
-        ("hour", t.hour()),
-        ("minute", t.minute()),
-        ("second", t.second()),
-        ("microsecond", (t.nanosecond() / 1000).min(999_999)),
-    ];
-    let map = Value::Map(
-        fields
-            .iter()
-            .map(|(k, v)| (key(k), Value::from(*v)))
-            .collect(),
-    );
-    Value::Ext(1, encode(&map))
-}
-
-fn text_of(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
-        Value::Binary(b) => Some(String::from_utf8_lossy(b).into_owned()),
-        _ => None,
-    }
-}
-
-fn map_get<'a>(v: &'a Value, k: &str) -> Option<&'a Value> {
-    v.as_map()?
-        .iter()
-        .find(|(key, _)| text_of(key).as_deref() == Some(k))
-        .map(|(_, v)| v)
-}
-
-fn decode(bytes: &[u8]) -> Option<Value> {
-    let mut rd = bytes;
-    rmpv::decode::read_value(&mut rd).ok()
-}
-
-/// See [`Record::stamp`].
-pub(super) fn stamp(bytes: &[u8]) -> String {
-    sha1_smol::Sha1::from(bytes).digest().to_string()
-}
-
-/// A member record: (member id, capabilities), as tooz reads it (`joined_on` required).
-pub(super) fn decode_member(bytes: &[u8]) -> Option<(String, Capabilities)> {
-    let v = decode(bytes)?;
-    let id = text_of(map_get(&v, "member_id")?)?;
-    if !matches!(map_get(&v, "joined_on"), Some(Value::Ext(1, _))) {
-        return None;
-    }
-    let caps = map_get(&v, "capabilities").cloned().unwrap_or(Value::Nil);
-    let caps = Capabilities::from_msgpack(&encode(&caps)).ok()?;
-    Some((id, caps))
-}
-
-fn decode_group_id(bytes: &[u8]) -> Option<String> {
-    text_of(map_get(&decode(bytes)?, "group_id")?)
 }
 
 /// Create `path` holding `holder` as JSON, locked (OFD write) before it has its real name,
@@ -568,196 +455,4 @@ pub(super) fn write_locked_record(path: &Path, holder: &Holder) -> Result<File> 
         return Err(io_error("cannot write", path, e));
     }
     Ok(file)
-}
-
-/// The paths a membership keeps watching.
-#[derive(Clone)]
-struct JoinedPaths {
-    raw: PathBuf,
-    live_path: PathBuf,
-    ino: u64,
-}
-
-/// A fresh membership, before it becomes a [`Held`].
-pub(super) struct Joined {
-    group: String,
-    member: String,
-    raw: PathBuf,
-    live_path: PathBuf,
-    live: File,
-    ino: u64,
-}
-
-/// Turn a membership into a [`Held`] whose heartbeat keeps the record fresh for tooz and
-/// reports the membership lost as soon as the record is removed.
-pub(super) fn held(store: Store, j: Joined) -> Result<Held> {
-    let paths = JoinedPaths {
-        raw: j.raw.clone(),
-        live_path: j.live_path.clone(),
-        ino: j.ino,
-    };
-    let (tx, rx) = watch::channel(Health::Held { expires: None });
-    let gdir = j
-        .raw
-        .parent()
-        .expect("records live in a group directory")
-        .to_path_buf();
-    let inotify = inotify::Inotify::init().map_err(|e| Error::Internal(format!("inotify: {e}")))?;
-    let mask = inotify::WatchMask::DELETE
-        | inotify::WatchMask::MOVED_FROM
-        | inotify::WatchMask::DELETE_SELF;
-    inotify
-        .watches()
-        .add(&gdir, mask)
-        .map_err(|e| io_error("cannot watch", &gdir, e))?;
-    if let Some(mdir) = j.live_path.parent() {
-        inotify
-            .watches()
-            .add(mdir, mask)
-            .map_err(|e| io_error("cannot watch", mdir, e))?;
-    }
-    let events = inotify
-        .into_event_stream([0u8; 1024])
-        .map_err(|e| Error::Internal(format!("inotify: {e}")))?;
-    let what = format!("membership of group '{}'", j.group);
-    let lost_msg = format!(
-        "member '{}' was removed from group '{}' (group leave --member, or the group was deleted)",
-        j.member, j.group
-    );
-    let task = tokio::spawn(heartbeat(
-        store.clone(),
-        paths.clone(),
-        events,
-        tx,
-        lost_msg,
-    ));
-    let guard = Membership {
-        store,
-        paths,
-        live: j.live,
-        task,
-    };
-    Ok(Held::new(what, 0, None, rx, Box::new(guard)))
-}
-
-async fn heartbeat(
-    store: Store,
-    paths: JoinedPaths,
-    mut events: inotify::EventStream<[u8; 1024]>,
-    tx: watch::Sender<Health>,
-    lost_msg: String,
-) {
-    let period = (store.timeout / 3).max(Duration::from_millis(100));
-    let mut next = tokio::time::Instant::now() + period;
-    loop {
-        let touch = tokio::select! {
-            _ = tokio::time::sleep_until(next) => true,
-            ev = events.next() => {
-                if ev.is_none() {
-                    return;
-                }
-                false
-            }
-        };
-        let (s, p) = (store.clone(), paths.clone());
-        let ok = if touch {
-            next = tokio::time::Instant::now() + period;
-            blocking(move || s.touch(&p)).await
-        } else {
-            blocking(move || Ok(s.still_member(&p))).await
-        };
-        match ok {
-            Ok(true) => {}
-            Ok(false) => {
-                let _ = tx.send(Health::Lost(lost_msg));
-                return;
-            }
-            // A failed touch is retried at the next period; tooz would only stop listing us.
-            Err(_) => {}
-        }
-    }
-}
-
-/// A held membership.
-struct Membership {
-    store: Store,
-    paths: JoinedPaths,
-    live: File,
-    task: tokio::task::JoinHandle<()>,
-}
-
-#[async_trait]
-impl Release for Membership {
-    async fn release(self: Box<Self>) -> Result<()> {
-        let Membership {
-            store,
-            paths,
-            live,
-            task,
-        } = *self;
-        task.abort();
-        blocking(move || {
-            let _dl = DriverLock::take(&store.dir)?;
-            // Only what is still ours: after a `leave --member` another process may have
-            // joined with the same id.
-            if fs::metadata(&paths.live_path)
-                .map(|m| m.ino() == paths.ino)
-                .unwrap_or(false)
-            {
-                let _ = fs::remove_file(&paths.raw);
-                let _ = fs::remove_file(&paths.live_path);
-            }
-            let _ = ofd::unlock(&live);
-            Ok(())
-        })
-        .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn hex(b: &[u8]) -> String {
-        b.iter().map(|x| format!("{x:02x}")).collect()
-    }
-
-    #[test]
-    fn layout_matches_tooz_vector_v4() {
-        assert_eq!(
-            sha1_hex("spec_g"),
-            "1f2bd46530ac1ca291b996bac1efaa41676e30a7"
-        );
-        assert_eq!(
-            sha1_hex("spec-m1"),
-            "afa134379f5b33ce4b0a073ad02a7291a9598d79"
-        );
-        let meta = Value::Map(vec![
-            (key("group_id"), Value::Binary(b"spec_g".to_vec())),
-            (key("encoded"), Value::Boolean(false)),
-        ]);
-        assert_eq!(
-            hex(&encode(&meta)),
-            "82a867726f75705f6964c406737065635f67a7656e636f646564c2"
-        );
-        let t = chrono::NaiveDate::from_ymd_opt(2024, 1, 2)
-            .unwrap()
-            .and_hms_micro_opt(3, 4, 5, 6)
-            .unwrap();
-        let caps = Capabilities::from_json_text(r#"{"weight": 1}"#).unwrap();
-        let rec = Value::Map(vec![
-            (key("capabilities"), caps.value().clone()),
-            (key("joined_on"), datetime_ext(t)),
-            (key("member_id"), Value::Binary(b"spec-m1".to_vec())),
-            (key("encoded"), Value::Boolean(false)),
-        ]);
-        let bytes = encode(&rec);
-        assert_eq!(
-            hex(&bytes),
-            "84ac6361706162696c697469657381a677656967687401a96a6f696e65645f6f6ec7380187a364617902a56d6f6e746801a479656172cd07e8a4686f757203a66d696e75746504a67365636f6e6405ab6d6963726f7365636f6e6406a96d656d6265725f6964c407737065632d6d31a7656e636f646564c2"
-        );
-        let (id, c) = decode_member(&bytes).unwrap();
-        assert_eq!(id, "spec-m1");
-        assert_eq!(c.to_json(), serde_json::json!({"weight": 1}));
-    }
 }

@@ -7,16 +7,20 @@
 //! | `lock` | the leader keeps an OFD write lock on it for its whole term; campaigners wait for it in the kernel (`F_OFD_SETLKW` on a blocking thread), and the kernel hands it on the moment the leader stands down or dies |
 //! | `token` | the fencing counter (decimal), incremented by each new leader while it holds `lock`: every term gets a larger number |
 //! | `holder.json` | who leads (member id, host, pid, command, since, fencing token); replaced by each new leader, removed when it stands down, and only believed while `lock` is locked |
+//!
+//! A leader whose `lock` file is deleted or replaced (by hand, or a group deleted under it)
+//! no longer excludes anybody, so its leadership is reported lost at once (inotify).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use tokio::sync::watch;
+use tokio_stream::StreamExt;
 
 use super::groups::{blocking, Store};
 use super::io_error;
@@ -51,6 +55,9 @@ impl Drop for Abandon {
 
 /// Wait in the kernel for the OFD write lock on `file`. `Ok(None)`: `wait` ran out.
 async fn wait_for(file: File, wait: Wait, path: &Path) -> Result<Option<File>> {
+    if wait == Wait::NoWait {
+        return Ok(None);
+    }
     let abandoned = Arc::new(AtomicBool::new(false));
     let _guard = Abandon(abandoned.clone());
     let task = tokio::task::spawn_blocking(move || {
@@ -62,8 +69,7 @@ async fn wait_for(file: File, wait: Wait, path: &Path) -> Result<Option<File>> {
         r.map(|()| file)
     });
     let joined = match wait {
-        Wait::NoWait => return Ok(None),
-        Wait::Forever => task.await,
+        Wait::NoWait | Wait::Forever => task.await,
         Wait::Until(deadline) => match tokio::time::timeout_at(deadline, task).await {
             Ok(j) => j,
             Err(_) => return Ok(None),
@@ -98,6 +104,14 @@ pub(super) async fn campaign(store: &Store, group: &str, wait: Wait) -> Result<O
                 None => return Ok(None),
             }
         };
+    if !same_file(&path, file.metadata().map(|m| m.ino()).unwrap_or(0)) {
+        // Deleted or replaced while we waited (the group was deleted): nobody is elected on
+        // a file that is gone.
+        let _ = ofd::unlock(&file);
+        return Err(Error::NotFound(format!(
+            "group '{group}' was deleted while campaigning"
+        )));
+    }
     let (s, d) = (store.clone(), dir.clone());
     let term = blocking(move || begin_term(&s, &d)).await;
     let token = match term {
@@ -108,10 +122,12 @@ pub(super) async fn campaign(store: &Store, group: &str, wait: Wait) -> Result<O
         }
     };
     let (tx, rx) = watch::channel(Health::Held { expires: None });
+    let ino = file.metadata().map(|m| m.ino()).unwrap_or(0);
+    let task = tokio::spawn(guard_lock_file(path, ino, tx));
     let guard = Leadership {
         dir,
         lock: file,
-        _health: tx,
+        task,
     };
     Ok(Some(Held::new(
         format!("leadership of group '{group}'"),
@@ -120,6 +136,45 @@ pub(super) async fn campaign(store: &Store, group: &str, wait: Wait) -> Result<O
         rx,
         Box::new(guard),
     )))
+}
+
+/// Whether `path` is still the file we locked (not deleted, not replaced).
+fn same_file(path: &Path, ino: u64) -> bool {
+    fs::metadata(path).map(|m| m.ino() == ino).unwrap_or(false)
+}
+
+/// Our lock on a leader file that was deleted or replaced no longer excludes anybody:
+/// another candidate could be elected on the new file. Report the leadership lost then.
+async fn guard_lock_file(path: PathBuf, ino: u64, tx: watch::Sender<Health>) {
+    let Some(dir) = path.parent() else { return };
+    let Ok(inotify) = inotify::Inotify::init() else {
+        return;
+    };
+    let mask = inotify::WatchMask::DELETE
+        | inotify::WatchMask::MOVED_FROM
+        | inotify::WatchMask::MOVED_TO
+        | inotify::WatchMask::DELETE_SELF
+        | inotify::WatchMask::MOVE_SELF;
+    if inotify.watches().add(dir, mask).is_err() {
+        return;
+    }
+    let Ok(mut events) = inotify.into_event_stream([0u8; 1024]) else {
+        return;
+    };
+    // Checked once after the watch is in place, so no change in between is missed.
+    loop {
+        if !same_file(&path, ino) {
+            let _ = tx.send(Health::Lost(format!(
+                "the leader lock file {} was deleted or replaced",
+                path.display()
+            )));
+            return;
+        }
+        match events.next().await {
+            Some(Ok(_)) => {}
+            _ => return,
+        }
+    }
 }
 
 /// With the leader lock held: bump the fencing counter and publish who leads.
@@ -178,13 +233,15 @@ pub(super) fn current(store: &Store, group: &str) -> Result<Option<Holder>> {
 struct Leadership {
     dir: PathBuf,
     lock: File,
-    _health: watch::Sender<Health>,
+    /// Watches the lock file and owns the health sender.
+    task: tokio::task::JoinHandle<()>,
 }
 
 #[async_trait]
 impl Release for Leadership {
     async fn release(self: Box<Self>) -> Result<()> {
-        let Leadership { dir, lock, _health } = *self;
+        let Leadership { dir, lock, task } = *self;
+        task.abort();
         // The record goes before the lock, so nobody reads us as leader after we stood down.
         let _ = fs::remove_file(dir.join("holder.json"));
         ofd::unlock(&lock).map_err(|e| Error::Internal(format!("standing down: {e}")))?;

@@ -104,6 +104,9 @@ impl Drop for Abandon {
 
 /// Wait for the OS locks on `file` until `wait` says stop. `Ok(None)` on timeout.
 async fn wait_for_file(file: File, kind: Kind, wait: Wait, path: &Path) -> Result<Option<File>> {
+    if wait == Wait::NoWait {
+        return Ok(None);
+    }
     let abandoned = Arc::new(AtomicBool::new(false));
     let _guard = Abandon(abandoned.clone());
     let task = tokio::task::spawn_blocking(move || {
@@ -115,8 +118,7 @@ async fn wait_for_file(file: File, kind: Kind, wait: Wait, path: &Path) -> Resul
         r.map(|()| file)
     });
     let joined = match wait {
-        Wait::NoWait => return Ok(None),
-        Wait::Forever => task.await,
+        Wait::NoWait | Wait::Forever => task.await,
         Wait::Until(deadline) => match tokio::time::timeout_at(deadline, task).await {
             Ok(j) => j,
             Err(_) => return Ok(None),

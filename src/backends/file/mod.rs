@@ -23,7 +23,9 @@ mod groups;
 mod inspect;
 mod leader;
 mod lock;
+mod membership;
 mod ofd;
+mod tooz_format;
 mod watch;
 
 use std::path::{Path, PathBuf};
@@ -188,7 +190,7 @@ impl Coordinator for FileCoordinator {
     async fn join(&self, group: &str, capabilities: &Capabilities, create: bool) -> Result<Held> {
         let (s, g, c) = (self.store(), group.to_string(), capabilities.clone());
         let joined = blocking(move || s.join(&g, &c, create)).await?;
-        groups::held(self.store(), joined)
+        membership::held(self.store(), joined)
     }
 
     async fn leave(&self, group: &str, member: &str) -> Result<()> {

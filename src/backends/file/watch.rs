@@ -16,7 +16,7 @@
 //! blocked tooz waiter polls every ≤ 100 ms, so after each event the state is read again a
 //! few times over the next ~40 ms (and, after a release, up to ~250 ms).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -27,9 +27,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_stream::StreamExt;
 
-use super::groups::{blocking, decode_member, stamp, DriverLock, Store};
+use super::groups::{blocking, DriverLock, Store};
 use super::io_error;
 use super::ofd::{self, Kind};
+use super::tooz_format::{decode_member, stamp};
 use super::{leader, FileCoordinator};
 use crate::coordination::{Error, Event, EventKind, Events, Holder, Result, WatchTarget};
 
@@ -141,8 +142,10 @@ pub(super) async fn watch(c: &FileCoordinator, target: &WatchTarget) -> Result<E
             blocking(move || s.require(&g2)).await?;
             let dir = leader::leader_dir(&store, g);
             fs::create_dir_all(&dir).map_err(|e| io_error("cannot create", &dir, e))?;
-            let mask =
-                WatchMask::CREATE | WatchMask::MOVED_TO | WatchMask::DELETE | WatchMask::CLOSE;
+            let mask = WatchMask::CREATE
+                | WatchMask::MOVED_TO
+                | WatchMask::DELETE
+                | WatchMask::CLOSE_WRITE;
             let events = stream(&[(&dir, mask)])?;
             tokio::spawn(leader_task(ready_tx, store, target.clone(), events, tx));
         }
@@ -183,34 +186,39 @@ pub(super) async fn watch(c: &FileCoordinator, target: &WatchTarget) -> Result<E
     Ok(rx)
 }
 
+/// A group directory: records created, removed, renamed or touched (tooz's heartbeat).
+const GROUP_DIR_MASK: WatchMask = WatchMask::CREATE
+    .union(WatchMask::DELETE)
+    .union(WatchMask::MOVE)
+    .union(WatchMask::ATTRIB)
+    .union(WatchMask::CLOSE_WRITE)
+    .union(WatchMask::ONLYDIR);
+
+/// Our member lock files. CLOSE_WRITE only: a member holds its lock file open for writing
+/// (the kernel closes it when the member dies), while our own reads close it unwritten.
+const MEMBERS_DIR_MASK: WatchMask = WatchMask::CREATE
+    .union(WatchMask::DELETE)
+    .union(WatchMask::MOVE)
+    .union(WatchMask::CLOSE_WRITE)
+    .union(WatchMask::ONLYDIR);
+
 fn group_stream(store: &Store, group: &str) -> Result<Stream> {
     let root = store.dir.join("groups");
     let members = store.our_dir(group).join("members");
     fs::create_dir_all(&members).map_err(|e| io_error("cannot create", &members, e))?;
-    let gdir = store.group_dir(group);
-    let dir_mask = WatchMask::CREATE
-        | WatchMask::DELETE
-        | WatchMask::MOVE
-        | WatchMask::ATTRIB
-        | WatchMask::CLOSE_WRITE;
+    let root_mask = WatchMask::CREATE | WatchMask::DELETE | WatchMask::MOVE | WatchMask::ONLYDIR;
     stream(&[
-        (
-            &root,
-            WatchMask::CREATE | WatchMask::DELETE | WatchMask::MOVE | WatchMask::ONLYDIR,
-        ),
-        (&gdir, dir_mask | WatchMask::ONLYDIR),
-        (
-            &members,
-            WatchMask::CREATE | WatchMask::DELETE | WatchMask::MOVE | WatchMask::CLOSE,
-        ),
+        (&root, root_mask),
+        (&store.group_dir(group), GROUP_DIR_MASK),
+        (&members, MEMBERS_DIR_MASK),
     ])
 }
 
-/// Live members by id (with our holder record), and when the freshest tooz record expires.
-type Snapshot = (
-    BTreeMap<String, (Option<Holder>, String)>,
-    Option<SystemTime>,
-);
+/// Live members by id: our holder record (toozctl members) and the membership's stamp.
+type Members = BTreeMap<String, (Option<Holder>, String)>;
+
+/// Live members, and when the freshest tooz record expires.
+type Snapshot = (Members, Option<SystemTime>);
 
 /// Live members of a group (an absent group counts as empty), and when the freshest tooz
 /// record would expire.
@@ -229,6 +237,70 @@ fn snapshot(store: &Store, group: &str) -> Result<Snapshot> {
     ))
 }
 
+/// What a group watch has reported, and how to report the next state.
+struct GroupState {
+    /// Members reported as joined (and not yet as left), with their membership stamps.
+    known: Members,
+    /// Stamps of every membership reported as joined, so a late capture is not reported twice.
+    reported: HashSet<String>,
+}
+
+impl GroupState {
+    fn new(known: Members) -> GroupState {
+        let reported = known.values().map(|(_, s)| s.clone()).collect();
+        GroupState { known, reported }
+    }
+
+    /// The events that lead from what was reported to `now`, given the memberships
+    /// captured (as they appeared) before `now` was read, in order.
+    fn update(
+        &mut self,
+        target: &WatchTarget,
+        now: Members,
+        fleeting: &mut Vec<(String, String)>,
+    ) -> Vec<Event> {
+        let mut out = Vec::new();
+        // Leaves first: in a sequence of short memberships, the earlier ones are over.
+        let gone: Vec<String> = self
+            .known
+            .iter()
+            .filter(|(m, (_, st))| now.get(*m).map(|(_, s)| s) != Some(st))
+            .map(|(m, _)| m.clone())
+            .collect();
+        for m in gone {
+            let h = self.known.remove(&m).and_then(|(h, _)| h);
+            out.push(event(EventKind::Leave, target, Some(m), h));
+        }
+        // Captured memberships: a join, and at once a leave if already over.
+        for (m, st) in fleeting.drain(..) {
+            if !self.reported.insert(st.clone()) {
+                continue;
+            }
+            match now.get(&m) {
+                Some((h, s)) if *s == st => {
+                    out.push(event(EventKind::Join, target, Some(m), h.clone()));
+                }
+                _ => {
+                    out.push(event(EventKind::Join, target, Some(m.clone()), None));
+                    out.push(event(EventKind::Leave, target, Some(m), None));
+                }
+            }
+        }
+        for (m, (h, st)) in &now {
+            if self.reported.insert(st.clone()) {
+                out.push(event(EventKind::Join, target, Some(m.clone()), h.clone()));
+            }
+        }
+        if self.reported.len() > 4096 {
+            // Only stamps of current members can still come back from a late capture.
+            self.reported
+                .retain(|s| now.values().any(|(_, st)| st == s));
+        }
+        self.known = now;
+        out
+    }
+}
+
 async fn group_task(
     ready: oneshot::Sender<()>,
     store: Store,
@@ -238,6 +310,7 @@ async fn group_task(
 ) {
     let group = target.name().to_string();
     let gdir = store.group_dir(&group);
+    let mdir = store.our_dir(&group).join("members");
     let mut watches = events.watches();
     // Records that appear are read at once, so a member that joins and leaves between two
     // reads of the group is still reported (join, then leave).
@@ -252,16 +325,14 @@ async fn group_task(
         let (s, g) = (s.clone(), group.clone());
         blocking(move || snapshot(&s, &g))
     };
-    // Stamps of memberships already reported as joined.
-    let mut reported = std::collections::HashSet::new();
-    let (mut known, mut expiry) = match read(&store).await {
+    let (known, mut expiry) = match read(&store).await {
         Ok(v) => v,
         Err(e) => {
             let _ = tx.send(Err(e)).await;
             return;
         }
     };
-    reported.extend(known.values().map(|(_, s)| s.clone()));
+    let mut state = GroupState::new(known);
     let _ = ready.send(());
     loop {
         let deadline = expiry.map(|t| {
@@ -271,18 +342,19 @@ async fn group_task(
         let Some(mut fleeting) = next_wake(&mut rx, deadline, &tx).await else {
             return;
         };
-        // The group directory may have been (re)created: watching it again is harmless.
-        let mask = WatchMask::CREATE
-            | WatchMask::DELETE
-            | WatchMask::MOVE
-            | WatchMask::ATTRIB
-            | WatchMask::CLOSE_WRITE;
-        let _ = watches.add(&gdir, mask | WatchMask::ONLYDIR);
         for pause in SETTLE {
             tokio::time::sleep(Duration::from_millis(pause)).await;
             // Captures that came meanwhile go first: they are older than the read below.
             while let Ok(m) = rx.try_recv() {
                 fleeting.extend(m);
+            }
+            // The group may have been deleted and created again: watching its directories
+            // again is harmless (a directory keeps its one watch).
+            if gdir.is_dir() {
+                let _ = watches.add(&gdir, GROUP_DIR_MASK);
+            }
+            if store.exists(&group) && fs::create_dir_all(&mdir).is_ok() {
+                let _ = watches.add(&mdir, MEMBERS_DIR_MASK);
             }
             let (now, exp) = match read(&store).await {
                 Ok(v) => v,
@@ -292,43 +364,7 @@ async fn group_task(
                 }
             };
             expiry = exp;
-            let mut out = Vec::new();
-            // Leaves first: in a sequence of short memberships, the earlier ones are over.
-            let gone: Vec<String> = known
-                .iter()
-                .filter(|(m, (_, st))| now.get(*m).map(|(_, s)| s) != Some(st))
-                .map(|(m, _)| m.clone())
-                .collect();
-            for m in gone {
-                let h = known.remove(&m).and_then(|(h, _)| h);
-                out.push(event(EventKind::Leave, &target, Some(m), h));
-            }
-            // Memberships seen as they appeared, in order: a join, and at once a leave if
-            // the membership is already over.
-            for (m, st) in fleeting.drain(..) {
-                if !reported.insert(st.clone()) {
-                    continue;
-                }
-                match now.get(&m) {
-                    Some((h, s)) if *s == st => {
-                        out.push(event(EventKind::Join, &target, Some(m), h.clone()));
-                    }
-                    _ => {
-                        out.push(event(EventKind::Join, &target, Some(m.clone()), None));
-                        out.push(event(EventKind::Leave, &target, Some(m), None));
-                    }
-                }
-            }
-            for (m, (h, st)) in &now {
-                if reported.insert(st.clone()) {
-                    out.push(event(EventKind::Join, &target, Some(m.clone()), h.clone()));
-                }
-            }
-            if reported.len() > 4096 {
-                // Only stamps of current members can still come back from a late capture.
-                reported.retain(|s| now.values().any(|(_, st)| st == s));
-            }
-            known = now;
+            let out = state.update(&target, now, &mut fleeting);
             for e in out {
                 if tx.send(Ok(e)).await.is_err() {
                     return;
@@ -554,4 +590,52 @@ async fn lock_task(
 
 fn who(h: &Option<Holder>) -> Option<String> {
     h.as_ref().and_then(|h| h.member_id.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn members(list: &[(&str, &str)]) -> Members {
+        list.iter()
+            .map(|(m, s)| (m.to_string(), (None, s.to_string())))
+            .collect()
+    }
+
+    fn names(evs: &[Event]) -> Vec<String> {
+        evs.iter()
+            .map(|e| format!("{} {}", e.kind, e.member.as_deref().unwrap_or("?")))
+            .collect()
+    }
+
+    #[test]
+    fn group_state_reports_joins_leaves_rejoins_and_short_memberships_once() {
+        let t = WatchTarget::Group("g".into());
+        let mut st = GroupState::new(members(&[("a", "a1")]));
+        assert!(st
+            .update(&t, members(&[("a", "a1")]), &mut vec![])
+            .is_empty());
+        // b joined; a left and came back (another stamp); c came and went unseen but captured.
+        let mut captured = vec![
+            ("c".to_string(), "c1".to_string()),
+            ("b".to_string(), "b1".to_string()),
+        ];
+        let evs = st.update(&t, members(&[("a", "a2"), ("b", "b1")]), &mut captured);
+        assert_eq!(
+            names(&evs),
+            ["leave a", "join c", "leave c", "join b", "join a"]
+        );
+        // A late capture of what was reported already changes nothing.
+        let mut late = vec![
+            ("b".to_string(), "b1".to_string()),
+            ("c".to_string(), "c1".to_string()),
+        ];
+        assert!(st
+            .update(&t, members(&[("a", "a2"), ("b", "b1")]), &mut late)
+            .is_empty());
+        assert_eq!(
+            names(&st.update(&t, members(&[]), &mut vec![])),
+            ["leave a", "leave b"]
+        );
+    }
 }

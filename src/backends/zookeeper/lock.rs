@@ -115,6 +115,22 @@ impl Drop for Unanswered {
     }
 }
 
+/// [`again`] within the wait: `Ok(false)` when the deadline passes first.
+async fn again_until(
+    client: &zk::Client,
+    e: zk::Error,
+    what: &str,
+    until: Option<tokio::time::Instant>,
+) -> Result<bool> {
+    match until {
+        None => again(client, e, what).await.map(|()| true),
+        Some(d) => match tokio::time::timeout_at(d, again(client, e, what)).await {
+            Ok(r) => r.map(|()| true),
+            Err(_) => Ok(false),
+        },
+    }
+}
+
 /// Delete a node we own, ignoring "already gone".
 async fn delete(client: &zk::Client, path: &str) -> Result<()> {
     match client.delete(path, None).await {
@@ -188,7 +204,10 @@ pub(super) async fn queue(
         let children = match client.list_children(dir).await {
             Ok(ch) => ch,
             Err(e) => {
-                again(&client, e, &format!("listing {dir}")).await?;
+                if !again_until(&client, e, &format!("listing {dir}"), until).await? {
+                    entry.delete_now().await;
+                    return Ok(None);
+                }
                 continue;
             }
         };
@@ -224,7 +243,10 @@ pub(super) async fn queue(
         let watcher = match client.get_and_watch_data(&pred).await {
             Err(zk::Error::NoNode) => continue,
             Err(e) => {
-                again(&client, e, &format!("watching {pred}")).await?;
+                if !again_until(&client, e, &format!("watching {pred}"), until).await? {
+                    entry.delete_now().await;
+                    return Ok(None);
+                }
                 continue;
             }
             Ok((_, _, w)) => w,
@@ -377,7 +399,10 @@ async fn semaphore(
         let (children, watcher) = match client.list_and_watch_children(dir).await {
             Ok(x) => x,
             Err(e) => {
-                again(&client, e, &format!("listing {dir}")).await?;
+                if !again_until(&client, e, &format!("listing {dir}"), until).await? {
+                    side.delete_now().await;
+                    return Ok(None);
+                }
                 continue;
             }
         };

@@ -123,6 +123,13 @@ struct Bg {
 }
 
 impl Bg {
+    /// SIGTERM, then wait for a clean exit (the lock is given back at once).
+    fn stop(self) {
+        self.signal(libc::SIGTERM);
+        let (rc, err) = self.finish(Duration::from_secs(10));
+        assert_eq!(rc, 0, "{err}");
+    }
+
     fn signal(&self, sig: i32) {
         support::signal(self.child.id(), sig);
     }
@@ -447,8 +454,8 @@ fn shared_locks_share_and_exclude_writers() {
         2,
         "{nodes:?}"
     );
-    drop(r1);
-    drop(r2);
+    r1.stop();
+    r2.stop();
     let w = e.hold("w", &["lock", "rw"]);
     assert!(w.first.contains("acquired"));
     let (rc, _, _) = e.run(
@@ -504,7 +511,7 @@ fn semaphore_admits_n_and_refuses_a_different_use() {
     let leases = e.children("locks/slots");
     assert_eq!(leases.len(), 2, "{leases:?}");
     assert!(leases.iter().all(|l| l.len() == 32));
-    drop(a);
+    a.stop();
     let (rc, out, err) = e.run(
         "c",
         &[
@@ -522,7 +529,7 @@ fn semaphore_admits_n_and_refuses_a_different_use() {
         ],
     );
     assert_eq!((rc, out.trim()), (0, "in"), "{err}");
-    drop(b);
+    b.stop();
 }
 
 #[test]
@@ -858,7 +865,7 @@ fn tooz_and_toozctl_exclude_each_other() {
         nodes[0].len() == 32 + 8 + 10 && nodes[0].contains("__lock__"),
         "kazoo naming: {nodes:?}"
     );
-    drop(h);
+    h.stop();
     assert!(support::wait_until(Duration::from_secs(5), || e
         .children("locks/L")
         .is_empty()));
@@ -882,7 +889,7 @@ fn kazoo_read_write_locks_and_semaphores_interoperate() {
         json!(false),
         "a kazoo writer waits for our reader"
     );
-    drop(r);
+    r.stop();
     assert!(support::wait_until(Duration::from_secs(5), || e
         .children("locks/RW")
         .is_empty()));

@@ -3,6 +3,7 @@
 
 pub mod file;
 pub mod redis;
+pub mod zookeeper;
 
 use crate::coordination::{BackendUrl, Coordinator, Error, Identity, Result, Scheme};
 
@@ -12,6 +13,9 @@ pub async fn connect(url: &BackendUrl, identity: Identity) -> Result<Box<dyn Coo
         Scheme::File => Ok(Box::new(file::FileCoordinator::open(url, identity)?)),
         Scheme::Redis => Ok(Box::new(
             redis::RedisCoordinator::open(url, identity).await?,
+        )),
+        Scheme::Zookeeper => Ok(Box::new(
+            zookeeper::ZkCoordinator::connect(url, identity).await?,
         )),
         other => Err(Error::Unsupported(format!(
             "the {} backend is not built into this toozctl (URL '{url}')",

@@ -1327,3 +1327,25 @@ fn locks_lists_holders_of_both_tools_and_unlock_breaks_them() {
     );
     assert_eq!(rc, 0, "{err}");
 }
+
+#[test]
+fn the_default_grace_fits_toozs_default_session_timeout() {
+    // tooz's default session timeout is 10 s, the default --kill-after too: without
+    // --kill-after the grace shrinks to half the session, so every holding command works
+    // out of the box; an explicit grace that does not fit is still a usage error.
+    let e = Env::on(Zk::shared(), "defaultgrace", 10);
+    for args in [
+        &["lock", "g", "--", "true"][..],
+        &["group", "join", "--create", "dg", "--", "true"],
+        &["elect", "de", "--", "true"],
+    ] {
+        let (rc, _, err) = e.run("m1", args);
+        assert_eq!(rc, 0, "{args:?}: {err}");
+    }
+    let (rc, _, err) = e.run("m1", &["lock", "--kill-after", "10s", "g", "--", "true"]);
+    assert_eq!(rc, 2, "{err}");
+    assert!(
+        err.contains("--kill-after") && err.contains("lease"),
+        "{err}"
+    );
+}

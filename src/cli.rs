@@ -135,9 +135,9 @@ pub struct SuperviseArgs {
     /// What to do to COMMAND when the primitive is lost: term (SIGTERM, then SIGKILL after --kill-after), kill, or ignore
     #[arg(long, value_enum, default_value_t = OnLost::Term, value_name = "ACTION")]
     pub on_lost: OnLost,
-    /// Grace after SIGTERM before SIGKILL goes to COMMAND's process group
-    #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DURATION")]
-    pub kill_after: Duration,
+    /// Grace after SIGTERM before SIGKILL goes to COMMAND's process group [default: 10s, or half the lease when that is shorter]
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub kill_after: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1035,14 +1035,21 @@ fn dropped_connections_are_remade_without_losing_the_lock() {
 fn kill_after_must_fit_in_the_lease_from_the_url() {
     let s = RedisServer::shared();
     let h = home();
-    // timeout=3 makes the lock lease 3 s; the default --kill-after of 10 s cannot fit.
+    // timeout=3 makes the lock lease 3 s: a --kill-after of 10 s cannot fit...
+    let (code, _, err) = run(&mut tz(
+        h.path(),
+        &s.url("t_grace", "timeout=3"),
+        &["lock", "--kill-after", "10s", "g", "--", "true"],
+    ));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--kill-after"), "{err}");
+    // ...while without --kill-after the grace shrinks to half the lease.
     let (code, _, err) = run(&mut tz(
         h.path(),
         &s.url("t_grace", "timeout=3"),
         &["lock", "g", "--", "true"],
     ));
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("--kill-after"), "{err}");
+    assert_eq!(code, 0, "the default grace fits any lease: {err}");
     let (code, _, err) = run(&mut tz(
         h.path(),
         &s.url("t_grace", "timeout=3"),
@@ -1412,11 +1419,20 @@ fn kill_after_must_fit_in_the_membership_lease() {
     let (code, _, err) = run(&mut tz(
         h.path(),
         &url,
-        &["group", "join", "--create", "g", "--", "true"],
+        &[
+            "group",
+            "join",
+            "--create",
+            "g",
+            "--kill-after",
+            "10s",
+            "--",
+            "true",
+        ],
     ));
     assert_eq!(
         code, 2,
-        "default --kill-after 10s cannot fit a 3 s membership: {err}"
+        "--kill-after 10s cannot fit a 3 s membership: {err}"
     );
     let (code, _, err) = run(&mut tz(
         h.path(),

@@ -5,8 +5,9 @@
 pub mod etcd;
 pub mod file;
 pub mod redis;
+pub mod zookeeper;
 
-use crate::coordination::{BackendUrl, Coordinator, Error, Identity, Result, Scheme};
+use crate::coordination::{BackendUrl, Coordinator, Identity, Result, Scheme};
 
 /// Open a coordinator for `url`, acting as `identity`.
 pub async fn connect(url: &BackendUrl, identity: Identity) -> Result<Box<dyn Coordinator>> {
@@ -15,15 +16,14 @@ pub async fn connect(url: &BackendUrl, identity: Identity) -> Result<Box<dyn Coo
         Scheme::Redis => Ok(Box::new(
             redis::RedisCoordinator::open(url, identity).await?,
         )),
+        Scheme::Zookeeper => Ok(Box::new(
+            zookeeper::ZkCoordinator::connect(url, identity).await?,
+        )),
         #[cfg(feature = "etcd")]
         Scheme::Etcd3Http | Scheme::Etcd3Https => Ok(Box::new(etcd::EtcdCoordinator::open(url, identity).await?)),
         #[cfg(not(feature = "etcd"))]
-        Scheme::Etcd3Http | Scheme::Etcd3Https => Err(Error::Unsupported(format!(
+        Scheme::Etcd3Http | Scheme::Etcd3Https => Err(crate::coordination::Error::Unsupported(format!(
             "the etcd backend is not built into this toozctl (built without the 'etcd' feature; URL '{url}')"
-        ))),
-        other => Err(Error::Unsupported(format!(
-            "the {} backend is not built into this toozctl (URL '{url}')",
-            other.name()
         ))),
     }
 }

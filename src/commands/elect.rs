@@ -93,7 +93,7 @@ async fn elect_and_hold(
     signals: &mut Signals,
     started: Instant,
 ) -> Result<()> {
-    hold::check_grace(
+    let supervise = hold::resolve(
         &args.supervise,
         coord.lease_for(None),
         !args.command.is_empty(),
@@ -117,7 +117,7 @@ async fn elect_and_hold(
     let spec = hold::Spec {
         command: &args.command,
         env,
-        supervise: &args.supervise,
+        supervise: &supervise,
     };
     let hold_mode = args.command.is_empty();
     hold::hold(log, spec, vec![membership, leadership], signals, || {

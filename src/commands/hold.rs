@@ -25,7 +25,7 @@ use crate::supervise::{self, Child, Signals};
 pub struct Spec<'a> {
     pub command: &'a [OsString],
     pub env: Vec<(String, String)>,
-    pub supervise: &'a SuperviseArgs,
+    pub supervise: &'a Supervise,
 }
 
 /// Safety margin before a lease deadline, on top of the `--on-lost` sequence.
@@ -34,22 +34,48 @@ fn margin(lease: Option<Duration>) -> Duration {
     tenth.min(Duration::from_millis(250))
 }
 
-/// Check `--kill-after` against the lease before anything is taken.
-pub fn check_grace(
-    supervise: &SuperviseArgs,
+/// `--kill-after` when none is given (and the lease, if any, is at least twice as long).
+pub const DEFAULT_KILL_AFTER: Duration = Duration::from_secs(10);
+
+/// How COMMAND is stopped, with the grace resolved against the lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Supervise {
+    pub on_lost: OnLost,
+    pub kill_after: Duration,
+}
+
+/// Resolve `--on-lost`/`--kill-after` against the lease before anything is taken. Without
+/// `--kill-after` the grace is 10 s, or half the lease when that is shorter (ZooKeeper's
+/// default session is 10 s); an explicit grace that does not fit in the lease is a usage
+/// error, since COMMAND could then outlive it.
+pub fn resolve(
+    args: &SuperviseArgs,
     lease: Option<Duration>,
     has_command: bool,
-) -> Result<()> {
-    if let (Some(lease), true, OnLost::Term) = (lease, has_command, supervise.on_lost) {
-        if supervise.kill_after + margin(Some(lease)) >= lease {
+) -> Result<Supervise> {
+    let kill_after = match (args.kill_after, lease) {
+        (Some(k), _) => k,
+        (None, Some(lease)) => DEFAULT_KILL_AFTER.min(lease / 2),
+        (None, None) => DEFAULT_KILL_AFTER,
+    };
+    if let (Some(lease), true, OnLost::Term) = (lease, has_command, args.on_lost) {
+        if kill_after + margin(Some(lease)) >= lease {
             return Err(Error::Usage(format!(
-                "--kill-after {:?} is not shorter than the lease of {:?}: COMMAND could outlive the lease; \
-                 lower --kill-after or raise --ttl",
-                supervise.kill_after, lease
+                "--kill-after {} is not shorter than the lease of {}: COMMAND could outlive the lease; \
+                 lower --kill-after, or lengthen the lease (--ttl, or the URL's lock_timeout/timeout)",
+                seconds(kill_after),
+                seconds(lease)
             )));
         }
     }
-    Ok(())
+    Ok(Supervise {
+        on_lost: args.on_lost,
+        kill_after,
+    })
+}
+
+fn seconds(d: Duration) -> String {
+    format!("{}s", d.as_secs_f64())
 }
 
 /// Forward every health change of every primitive into one channel.
@@ -257,7 +283,7 @@ async fn run_command(
 }
 
 /// Apply `--on-lost`; returns when to escalate to SIGKILL.
-fn on_lost(log: &Log, dog: &Watchdog<'_>, s: &SuperviseArgs, child: &Child) -> Option<Instant> {
+fn on_lost(log: &Log, dog: &Watchdog<'_>, s: &Supervise, child: &Child) -> Option<Instant> {
     let reason = dog.lost.as_deref().unwrap_or("lost");
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     match s.on_lost {
@@ -344,7 +370,7 @@ mod tests {
     fn outright_loss_stops_the_command_at_once_and_gives_lost() {
         rt().block_on(async {
             let (held, tx, released) = probe(None);
-            let sup = SuperviseArgs {
+            let sup = Supervise {
                 on_lost: OnLost::Term,
                 kill_after: Duration::from_secs(5),
             };
@@ -388,7 +414,7 @@ mod tests {
                 .iter()
                 .map(OsString::from)
                 .collect();
-            let sup = SuperviseArgs {
+            let sup = Supervise {
                 on_lost: OnLost::Term,
                 kill_after: Duration::from_millis(500),
             };
@@ -429,7 +455,7 @@ mod tests {
                 }
             });
             let cmd: Vec<OsString> = ["sleep", "1.5"].iter().map(OsString::from).collect();
-            let sup = SuperviseArgs {
+            let sup = Supervise {
                 on_lost: OnLost::Term,
                 kill_after: Duration::from_millis(200),
             };
@@ -452,7 +478,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let marker = dir.path().join("ran");
             let cmd: Vec<OsString> = vec!["touch".into(), marker.clone().into()];
-            let sup = SuperviseArgs {
+            let sup = Supervise {
                 on_lost: OnLost::Term,
                 kill_after: Duration::from_secs(1),
             };
@@ -481,7 +507,7 @@ mod tests {
             let marker = dir.path().join("finished");
             let script = format!("sleep 0.4; touch {}", marker.display());
             let cmd: Vec<OsString> = vec!["sh".into(), "-c".into(), script.into()];
-            let sup = SuperviseArgs {
+            let sup = Supervise {
                 on_lost: OnLost::Ignore,
                 kill_after: Duration::from_secs(1),
             };
@@ -499,13 +525,45 @@ mod tests {
 
     #[test]
     fn grace_must_fit_in_the_lease() {
-        let s = SuperviseArgs {
+        let args = |k: Option<u64>| SuperviseArgs {
             on_lost: OnLost::Term,
-            kill_after: Duration::from_secs(10),
+            kill_after: k.map(Duration::from_secs),
         };
-        assert!(check_grace(&s, Some(Duration::from_secs(30)), true).is_ok());
-        assert!(check_grace(&s, Some(Duration::from_secs(10)), true).is_err());
-        assert!(check_grace(&s, None, true).is_ok());
-        assert!(check_grace(&s, Some(Duration::from_secs(5)), false).is_ok());
+        let secs = Duration::from_secs;
+        assert_eq!(
+            resolve(&args(Some(10)), Some(secs(30)), true)
+                .unwrap()
+                .kill_after,
+            secs(10)
+        );
+        assert!(resolve(&args(Some(10)), Some(secs(10)), true).is_err());
+        assert!(resolve(&args(Some(10)), None, true).is_ok());
+        assert!(
+            resolve(&args(Some(10)), Some(secs(5)), false).is_ok(),
+            "nothing to stop in hold mode"
+        );
+        // No --kill-after: 10 s, or half a shorter lease, so the defaults always fit.
+        assert_eq!(
+            resolve(&args(None), Some(secs(30)), true)
+                .unwrap()
+                .kill_after,
+            secs(10)
+        );
+        assert_eq!(
+            resolve(&args(None), Some(secs(10)), true)
+                .unwrap()
+                .kill_after,
+            secs(5)
+        );
+        assert_eq!(
+            resolve(&args(None), Some(secs(2)), true)
+                .unwrap()
+                .kill_after,
+            secs(1)
+        );
+        assert_eq!(
+            resolve(&args(None), None, true).unwrap().kill_after,
+            secs(10)
+        );
     }
 }

@@ -114,7 +114,7 @@ async fn lock_and_hold(
     signals: &mut Signals,
     started: Instant,
 ) -> Result<()> {
-    hold::check_grace(
+    let supervise = hold::resolve(
         &args.supervise,
         coord.lease_for(args.ttl),
         !args.command.is_empty(),
@@ -133,7 +133,7 @@ async fn lock_and_hold(
     let spec = hold::Spec {
         command: &args.command,
         env,
-        supervise: &args.supervise,
+        supervise: &supervise,
     };
     let hold_mode = args.command.is_empty();
     hold::hold(log, spec, vec![held], signals, || {

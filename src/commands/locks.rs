@@ -9,7 +9,7 @@ use crate::backends;
 use crate::context::Context;
 use crate::coordination::{Holder, LockInfo};
 use crate::error::Result;
-use crate::output::{self, Log};
+use crate::output::{table, Log};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -139,37 +139,28 @@ fn holder_text(h: &Holder) -> String {
     who.trim().to_string()
 }
 
-/// Aligned columns without borders; on a terminal, cells wrap to fit its width, elsewhere
-/// each row stays on one line for grep and awk.
-fn table(rows: &[Row], tty: bool) -> String {
-    let mut t = comfy_table::Table::new();
-    t.load_preset(comfy_table::presets::NOTHING);
-    if tty {
-        t.set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
-    }
-    t.set_header(["NAME", "HOLDER", "AGE", "TTL", "TOKEN"]);
-    let dash = || "-".to_string();
-    for r in rows {
-        t.add_row([
-            r.name.clone(),
-            r.holder
+impl table::Row for Row {
+    const HEADERS: &'static [&'static str] = &["NAME", "HOLDER", "AGE", "TTL", "TOKEN"];
+
+    fn cells(&self) -> Vec<String> {
+        let dash = || "-".to_string();
+        let span = |ms: Option<u64>| {
+            ms.map(|ms| humanize(Duration::from_millis(ms)))
+                .unwrap_or_else(dash)
+        };
+        vec![
+            self.name.clone(),
+            self.holder
                 .as_ref()
                 .map(holder_text)
                 .unwrap_or_else(|| "(free)".into()),
-            r.age_ms
-                .map(|ms| humanize(Duration::from_millis(ms)))
+            span(self.age_ms),
+            span(self.ttl_ms),
+            self.fencing_token
+                .map(|t| t.to_string())
                 .unwrap_or_else(dash),
-            r.ttl_ms
-                .map(|ms| humanize(Duration::from_millis(ms)))
-                .unwrap_or_else(dash),
-            r.fencing_token.map(|t| t.to_string()).unwrap_or_else(dash),
-        ]);
+        ]
     }
-    t.to_string()
-        .lines()
-        .map(str::trim_end)
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 pub async fn run(ctx: &Context, args: Args) -> Result<()> {
@@ -190,7 +181,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<()> {
         }
         return Ok(());
     }
-    output::emit(ctx.output, &rows, || table(&rows, ctx.stdout_tty))
+    table::print_list(ctx.output, ctx.stdout_tty, &rows, "no locks")
 }
 
 #[cfg(test)]

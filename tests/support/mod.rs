@@ -3,6 +3,8 @@
 //! Python tooz reference peer (installed by scripts/test).
 #![allow(dead_code)]
 
+pub mod zookeeper;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;

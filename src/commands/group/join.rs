@@ -78,7 +78,7 @@ async fn join_and_hold(
     coord: &dyn Coordinator,
     signals: &mut Signals,
 ) -> Result<()> {
-    hold::check_grace(
+    let supervise = hold::resolve(
         &args.supervise,
         coord.lease_for(None),
         !args.command.is_empty(),
@@ -93,7 +93,7 @@ async fn join_and_hold(
     let spec = hold::Spec {
         command: &args.command,
         env,
-        supervise: &args.supervise,
+        supervise: &supervise,
     };
     let hold_mode = args.command.is_empty();
     hold::hold(log, spec, vec![held], signals, || {

@@ -1,0 +1,139 @@
+"""ZooKeeper backend: `toozctl lock NAME -- true` against Python tooz (kazoo) doing the same
+job on the same server, and the hand-off latency of a queued waiter (from SIGTERM to the
+holder until the waiter prints that it holds the lock), for toozctl and for tooz."""
+import os
+import socket
+import subprocess
+import time
+
+TOOZ_LOCK_RUN = r"""
+import subprocess, sys, tooz.coordination as tc
+c = tc.get_coordinator(sys.argv[1], b"bench")
+c.start()
+l = c.get_lock(b"bench")
+l.acquire()
+subprocess.run(["true"])
+l.release()
+c.stop()
+"""
+
+# A tooz holder for the hand-off test: prints when it holds the lock, releases on a line.
+TOOZ_HOLDER = r"""
+import sys, tooz.coordination as tc
+c = tc.get_coordinator(sys.argv[1], sys.argv[2].encode())
+c.start()
+print("ready", flush=True)
+l = c.get_lock(b"handoff")
+l.acquire()
+print("acquired", flush=True)
+sys.stdin.readline()
+l.release()
+c.stop()
+"""
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def ready(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(b"srvr")
+            return b"Mode:" in s.recv(4096)
+    except OSError:
+        return False
+
+
+def start_server(b):
+    d = os.path.join(b.tmp, "zk")
+    os.makedirs(os.path.join(d, "data"), exist_ok=True)
+    port = free_port()
+    with open(os.path.join(d, "zoo.cfg"), "w") as f:
+        f.write(f"tickTime=2000\ndataDir={d}/data\nclientPort={port}\nclientPortAddress=127.0.0.1\n"
+                "admin.enableServer=false\n4lw.commands.whitelist=ruok,srvr,stat\nmaxClientCnxns=0\n")
+    b.spawn_owned(["java", "-Xmx256m", "-cp", "/usr/share/java/*:/etc/zookeeper/conf_example",
+                   f"-Dzookeeper.log.dir={d}", "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+                   os.path.join(d, "zoo.cfg")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    end = time.time() + 60
+    while not ready(port):
+        if time.time() > end:
+            raise SystemExit("bench: zookeeper did not start")
+        time.sleep(0.1)
+    return port
+
+
+def handoff_toozctl(b, url, rounds):
+    """SIGTERM the holder, time until the queued waiter prints its 'acquired' line."""
+    argv = [b.toozctl, "-b", url, "lock", "handoff"]
+    holder = b.spawn_owned(argv, stdout=subprocess.PIPE)
+    holder.stdout.readline()
+    times = []
+    for _ in range(rounds):
+        waiter = b.spawn_owned(argv, stdout=subprocess.PIPE)
+        time.sleep(0.3)  # queued behind the holder
+        t0 = time.perf_counter()
+        holder.terminate()
+        waiter.stdout.readline()
+        times.append(time.perf_counter() - t0)
+        holder.wait()
+        holder = waiter
+    holder.terminate()
+    holder.wait()
+    return times
+
+
+def handoff_tooz(b, url, rounds):
+    """The same with tooz holders: a line on stdin releases, the waiter prints 'acquired'."""
+    def start():
+        p = b.spawn_owned([b.python, "-c", TOOZ_HOLDER, url, f"m{time.monotonic_ns()}"],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        p.stdout.readline()
+        return p
+    holder = start()
+    holder.stdout.readline()
+    times = []
+    for _ in range(rounds):
+        waiter = start()
+        time.sleep(0.3)
+        t0 = time.perf_counter()
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        waiter.stdout.readline()
+        times.append(time.perf_counter() - t0)
+        holder.wait()
+        holder = waiter
+    holder.stdin.write("\n")
+    holder.stdin.flush()
+    holder.wait()
+    return times
+
+
+def run(b):
+    port = start_server(b)
+    url = f"zookeeper://127.0.0.1:{port}?namespace=bench"
+    g = "zookeeper"
+    # --kill-after must fit in the 10 s session (the default grace is 10 s).
+    lock = [b.toozctl, "-b", url, "lock", "--kill-after", "5s"]
+    ours = "toozctl lock NAME -- true"
+    b.row(g, ours, b.timeit("toozctl", lock + ["bench", "--", "true"]))
+    b.row(g, "toozctl lock -s NAME -- true", b.timeit("toozctl -s", lock + ["-s", "bench-s", "--", "true"]),
+          base=ours)
+    b.row(g, "toozctl lock -l 3 NAME -- true", b.timeit("toozctl -l", lock + ["-l", "3", "bench-l", "--", "true"]),
+          base=ours)
+    b.row(g, "python tooz (kazoo), same job", b.timeit("tooz", [b.python, "-c", TOOZ_LOCK_RUN, url], runs=min(b.runs, 10)),
+          base=ours)
+    rounds = max(5, min(b.runs, 20))
+    handoff = "hand-off: toozctl SIGTERM -> waiter holds"
+    b.row(g, handoff, handoff_toozctl(b, url, rounds))
+    b.row(g, "hand-off: tooz release -> tooz waiter holds", handoff_tooz(b, url, min(rounds, 10)), base=handoff)
+
+    p = b.spawn_owned([b.toozctl, "-b", url, "lock", "rss"], stdout=subprocess.PIPE)
+    p.stdout.readline()
+    b.value_row(g, "toozctl peak RSS while holding", f"{b.peak_rss_kib(p.pid) / 1024:.1f}MiB")
+    p.terminate()
+    p.wait()

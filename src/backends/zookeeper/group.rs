@@ -1,0 +1,271 @@
+//! Groups and leader election on ZooKeeper, in tooz's layout (`/NS/<group>`).
+//!
+//! A member is the ephemeral node `/NS/<group>/<member id>` with msgpack capabilities. The
+//! leader is the lowest contender of the kazoo `Lock` at `/NS/<group>/leader` (data = the
+//! member id), exactly what tooz's election and `get_leader` use, so either side sees the
+//! other's leader. tooz keeps that `leader` node inside the group, where tooz clients list
+//! it as a member; we hide it from member listings (and `locks` from group listings), and
+//! `delete_group` removes an empty `leader` node with the group in one transaction, which
+//! tooz itself never manages (its groups with an election can never be deleted).
+
+use zookeeper_client as zk;
+
+use super::lock::{self, contender, NodeKind};
+use super::{validate_znode_name, zk_error, ZkCoordinator};
+use crate::coordination::{Capabilities, Error, GroupInfo, Held, Holder, Member, Result, Wait};
+
+/// tooz's leader directory inside each group.
+const LEADER: &str = "leader";
+
+fn missing(group: &str) -> Error {
+    Error::NotFound(format!("group '{group}' does not exist"))
+}
+
+pub(super) async fn create(c: &ZkCoordinator, group: &str) -> Result<()> {
+    let dir = c.group_dir(group)?;
+    let client = c.client()?;
+    let mut r = client.create(&dir, &[], &c.persistent()).await;
+    if r == Err(zk::Error::NoNode) {
+        c.ensure_path(&c.root).await?;
+        r = client.create(&dir, &[], &c.persistent()).await;
+    }
+    match r {
+        Ok(_) => Ok(()),
+        Err(zk::Error::NodeExists) => Err(Error::AlreadyExists(format!(
+            "group '{group}' already exists"
+        ))),
+        Err(e) => Err(zk_error(&format!("creating group '{group}'"), e)),
+    }
+}
+
+pub(super) async fn delete(c: &ZkCoordinator, group: &str) -> Result<()> {
+    let dir = c.group_dir(group)?;
+    let client = c.client()?;
+    let not_empty = || Error::NotEmpty(format!("group '{group}' still has members"));
+    match client.delete(&dir, None).await {
+        Ok(()) => return Ok(()),
+        Err(zk::Error::NoNode) => return Err(missing(group)),
+        Err(zk::Error::NotEmpty) => {}
+        Err(e) => return Err(zk_error(&format!("deleting group '{group}'"), e)),
+    }
+    // Only tooz's persistent leader directory left, with no contender in it: both go.
+    let children = client
+        .list_children(&dir)
+        .await
+        .map_err(|e| zk_error(&format!("listing {dir}"), e))?;
+    if children != [LEADER] {
+        return Err(not_empty());
+    }
+    let mut txn = client.new_multi_writer();
+    let leader = format!("{dir}/{LEADER}");
+    txn.add_delete(&leader, None)
+        .map_err(|e| zk_error("deleting group", e))?;
+    txn.add_delete(&dir, None)
+        .map_err(|e| zk_error("deleting group", e))?;
+    match txn.commit().await.map_err(zk::Error::from) {
+        Ok(_) => Ok(()),
+        Err(zk::Error::NotEmpty) => Err(not_empty()),
+        Err(zk::Error::NoNode) => Err(missing(group)),
+        Err(e) => Err(zk_error(&format!("deleting group '{group}'"), e)),
+    }
+}
+
+/// Members' node names (without `leader`), or NotFound.
+async fn member_names(c: &ZkCoordinator, group: &str) -> Result<Vec<String>> {
+    let dir = c.group_dir(group)?;
+    let client = c.client()?;
+    match client.list_children(&dir).await {
+        Ok(mut ch) => {
+            ch.retain(|m| m != LEADER);
+            ch.sort();
+            Ok(ch)
+        }
+        Err(zk::Error::NoNode) => Err(missing(group)),
+        Err(e) => Err(zk_error(&format!("listing group '{group}'"), e)),
+    }
+}
+
+pub(super) async fn list(c: &ZkCoordinator) -> Result<Vec<GroupInfo>> {
+    let client = c.client()?;
+    let names = match client.list_children(&c.root).await {
+        Ok(ch) => ch,
+        Err(zk::Error::NoNode) => return Ok(Vec::new()),
+        Err(e) => return Err(zk_error(&format!("listing {}", c.root), e)),
+    };
+    let mut out = Vec::new();
+    for name in names.into_iter().filter(|n| n != "locks") {
+        let members = match member_names(c, &name).await {
+            Ok(m) => m.len(),
+            Err(Error::NotFound(_)) => continue,
+            Err(e) => return Err(e),
+        };
+        let leader = leader(c, &name)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|h| h.member_id);
+        out.push(GroupInfo {
+            name,
+            members,
+            leader,
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+pub(super) async fn members(c: &ZkCoordinator, group: &str) -> Result<Vec<Member>> {
+    let dir = c.group_dir(group)?;
+    let client = c.client()?;
+    let leader = leader(c, group).await?.and_then(|h| h.member_id);
+    let mut out = Vec::new();
+    for m in member_names(c, group).await? {
+        let data = match client.get_data(&format!("{dir}/{m}")).await {
+            Ok((d, _)) => d,
+            Err(zk::Error::NoNode) => continue,
+            Err(e) => return Err(zk_error(&format!("reading member '{m}'"), e)),
+        };
+        // tooz reads empty data as None; anything unreadable is shown as no capabilities.
+        let capabilities = if data.is_empty() {
+            Capabilities::default()
+        } else {
+            Capabilities::from_msgpack(&data).unwrap_or_default()
+        };
+        let is_leader = leader.as_deref() == Some(m.as_str());
+        out.push(Member {
+            member_id: m,
+            capabilities,
+            leader: is_leader,
+        });
+    }
+    Ok(out)
+}
+
+fn validate_member(member: &str) -> Result<()> {
+    validate_znode_name("member", member, false)?;
+    if member == LEADER {
+        return Err(Error::InvalidName(
+            "member id \"leader\" collides with tooz's leader node on ZooKeeper".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub(super) async fn join(
+    c: &ZkCoordinator,
+    group: &str,
+    capabilities: &Capabilities,
+    create_group: bool,
+) -> Result<Held> {
+    let dir = c.group_dir(group)?;
+    let member = c.identity.member_id.clone();
+    validate_member(&member)?;
+    let client = c.client()?;
+    let path = format!("{dir}/{member}");
+    let data = capabilities.to_msgpack();
+    let mut r = tokio::join!(
+        c.record_session(),
+        client.create(&path, &data, &c.ephemeral())
+    )
+    .1;
+    if r == Err(zk::Error::NoNode) && create_group {
+        match create(c, group).await {
+            Ok(()) | Err(Error::AlreadyExists(_)) => {}
+            Err(e) => return Err(e),
+        }
+        r = client.create(&path, &data, &c.ephemeral()).await;
+    }
+    let stat = match r {
+        Ok((stat, _)) => stat,
+        Err(zk::Error::NoNode) => return Err(missing(group)),
+        Err(zk::Error::NodeExists) => {
+            return Err(Error::AlreadyExists(format!(
+                "member '{member}' is already in group '{group}'"
+            )))
+        }
+        Err(e) => return Err(zk_error(&format!("joining group '{group}'"), e)),
+    };
+    let (health, watcher) = c.session.held(client.clone(), path.clone(), "member");
+    let guard = lock::ZkHeld::new(c, client, path, watcher);
+    Ok(Held::new(
+        format!("membership of group '{group}'"),
+        stat.czxid as u64,
+        Some(c.session_timeout),
+        health,
+        Box::new(guard),
+    ))
+}
+
+pub(super) async fn leave(c: &ZkCoordinator, group: &str, member: &str) -> Result<()> {
+    let dir = c.group_dir(group)?;
+    validate_member(member)?;
+    let client = c.client()?;
+    match client.delete(&format!("{dir}/{member}"), None).await {
+        Ok(()) => Ok(()),
+        Err(zk::Error::NoNode) => {
+            member_names(c, group).await?;
+            Err(Error::NotFound(format!(
+                "member '{member}' is not in group '{group}'"
+            )))
+        }
+        Err(e) => Err(zk_error(&format!("leaving group '{group}'"), e)),
+    }
+}
+
+pub(super) async fn campaign(c: &ZkCoordinator, group: &str, wait: Wait) -> Result<Option<Held>> {
+    let dir = format!("{}/{LEADER}", c.group_dir(group)?);
+    member_names(c, group).await?;
+    let Some((entry, stat)) =
+        lock::queue(c, &dir, NodeKind::Write, wait, &|_: &[String]| Ok(())).await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(lock::held(
+        c,
+        format!("leadership of group '{group}'"),
+        entry,
+        stat,
+        "leader contender",
+    )?))
+}
+
+pub(super) async fn leader(c: &ZkCoordinator, group: &str) -> Result<Option<Holder>> {
+    let gdir = c.group_dir(group)?;
+    let dir = format!("{gdir}/{LEADER}");
+    let client = c.client()?;
+    let children = match client.list_children(&dir).await {
+        Ok(ch) => ch,
+        Err(zk::Error::NoNode) => {
+            return match client.check_stat(&gdir).await {
+                Ok(Some(_)) => Ok(None),
+                Ok(None) => Err(missing(group)),
+                Err(e) => Err(zk_error(&format!("reading group '{group}'"), e)),
+            }
+        }
+        Err(e) => return Err(zk_error(&format!("listing {dir}"), e)),
+    };
+    leader_in(c, &dir, &children).await
+}
+
+/// The leader among `children` of the leader directory `dir`.
+pub(super) async fn leader_in(
+    c: &ZkCoordinator,
+    dir: &str,
+    children: &[String],
+) -> Result<Option<Holder>> {
+    let client = c.client()?;
+    let mut sorted: Vec<&String> = children
+        .iter()
+        .filter(|ch| contender(ch).is_some())
+        .collect();
+    sorted.sort_by(|a, b| contender(a).map(|x| x.1).cmp(&contender(b).map(|x| x.1)));
+    // The first contender may vanish between the listing and the read: take the next.
+    for ch in sorted {
+        match client.get_data(&format!("{dir}/{ch}")).await {
+            Ok((data, stat)) => return Ok(Some(c.holder_of(&data, &stat).await)),
+            Err(zk::Error::NoNode) => continue,
+            Err(e) => return Err(zk_error(&format!("reading {dir}/{ch}"), e)),
+        }
+    }
+    Ok(None)
+}

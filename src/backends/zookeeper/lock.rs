@@ -1,0 +1,655 @@
+//! Locks on ZooKeeper in kazoo's recipes, as tooz uses them (`/NS/locks/<name>`).
+//!
+//! - Exclusive: kazoo `Lock`/`WriteLock` — an ephemeral sequential `<uuid4hex>__lock__`
+//!   node whose data is the member id. A contender waits on a data watch of its immediate
+//!   predecessor only (no herd): the greatest sequence below its own among `__lock__` and
+//!   `__rlock__` nodes. tooz's own `Lock` considers only `__lock__` nodes, so it does not
+//!   see our readers (documented limitation; tooz itself has no shared locks).
+//! - `--shared`: kazoo `ReadLock` — `<uuid4hex>__rlock__` nodes that wait only on earlier
+//!   `__lock__` nodes.
+//! - `--limit N`: kazoo `Semaphore` — the lock node's data is N, acquirers serialise on the
+//!   side lock `<name>-__lock__`, and a holder owns the ephemeral child `<uuid4hex>`.
+//!
+//! A wait that times out or is cancelled deletes its queue node: by hand on timeout, by
+//! the [`Entry`] drop guard (a background delete that `close` waits for) on cancellation.
+
+use async_trait::async_trait;
+use tokio::task::JoinHandle;
+use zookeeper_client as zk;
+
+use super::{again, deadline, zk_error, Cleaner, ZkCoordinator, RECORDS};
+use crate::coordination::{
+    Error, Held, Holder, LockInfo, LockMode, LockRequest, Release, Result, Wait,
+};
+
+/// Suffix of a semaphore's side lock directory (kazoo: `path + "-__lock__"`).
+pub(super) const SEMAPHORE_SIDE_LOCK: &str = "-__lock__";
+
+/// Which queue node we make, and whom it waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NodeKind {
+    /// `__lock__`, waits for every earlier `__lock__` and `__rlock__`.
+    Write,
+    /// `__rlock__`, waits for earlier `__lock__` nodes only.
+    Read,
+}
+
+impl NodeKind {
+    fn marker(self) -> &'static str {
+        match self {
+            NodeKind::Write => "__lock__",
+            NodeKind::Read => "__rlock__",
+        }
+    }
+}
+
+/// A queue node's kind and sequence text, as kazoo's contender regex reads a child name:
+/// `(?:__lock__|__rlock__)(-?\d{10})$`.
+pub(super) fn contender(child: &str) -> Option<(NodeKind, &str)> {
+    let b = child.as_bytes();
+    if b.len() < 10 || !b[b.len() - 10..].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut start = b.len() - 10;
+    if start > 0 && b[start - 1] == b'-' {
+        start -= 1;
+    }
+    let head = &child[..start];
+    let kind = if head.ends_with("__rlock__") {
+        NodeKind::Read
+    } else if head.ends_with("__lock__") {
+        NodeKind::Write
+    } else {
+        return None;
+    };
+    Some((kind, &child[start..]))
+}
+
+/// A kazoo semaphore lease node: exactly 32 lowercase hex characters.
+fn is_lease(child: &str) -> bool {
+    child.len() == 32
+        && child
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Our queue node while we wait; deleted in the background if dropped armed.
+pub(super) struct Entry {
+    client: zk::Client,
+    pub(super) path: String,
+    cleaner: Cleaner,
+    armed: bool,
+}
+
+impl Entry {
+    fn disarm(mut self) -> String {
+        self.armed = false;
+        std::mem::take(&mut self.path)
+    }
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        if self.armed {
+            self.cleaner
+                .delete(self.client.clone(), std::mem::take(&mut self.path));
+        }
+    }
+}
+
+/// A sequential create whose answer we may never see: dropped armed, it deletes whatever
+/// child carries our prefix.
+struct Unanswered {
+    client: zk::Client,
+    prefix: String,
+    cleaner: Cleaner,
+    armed: bool,
+}
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if self.armed {
+            self.cleaner
+                .delete_prefixed(self.client.clone(), std::mem::take(&mut self.prefix));
+        }
+    }
+}
+
+/// [`again`] within the wait: `Ok(false)` when the deadline passes first.
+async fn again_until(
+    client: &zk::Client,
+    e: zk::Error,
+    what: &str,
+    until: Option<tokio::time::Instant>,
+) -> Result<bool> {
+    match until {
+        None => again(client, e, what).await.map(|()| true),
+        Some(d) => match tokio::time::timeout_at(d, again(client, e, what)).await {
+            Ok(r) => r.map(|()| true),
+            Err(_) => Ok(false),
+        },
+    }
+}
+
+/// Delete a node we own, ignoring "already gone".
+async fn delete(client: &zk::Client, path: &str) -> Result<()> {
+    match client.delete(path, None).await {
+        Ok(()) | Err(zk::Error::NoNode) => Ok(()),
+        Err(e) => Err(zk_error(&format!("deleting {path}"), e)),
+    }
+}
+
+/// Create an ephemeral node under `dir` (making `dir` first if missing).
+async fn create_in(
+    c: &ZkCoordinator,
+    client: &zk::Client,
+    dir: &str,
+    path: &str,
+    data: &[u8],
+    options: &zk::CreateOptions<'_>,
+) -> Result<(zk::Stat, zk::CreateSequence)> {
+    let first = tokio::join!(c.record_session(), client.create(path, data, options)).1;
+    match first {
+        Err(zk::Error::NoNode) => {
+            c.ensure_path(dir).await?;
+            client
+                .create(path, data, options)
+                .await
+                .map_err(|e| zk_error(&format!("creating {path}"), e))
+        }
+        r => r.map_err(|e| zk_error(&format!("creating {path}"), e)),
+    }
+}
+
+/// Take a place in the kazoo lock queue of `dir` and wait for its turn. `Ok(None)`: not
+/// within `wait` (our node is gone again). `check` sees every listing, to refuse a
+/// directory used as another kind of lock.
+pub(super) async fn queue(
+    c: &ZkCoordinator,
+    dir: &str,
+    kind: NodeKind,
+    wait: Wait,
+    check: &(dyn Fn(&[String]) -> Result<()> + Sync),
+) -> Result<Option<(Entry, zk::Stat)>> {
+    let client = c.client()?;
+    let prefix = format!("{dir}/{}{}", uuid::Uuid::new_v4().simple(), kind.marker());
+    let data = c.identity.member_id.as_bytes();
+    // Cancelled before the answer: the node may exist under a name we never learnt; it is
+    // found again by its unique prefix (as kazoo does after a connection loss).
+    let mut unknown = Unanswered {
+        client: client.clone(),
+        prefix: prefix.clone(),
+        cleaner: c.cleaner(),
+        armed: true,
+    };
+    let (stat, seq) = create_in(c, &client, dir, &prefix, data, &c.ephemeral_sequential()).await?;
+    unknown.armed = false;
+    let entry = Entry {
+        client: client.clone(),
+        path: format!("{prefix}{seq}"),
+        cleaner: c.cleaner(),
+        armed: true,
+    };
+    let own = entry
+        .path
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let own_seq = contender(&own)
+        .map(|(_, s)| s.to_string())
+        .unwrap_or_default();
+    let until = deadline(wait);
+    loop {
+        let children = match client.list_children(dir).await {
+            Ok(ch) => ch,
+            Err(e) => {
+                if !again_until(&client, e, &format!("listing {dir}"), until).await? {
+                    entry.delete_now().await;
+                    return Ok(None);
+                }
+                continue;
+            }
+        };
+        if let Err(e) = check(&children) {
+            entry.delete_now().await;
+            return Err(e);
+        }
+        if !children.contains(&own) {
+            return Err(Error::Lost(format!(
+                "our queue node {} was deleted while waiting",
+                entry.path
+            )));
+        }
+        let mut earlier: Vec<(&str, &String)> = children
+            .iter()
+            .filter_map(|ch| contender(ch).map(|(k, s)| (k, s, ch)))
+            .filter(|(k, s, _)| {
+                *s < own_seq.as_str() && (kind == NodeKind::Write || *k == NodeKind::Write)
+            })
+            .map(|(_, s, ch)| (s, ch))
+            .collect();
+        earlier.sort();
+        let Some((_, last)) = earlier.last() else {
+            return Ok(Some((entry, stat)));
+        };
+        let pred = format!("{dir}/{last}");
+        // Sequence numbers only grow: once our only predecessor is gone, none can come.
+        let only_one = earlier.len() == 1;
+        if wait == Wait::NoWait {
+            entry.delete_now().await;
+            return Ok(None);
+        }
+        let watcher = match client.get_and_watch_data(&pred).await {
+            Err(zk::Error::NoNode) => continue,
+            Err(e) => {
+                if !again_until(&client, e, &format!("watching {pred}"), until).await? {
+                    entry.delete_now().await;
+                    return Ok(None);
+                }
+                continue;
+            }
+            Ok((_, _, w)) => w,
+        };
+        let event = match until {
+            None => watcher.changed().await,
+            Some(d) => match tokio::time::timeout_at(d, watcher.changed()).await {
+                Ok(ev) => ev,
+                Err(_) => {
+                    entry.delete_now().await;
+                    return Ok(None);
+                }
+            },
+        };
+        if only_one && event.event_type == zk::EventType::NodeDeleted {
+            return Ok(Some((entry, stat)));
+        }
+    }
+}
+
+impl Entry {
+    /// Withdraw now (timeout, refusal); falls back to the background on failure.
+    async fn delete_now(self) {
+        let client = self.client.clone();
+        let path = self.path.clone();
+        if delete(&client, &path).await.is_ok() {
+            self.disarm();
+        }
+    }
+}
+
+pub(super) async fn acquire(c: &ZkCoordinator, req: &LockRequest) -> Result<Option<Held>> {
+    let dir = c.lock_dir(&req.name)?;
+    let what = format!("lock '{}'", req.name);
+    match req.mode {
+        LockMode::Exclusive | LockMode::Shared => {
+            let kind = if req.mode == LockMode::Shared {
+                NodeKind::Read
+            } else {
+                NodeKind::Write
+            };
+            let name = req.name.clone();
+            let mode = req.mode;
+            let check = move |children: &[String]| match children.iter().find(|ch| is_lease(ch)) {
+                Some(_) => Err(conflict(&name, "a semaphore (--limit)", mode)),
+                None => Ok(()),
+            };
+            let Some((entry, stat)) = queue(c, &dir, kind, req.wait, &check).await? else {
+                return Ok(None);
+            };
+            Ok(Some(held(c, what, entry, stat, "lock")?))
+        }
+        LockMode::Limit(n) => semaphore(c, &req.name, &dir, n, req.wait).await,
+    }
+}
+
+fn conflict(name: &str, theirs: &str, ours: LockMode) -> Error {
+    Error::Conflict(format!(
+        "lock '{name}' is in use as {theirs}; it cannot also be used as {ours}: use one kind (and one --limit) per name"
+    ))
+}
+
+/// Make the Held for our node `entry`, its session and its node watched.
+pub(super) fn held(
+    c: &ZkCoordinator,
+    what: String,
+    entry: Entry,
+    stat: zk::Stat,
+    kind: &'static str,
+) -> Result<Held> {
+    let client = c.client()?;
+    let path = entry.disarm();
+    let (health, watcher) = c.session.held(client.clone(), path.clone(), kind);
+    let guard = ZkHeld::new(c, client, path, watcher);
+    Ok(Held::new(
+        what,
+        stat.czxid as u64,
+        Some(c.session_timeout),
+        health,
+        Box::new(guard),
+    ))
+}
+
+/// A node we hold; releasing deletes it.
+pub(super) struct ZkHeld {
+    client: zk::Client,
+    path: String,
+    watcher: JoinHandle<()>,
+    cleaner: Cleaner,
+}
+
+impl ZkHeld {
+    pub(super) fn new(
+        c: &ZkCoordinator,
+        client: zk::Client,
+        path: String,
+        watcher: JoinHandle<()>,
+    ) -> ZkHeld {
+        ZkHeld {
+            client,
+            path,
+            watcher,
+            cleaner: c.cleaner(),
+        }
+    }
+}
+
+#[async_trait]
+impl Release for ZkHeld {
+    /// Sends the delete and returns: the request is on the wire, ahead of anything we send
+    /// later, and `close` collects the answer. Closing the session right behind it lets the
+    /// server commit both in one log flush (a clean exit is one fsync shorter).
+    async fn release(self: Box<Self>) -> Result<()> {
+        self.watcher.abort();
+        // Disconnected (or worse): the node goes with the session, which `close` ends or the
+        // server expires; waiting here would only delay the exit.
+        if !matches!(self.client.state(), zk::SessionState::SyncConnected) {
+            return Err(Error::Unavailable(format!(
+                "not connected to ZooKeeper: {} is left to the session",
+                self.path
+            )));
+        }
+        let answer = self.client.delete(&self.path, None);
+        self.cleaner.track(async move {
+            let _ = answer.await;
+        });
+        Ok(())
+    }
+}
+
+/// kazoo's Semaphore: side lock, then a lease child if fewer than `n` exist.
+async fn semaphore(
+    c: &ZkCoordinator,
+    name: &str,
+    dir: &str,
+    n: u32,
+    wait: Wait,
+) -> Result<Option<Held>> {
+    let client = c.client()?;
+    check_limit(c, &client, name, dir, n).await?;
+    let side_dir = format!("{dir}{SEMAPHORE_SIDE_LOCK}");
+    let Some((side, _)) =
+        queue(c, &side_dir, NodeKind::Write, wait, &|_: &[String]| Ok(())).await?
+    else {
+        return Ok(None);
+    };
+    let until = deadline(wait);
+    let lease = format!("{dir}/{}", uuid::Uuid::new_v4().simple());
+    loop {
+        let (children, watcher) = match client.list_and_watch_children(dir).await {
+            Ok(x) => x,
+            Err(e) => {
+                if !again_until(&client, e, &format!("listing {dir}"), until).await? {
+                    side.delete_now().await;
+                    return Ok(None);
+                }
+                continue;
+            }
+        };
+        if children.iter().any(|ch| contender(ch).is_some()) {
+            side.delete_now().await;
+            return Err(conflict(
+                name,
+                "an exclusive or shared lock",
+                LockMode::Limit(n),
+            ));
+        }
+        if children.len() < n as usize {
+            // Armed before the request: a cancellation deletes the lease whatever happened.
+            let entry = Entry {
+                client: client.clone(),
+                path: lease.clone(),
+                cleaner: c.cleaner(),
+                armed: true,
+            };
+            let (stat, _) = client
+                .create(&lease, c.identity.member_id.as_bytes(), &c.ephemeral())
+                .await
+                .map_err(|e| zk_error(&format!("creating {lease}"), e))?;
+            side.delete_now().await;
+            return Ok(Some(held(
+                c,
+                format!("lock '{name}'"),
+                entry,
+                stat,
+                "semaphore lease",
+            )?));
+        }
+        let woke = match (wait, until) {
+            (Wait::NoWait, _) => false,
+            (_, None) => {
+                watcher.changed().await;
+                true
+            }
+            (_, Some(d)) => tokio::time::timeout_at(d, watcher.changed()).await.is_ok(),
+        };
+        if !woke {
+            side.delete_now().await;
+            return Ok(None);
+        }
+    }
+}
+
+/// The semaphore node's data is its limit (kazoo checks it); a different live limit is a conflict.
+async fn check_limit(
+    c: &ZkCoordinator,
+    client: &zk::Client,
+    name: &str,
+    dir: &str,
+    n: u32,
+) -> Result<()> {
+    let text = n.to_string();
+    let (data, stat) = match client.get_data(dir).await {
+        Ok(d) => d,
+        Err(zk::Error::NoNode) => {
+            let parent = &dir[..dir.rfind('/').unwrap_or(0)];
+            c.ensure_path(parent).await?;
+            match client.create(dir, text.as_bytes(), &c.persistent()).await {
+                Ok(_) | Err(zk::Error::NodeExists) => {}
+                Err(e) => return Err(zk_error(&format!("creating {dir}"), e)),
+            }
+            client
+                .get_data(dir)
+                .await
+                .map_err(|e| zk_error(&format!("reading {dir}"), e))?
+        }
+        Err(e) => return Err(zk_error(&format!("reading {dir}"), e)),
+    };
+    let current = String::from_utf8_lossy(&data).trim().parse::<u32>().ok();
+    if current == Some(n) {
+        return Ok(());
+    }
+    let children = client
+        .list_children(dir)
+        .await
+        .map_err(|e| zk_error(&format!("listing {dir}"), e))?;
+    if let (Some(m), true) = (current, children.iter().any(|ch| is_lease(ch))) {
+        return Err(conflict(
+            name,
+            &format!("a semaphore with --limit {m}"),
+            LockMode::Limit(n),
+        ));
+    }
+    match client
+        .set_data(dir, text.as_bytes(), Some(stat.version))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(zk::Error::BadVersion) => Err(Error::Conflict(format!(
+            "lock '{name}': its limit changed meanwhile; try again"
+        ))),
+        Err(e) => Err(zk_error(&format!("writing {dir}"), e)),
+    }
+}
+
+/// Current holder nodes of `dir` (names), and the mode they hold it in.
+pub(super) fn holder_nodes(children: &[String], limit: Option<u32>) -> Vec<(String, LockMode)> {
+    let leases: Vec<(String, LockMode)> = children
+        .iter()
+        .filter(|ch| is_lease(ch))
+        .map(|ch| (ch.clone(), LockMode::Limit(limit.unwrap_or(0))))
+        .collect();
+    if !leases.is_empty() {
+        return leases;
+    }
+    let mut queue: Vec<(NodeKind, &str, &String)> = children
+        .iter()
+        .filter_map(|ch| contender(ch).map(|(k, s)| (k, s, ch)))
+        .collect();
+    queue.sort_by(|a, b| a.1.cmp(b.1));
+    match queue.first() {
+        None => Vec::new(),
+        Some((NodeKind::Write, _, ch)) => vec![((*ch).clone(), LockMode::Exclusive)],
+        Some(_) => queue
+            .iter()
+            .take_while(|(k, _, _)| *k == NodeKind::Read)
+            .map(|(_, _, ch)| ((*ch).clone(), LockMode::Shared))
+            .collect(),
+    }
+}
+
+/// Holders of the lock directory `dir`, with what we know of each.
+async fn dir_holders(c: &ZkCoordinator, dir: &str) -> Result<(Vec<(String, Holder)>, Vec<String>)> {
+    let client = c.client()?;
+    let (data, _) = match client.get_data(dir).await {
+        Ok(d) => d,
+        Err(zk::Error::NoNode) => return Ok((Vec::new(), Vec::new())),
+        Err(e) => return Err(zk_error(&format!("reading {dir}"), e)),
+    };
+    let limit = String::from_utf8_lossy(&data).trim().parse::<u32>().ok();
+    let children = match client.list_children(dir).await {
+        Ok(ch) => ch,
+        Err(zk::Error::NoNode) => return Ok((Vec::new(), Vec::new())),
+        Err(e) => return Err(zk_error(&format!("listing {dir}"), e)),
+    };
+    let mut out = Vec::new();
+    for (node, mode) in holder_nodes(&children, limit) {
+        let path = format!("{dir}/{node}");
+        let Ok((data, stat)) = client.get_data(&path).await else {
+            continue;
+        };
+        let mut h = c.holder_of(&data, &stat).await;
+        h.mode = Some(mode.to_string());
+        out.push((path, h));
+    }
+    Ok((out, children))
+}
+
+pub(super) async fn holders(c: &ZkCoordinator, name: &str) -> Result<Vec<Holder>> {
+    let dir = c.lock_dir(name)?;
+    Ok(dir_holders(c, &dir)
+        .await?
+        .0
+        .into_iter()
+        .map(|(_, h)| h)
+        .collect())
+}
+
+pub(super) async fn break_lock(c: &ZkCoordinator, name: &str) -> Result<Vec<Holder>> {
+    let dir = c.lock_dir(name)?;
+    let client = c.client()?;
+    let (holders, _) = dir_holders(c, &dir).await?;
+    for (path, _) in &holders {
+        delete(&client, path).await?;
+    }
+    Ok(holders.into_iter().map(|(_, h)| h).collect())
+}
+
+/// Every lock directory under `/NS/locks` (nested names included), free ones too: tooz
+/// never deletes them.
+pub(super) async fn list(c: &ZkCoordinator) -> Result<Vec<LockInfo>> {
+    let client = c.client()?;
+    let base = format!("{}/locks", c.root);
+    let mut todo: Vec<String> = match client.list_children(&base).await {
+        Ok(ch) => ch
+            .into_iter()
+            .filter(|n| n != RECORDS && !n.ends_with(SEMAPHORE_SIDE_LOCK))
+            .collect(),
+        Err(zk::Error::NoNode) => return Ok(Vec::new()),
+        Err(e) => return Err(zk_error(&format!("listing {base}"), e)),
+    };
+    let mut out = Vec::new();
+    while let Some(name) = todo.pop() {
+        let dir = format!("{base}/{name}");
+        let (holders, children) = dir_holders(c, &dir).await?;
+        for ch in &children {
+            if contender(ch).is_none() && !is_lease(ch) && name.split('/').count() < 16 {
+                todo.push(format!("{name}/{ch}"));
+            }
+        }
+        let token = holders.iter().filter_map(|(_, h)| h.fencing_token).max();
+        out.push(LockInfo {
+            name,
+            holders: holders.into_iter().map(|(_, h)| h).collect(),
+            ttl: None,
+            fencing_token: token,
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kazoo_contender_names() {
+        assert_eq!(
+            contender("0f3c__lock__0000000007"),
+            Some((NodeKind::Write, "0000000007"))
+        );
+        assert_eq!(
+            contender("ab__rlock__0000000012"),
+            Some((NodeKind::Read, "0000000012"))
+        );
+        assert_eq!(
+            contender("ab__lock__-0000000001"),
+            Some((NodeKind::Write, "-0000000001"))
+        );
+        assert_eq!(contender("ab__lock__000000001"), None);
+        assert_eq!(contender("member-1"), None);
+        assert!(is_lease("0123456789abcdef0123456789abcdef"));
+        assert!(!is_lease("0123456789abcdef0123456789abcdeg"));
+    }
+
+    #[test]
+    fn holders_in_queue_order() {
+        let ch = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let h = holder_nodes(
+            &ch(&[
+                "b__lock__0000000003",
+                "a__rlock__0000000001",
+                "c__rlock__0000000002",
+            ]),
+            None,
+        );
+        assert_eq!(h.len(), 2);
+        assert!(h.iter().all(|(_, m)| *m == LockMode::Shared));
+        let h = holder_nodes(&ch(&["b__lock__0000000003", "a__lock__0000000004"]), None);
+        assert_eq!(
+            h,
+            vec![("b__lock__0000000003".to_string(), LockMode::Exclusive)]
+        );
+    }
+}

@@ -1,0 +1,593 @@
+//! The ZooKeeper backend (`zookeeper://`, `kazoo://`): one ZooKeeper session per toozctl
+//! process, in the znode layout tooz writes through kazoo, so tooz clients and toozctl
+//! exclude, see and elect each other.
+//!
+//! Layout (`NS` = the `namespace` option, default `tooz`):
+//!
+//! | path | who | what |
+//! |---|---|---|
+//! | `/NS/locks/<name>/<uuid4hex>__lock__<seq10>` | tooz and us | exclusive lock contender, ephemeral sequential, data = member id (kazoo `Lock`) |
+//! | `/NS/locks/<name>/<uuid4hex>__rlock__<seq10>` | us, kazoo `ReadLock` | `--shared` contender |
+//! | `/NS/locks/<name>/<uuid4hex>` | us, kazoo `Semaphore` | `--limit N` lease, ephemeral; `/NS/locks/<name>` data = N; `/NS/locks/<name>-__lock__` serialises acquirers |
+//! | `/NS/locks/.toozctl/<session id hex>` | us | who we are (JSON: host, pid, command), ephemeral, one per session; tooz never lists it |
+//! | `/NS/<group>/<member>` | tooz and us | ephemeral member node, msgpack capabilities |
+//! | `/NS/<group>/leader/<uuid4hex>__lock__<seq10>` | tooz and us | leader contender (kazoo `Lock`), data = member id |
+//!
+//! Liveness is the session: ephemeral nodes vanish when it closes (clean exit) or expires
+//! (holder killed). [`session`] keeps our own round trips going and publishes, for every
+//! held primitive, the instant the session could expire if nothing more got through.
+//! Fencing tokens are the czxid of our node: a zxid, strictly increasing across the whole
+//! ensemble, also when a lock directory is deleted and made again.
+
+mod group;
+mod lock;
+mod session;
+mod watch;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::task::JoinHandle;
+use zookeeper_client as zk;
+
+use crate::coordination::{
+    validate_name, BackendUrl, Capabilities, Coordinator, Error, Events, GroupInfo, Held, Holder,
+    Identity, LockInfo, LockRequest, Member, Result, Wait, WatchTarget,
+};
+
+/// tooz's default session timeout (`?timeout=`), in seconds.
+const DEFAULT_TIMEOUT: f64 = 10.0;
+
+/// Our directory of session records, inside the lock directory where tooz never lists.
+const RECORDS: &str = ".toozctl";
+
+pub struct ZkCoordinator {
+    url: BackendUrl,
+    identity: Identity,
+    /// `None` once closed: every clone of the client must go for the session to close.
+    client: Mutex<Option<zk::Client>>,
+    /// `/NS`.
+    root: String,
+    /// ACL for every node we create (world-open, or the URL's digest user as tooz does).
+    acl: Vec<zk::Acl>,
+    /// The negotiated session timeout.
+    session_timeout: Duration,
+    session: session::Monitor,
+    /// Deletions of abandoned queue entries and background watches, finished by `close`.
+    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    /// Whether our session record exists already.
+    recorded: tokio::sync::OnceCell<()>,
+}
+
+/// What the URL says, checked before any connection.
+struct Options {
+    connect: String,
+    root: String,
+    timeout: Duration,
+    auth: Option<(String, String)>,
+}
+
+fn options(url: &BackendUrl) -> Result<Options> {
+    if !(url.path.is_empty() || url.path == "/") {
+        return Err(Error::InvalidUrl(format!(
+            "ZooKeeper URL '{url}' has the path '{}': tooz ignores it (no chroot); use ?namespace= to choose the root znode",
+            url.path
+        )));
+    }
+    if url.bool_option("use_ssl") == Some(true) {
+        return Err(Error::Unsupported(format!(
+            "use_ssl: TLS to ZooKeeper is not supported by this toozctl (backend URL '{url}')"
+        )));
+    }
+    let mut hosts: Vec<String> = url
+        .hosts
+        .iter()
+        .map(|h| format!("{}:{}", bracket(&h.host), h.port.unwrap_or(2181)))
+        .collect();
+    for extra in url.options("hosts") {
+        for h in extra.split(',').filter(|h| !h.is_empty()) {
+            hosts.push(if h.contains(':') && !h.ends_with(']') {
+                h.to_string()
+            } else {
+                format!("{h}:2181")
+            });
+        }
+    }
+    if hosts.is_empty() {
+        hosts.push("localhost:2181".into());
+    }
+    let namespace = url.option("namespace").unwrap_or("tooz").trim_matches('/');
+    if namespace.is_empty()
+        || namespace
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..")
+    {
+        return Err(Error::InvalidUrl(format!(
+            "namespace '{namespace}' is not a usable znode path in backend URL '{url}'"
+        )));
+    }
+    let timeout = url
+        .seconds_option("timeout")?
+        .unwrap_or(Duration::from_secs_f64(DEFAULT_TIMEOUT));
+    if timeout < Duration::from_millis(100) {
+        return Err(Error::InvalidUrl(format!(
+            "timeout must be at least 0.1 s in backend URL '{url}'"
+        )));
+    }
+    let auth = match (&url.username, url.password()) {
+        (Some(u), Some(p)) => Some((u.clone(), p.expose().to_string())),
+        (Some(u), None) => Some((u.clone(), String::new())),
+        (None, Some(_)) => {
+            return Err(Error::InvalidUrl(format!(
+                "password without a user name in backend URL '{url}'"
+            )))
+        }
+        (None, None) => None,
+    };
+    Ok(Options {
+        connect: hosts.join(","),
+        root: format!("/{namespace}"),
+        timeout,
+        auth,
+    })
+}
+
+fn bracket(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
+}
+
+/// ZooKeeper's digest ACL id for `user:password`: `user:base64(sha1(user:password))`.
+fn digest_id(user: &str, password: &str) -> String {
+    let sha = sha1_smol::Sha1::from(format!("{user}:{password}").as_bytes())
+        .digest()
+        .bytes();
+    format!("{user}:{}", base64(&sha))
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in bytes.chunks(3) {
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// A client-library error as one of ours, naming what we were doing.
+pub(crate) fn zk_error(what: &str, e: zk::Error) -> Error {
+    use zk::Error as Z;
+    match e {
+        Z::ConnectionLoss
+        | Z::Timeout
+        | Z::NoHosts
+        | Z::SessionExpired
+        | Z::ClientClosed
+        | Z::SessionMoved => Error::Unavailable(format!("{what}: ZooKeeper {e}")),
+        Z::NoAuth | Z::AuthFailed => {
+            Error::Unavailable(format!("{what}: ZooKeeper refused access ({e})"))
+        }
+        other => Error::Internal(format!("{what}: ZooKeeper: {other}")),
+    }
+}
+
+impl ZkCoordinator {
+    pub async fn connect(url: &BackendUrl, identity: Identity) -> Result<ZkCoordinator> {
+        let opts = options(url)?;
+        let mut connector = zk::Client::connector()
+            .with_session_timeout(opts.timeout)
+            .with_fail_eagerly();
+        let acl = match &opts.auth {
+            Some((user, password)) => {
+                connector = connector.with_auth("digest", format!("{user}:{password}").as_bytes());
+                vec![zk::Acl::new(
+                    zk::Permission::ALL,
+                    zk::AuthId::new("digest", &digest_id(user, password)),
+                )]
+            }
+            None => vec![zk::Acl::new(zk::Permission::ALL, zk::AuthId::anyone())],
+        };
+        let unavailable = |why: String| {
+            Error::Unavailable(format!(
+                "cannot connect to ZooKeeper at {}: {why}",
+                opts.connect
+            ))
+        };
+        let client =
+            match tokio::time::timeout(opts.timeout, connector.connect(&opts.connect)).await {
+                Err(_) => return Err(unavailable(format!("no session within {:?}", opts.timeout))),
+                Ok(Err(e)) => return Err(unavailable(e.to_string())),
+                Ok(Ok(c)) => c,
+            };
+        let session_timeout = client.session_timeout();
+        let session = session::Monitor::start(client.clone(), opts.root.clone(), session_timeout);
+        Ok(ZkCoordinator {
+            url: url.clone(),
+            identity,
+            client: Mutex::new(Some(client)),
+            root: opts.root,
+            acl,
+            session_timeout,
+            session,
+            tasks: Arc::new(Mutex::new(Vec::new())),
+            recorded: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// A handle on the session (cheap clone), or an error once closed.
+    pub(crate) fn client(&self) -> Result<zk::Client> {
+        self.client
+            .lock()
+            .expect("client lock")
+            .clone()
+            .ok_or_else(|| Error::Unavailable("the ZooKeeper session is closed".into()))
+    }
+
+    pub(crate) fn acls(&self) -> zk::Acls<'_> {
+        zk::Acls::new(&self.acl)
+    }
+
+    pub(crate) fn persistent(&self) -> zk::CreateOptions<'_> {
+        zk::CreateMode::Persistent.with_acls(self.acls())
+    }
+
+    pub(crate) fn ephemeral(&self) -> zk::CreateOptions<'_> {
+        zk::CreateMode::Ephemeral.with_acls(self.acls())
+    }
+
+    pub(crate) fn ephemeral_sequential(&self) -> zk::CreateOptions<'_> {
+        zk::CreateMode::EphemeralSequential.with_acls(self.acls())
+    }
+
+    /// `mkdir -p` of a persistent node with empty data, as kazoo's `ensure_path`.
+    pub(crate) async fn ensure_path(&self, path: &str) -> Result<()> {
+        let client = self.client()?;
+        client
+            .mkdir(path, &self.persistent())
+            .await
+            .map_err(|e| zk_error(&format!("creating {path}"), e))
+    }
+
+    /// A sender for cleanups from drop guards, which cannot borrow the coordinator.
+    pub(crate) fn cleaner(&self) -> Cleaner {
+        Cleaner {
+            tasks: self.tasks.clone(),
+        }
+    }
+
+    /// Write our session record once, beside the first thing we take.
+    pub(crate) async fn record_session(&self) {
+        let _ = self
+            .recorded
+            .get_or_init(|| async {
+                let Ok(client) = self.client() else { return };
+                let dir = format!("{}/locks/{RECORDS}", self.root);
+                let path = format!("{dir}/{:x}", client.session_id().0);
+                let body = serde_json::json!({
+                    "member_id": self.identity.member_id,
+                    "host": self.identity.host,
+                    "pid": self.identity.pid,
+                    "command": self.identity.command,
+                })
+                .to_string();
+                let mut r = client
+                    .create(&path, body.as_bytes(), &self.ephemeral())
+                    .await;
+                if r == Err(zk::Error::NoNode) && self.ensure_path(&dir).await.is_ok() {
+                    r = client
+                        .create(&path, body.as_bytes(), &self.ephemeral())
+                        .await;
+                }
+                // Best effort: a holder without a record is shown with its member id only.
+                let _ = r;
+            })
+            .await;
+    }
+
+    /// What we know of the owner of a node from its data and stat.
+    pub(crate) async fn holder_of(&self, data: &[u8], stat: &zk::Stat) -> Holder {
+        match self.client() {
+            Ok(client) => holder_of(&client, &self.root, data, stat).await,
+            Err(_) => holder_of_node(data, stat),
+        }
+    }
+
+    fn lock_dir(&self, name: &str) -> Result<String> {
+        validate_znode_name("lock", name, true)?;
+        if name == RECORDS
+            || name.starts_with(&format!("{RECORDS}/"))
+            || name.ends_with(lock::SEMAPHORE_SIDE_LOCK)
+        {
+            return Err(Error::InvalidName(format!(
+                "lock name {name:?} is reserved by the ZooKeeper backend"
+            )));
+        }
+        Ok(format!("{}/locks/{name}", self.root))
+    }
+
+    fn group_dir(&self, group: &str) -> Result<String> {
+        validate_znode_name("group", group, false)?;
+        if group == "locks" {
+            return Err(Error::InvalidName(
+                "group name \"locks\" collides with tooz's lock directory on ZooKeeper".into(),
+            ));
+        }
+        Ok(format!("{}/{group}", self.root))
+    }
+}
+
+/// The holder of a node: the member id from its data (as tooz stores it), the rest from
+/// its stat and from the session record of its owner, if it has one.
+pub(crate) async fn holder_of(
+    client: &zk::Client,
+    root: &str,
+    data: &[u8],
+    stat: &zk::Stat,
+) -> Holder {
+    let mut h = holder_of_node(data, stat);
+    let path = format!("{root}/locks/{RECORDS}/{:x}", stat.ephemeral_owner);
+    match client.get_data(&path).await {
+        Ok((record, _)) => {
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&record) {
+                h.host = v["host"].as_str().map(str::to_string);
+                h.pid = v["pid"].as_u64().map(|p| p as u32);
+                h.command = v["command"]
+                    .as_str()
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_string);
+            }
+        }
+        Err(_) => h.note = Some("(no toozctl record: a tooz client?)".into()),
+    }
+    h
+}
+
+fn holder_of_node(data: &[u8], stat: &zk::Stat) -> Holder {
+    Holder {
+        member_id: Some(String::from_utf8_lossy(data).into_owned()),
+        since: chrono::DateTime::from_timestamp_millis(stat.ctime)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        fencing_token: Some(stat.czxid as u64),
+        ..Holder::default()
+    }
+}
+
+/// Names are znode path segments: no empty, `.` or `..` segment; `/` only where it nests.
+fn validate_znode_name(kind: &str, name: &str, nested: bool) -> Result<()> {
+    validate_name(kind, name)?;
+    let bad = |why: &str| Err(Error::InvalidName(format!("{kind} name {name:?} {why}")));
+    if !nested && name.contains('/') {
+        return bad("contains '/', which ZooKeeper would read as a path");
+    }
+    for seg in name.split('/') {
+        match seg {
+            "" => return bad("has an empty path segment (leading, trailing or double '/')"),
+            "." | ".." => return bad("has a '.' or '..' segment, which ZooKeeper refuses"),
+            "zookeeper" if !nested => return bad("is reserved by ZooKeeper"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Deletes nodes left by abandoned waits, in the background, tracked for `close`.
+#[derive(Clone)]
+pub(crate) struct Cleaner {
+    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Cleaner {
+    /// Delete every child of `prefix`'s directory whose name starts with its last segment.
+    pub(crate) fn delete_prefixed(&self, client: zk::Client, prefix: String) {
+        self.track(async move {
+            let Some((dir, name)) = prefix.rsplit_once('/') else {
+                return;
+            };
+            let Ok(children) = client.list_children(dir).await else {
+                return;
+            };
+            for ch in children.iter().filter(|ch| ch.starts_with(name)) {
+                let _ = client.delete(&format!("{dir}/{ch}"), None).await;
+            }
+        });
+    }
+
+    /// Finish `task` (an answer we still want) before the session closes.
+    pub(crate) fn track(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        let handle = tokio::spawn(task);
+        let mut tasks = self.tasks.lock().expect("tasks lock");
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(handle);
+    }
+
+    pub(crate) fn delete(&self, client: zk::Client, path: String) {
+        let handle = tokio::spawn(async move {
+            for _ in 0..3 {
+                match client.delete(&path, None).await {
+                    Err(zk::Error::ConnectionLoss) => continue,
+                    _ => break,
+                }
+            }
+        });
+        self.tasks.lock().expect("tasks lock").push(handle);
+    }
+}
+
+/// After a failed read while waiting: `Ok` to try again once the session is connected
+/// again (a disconnection within the session keeps our queue node), else the error.
+pub(crate) async fn again(client: &zk::Client, e: zk::Error, what: &str) -> Result<()> {
+    if e != zk::Error::ConnectionLoss {
+        return Err(zk_error(what, e));
+    }
+    let mut states = client.state_watcher();
+    let mut s = client.state();
+    loop {
+        match s {
+            zk::SessionState::SyncConnected | zk::SessionState::ConnectedReadOnly => return Ok(()),
+            s if s.is_terminated() => {
+                return Err(Error::Unavailable(format!(
+                    "{what}: the ZooKeeper session is {s}"
+                )))
+            }
+            _ => s = states.changed().await,
+        }
+    }
+}
+
+/// How long a wait may last, as a deadline for `tokio::time`.
+pub(crate) fn deadline(wait: Wait) -> Option<tokio::time::Instant> {
+    match wait {
+        Wait::Until(d) => Some(d),
+        _ => None,
+    }
+}
+
+#[async_trait]
+impl Coordinator for ZkCoordinator {
+    fn url(&self) -> &BackendUrl {
+        &self.url
+    }
+
+    fn lease_for(&self, _ttl: Option<Duration>) -> Option<Duration> {
+        Some(self.session_timeout)
+    }
+
+    async fn acquire(&self, req: &LockRequest) -> Result<Option<Held>> {
+        lock::acquire(self, req).await
+    }
+
+    async fn lock_holders(&self, name: &str) -> Result<Vec<Holder>> {
+        lock::holders(self, name).await
+    }
+
+    async fn locks(&self) -> Result<Vec<LockInfo>> {
+        lock::list(self).await
+    }
+
+    async fn break_lock(&self, name: &str) -> Result<Vec<Holder>> {
+        lock::break_lock(self, name).await
+    }
+
+    async fn create_group(&self, g: &str) -> Result<()> {
+        group::create(self, g).await
+    }
+
+    async fn delete_group(&self, g: &str) -> Result<()> {
+        group::delete(self, g).await
+    }
+
+    async fn groups(&self) -> Result<Vec<GroupInfo>> {
+        group::list(self).await
+    }
+
+    async fn members(&self, g: &str) -> Result<Vec<Member>> {
+        group::members(self, g).await
+    }
+
+    async fn join(&self, g: &str, capabilities: &Capabilities, create: bool) -> Result<Held> {
+        group::join(self, g, capabilities, create).await
+    }
+
+    async fn leave(&self, g: &str, member: &str) -> Result<()> {
+        group::leave(self, g, member).await
+    }
+
+    async fn campaign(&self, g: &str, wait: Wait) -> Result<Option<Held>> {
+        group::campaign(self, g, wait).await
+    }
+
+    async fn leader(&self, g: &str) -> Result<Option<Holder>> {
+        group::leader(self, g).await
+    }
+
+    async fn watch(&self, target: &WatchTarget) -> Result<Events> {
+        watch::watch(self, target).await
+    }
+
+    /// Finish pending deletions, stop background watches, then close the session so every
+    /// ephemeral node we still own goes at once instead of at session expiry.
+    async fn close(&self) -> Result<()> {
+        let limit = tokio::time::Instant::now() + self.session_timeout.min(Duration::from_secs(2));
+        self.session.stop();
+        // Our handle goes first: the session closes as soon as the last task holding one is
+        // done, right behind the requests already sent (the deletes of released nodes).
+        let client = self.client.lock().expect("client lock").take();
+        // Only a connected session can be closed; otherwise the server expires it.
+        let state = client
+            .as_ref()
+            .filter(|c| matches!(c.state(), zk::SessionState::SyncConnected))
+            .map(|c| c.state_watcher());
+        drop(client);
+        let pending: Vec<JoinHandle<()>> =
+            std::mem::take(&mut *self.tasks.lock().expect("tasks lock"));
+        for t in pending {
+            let abort = t.abort_handle();
+            if tokio::time::timeout_at(limit, t).await.is_err() {
+                abort.abort();
+            }
+        }
+        if let Some(mut state) = state {
+            let closed = async {
+                while !state.state().is_terminated() {
+                    state.changed().await;
+                }
+            };
+            let _ = tokio::time::timeout_at(limit + Duration::from_millis(500), closed).await;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_options() {
+        let u = BackendUrl::parse("kazoo://a:1,b?timeout=3&hosts=c:4&namespace=ns").unwrap();
+        let o = options(&u).unwrap();
+        assert_eq!(o.connect, "a:1,b:2181,c:4");
+        assert_eq!(o.root, "/ns");
+        assert_eq!(o.timeout, Duration::from_secs(3));
+        let o = options(&BackendUrl::parse("zookeeper://").unwrap()).unwrap();
+        assert_eq!(
+            (o.connect.as_str(), o.root.as_str()),
+            ("localhost:2181", "/tooz")
+        );
+        assert!(options(&BackendUrl::parse("zookeeper://h/chroot").unwrap()).is_err());
+        assert!(options(&BackendUrl::parse("zookeeper://h?use_ssl=yes").unwrap()).is_err());
+        assert!(options(&BackendUrl::parse("zookeeper://h?namespace=a//b").unwrap()).is_err());
+    }
+
+    #[test]
+    fn digest_matches_zookeeper() {
+        // DigestAuthenticationProvider.generateDigest("super:test")
+        assert_eq!(
+            digest_id("super", "test"),
+            "super:D/InIHSb7yEEbrWz8b9l71RjZJU="
+        );
+        assert_eq!(base64(b"ab"), "YWI=");
+    }
+
+    #[test]
+    fn names() {
+        assert!(validate_znode_name("lock", "a/b", true).is_ok());
+        assert!(validate_znode_name("group", "a/b", false).is_err());
+        for bad in ["", "/a", "a/", "a//b", ".", "a/..", "x\n"] {
+            assert!(validate_znode_name("lock", bad, true).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Session health: what "lost" means on ZooKeeper, as data for the supervisor.
+//!
+//! The server expires a session when it has heard nothing from the client for the
+//! negotiated session timeout `T`. So every request that gets an answer proves the
+//! session alive until at least *(when it was sent) + T*. We send our own cheap request
+//! (an `exists` on the namespace root) every `T/10` and publish that instant as
+//! `Health::Held { expires }`; `commands::hold` starts `--on-lost` early enough that the
+//! grace period ends before it. A brief disconnection that the client library bridges by
+//! reconnecting within the session changes nothing but delays the next answer; only if
+//! no answer comes in time does the deadline pass. The session expiring (told by the
+//! server on reconnect, or concluded by the library) or closing is `Health::Lost` at once.
+//!
+//! Each held primitive gets its own health channel ([`Monitor::held`]): the session's
+//! health, plus `Lost` when its own node is deleted behind our back (a broken lock, a
+//! member removed by hand).
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use zookeeper_client as zk;
+
+use crate::coordination::Health;
+
+pub(crate) struct Monitor {
+    health: watch::Receiver<Health>,
+    task: JoinHandle<()>,
+}
+
+impl Monitor {
+    pub(crate) fn start(client: zk::Client, root: String, timeout: Duration) -> Monitor {
+        let (tx, rx) = watch::channel(Health::Held {
+            expires: Some(Instant::now() + timeout),
+        });
+        let task = tokio::spawn(run(client, root, timeout, tx));
+        Monitor { health: rx, task }
+    }
+
+    /// Stop our round trips (the session's client handle goes with them).
+    pub(crate) fn stop(&self) {
+        self.task.abort();
+    }
+
+    /// A health channel for a primitive whose node is `path`; the returned task must be
+    /// aborted when the primitive is released.
+    pub(crate) fn held(
+        &self,
+        client: zk::Client,
+        path: String,
+        what: &'static str,
+    ) -> (watch::Receiver<Health>, JoinHandle<()>) {
+        let mut session = self.health.clone();
+        let first = session.borrow_and_update().clone();
+        let (tx, rx) = watch::channel(first);
+        let task = tokio::spawn(async move {
+            let mut gone = Box::pin(node_gone(client, path, what));
+            loop {
+                tokio::select! {
+                    changed = session.changed() => {
+                        if changed.is_err() {
+                            let _ = tx.send(Health::Lost("the ZooKeeper session was closed".into()));
+                            return;
+                        }
+                        let h = session.borrow_and_update().clone();
+                        let lost = matches!(h, Health::Lost(_));
+                        let _ = tx.send(h);
+                        if lost {
+                            return;
+                        }
+                    }
+                    reason = &mut gone => {
+                        let _ = tx.send(Health::Lost(reason));
+                        return;
+                    }
+                }
+            }
+        });
+        (rx, task)
+    }
+}
+
+/// Resolves when our node `path` is deleted (with the reason); pends while it exists.
+async fn node_gone(client: zk::Client, path: String, what: &'static str) -> String {
+    loop {
+        match client.check_and_watch_stat(&path).await {
+            Ok((None, _)) | Err(zk::Error::NoNode) => {
+                return format!("its {what} node {path} was deleted")
+            }
+            Ok((Some(_), watcher)) => {
+                let event = watcher.changed().await;
+                match event.event_type {
+                    zk::EventType::NodeDeleted => {
+                        return format!("its {what} node {path} was deleted")
+                    }
+                    // A session event: the session monitor reports it.
+                    zk::EventType::Session if event.session_state.is_terminated() => {
+                        return std::future::pending().await
+                    }
+                    _ => continue,
+                }
+            }
+            // Disconnected or expired: the session monitor decides; look again later.
+            Err(zk::Error::SessionExpired | zk::Error::ClientClosed) => {
+                return std::future::pending().await
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+/// One round trip in flight: true when answered.
+type Ping = std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>;
+
+async fn run(client: zk::Client, root: String, timeout: Duration, tx: watch::Sender<Health>) {
+    let mut state = client.state_watcher();
+    let every = (timeout / 10).max(Duration::from_millis(20));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // One round trip at a time: the answer to the latest one is what counts.
+    let mut in_flight: Option<(Instant, Ping)> = None;
+    loop {
+        tokio::select! {
+            s = state.changed() => {
+                if let Some(reason) = terminal(s) {
+                    let _ = tx.send(Health::Lost(reason));
+                    return;
+                }
+            }
+            _ = tick.tick(), if in_flight.is_none() => {
+                let c = client.clone();
+                let r = root.clone();
+                in_flight = Some((Instant::now(), Box::pin(async move {
+                    matches!(c.check_stat(&r).await, Ok(_) | Err(zk::Error::NoNode))
+                })));
+            }
+            ok = async { in_flight.as_mut().expect("guarded").1.as_mut().await }, if in_flight.is_some() => {
+                let (sent, _) = in_flight.take().expect("guarded");
+                if ok {
+                    let _ = tx.send(Health::Held { expires: Some(sent + timeout) });
+                } else if let Some(reason) = terminal(client.state()) {
+                    let _ = tx.send(Health::Lost(reason));
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn terminal(s: zk::SessionState) -> Option<String> {
+    match s {
+        zk::SessionState::Expired => Some("the ZooKeeper session expired".into()),
+        zk::SessionState::Closed => Some("the ZooKeeper session was closed".into()),
+        zk::SessionState::AuthFailed => Some("ZooKeeper authentication failed".into()),
+        _ => None,
+    }
+}

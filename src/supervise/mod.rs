@@ -5,8 +5,8 @@
 //! The rules, in the order they happen:
 //! 1. Signal handlers are installed ([`Signals::install`]) *before* the child is spawned, so
 //!    a signal can never arrive between spawn and forwarding and kill toozctl alone.
-//! 2. The child calls `setpgid(0, 0)` before exec (and the parent does too, so both orders
-//!    of the race agree). When toozctl is in the foreground of a terminal, the child's group
+//! 2. The child is spawned in its own process group (`posix_spawn`'s SETPGROUP, or
+//!    `setpgid` before exec; the parent sets it too, so both orders of the race agree). When toozctl is in the foreground of a terminal, the child's group
 //!    is made the terminal's foreground group by both sides, and the terminal is handed back
 //!    after the child exits, so Ctrl-C and interactive programs behave as usual.
 //! 3. toozctl makes itself a child subreaper, so processes COMMAND leaves behind in its
@@ -124,20 +124,22 @@ impl Child {
         let mut cmd = std::process::Command::new(program);
         cmd.args(args);
         cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        // SAFETY: only async-signal-safe calls (setpgid, sigprocmask, tcsetpgrp) run between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                setpgid(Pid::from_raw(0), Pid::from_raw(0)).map_err(io::Error::from)?;
-                if let Some(fd) = tty {
+        // Its own process group. std sets it with posix_spawn (no fork of our address space)
+        // unless a pre_exec closure is needed, which is only for taking the terminal.
+        cmd.process_group(0);
+        if let Some(fd) = tty {
+            // SAFETY: only async-signal-safe calls (sigprocmask, tcsetpgrp) run between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
                     let mut set = SigSet::empty();
                     set.add(Signal::SIGTTOU);
                     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None);
                     let _ = tcsetpgrp(BorrowedFd::borrow_raw(fd), nix::unistd::getpid());
                     let _ =
                         nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None);
-                }
-                Ok(())
-            });
+                    Ok(())
+                });
+            }
         }
         let child = tokio::process::Command::from(cmd).spawn().map_err(|e| {
             let code = if e.kind() == io::ErrorKind::NotFound {

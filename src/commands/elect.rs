@@ -10,7 +10,6 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::hold;
-use crate::backends;
 use crate::cli::{parse_duration, SuperviseArgs, EXIT_CODES};
 use crate::context::Context;
 use crate::coordination::{Capabilities, Coordinator, Held, Wait};
@@ -71,18 +70,10 @@ struct Elected<'a> {
 pub async fn run(ctx: &Context, args: Args) -> Result<()> {
     let started = Instant::now();
     let log = Log::new(ctx.verbosity);
-    let mut signals = Signals::install()
-        .map_err(|e| Error::Internal(format!("cannot install signal handlers: {e}")))?;
-    let coord = hold::interruptible(
-        &mut signals,
-        backends::connect(&ctx.url, ctx.identity(&args.command)),
-    )
-    .await??;
-    let result = elect_and_hold(ctx, &log, &args, coord.as_ref(), &mut signals, started).await;
-    if let Err(e) = coord.close().await {
-        log.debug(&format!("closing the backend connection: {e}"));
-    }
-    result
+    super::with_backend(ctx, &log, &args.command, async |coord, signals| {
+        elect_and_hold(ctx, &log, &args, coord, signals, started).await
+    })
+    .await
 }
 
 async fn elect_and_hold(

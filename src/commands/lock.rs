@@ -11,7 +11,6 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::hold;
-use crate::backends;
 use crate::cli::{parse_duration, SuperviseArgs, EXIT_CODES};
 use crate::context::Context;
 use crate::coordination::{Coordinator, Held, Holder, LockMode, LockRequest, Wait};
@@ -91,19 +90,10 @@ struct Acquired<'a> {
 pub async fn run(ctx: &Context, args: Args) -> Result<()> {
     let started = Instant::now();
     let log = Log::new(ctx.verbosity);
-    // Installed before anything is taken or spawned: a signal while waiting cancels cleanly.
-    let mut signals = Signals::install()
-        .map_err(|e| Error::Internal(format!("cannot install signal handlers: {e}")))?;
-    let coord = hold::interruptible(
-        &mut signals,
-        backends::connect(&ctx.url, ctx.identity(&args.command)),
-    )
-    .await??;
-    let result = lock_and_hold(ctx, &log, &args, coord.as_ref(), &mut signals, started).await;
-    if let Err(e) = coord.close().await {
-        log.debug(&format!("closing the backend connection: {e}"));
-    }
-    result
+    super::with_backend(ctx, &log, &args.command, async |coord, signals| {
+        lock_and_hold(ctx, &log, &args, coord, signals, started).await
+    })
+    .await
 }
 
 async fn lock_and_hold(

@@ -10,9 +10,15 @@ pub mod locks;
 pub mod unlock;
 pub mod watch;
 
+use std::ffi::OsString;
+
+use crate::backends;
 use crate::cli::Command;
 use crate::context::Context;
-use crate::error::Result;
+use crate::coordination::Coordinator;
+use crate::error::{Error, Result};
+use crate::output::Log;
+use crate::supervise::Signals;
 
 pub async fn run(ctx: &Context, command: Command) -> Result<()> {
     match command {
@@ -24,4 +30,26 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
         Command::Unlock(args) => unlock::run(ctx, args).await,
         Command::Completions(args) => completions::run(args),
     }
+}
+
+/// The frame of every command that waits or holds: signal handlers installed before
+/// anything is taken (a signal while connecting or waiting cancels cleanly), an
+/// interruptible connect as the identity running `command`, then `body`, and the backend
+/// closed whatever `body` returned (withdrawing queue entries, ending the session).
+pub async fn with_backend<F>(ctx: &Context, log: &Log, command: &[OsString], body: F) -> Result<()>
+where
+    F: AsyncFnOnce(&dyn Coordinator, &mut Signals) -> Result<()>,
+{
+    let mut signals = Signals::install()
+        .map_err(|e| Error::Internal(format!("cannot install signal handlers: {e}")))?;
+    let coord = hold::interruptible(
+        &mut signals,
+        backends::connect(&ctx.url, ctx.identity(command)),
+    )
+    .await??;
+    let result = body(coord.as_ref(), &mut signals).await;
+    if let Err(e) = coord.close().await {
+        log.debug(&format!("closing the backend connection: {e}"));
+    }
+    result
 }

@@ -19,7 +19,6 @@ use nix::sys::signal::Signal;
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 
-use crate::backends;
 use crate::cli::EXIT_CODES;
 use crate::context::Context;
 use crate::coordination::{Coordinator, Event, EventKind, Holder, WatchTarget};
@@ -175,16 +174,10 @@ pub async fn run(ctx: &Context, args: Args) -> Result<()> {
         }
     }
     let log = Log::new(ctx.verbosity);
-    let mut signals = Signals::install()
-        .map_err(|e| Error::Internal(format!("cannot install signal handlers: {e}")))?;
-    let coord = crate::commands::hold::interruptible(
-        &mut signals,
-        backends::connect(&ctx.url, ctx.identity(&[])),
-    )
-    .await??;
-    let result = watch(ctx, &log, &args, coord.as_ref(), &mut signals).await;
-    let _ = coord.close().await;
-    result
+    crate::commands::with_backend(ctx, &log, &[], async |coord, signals| {
+        watch(ctx, &log, &args, coord, signals).await
+    })
+    .await
 }
 
 async fn watch(

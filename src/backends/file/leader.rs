@@ -15,8 +15,6 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use tokio::sync::watch;
@@ -43,43 +41,18 @@ fn open_rw(path: &Path) -> Result<File> {
         .map_err(|e| io_error("cannot open", path, e))
 }
 
-/// Set when the waiting future is dropped, so the blocking thread gives the lock straight
-/// back if the kernel grants it afterwards.
-struct Abandon(Arc<AtomicBool>);
-
-impl Drop for Abandon {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
 /// Wait in the kernel for the OFD write lock on `file`. `Ok(None)`: `wait` ran out.
 async fn wait_for(file: File, wait: Wait, path: &Path) -> Result<Option<File>> {
-    if wait == Wait::NoWait {
-        return Ok(None);
-    }
-    let abandoned = Arc::new(AtomicBool::new(false));
-    let _guard = Abandon(abandoned.clone());
-    let task = tokio::task::spawn_blocking(move || {
-        let r = ofd::lock_wait(&file, Kind::Write);
-        if abandoned.load(Ordering::SeqCst) {
-            let _ = ofd::unlock(&file);
-            return Err(io::Error::other("abandoned"));
-        }
-        r.map(|()| file)
-    });
-    let joined = match wait {
-        Wait::NoWait | Wait::Forever => task.await,
-        Wait::Until(deadline) => match tokio::time::timeout_at(deadline, task).await {
-            Ok(j) => j,
-            Err(_) => return Ok(None),
+    ofd::wait_blocking(
+        file,
+        wait,
+        |f| ofd::lock_wait(f, Kind::Write),
+        |f| {
+            let _ = ofd::unlock(f);
         },
-    };
-    match joined {
-        Ok(Ok(f)) => Ok(Some(f)),
-        Ok(Err(e)) => Err(io_error("cannot lock", path, e)),
-        Err(e) => Err(Error::Internal(format!("leader wait thread failed: {e}"))),
-    }
+    )
+    .await
+    .map_err(|e| io_error("cannot lock", path, e))
 }
 
 pub(super) async fn campaign(store: &Store, group: &str, wait: Wait) -> Result<Option<Held>> {

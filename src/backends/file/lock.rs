@@ -12,8 +12,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -92,43 +90,11 @@ fn unlock_both(f: &File) {
     let _ = ofd::unlock(f);
 }
 
-/// Sets the flag when the waiting future is dropped (cancelled or timed out), so the
-/// blocking thread gives the lock straight back if the kernel grants it afterwards.
-struct Abandon(Arc<AtomicBool>);
-
-impl Drop for Abandon {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
-/// Wait for the OS locks on `file` until `wait` says stop. `Ok(None)` on timeout.
+/// Wait in the kernel for the OS locks on `file` until `wait` says stop. `Ok(None)` on timeout.
 async fn wait_for_file(file: File, kind: Kind, wait: Wait, path: &Path) -> Result<Option<File>> {
-    if wait == Wait::NoWait {
-        return Ok(None);
-    }
-    let abandoned = Arc::new(AtomicBool::new(false));
-    let _guard = Abandon(abandoned.clone());
-    let task = tokio::task::spawn_blocking(move || {
-        let r = wait_both(&file, kind);
-        if abandoned.load(Ordering::SeqCst) {
-            unlock_both(&file);
-            return Err(io::Error::other("abandoned"));
-        }
-        r.map(|()| file)
-    });
-    let joined = match wait {
-        Wait::NoWait | Wait::Forever => task.await,
-        Wait::Until(deadline) => match tokio::time::timeout_at(deadline, task).await {
-            Ok(j) => j,
-            Err(_) => return Ok(None),
-        },
-    };
-    match joined {
-        Ok(Ok(f)) => Ok(Some(f)),
-        Ok(Err(e)) => Err(io_error("cannot lock", path, e)),
-        Err(e) => Err(Error::Internal(format!("lock wait thread failed: {e}"))),
-    }
+    ofd::wait_blocking(file, wait, move |f| wait_both(f, kind), unlock_both)
+        .await
+        .map_err(|e| io_error("cannot lock", path, e))
 }
 
 /// Whether a holder of `theirs` may hold the lock while we hold it as `ours`, or wait for it.

@@ -10,6 +10,10 @@
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::coordination::Wait;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -86,6 +90,50 @@ pub fn blocker(file: &File, kind: Kind) -> io::Result<Option<(i32, Kind)>> {
         };
         Ok(Some((fl.l_pid, k)))
     }
+}
+
+/// Sets the flag when the waiting future is dropped (cancelled or timed out), so the
+/// blocking thread gives the lock straight back if the kernel grants it afterwards.
+struct Abandon(Arc<AtomicBool>);
+
+impl Drop for Abandon {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Wait in the kernel, on a blocking thread, for `lock(&file)` until `wait` says stop;
+/// `Ok(None)` when it ran out (at once for [`Wait::NoWait`]: no thread is started). If
+/// the wait is abandoned and the kernel grants the lock later, `unlock` gives it back.
+pub async fn wait_blocking(
+    file: File,
+    wait: Wait,
+    lock: impl FnOnce(&File) -> io::Result<()> + Send + 'static,
+    unlock: impl FnOnce(&File) + Send + 'static,
+) -> io::Result<Option<File>> {
+    if wait == Wait::NoWait {
+        return Ok(None);
+    }
+    let abandoned = Arc::new(AtomicBool::new(false));
+    let _guard = Abandon(abandoned.clone());
+    let task = tokio::task::spawn_blocking(move || {
+        let r = lock(&file);
+        if abandoned.load(Ordering::SeqCst) {
+            unlock(&file);
+            return Err(io::Error::other("abandoned"));
+        }
+        r.map(|()| file)
+    });
+    let joined = match wait {
+        Wait::NoWait | Wait::Forever => task.await,
+        Wait::Until(deadline) => match tokio::time::timeout_at(deadline, task).await {
+            Ok(j) => j,
+            Err(_) => return Ok(None),
+        },
+    };
+    joined
+        .map_err(|e| io::Error::other(format!("lock wait thread failed: {e}")))?
+        .map(Some)
 }
 
 #[cfg(test)]

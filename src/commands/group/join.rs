@@ -6,12 +6,11 @@ use std::ffi::OsString;
 
 use serde::Serialize;
 
-use crate::backends;
 use crate::cli::{SuperviseArgs, EXIT_CODES};
 use crate::commands::hold;
 use crate::context::Context;
 use crate::coordination::{Capabilities, Coordinator};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::output::{self, Log};
 use crate::supervise::Signals;
 
@@ -57,18 +56,10 @@ struct Joined<'a> {
 
 pub async fn run(ctx: &Context, args: Args) -> Result<()> {
     let log = Log::new(ctx.verbosity);
-    let mut signals = Signals::install()
-        .map_err(|e| Error::Internal(format!("cannot install signal handlers: {e}")))?;
-    let coord = hold::interruptible(
-        &mut signals,
-        backends::connect(&ctx.url, ctx.identity(&args.command)),
-    )
-    .await??;
-    let result = join_and_hold(ctx, &log, &args, coord.as_ref(), &mut signals).await;
-    if let Err(e) = coord.close().await {
-        log.debug(&format!("closing the backend connection: {e}"));
-    }
-    result
+    crate::commands::with_backend(ctx, &log, &args.command, async |coord, signals| {
+        join_and_hold(ctx, &log, &args, coord, signals).await
+    })
+    .await
 }
 
 async fn join_and_hold(

@@ -319,7 +319,15 @@ fn backend(global: &GlobalArgs, in_use: Option<&InUse>) -> Result<(BackendUrl, S
         _ => None,
     };
     let Some(u) = from_profile else {
-        return Ok((BackendUrl::parse(&raw)?, source));
+        let url = BackendUrl::parse(&raw)?;
+        if matches!(source, Source::Env) && url.password().is_some_and(|p| p.expose() == "***") {
+            // What toozctl hands its COMMAND: a nested toozctl cannot log in with it.
+            return Err(Error::Usage(format!(
+                "TOOZCTL_BACKEND ({url}) has its password redacted, as toozctl sets it for its COMMAND; \
+                 a toozctl run inside COMMAND needs the backend from -b, --config/-p or --oslo-config"
+            )));
+        }
+        return Ok((url, source));
     };
     let (l, name) = (u.file, u.name);
     let mut url = BackendUrl::parse(&raw)

@@ -609,3 +609,18 @@ fn a_config_readable_by_others_that_holds_a_password_is_warned_about() {
         r.stderr
     );
 }
+
+#[test]
+fn a_nested_toozctl_explains_the_redacted_backend_it_inherited() {
+    // toozctl gives COMMAND TOOZCTL_BACKEND with the password as ***; a toozctl run inside
+    // COMMAND must say so rather than fail to log in.
+    let home = tempfile::tempdir().unwrap();
+    let mut c = support::toozctl(home.path());
+    c.env("TOOZCTL_BACKEND", "redis://:***@127.0.0.1:1");
+    c.args(["lock", "-n", "x", "--", "true"]);
+    let out = c.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("redacted") && err.contains("-b"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}

@@ -159,6 +159,11 @@ impl TlsFiles {
     pub fn new() -> TlsFiles {
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path();
+        // A subject of its own: another `TlsFiles`' CA must not even look like the issuer.
+        let ca_subject = format!(
+            "/CN=toozctl test CA {}",
+            d.file_name().unwrap().to_string_lossy()
+        );
         let openssl = |args: &[&str]| {
             let out = Command::new("openssl")
                 .args(args)
@@ -184,7 +189,7 @@ impl TlsFiles {
             "-days",
             "2",
             "-subj",
-            "/CN=toozctl-test-ca",
+            &ca_subject,
             "-addext",
             "basicConstraints=critical,CA:TRUE",
             "-addext",

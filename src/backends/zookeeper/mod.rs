@@ -19,7 +19,7 @@
 //! Fencing tokens are the czxid of our node: a zxid, strictly increasing across the whole
 //! ensemble, also when a lock directory is deleted and made again.
 //!
-//! `?use_ssl=true` speaks TLS to every host; [`tls`] maps tooz's TLS options.
+//! `?use_ssl=true` speaks TLS to every host; the `tls` module maps tooz's TLS options.
 
 mod group;
 mod lock;

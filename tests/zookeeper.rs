@@ -1349,3 +1349,105 @@ fn the_default_grace_fits_toozs_default_session_timeout() {
         "{err}"
     );
 }
+
+/// An `Env` on a TLS server: `url` is the secure port with `?use_ssl=true&ca=...` + `extra`.
+fn tls_env(zk: &Zk, tls: &support::zookeeper::TlsFiles, test: &str, extra: &str) -> Env {
+    let ns = ns(test);
+    Env {
+        home: tempfile::tempdir().unwrap(),
+        url: format!("{}{extra}", zk.tls_url(&tls.ca, &ns, 4)),
+        ns,
+    }
+}
+
+/// tooz (through kazoo, over TLS) tries the lock `name`; prints True/False.
+fn tooz_tls_trylock(url: &str, name: &str) -> String {
+    let code = "import sys\nfrom tooz import coordination\n\
+                c=coordination.get_coordinator(sys.argv[1], b'tooz-tls')\nc.start(start_heart=False)\n\
+                l=c.get_lock(sys.argv[2].encode())\nprint(l.acquire(blocking=False))\n\
+                l.release() if l.acquired else None\nc.stop()";
+    let (rc, out, err) = support::python(code, &[url, name]);
+    assert_eq!(rc, 0, "{err}");
+    out.trim().to_string()
+}
+
+#[test]
+fn tls_with_the_servers_ca_works_and_a_wrong_ca_or_unsupported_option_is_one_line() {
+    let tls = support::zookeeper::TlsFiles::new();
+    let zk = Zk::start_tls(&tls, false);
+    let e = tls_env(&zk, &tls, "tls", "");
+    let (rc, out, err) = e.run("m1", &["lock", "x", "--", "sh", "-c", "echo $TOOZCTL_LOCK"]);
+    assert_eq!((rc, out.trim()), (0, "x"), "{err}");
+    // tooz over TLS (kazoo, the same URL) sees a lock we hold over TLS.
+    let h = e.hold("m1", &["lock", "L"]);
+    assert!(h.first.contains("acquired"), "{}", h.first);
+    assert_eq!(tooz_tls_trylock(&e.url, "L"), "False");
+    h.stop();
+    assert_eq!(tooz_tls_trylock(&e.url, "L"), "True");
+
+    // A CA that did not sign the server's certificate: exit 69, one line.
+    let other = support::zookeeper::TlsFiles::new();
+    let bad = tls_env(&zk, &other, "tls_bad_ca", "");
+    let t = Instant::now();
+    let (rc, _, err) = bad.run("m1", &["lock", "x", "--", "true"]);
+    assert_eq!(rc, 69, "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("UnknownIssuer"),
+        "the handshake's reason: {err}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(6), "{:?}", t.elapsed());
+    // Plain text to the TLS port, or TLS to the plain port: 69 too.
+    let plain = Env {
+        home: tempfile::tempdir().unwrap(),
+        url: format!(
+            "zookeeper://127.0.0.1:{}?use_ssl=true&ca={}&timeout=3",
+            zk.port,
+            tls.ca.display()
+        ),
+        ns: ns("tls_plain"),
+    };
+    let (rc, _, err) = plain.run("m1", &["lock", "x", "--", "true"]);
+    assert_eq!(rc, 69, "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    // What rustls cannot do is refused before connecting, one line, exit 2, no password.
+    for (extra, says) in [
+        ("&keyfile_password=hunter2", "openssl pkey"),
+        ("&verify_certs=false", "verify_certs"),
+        ("&ca=/nonexistent/ca.pem", "/nonexistent/ca.pem"),
+    ] {
+        let e = tls_env(&zk, &tls, "tls_refused", extra);
+        let (rc, _, err) = e.run("m1", &["lock", "x", "--", "true"]);
+        assert_eq!(rc, 2, "{extra}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(says), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+}
+
+#[test]
+fn tls_server_that_needs_a_client_certificate_takes_ours() {
+    let tls = support::zookeeper::TlsFiles::new();
+    let zk = Zk::start_tls(&tls, true);
+    // Without a client certificate the server closes the handshake: 69, one line.
+    let e = tls_env(&zk, &tls, "mtls_none", "");
+    let (rc, _, err) = e.run("m1", &["lock", "x", "--", "true"]);
+    assert_eq!(rc, 69, "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("certfile"), "the hint names the option: {err}");
+    // With one, signed by the CA the server trusts: works, and tooz with the same
+    // certificate sees our lock.
+    let client = format!(
+        "&certfile={}&keyfile={}",
+        tls.client_cert.display(),
+        tls.client_key.display()
+    );
+    let e = tls_env(&zk, &tls, "mtls", &client);
+    let (rc, out, err) = e.run("m1", &["lock", "x", "--", "sh", "-c", "echo $TOOZCTL_LOCK"]);
+    assert_eq!((rc, out.trim()), (0, "x"), "{err}");
+    let h = e.hold("m1", &["lock", "L"]);
+    assert!(h.first.contains("acquired"), "{}", h.first);
+    assert_eq!(tooz_tls_trylock(&e.url, "L"), "False");
+    h.stop();
+}

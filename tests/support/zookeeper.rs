@@ -2,7 +2,8 @@
 //! `zookeeper` jars on a free port, tickTime 500 ms (session timeouts from 1 to 10 s),
 //! owned by the test process through `spawn_server`. One shared server per test binary
 //! ([`Zk::shared`], tests use unique namespaces); tests that stop or restart a server
-//! start their own ([`Zk::start`]).
+//! start their own ([`Zk::start`]). [`Zk::start_tls`] adds a TLS port (Netty, PEM key and
+//! trust stores from [`TlsFiles`], a throw-away CA made with `openssl`).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -15,6 +16,8 @@ use super::{free_port, spawn_server, stop, wait_until};
 
 pub struct Zk {
     pub port: u16,
+    /// The TLS port of a server from [`Zk::start_tls`].
+    pub secure_port: Option<u16>,
     pid: std::sync::Mutex<u32>,
     dir: tempfile::TempDir,
 }
@@ -28,24 +31,55 @@ impl Zk {
 
     /// A server of its own, for tests that stop it.
     pub fn start() -> Zk {
+        Zk::start_with(None)
+    }
+
+    /// A server of its own that also speaks TLS on `secure_port` with the server
+    /// certificate of `tls`, trusting its CA; `need_client_cert` makes it demand a client
+    /// certificate (`ssl.clientAuth=need`). Its plain port stays for readiness checks.
+    pub fn start_tls(tls: &TlsFiles, need_client_cert: bool) -> Zk {
+        Zk::start_with(Some((tls, need_client_cert)))
+    }
+
+    fn start_with(tls: Option<(&TlsFiles, bool)>) -> Zk {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         std::fs::create_dir_all(dir.path().join("data")).unwrap();
-        std::fs::write(
-            dir.path().join("zoo.cfg"),
-            format!(
-                "tickTime=500\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n\
-                 4lw.commands.whitelist=ruok,srvr,stat\nmaxClientCnxns=0\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
+        let mut cfg = format!(
+            "tickTime=500\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n\
+             4lw.commands.whitelist=ruok,srvr,stat\nmaxClientCnxns=0\n",
+            dir.path().join("data").display()
+        );
+        let secure_port = tls.map(|(files, need)| {
+            let secure_port = free_port();
+            cfg.push_str(&format!(
+                "secureClientPort={secure_port}\nsecureClientPortAddress=127.0.0.1\n\
+                 serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n\
+                 ssl.keyStore.location={}\nssl.keyStore.type=PEM\nssl.keyStore.password=\n\
+                 ssl.trustStore.location={}\nssl.trustStore.type=PEM\nssl.clientAuth={}\n",
+                files.server_keystore.display(),
+                files.ca.display(),
+                if need { "need" } else { "none" }
+            ));
+            secure_port
+        });
+        std::fs::write(dir.path().join("zoo.cfg"), cfg).unwrap();
         let pid = launch(dir.path(), port);
         Zk {
             port,
+            secure_port,
             pid: std::sync::Mutex::new(pid),
             dir,
         }
+    }
+
+    /// `zookeeper://127.0.0.1:SECURE_PORT?use_ssl=true&ca=CA&namespace=NS&timeout=SECS`.
+    pub fn tls_url(&self, ca: &Path, namespace: &str, timeout: u32) -> String {
+        format!(
+            "zookeeper://127.0.0.1:{}?use_ssl=true&ca={}&namespace={namespace}&timeout={timeout}",
+            self.secure_port.expect("a server from Zk::start_tls"),
+            ca.display()
+        )
     }
 
     /// `zookeeper://127.0.0.1:PORT?namespace=NS&timeout=SECS`.
@@ -107,4 +141,114 @@ pub fn ready(port: u16) -> bool {
     let mut answer = String::new();
     let _ = s.read_to_string(&mut answer);
     answer.contains("Mode:")
+}
+
+/// A throw-away PKI made with `openssl`: a CA, a server certificate for 127.0.0.1 and
+/// localhost, a client certificate, all PEM, unencrypted keys.
+pub struct TlsFiles {
+    pub dir: tempfile::TempDir,
+    /// The CA certificate.
+    pub ca: std::path::PathBuf,
+    /// The server's key and certificate in one file (ZooKeeper's PEM key store).
+    pub server_keystore: std::path::PathBuf,
+    pub client_cert: std::path::PathBuf,
+    pub client_key: std::path::PathBuf,
+}
+
+impl TlsFiles {
+    pub fn new() -> TlsFiles {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        // A subject of its own: another `TlsFiles`' CA must not even look like the issuer.
+        let ca_subject = format!(
+            "/CN=toozctl test CA {}",
+            d.file_name().unwrap().to_string_lossy()
+        );
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(d)
+                .output()
+                .expect("openssl");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            &ca_subject,
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ]);
+        std::fs::write(
+            d.join("leaf.ext"),
+            "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n\
+             extendedKeyUsage=serverAuth,clientAuth\n",
+        )
+        .unwrap();
+        for who in ["server", "client"] {
+            let (key, csr, pem) = (
+                format!("{who}.key"),
+                format!("{who}.csr"),
+                format!("{who}.pem"),
+            );
+            openssl(&[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                &key,
+                "-out",
+                &csr,
+                "-subj",
+                &format!("/CN={who}"),
+            ]);
+            openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &pem,
+                "-days",
+                "2",
+                "-extfile",
+                "leaf.ext",
+            ]);
+        }
+        let keystore = [
+            std::fs::read_to_string(d.join("server.key")).unwrap(),
+            std::fs::read_to_string(d.join("server.pem")).unwrap(),
+        ]
+        .concat();
+        std::fs::write(d.join("server.keystore.pem"), keystore).unwrap();
+        TlsFiles {
+            ca: d.join("ca.pem"),
+            server_keystore: d.join("server.keystore.pem"),
+            client_cert: d.join("client.pem"),
+            client_key: d.join("client.key"),
+            dir,
+        }
+    }
 }

@@ -18,10 +18,13 @@
 //! held primitive, the instant the session could expire if nothing more got through.
 //! Fencing tokens are the czxid of our node: a zxid, strictly increasing across the whole
 //! ensemble, also when a lock directory is deleted and made again.
+//!
+//! `?use_ssl=true` speaks TLS to every host; the `tls` module maps tooz's TLS options.
 
 mod group;
 mod lock;
 mod session;
+mod tls;
 mod watch;
 
 use std::sync::{Arc, Mutex};
@@ -66,6 +69,10 @@ struct Options {
     root: String,
     timeout: Duration,
     auth: Option<(String, String)>,
+    /// `?use_ssl=true`: every host is spoken to over TLS.
+    tls: Option<tls::Tls>,
+    /// The servers, for explaining a failed TLS connection.
+    servers: Vec<(String, u16)>,
 }
 
 fn options(url: &BackendUrl) -> Result<Options> {
@@ -75,11 +82,7 @@ fn options(url: &BackendUrl) -> Result<Options> {
             url.path
         )));
     }
-    if url.bool_option("use_ssl") == Some(true) {
-        return Err(Error::Unsupported(format!(
-            "use_ssl: TLS to ZooKeeper is not supported by this toozctl (backend URL '{url}')"
-        )));
-    }
+    let tls = tls::options(url)?;
     let mut hosts: Vec<String> = url
         .hosts
         .iter()
@@ -125,12 +128,41 @@ fn options(url: &BackendUrl) -> Result<Options> {
         }
         (None, None) => None,
     };
+    let servers = hosts
+        .iter()
+        .filter_map(|h| {
+            let (host, port) = h.rsplit_once(':')?;
+            Some((
+                host.trim_matches(|c| c == '[' || c == ']').to_string(),
+                port.parse().ok()?,
+            ))
+        })
+        .collect();
     Ok(Options {
         connect: hosts.join(","),
         root: format!("/{namespace}"),
         timeout,
         auth,
+        tls,
+        servers,
     })
+}
+
+/// The first reason a TLS handshake fails with one of `servers`, if any.
+async fn diagnose_tls(
+    tls: tls::Tls,
+    servers: Vec<(String, u16)>,
+    timeout: Duration,
+) -> Option<String> {
+    let limit = (timeout / 2).min(Duration::from_secs(2));
+    tokio::task::spawn_blocking(move || {
+        servers
+            .iter()
+            .find_map(|(host, port)| tls.diagnose(host, *port, limit))
+    })
+    .await
+    .ok()
+    .flatten()
 }
 
 fn bracket(host: &str) -> String {
@@ -187,6 +219,10 @@ pub(crate) fn zk_error(what: &str, e: zk::Error) -> Error {
 impl ZkCoordinator {
     pub async fn connect(url: &BackendUrl, identity: Identity) -> Result<ZkCoordinator> {
         let opts = options(url)?;
+        if opts.tls.is_some() {
+            // Two rustls providers are linked (ring, ours; aws-lc-rs, the client's): pick one.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
         let mut connector = zk::Client::connector()
             .with_session_timeout(opts.timeout)
             .with_fail_eagerly();
@@ -206,12 +242,30 @@ impl ZkCoordinator {
                 opts.connect
             ))
         };
-        let client =
-            match tokio::time::timeout(opts.timeout, connector.connect(&opts.connect)).await {
-                Err(_) => return Err(unavailable(format!("no session within {:?}", opts.timeout))),
-                Ok(Err(e)) => return Err(unavailable(e.to_string())),
-                Ok(Ok(c)) => c,
-            };
+        let secure = opts.tls.is_some();
+        if let Some(tls) = &opts.tls {
+            connector = connector.with_tls(tls.options.clone());
+        }
+        let connecting = async {
+            if secure {
+                connector.secure_connect(&opts.connect).await
+            } else {
+                connector.connect(&opts.connect).await
+            }
+        };
+        let client = match tokio::time::timeout(opts.timeout, connecting).await {
+            Err(_) => return Err(unavailable(format!("no session within {:?}", opts.timeout))),
+            Ok(Err(e)) => {
+                let why = match opts.tls {
+                    Some(tls) => diagnose_tls(tls, opts.servers.clone(), opts.timeout)
+                        .await
+                        .unwrap_or_else(|| e.to_string()),
+                    None => e.to_string(),
+                };
+                return Err(unavailable(why));
+            }
+            Ok(Ok(c)) => c,
+        };
         let session_timeout = client.session_timeout();
         let session = session::Monitor::start(client.clone(), opts.root.clone(), session_timeout);
         Ok(ZkCoordinator {
@@ -568,7 +622,21 @@ mod tests {
             ("localhost:2181", "/tooz")
         );
         assert!(options(&BackendUrl::parse("zookeeper://h/chroot").unwrap()).is_err());
-        assert!(options(&BackendUrl::parse("zookeeper://h?use_ssl=yes").unwrap()).is_err());
+        assert!(
+            options(&BackendUrl::parse("zookeeper://h?use_ssl=no").unwrap())
+                .unwrap()
+                .tls
+                .is_none()
+        );
+        for refused in [
+            "zookeeper://h?use_ssl=yes&verify_certs=false",
+            "zookeeper://h?use_ssl=yes&keyfile_password=hunter2",
+            "zookeeper://h?use_ssl=yes&ca=/nonexistent.pem",
+            "zookeeper://h?use_ssl=yes&keyfile=/k.pem",
+        ] {
+            let e = options(&BackendUrl::parse(refused).unwrap()).err().unwrap();
+            assert!(!e.to_string().contains("hunter2"), "{e}");
+        }
         assert!(options(&BackendUrl::parse("zookeeper://h?namespace=a//b").unwrap()).is_err());
     }
 

@@ -6,15 +6,15 @@
 use std::ffi::OsString;
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::time::Instant;
 
 use super::hold;
+use super::take::{self, Announcement, Contest, Patience};
 use crate::cli::{parse_duration, SuperviseArgs, EXIT_CODES};
 use crate::context::Context;
-use crate::coordination::{Capabilities, Coordinator, Held, Wait};
-use crate::error::{Error, Result};
-use crate::output::{self, Log, Spinner};
+use crate::coordination::{Capabilities, Coordinator};
+use crate::error::Result;
+use crate::output::{self, Log};
 use crate::supervise::Signals;
 
 const EXAMPLES: &str = "\
@@ -58,15 +58,6 @@ pub struct Args {
     pub command: Vec<OsString>,
 }
 
-#[derive(Serialize)]
-struct Elected<'a> {
-    event: &'static str,
-    group: &'a str,
-    member_id: &'a str,
-    fencing_token: u64,
-    acquired_at: String,
-}
-
 pub async fn run(ctx: &Context, args: Args) -> Result<()> {
     let started = Instant::now();
     let log = Log::new(ctx.verbosity);
@@ -91,90 +82,50 @@ async fn elect_and_hold(
     )?;
     let caps = args.capabilities.clone().unwrap_or_default();
     let membership = hold::interruptible(signals, coord.join(&args.group, &caps, true)).await??;
-    let leadership = match campaign(ctx, log, args, coord, signals, started).await {
-        Ok(l) => l,
-        Err(e) => {
-            let _ = membership.release().await;
-            return Err(e);
-        }
+    let contest = Contest {
+        what: format!("group '{}'", args.group),
+        held: "led",
+        waiting: format!("waiting to lead group '{}'", args.group),
     };
-    let token = leadership.fencing_token;
-    let env = vec![
-        ("TOOZCTL_GROUP".to_string(), args.group.clone()),
-        ("TOOZCTL_MEMBER_ID".to_string(), ctx.member_id.clone()),
-        ("TOOZCTL_BACKEND".to_string(), ctx.url.to_string()),
-        ("TOOZCTL_FENCING_TOKEN".to_string(), token.to_string()),
-    ];
-    let spec = hold::Spec {
-        command: &args.command,
-        env,
-        supervise: &supervise,
+    let patience = Patience {
+        no_wait: args.no_wait,
+        wait: args.wait,
+        conflict_exit_code: args.conflict_exit_code,
+        started,
     };
-    let hold_mode = args.command.is_empty();
-    hold::hold(log, spec, vec![membership, leadership], signals, || {
-        if hold_mode {
-            let v = Elected {
-                event: "elected",
-                group: &args.group,
-                member_id: &ctx.member_id,
-                fencing_token: token,
-                acquired_at: output::rfc3339_now(),
-            };
-            let _ = output::emit(ctx.output, &v, || {
-                format!("elected leader of group '{}' (fencing token {token}); holding until SIGINT or SIGTERM", args.group)
-            });
-        } else {
-            log.info(&format!("elected leader of group '{}' (fencing token {token})", args.group));
-        }
-    })
-    .await
-}
-
-/// Try once; if another member leads, say who and wait (within `-w`).
-async fn campaign(
-    ctx: &Context,
-    log: &Log,
-    args: &Args,
-    coord: &dyn Coordinator,
-    signals: &mut Signals,
-    started: Instant,
-) -> Result<Held> {
-    if let Some(h) =
-        hold::interruptible(signals, coord.campaign(&args.group, Wait::NoWait)).await??
-    {
-        return Ok(h);
-    }
-    let who = match coord.leader(&args.group).await {
+    let attempt = async |wait| coord.campaign(&args.group, wait).await;
+    let holder = async || match coord.leader(&args.group).await {
         Ok(Some(h)) => h.to_string(),
         _ => "another member".to_string(),
     };
-    let not_elected = |message: String| Error::NotAcquired {
-        message: if ctx.quiet() { String::new() } else { message },
-        code: args.conflict_exit_code,
+    let leadership =
+        match take::take_or_wait(ctx, log, signals, &contest, &patience, attempt, holder).await {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = membership.release().await;
+                return Err(e);
+            }
+        };
+    let token = leadership.fencing_token;
+    let spec = hold::Spec {
+        command: &args.command,
+        env: take::child_env(ctx, ("TOOZCTL_GROUP", &args.group), Some(token)),
+        supervise: &supervise,
     };
-    if args.no_wait {
-        return Err(not_elected(format!(
-            "group '{}' is led by {who}",
-            args.group
-        )));
-    }
-    let wait = match args.wait {
-        Some(d) => Wait::Until(started + d),
-        None => Wait::Forever,
+    let record = Announcement {
+        event: "elected",
+        name: None,
+        group: Some(&args.group),
+        member_id: &ctx.member_id,
+        fencing_token: Some(token),
+        acquired_at: Some(output::rfc3339_now()),
     };
-    let spinner = Spinner::start(
-        log,
-        ctx.stderr_tty,
-        &format!("waiting to lead group '{}', led by {who}", args.group),
+    let done = format!(
+        "elected leader of group '{}' (fencing token {token})",
+        args.group
     );
-    let got = hold::interruptible(signals, coord.campaign(&args.group, wait)).await;
-    spinner.finish();
-    match got?? {
-        Some(h) => Ok(h),
-        None => Err(not_elected(format!(
-            "group '{}' still led by {who} after waiting {:.3}s",
-            args.group,
-            args.wait.unwrap_or_default().as_secs_f64()
-        ))),
-    }
+    hold::hold(log, spec, vec![membership, leadership], signals, || {
+        take::announce(ctx, log, args.command.is_empty(), &record, &done, "holding")
+    })
+    .await
 }

@@ -7,15 +7,15 @@
 use std::ffi::OsString;
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::time::Instant;
 
 use super::hold;
+use super::take::{self, Announcement, Contest, Patience};
 use crate::cli::{parse_duration, SuperviseArgs, EXIT_CODES};
 use crate::context::Context;
-use crate::coordination::{Coordinator, Held, Holder, LockMode, LockRequest, Wait};
-use crate::error::{Error, Result};
-use crate::output::{self, Log, Spinner};
+use crate::coordination::{Coordinator, Holder, LockMode, LockRequest};
+use crate::error::Result;
+use crate::output::{self, Log};
 use crate::supervise::Signals;
 
 const EXAMPLES: &str = "\
@@ -77,16 +77,6 @@ impl Args {
     }
 }
 
-/// What hold mode prints (and `-o json` shows) once the lock is held.
-#[derive(Serialize)]
-struct Acquired<'a> {
-    event: &'static str,
-    name: &'a str,
-    member_id: &'a str,
-    fencing_token: u64,
-    acquired_at: String,
-}
-
 pub async fn run(ctx: &Context, args: Args) -> Result<()> {
     let started = Instant::now();
     let log = Log::new(ctx.verbosity);
@@ -109,44 +99,46 @@ async fn lock_and_hold(
         coord.lease_for(args.ttl),
         !args.command.is_empty(),
     )?;
-    let held = take(ctx, log, args, coord, signals, started).await?;
-    let env = vec![
-        ("TOOZCTL_LOCK".to_string(), args.name.clone()),
-        ("TOOZCTL_MEMBER_ID".to_string(), ctx.member_id.clone()),
-        ("TOOZCTL_BACKEND".to_string(), ctx.url.to_string()),
-        (
-            "TOOZCTL_FENCING_TOKEN".to_string(),
-            held.fencing_token.to_string(),
-        ),
-    ];
+    let contest = Contest {
+        what: format!("lock '{}'", args.name),
+        held: "held",
+        waiting: format!("waiting for lock '{}'", args.name),
+    };
+    let patience = Patience {
+        no_wait: args.no_wait,
+        wait: args.wait,
+        conflict_exit_code: args.conflict_exit_code,
+        started,
+    };
+    let mode = args.mode();
+    let attempt = async |wait| {
+        let req = LockRequest {
+            name: args.name.clone(),
+            mode,
+            wait,
+            ttl: args.ttl,
+        };
+        coord.acquire(&req).await
+    };
+    let holder = async || describe(&coord.lock_holders(&args.name).await.unwrap_or_default());
+    let held = take::take_or_wait(ctx, log, signals, &contest, &patience, attempt, holder).await?;
     let token = held.fencing_token;
     let spec = hold::Spec {
         command: &args.command,
-        env,
+        env: take::child_env(ctx, ("TOOZCTL_LOCK", &args.name), Some(token)),
         supervise: &supervise,
     };
-    let hold_mode = args.command.is_empty();
+    let record = Announcement {
+        event: "acquired",
+        name: Some(&args.name),
+        group: None,
+        member_id: &ctx.member_id,
+        fencing_token: Some(token),
+        acquired_at: Some(output::rfc3339_now()),
+    };
+    let done = format!("acquired lock '{}' (fencing token {token})", args.name);
     hold::hold(log, spec, vec![held], signals, || {
-        if hold_mode {
-            let a = Acquired {
-                event: "acquired",
-                name: &args.name,
-                member_id: &ctx.member_id,
-                fencing_token: token,
-                acquired_at: output::rfc3339_now(),
-            };
-            let _ = output::emit(ctx.output, &a, || {
-                format!(
-                    "acquired lock '{}' (fencing token {token}); holding until SIGINT or SIGTERM",
-                    args.name
-                )
-            });
-        } else {
-            log.info(&format!(
-                "acquired lock '{}' (fencing token {token})",
-                args.name
-            ));
-        }
+        take::announce(ctx, log, args.command.is_empty(), &record, &done, "holding")
     })
     .await
 }
@@ -156,64 +148,5 @@ fn describe(holders: &[Holder]) -> String {
         [] => "another holder".to_string(),
         [one] => one.to_string(),
         [first, rest @ ..] => format!("{first} and {} more", rest.len()),
-    }
-}
-
-/// Take the lock; not acquired is an error carrying the `-E` code.
-async fn take(
-    ctx: &Context,
-    log: &Log,
-    args: &Args,
-    coord: &dyn Coordinator,
-    signals: &mut Signals,
-    started: Instant,
-) -> Result<Held> {
-    let mut req = LockRequest {
-        name: args.name.clone(),
-        mode: args.mode(),
-        wait: Wait::NoWait,
-        ttl: args.ttl,
-    };
-    if let Some(h) = hold::interruptible(signals, coord.acquire(&req)).await?? {
-        return Ok(h);
-    }
-    let who = describe(&coord.lock_holders(&args.name).await.unwrap_or_default());
-    let not_acquired = |message: String| Error::NotAcquired {
-        message: if ctx.quiet() { String::new() } else { message },
-        code: args.conflict_exit_code,
-    };
-    if args.no_wait {
-        return Err(not_acquired(format!(
-            "lock '{}' is held by {who}",
-            args.name
-        )));
-    }
-    req.wait = match args.wait {
-        Some(d) => Wait::Until(started + d),
-        None => Wait::Forever,
-    };
-    let spinner = Spinner::start(
-        log,
-        ctx.stderr_tty,
-        &format!("waiting for lock '{}', held by {who}", args.name),
-    );
-    let got = hold::interruptible(signals, coord.acquire(&req)).await;
-    spinner.finish();
-    match got?? {
-        Some(h) => Ok(h),
-        None => Err(not_acquired(format!(
-            "lock '{}' still held by {who} after waiting {}",
-            args.name,
-            humanize(args.wait.unwrap_or_default())
-        ))),
-    }
-}
-
-fn humanize(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms % 1000 == 0 {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{:.3}s", d.as_secs_f64())
     }
 }

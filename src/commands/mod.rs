@@ -7,6 +7,7 @@ pub mod group;
 pub mod hold;
 pub mod lock;
 pub mod locks;
+pub mod take;
 pub mod unlock;
 pub mod watch;
 

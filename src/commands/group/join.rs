@@ -4,14 +4,13 @@
 
 use std::ffi::OsString;
 
-use serde::Serialize;
-
 use crate::cli::{SuperviseArgs, EXIT_CODES};
 use crate::commands::hold;
+use crate::commands::take::{self, Announcement};
 use crate::context::Context;
 use crate::coordination::{Capabilities, Coordinator};
 use crate::error::Result;
-use crate::output::{self, Log};
+use crate::output::Log;
 use crate::supervise::Signals;
 
 const EXAMPLES: &str = "\
@@ -47,13 +46,6 @@ pub struct Args {
     pub command: Vec<OsString>,
 }
 
-#[derive(Serialize)]
-struct Joined<'a> {
-    event: &'static str,
-    group: &'a str,
-    member_id: &'a str,
-}
-
 pub async fn run(ctx: &Context, args: Args) -> Result<()> {
     let log = Log::new(ctx.verbosity);
     crate::commands::with_backend(ctx, &log, &args.command, async |coord, signals| {
@@ -76,36 +68,22 @@ async fn join_and_hold(
     )?;
     let caps = args.capabilities.clone().unwrap_or_default();
     let held = hold::interruptible(signals, coord.join(&args.group, &caps, args.create)).await??;
-    let env = vec![
-        ("TOOZCTL_GROUP".to_string(), args.group.clone()),
-        ("TOOZCTL_MEMBER_ID".to_string(), ctx.member_id.clone()),
-        ("TOOZCTL_BACKEND".to_string(), ctx.url.to_string()),
-    ];
     let spec = hold::Spec {
         command: &args.command,
-        env,
+        env: take::child_env(ctx, ("TOOZCTL_GROUP", &args.group), None),
         supervise: &supervise,
     };
-    let hold_mode = args.command.is_empty();
+    let record = Announcement {
+        event: "join",
+        name: None,
+        group: Some(&args.group),
+        member_id: &ctx.member_id,
+        fencing_token: None,
+        acquired_at: None,
+    };
+    let done = format!("joined group '{}' as '{}'", args.group, ctx.member_id);
     hold::hold(log, spec, vec![held], signals, || {
-        if hold_mode {
-            let v = Joined {
-                event: "join",
-                group: &args.group,
-                member_id: &ctx.member_id,
-            };
-            let _ = output::emit(ctx.output, &v, || {
-                format!(
-                    "joined group '{}' as '{}'; staying until SIGINT or SIGTERM",
-                    args.group, ctx.member_id
-                )
-            });
-        } else {
-            log.info(&format!(
-                "joined group '{}' as '{}'",
-                args.group, ctx.member_id
-            ));
-        }
+        take::announce(ctx, log, args.command.is_empty(), &record, &done, "staying")
     })
     .await
 }

@@ -498,6 +498,10 @@ fn exclusive_holder_blocks_a_semaphore_and_shared_is_refused() {
     ));
     assert_eq!(code, 2);
     assert!(err.contains("redis"), "{err}");
+    assert!(
+        err.contains("--limit"),
+        "the error names the nearest alternative: {err}"
+    );
     let mut x = spawn(tz(h.path(), &url, &["-m", "excl", "lock", "x"]));
     assert!(wait_until(Duration::from_secs(10), || s.exists("t_mix_x_lock")));
     let (code, _, err) = run(&mut tz(

@@ -253,7 +253,11 @@ pub(super) async fn acquire(
     what: Option<String>,
 ) -> Result<Option<Held>> {
     if req.mode == LockMode::Shared {
-        return Err(Error::unsupported("shared locks", Scheme::Redis));
+        return Err(Error::Unsupported(
+            "shared locks are not supported by the redis backend yet; --limit N (up to N holders, \
+             tooz and exclusive users kept out) is the nearest"
+                .into(),
+        ));
     }
     if req.mode == LockMode::Limit(0) {
         return Err(Error::InvalidInput("--limit must be at least 1".into()));

@@ -1,6 +1,6 @@
 //! `toozctl completions SHELL`, and the generated files committed under `completions/` and
 //! `man/`. Everything is generated from `Cli::command()`, so commands added later are
-//! covered without changes here; `tests/generated.rs` fails when the committed files are
+//! covered without changes here; `tests/suite/generated.rs` fails when the committed files are
 //! stale and rewrites them with `TOOZCTL_BLESS=1`.
 
 use std::io::Write;

@@ -2,14 +2,14 @@
 //! takeover when the leader exits or is killed, fencing tokens that grow with each term,
 //! the child's environment, -n/-w/-E, hold mode, and loss of the membership.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{wait_until, FileBackend};
+use crate::support::{wait_until, FileBackend};
 
 fn run(mut c: Command) -> (i32, String, String) {
     let out = c.output().expect("run toozctl");

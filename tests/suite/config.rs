@@ -3,12 +3,12 @@
 //! `--oslo-config` with a real-looking nova.conf, `password_file`/`password_env`, the
 //! warning for a config readable by others, and no password in any output.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use support::toozctl;
+use crate::support::toozctl;
 
 const SECRET: &str = "s3cret-Pa55";
 

@@ -2,14 +2,14 @@
 //! exit code, output formats, membership held for COMMAND's lifetime, liveness (a killed
 //! member vanishes at once), and interop with tooz's file driver in both directions.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::{wait_until, FileBackend};
+use crate::support::{wait_until, FileBackend};
 
 fn run(mut c: Command) -> (i32, String, String) {
     let out = c.output().expect("run toozctl");

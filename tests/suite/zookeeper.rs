@@ -2,7 +2,7 @@
 //! interop): every test uses its own namespace on the shared server, except the fault
 //! tests, which stop or restart a server of their own.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::zookeeper::Zk;
+use crate::support::zookeeper::Zk;
 
 /// A namespace no other test uses.
 fn ns(test: &str) -> String {

@@ -1,9 +1,8 @@
 //! The Redis backend against a real `redis-server`: locks, semaphores, failure handling,
 //! password safety, and interop with a live Python tooz client on the same server.
 
-#[path = "support/redis.rs"]
-mod redis_support;
-mod support;
+use crate::support::redis as redis_support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -11,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use redis_support::RedisServer;
-use support::{toozctl, wait_until};
+use crate::support::{toozctl, wait_until};
 
 /// `toozctl -b URL ARGS` with a clean environment and a private HOME.
 fn tz(home: &Path, url: &str, args: &[&str]) -> Command {

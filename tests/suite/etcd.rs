@@ -4,16 +4,15 @@
 //! Most tests share one server (unique key names); tests that count leases, stop the
 //! server or need TLS/auth start their own.
 
-#[path = "support/etcd.rs"]
-mod etcd_support;
-mod support;
+use crate::support::etcd as etcd_support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use etcd_support::{make_certs, shared, Etcd};
-use support::{python, signal, wait_until};
+use crate::support::{python, signal, wait_until};
 
 /// `toozctl -b URL ARGS` with a clean environment and a private HOME.
 fn tz(url: &str, home: &std::path::Path, args: &[&str]) -> Command {

@@ -3,13 +3,13 @@
 //! locks, and `unlock`'s answers (exit 2 naming the holder while its process runs, 4 when
 //! nothing is held).
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
-use support::FileBackend;
+use crate::support::FileBackend;
 
 /// A process holding something; stopped (SIGTERM, then SIGKILL) when dropped.
 struct Holder {

@@ -3,7 +3,7 @@
 //! free lock), --exec handlers (environment, stdin, one at a time, failures, --fail-fast),
 //! tooz lock holders, and exit codes.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -11,7 +11,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{wait_until, FileBackend};
+use crate::support::{wait_until, FileBackend};
 
 fn run(mut c: Command) -> (i32, String, String) {
     let out = c.output().expect("run toozctl");

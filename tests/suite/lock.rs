@@ -2,14 +2,14 @@
 //! supervision (signals, process groups, hold mode), mutual exclusion, shared locks,
 //! semaphores, and interop with tooz's file driver and flock(1).
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{wait_until, FileBackend};
+use crate::support::{wait_until, FileBackend};
 
 /// Run to completion: (exit code, stdout, stderr).
 fn run(mut c: Command) -> (i32, String, String) {

@@ -1,8 +1,8 @@
 //! The committed completion scripts (`completions/`) and man pages (`man/`) must equal what
-//! the current command tree generates. `TOOZCTL_BLESS=1 cargo test --test generated`
+//! the current command tree generates. `TOOZCTL_BLESS=1 cargo test --test suite generated::`
 //! rewrites them (and removes pages of commands that no longer exist).
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -51,7 +51,7 @@ fn check(dir: &Path, files: Vec<(String, Vec<u8>)>) {
     }
     assert!(
         stale.is_empty(),
-        "{} is stale: {}; run TOOZCTL_BLESS=1 cargo test --test generated",
+        "{} is stale: {}; run TOOZCTL_BLESS=1 cargo test --test suite generated::",
         dir.display(),
         stale.join(", ")
     );

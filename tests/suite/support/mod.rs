@@ -3,6 +3,8 @@
 //! Python tooz reference peer (installed by scripts/test).
 #![allow(dead_code)]
 
+pub mod etcd;
+pub mod redis;
 pub mod zookeeper;
 
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! later are covered: it exits 0 and shows a description; a command that does something
 //! (no subcommands of its own) also shows an example and its exit statuses.
 
-mod support;
+use crate::support;
 
 use clap::CommandFactory;
 

@@ -4,15 +4,15 @@
 //! Most tests share one server (unique key names); tests that count leases, stop the
 //! server or need TLS/auth start their own.
 
-use crate::support::etcd as etcd_support;
 use crate::support;
+use crate::support::etcd as etcd_support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use etcd_support::{make_certs, shared, Etcd};
 use crate::support::{python, signal, wait_until};
+use etcd_support::{make_certs, shared, Etcd};
 
 /// `toozctl -b URL ARGS` with a clean environment and a private HOME.
 fn tz(url: &str, home: &std::path::Path, args: &[&str]) -> Command {

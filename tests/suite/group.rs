@@ -8,8 +8,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
 use crate::support::{wait_until, FileBackend};
+use serde_json::{json, Value};
 
 fn run(mut c: Command) -> (i32, String, String) {
     let out = c.output().expect("run toozctl");

@@ -8,8 +8,8 @@ use crate::support;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use serde_json::Value;
 use crate::support::FileBackend;
+use serde_json::Value;
 
 /// A process holding something; stopped (SIGTERM, then SIGKILL) when dropped.
 struct Holder {

@@ -5,6 +5,8 @@
 
 mod support;
 
+mod conformance;
+
 mod config;
 mod elect;
 mod etcd;

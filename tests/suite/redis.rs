@@ -1,16 +1,16 @@
 //! The Redis backend against a real `redis-server`: locks, semaphores, failure handling,
 //! password safety, and interop with a live Python tooz client on the same server.
 
-use crate::support::redis as redis_support;
 use crate::support;
+use crate::support::redis as redis_support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use redis_support::RedisServer;
 use crate::support::{toozctl, wait_until};
+use redis_support::RedisServer;
 
 /// `toozctl -b URL ARGS` with a clean environment and a private HOME.
 fn tz(home: &Path, url: &str, args: &[&str]) -> Command {

@@ -10,8 +10,8 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use crate::support::{wait_until, FileBackend};
+use serde_json::Value;
 
 fn run(mut c: Command) -> (i32, String, String) {
     let out = c.output().expect("run toozctl");

@@ -9,8 +9,8 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
 use crate::support::zookeeper::Zk;
+use serde_json::{json, Value};
 
 /// A namespace no other test uses.
 fn ns(test: &str) -> String {

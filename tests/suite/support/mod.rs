@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod etcd;
+pub mod fixture;
 pub mod redis;
 pub mod zookeeper;
 

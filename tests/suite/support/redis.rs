@@ -9,13 +9,15 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::support::{free_port, spawn_server, stop, wait_until};
+use crate::support::{free_port, signal, spawn_server, stop, wait_until};
 
 pub struct RedisServer {
     pub port: u16,
     pub pid: u32,
     pub password: Option<String>,
     _dir: tempfile::TempDir,
+    /// The full command line, for [`RedisServer::restart`].
+    argv: Vec<std::ffi::OsString>,
 }
 
 impl RedisServer {
@@ -47,6 +49,7 @@ impl RedisServer {
             if let Some(p) = password {
                 cmd.args(["--requirepass", p]);
             }
+            let argv: Vec<std::ffi::OsString> = cmd.get_args().map(|a| a.to_owned()).collect();
             let pid = spawn_server(cmd);
             if wait_until(Duration::from_secs(10), || ping(port)) {
                 return RedisServer {
@@ -54,6 +57,7 @@ impl RedisServer {
                     pid,
                     password: password.map(str::to_string),
                     _dir: dir,
+                    argv,
                 };
             }
             stop(pid);
@@ -98,6 +102,23 @@ impl RedisServer {
 
     pub fn stop(&self) {
         stop(self.pid);
+    }
+
+    /// Stop it and start it again on the same port: without persistence it comes back
+    /// empty, as after a crash.
+    pub fn restart(&mut self) {
+        signal(self.pid, libc::SIGCONT);
+        stop(self.pid);
+        let mut cmd = Command::new("redis-server");
+        cmd.args(&self.argv)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        self.pid = spawn_server(cmd);
+        let port = self.port;
+        assert!(
+            wait_until(Duration::from_secs(10), || ping(port)),
+            "redis-server did not come back on port {port}"
+        );
     }
 }
 
@@ -171,4 +192,11 @@ pub fn make_certs(dir: &std::path::Path) {
 /// Whether something accepts TCP connections on `port`.
 pub fn listening(port: u16) -> bool {
     TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        signal(self.pid, libc::SIGCONT);
+        stop(self.pid);
+    }
 }

@@ -16,5 +16,6 @@ mod help;
 mod lock;
 mod locks;
 mod redis;
+mod redis_faults;
 mod watch;
 mod zookeeper;

@@ -27,6 +27,8 @@ use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 use tokio_stream::StreamExt;
 
+use redis::aio::MultiplexedConnection;
+
 use super::{millis, random_token, Inner};
 use crate::coordination::{
     Error, Health, Held, Holder, LockInfo, LockMode, LockRequest, Release, Result, Scheme, Wait,
@@ -36,6 +38,8 @@ use crate::coordination::{
 const SEM_MARKER: &str = "toozctl-semaphore:";
 /// The longest pause before retrying when no release message comes.
 const FALLBACK_POLL: Duration = Duration::from_secs(1);
+/// The pause before subscribing again after a pub/sub connection dropped.
+const RESUBSCRIBE: Duration = Duration::from_millis(250);
 
 const LUA_NOW: &str = r"
 local function now_ms()
@@ -49,24 +53,67 @@ local function prune(now)
 end
 ";
 
+/// The next fencing token from counter `key`, as a decimal string (Lua numbers are
+/// doubles: a token never passes through one). A missing counter (new lock, restart
+/// without persistence, FLUSHALL, eviction) is seeded with the server clock in
+/// microseconds, which is above every token handed out before unless the clock went back
+/// (see the module doc). A counter that is not a positive integer, or that `INCR` refuses
+/// (at 2^63 - 1), gives `nil, why`: the caller refuses to hand out anything, and writes
+/// nothing, rather than restart the count.
+const LUA_FENCE: &str = r"
+local function next_fence(key)
+  local v = redis.pcall('GET', key)
+  if type(v) == 'table' and v.err then return nil, 'cannot be read (' .. v.err .. ')' end
+  if not v then
+    local t = redis.call('TIME')
+    local seed = t[1] .. string.format('%06d', tonumber(t[2]))
+    redis.call('SET', key, seed)
+    return seed
+  end
+  if not string.match(v, '^[1-9][0-9]*$') then
+    return nil, 'holds ' .. string.format('%q', string.sub(v, 1, 40)) .. ', not a positive integer'
+  end
+  local n = redis.pcall('INCR', key)
+  if type(n) == 'table' and n.err then
+    return nil, 'holds ' .. v .. ', which cannot be incremented (' .. n.err .. ')'
+  end
+  return redis.call('GET', key)
+end
+";
+
 /// KEYS: lock, fence, holder. ARGV: token, ms, holder JSON (an object), acquired channel.
-/// → {fence|0|-2, pttl, limit}
+/// → {1, 0, 0, fence} taken | {0, pttl, 0, ''} held | {-2, pttl, limit, ''} held by a
+/// semaphore | {-3, 0, 0, why} the fencing counter is unusable (nothing written)
 const ACQUIRE: &str = r#"
 local v = redis.call('GET', KEYS[1])
 if not v then
+  local t, why = next_fence(KEYS[2])
+  if not t then return {-3, 0, 0, why} end
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  local t = redis.call('INCR', KEYS[2])
   local rec = string.sub(ARGV[3], 1, -2) .. ',"fencing_token":' .. t .. ',"token":"' .. ARGV[1] .. '"}'
   redis.call('SET', KEYS[3], rec, 'PX', ARGV[2])
   redis.call('PUBLISH', ARGV[4], 'acquired')
-  return {t, 0, 0}
+  return {1, 0, 0, t}
 end
 local pt = redis.call('PTTL', KEYS[1])
 if string.sub(v, 1, 18) == 'toozctl-semaphore:' then
-  return {-2, pt, tonumber(string.sub(v, 19)) or 0}
+  return {-2, pt, tonumber(string.sub(v, 19)) or 0, ''}
 end
-return {0, pt, 0}
+return {0, pt, 0, ''}
 "#;
+
+/// KEYS: lock. ARGV: token. Is the lock still ours? (a read, between renewals)
+const OWNS: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
+return 0
+";
+
+/// KEYS: lock, sem. ARGV: token, N. Is our semaphore slot still there?
+const SEM_OWNS: &str = r"
+if redis.call('GET', KEYS[1]) ~= 'toozctl-semaphore:' .. ARGV[2] then return 0 end
+if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
+return 1
+";
 
 /// KEYS: lock, holder. ARGV: token, ms.
 const REFRESH: &str = r"
@@ -89,22 +136,23 @@ return 0
 ";
 
 /// KEYS: lock, sem, holders, fence. ARGV: token, ms, N, holder JSON, acquired channel.
-/// → {fence|0|-1|-2, wait ms, limit}
+/// → {1|0|-1|-2|-3, wait ms, limit, fence or why}, as ACQUIRE; -1: an exclusive holder
 const SEM_ACQUIRE: &str = r#"
 local marker = 'toozctl-semaphore:' .. ARGV[3]
 local v = redis.call('GET', KEYS[1])
 local pt = redis.call('PTTL', KEYS[1])
 if v and v ~= marker then
-  if string.sub(v, 1, 18) == 'toozctl-semaphore:' then return {-2, pt, tonumber(string.sub(v, 19)) or 0} end
-  return {-1, pt, 0}
+  if string.sub(v, 1, 18) == 'toozctl-semaphore:' then return {-2, pt, tonumber(string.sub(v, 19)) or 0, ''} end
+  return {-1, pt, 0, ''}
 end
 local now = now_ms()
 prune(now)
 if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then
   local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-  return {0, tonumber(first[2]) - now, 0}
+  return {0, tonumber(first[2]) - now, 0, ''}
 end
-local t = redis.call('INCR', KEYS[4])
+local t, why = next_fence(KEYS[4])
+if not t then return {-3, 0, 0, why} end
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
 redis.call('HSET', KEYS[3], ARGV[1], string.sub(ARGV[4], 1, -2) .. ',"fencing_token":' .. t .. ',"token":"' .. ARGV[1] .. '"}')
 if pt < tonumber(ARGV[2]) then redis.call('SET', KEYS[1], marker, 'PX', ARGV[2]) end
@@ -112,7 +160,7 @@ pt = redis.call('PTTL', KEYS[1])
 redis.call('PEXPIRE', KEYS[2], pt)
 redis.call('PEXPIRE', KEYS[3], pt)
 redis.call('PUBLISH', ARGV[5], 'acquired')
-return {t, 0, 0}
+return {1, 0, 0, t}
 "#;
 
 /// KEYS: lock, sem, holders. ARGV: token, ms, N.
@@ -143,7 +191,7 @@ return removed
 ";
 
 fn with_helpers(body: &str) -> Script {
-    Script::new(&format!("{LUA_NOW}\n{body}"))
+    Script::new(&format!("{LUA_NOW}\n{LUA_FENCE}\n{body}"))
 }
 
 /// The keys of one lock name.
@@ -178,6 +226,8 @@ enum Attempt {
     /// Held; retry after at most this long.
     Busy(Duration),
     Conflict(String),
+    /// The script wrote nothing and refuses: the fencing counter is unusable.
+    Refused(String),
 }
 
 fn busy_for(ms: i64) -> Duration {
@@ -188,8 +238,11 @@ fn busy_for(ms: i64) -> Duration {
     }
 }
 
+/// One try, on `conn` (the connection the in-flight guard will clean up on).
+#[allow(clippy::too_many_arguments)]
 async fn attempt(
     inner: &Inner,
+    conn: MultiplexedConnection,
     name: &str,
     keys: &Keys,
     mode: LockMode,
@@ -199,11 +252,12 @@ async fn attempt(
     let holder = serde_json::to_string(&inner.identity.holder(Some(mode), None))
         .map_err(|e| Error::Internal(format!("holder record: {e}")))?;
     let ms = millis(lease);
-    let (code, wait_ms, limit): (i64, i64, i64) = match mode {
+    let (code, wait_ms, limit, text): (i64, i64, i64, String) = match mode {
         LockMode::Exclusive => {
-            let s = Script::new(ACQUIRE);
+            let s = with_helpers(ACQUIRE);
             inner
-                .script(
+                .script_on(
+                    conn,
                     "taking a lock",
                     &s,
                     &[&keys.lock, &keys.fence, &keys.holder],
@@ -215,7 +269,8 @@ async fn attempt(
             let s = with_helpers(SEM_ACQUIRE);
             let n = n.to_string();
             inner
-                .script(
+                .script_on(
+                    conn,
                     "taking a semaphore slot",
                     &s,
                     &[&keys.lock, &keys.sem, &keys.holders, &keys.fence],
@@ -226,7 +281,12 @@ async fn attempt(
         LockMode::Shared => return Err(Error::unsupported("shared locks", Scheme::Redis)),
     };
     Ok(match code {
-        t if t > 0 => Attempt::Got(t as u64),
+        1 => Attempt::Got(text.parse().map_err(|_| {
+            Error::Internal(format!(
+                "the fencing counter {} gave '{text}', not a token",
+                keys.fence
+            ))
+        })?),
         0 => Attempt::Busy(busy_for(wait_ms)),
         -1 => {
             let who = describe(&holders(inner, name).await.unwrap_or_default());
@@ -234,6 +294,11 @@ async fn attempt(
                 "lock '{name}' is held as an exclusive lock by {who}; it cannot also be used as {mode}: use one kind (and one --limit) per name"
             ))
         }
+        -3 => Attempt::Refused(format!(
+            "refusing to take lock '{name}': its fencing counter {} {text}, so the next token might not exceed the last one; \
+             repair or delete that key (a missing counter is re-seeded from the server clock)",
+            keys.fence
+        )),
         _ => Attempt::Conflict(format!(
             "lock '{name}' is held as a semaphore with --limit {limit}; it cannot also be used as {mode}: use one kind (and one --limit) per name"
         )),
@@ -244,6 +309,49 @@ fn describe(h: &[Holder]) -> String {
     h.first()
         .map(|h| h.to_string())
         .unwrap_or_else(|| "another holder".into())
+}
+
+/// An acquire script sent and not yet known to have taken nothing. Dropped armed — the
+/// wait was cancelled while the script was unanswered, or the answer was lost — it queues
+/// a compare-and-delete of our token on the same connection, so it runs after the script
+/// on the server, whatever the script did; `close` waits for it.
+struct InFlight {
+    inner: Arc<Inner>,
+    conn: MultiplexedConnection,
+    keys: Keys,
+    mode: LockMode,
+    token: String,
+    armed: bool,
+}
+
+impl InFlight {
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (inner, conn) = (self.inner.clone(), self.conn.clone());
+        let (keys, mode, token) = (self.keys.clone(), self.mode, self.token.clone());
+        let task = rt.spawn(async move {
+            // Same connection first (ordered after the script); if that one is broken,
+            // a fresh one (the script then either ran before the break or never will).
+            if give_back(&inner, Some(conn), &keys, mode, &token)
+                .await
+                .is_err()
+            {
+                let _ = give_back(&inner, None, &keys, mode, &token).await;
+            }
+        });
+        self.inner.cleanups.lock().unwrap().push(task);
+    }
 }
 
 /// Take lock `req.name` (or, with `what`, the leader lock it names).
@@ -272,8 +380,19 @@ pub(super) async fn acquire(
     let mut sub: Option<redis::aio::PubSub> = None;
     loop {
         let sent = Instant::now();
-        let pause = match attempt(inner, &req.name, &keys, req.mode, &token, lease).await? {
-            Attempt::Got(fence) => {
+        let conn = inner.conn().await?;
+        let guard = InFlight {
+            inner: inner.clone(),
+            conn: conn.clone(),
+            keys: keys.clone(),
+            mode: req.mode,
+            token: token.clone(),
+            armed: true,
+        };
+        let tried = attempt(inner, conn, &req.name, &keys, req.mode, &token, lease).await;
+        let pause = match tried {
+            Ok(Attempt::Got(fence)) => {
+                guard.disarm();
                 let what = what.unwrap_or_else(|| format!("lock '{}'", req.name));
                 let g = Grant {
                     keys,
@@ -285,8 +404,20 @@ pub(super) async fn acquire(
                 };
                 return Ok(Some(held(inner, what, g)));
             }
-            Attempt::Conflict(m) => return Err(Error::Conflict(m)),
-            Attempt::Busy(pause) => pause,
+            Ok(Attempt::Conflict(m)) => {
+                guard.disarm();
+                return Err(Error::Conflict(m));
+            }
+            Ok(Attempt::Busy(pause)) => {
+                guard.disarm();
+                pause
+            }
+            Ok(Attempt::Refused(m)) => {
+                guard.disarm();
+                return Err(Error::Unavailable(m));
+            }
+            // The answer may be lost after the script ran: the guard cleans up.
+            Err(e) => return Err(e),
         };
         if req.wait == Wait::NoWait || deadline.is_some_and(|d| Instant::now() >= d) {
             return Ok(None);
@@ -348,7 +479,12 @@ fn held(inner: &Arc<Inner>, what: String, g: Grant) -> Held {
     Held::new(what, g.fence, Some(g.lease), rx, Box::new(guard))
 }
 
-/// Renew at a third of the lease; publish each new deadline, or the loss.
+/// Renew at a third of the lease and publish each new deadline; between renewals, check
+/// every `ownership_check_interval` that the key is still ours, and check at once after
+/// any reconnect, when the pub/sub connection drops (a restarted server), and on a
+/// release or keyspace message. Publish `Health::Lost` as soon as the key is gone or
+/// holds another token. A failed check or renewal (no answer) is retried quickly and is
+/// not a loss: the lease deadline published last is what `hold` acts on.
 async fn keep(
     inner: Arc<Inner>,
     keys: Keys,
@@ -358,9 +494,14 @@ async fn keep(
     tx: watch::Sender<Health>,
 ) {
     let period = (lease / 3).max(Duration::from_millis(10));
+    let check = inner.check_interval.min(period);
     let retry = (lease / 10).clamp(Duration::from_millis(10), Duration::from_millis(250));
-    let mut next = Instant::now() + period;
-    // A break (`unlock`) or, with keyspace notifications, any deletion: look at once.
+    let mut renew_at = Instant::now() + period;
+    let mut check_at = Instant::now() + check;
+    let mut reconnects = inner.reconnects.subscribe();
+    reconnects.borrow_and_update();
+    // A break (`unlock`), with keyspace notifications any deletion, and a dropped pub/sub
+    // connection: look at once.
     let nudge = Arc::new(Notify::new());
     let channels = vec![keys.released.clone(), inner.keyspace_channel(&keys.lock)];
     let _nudges = AbortOnDrop(tokio::spawn(nudges(
@@ -371,21 +512,31 @@ async fn keep(
     )));
     loop {
         tokio::select! {
-            _ = tokio::time::sleep_until(next) => {}
+            _ = tokio::time::sleep_until(renew_at.min(check_at)) => {}
+            // Every wake-up checks (or renews, when due).
             _ = nudge.notified() => {}
+            Ok(()) = reconnects.changed() => {
+                reconnects.borrow_and_update();
+            }
         }
         let sent = Instant::now();
-        match tokio::time::timeout(
-            period.max(Duration::from_millis(100)),
-            refresh(&inner, &keys, mode, &token, lease),
-        )
-        .await
-        {
+        let renewing = sent >= renew_at;
+        let call = async {
+            if renewing {
+                refresh(&inner, &keys, mode, &token, lease).await
+            } else {
+                owns(&inner, &keys, mode, &token).await
+            }
+        };
+        match tokio::time::timeout(period.max(Duration::from_millis(100)), call).await {
             Ok(Ok(true)) => {
-                let _ = tx.send(Health::Held {
-                    expires: Some(sent + lease),
-                });
-                next = sent + period;
+                if renewing {
+                    let _ = tx.send(Health::Held {
+                        expires: Some(sent + lease),
+                    });
+                    renew_at = sent + period;
+                }
+                check_at = Instant::now() + check;
             }
             Ok(Ok(false)) => {
                 let _ = tx.send(Health::Lost(format!(
@@ -396,10 +547,42 @@ async fn keep(
             }
             Ok(Err(_)) | Err(_) => {
                 inner.reset();
-                next = Instant::now() + retry;
+                let again = Instant::now() + retry;
+                if renewing {
+                    renew_at = again;
+                }
+                check_at = again;
             }
         }
     }
+}
+
+/// Whether our lock (or semaphore slot) is still ours: a read, no renewal.
+async fn owns(inner: &Inner, keys: &Keys, mode: LockMode, token: &str) -> Result<bool> {
+    let r: i64 = match mode {
+        LockMode::Limit(n) => {
+            let n = n.to_string();
+            inner
+                .script(
+                    "checking a semaphore slot",
+                    &Script::new(SEM_OWNS),
+                    &[&keys.lock, &keys.sem],
+                    &[token, &n],
+                )
+                .await?
+        }
+        _ => {
+            inner
+                .script(
+                    "checking a lock",
+                    &Script::new(OWNS),
+                    &[&keys.lock],
+                    &[token],
+                )
+                .await?
+        }
+    };
+    Ok(r == 1)
 }
 
 /// Aborts a helper task when its owner goes away (the owner may itself be aborted).
@@ -419,8 +602,13 @@ pub(super) async fn nudges(
     nudge: Arc<Notify>,
     relevant: fn(&str) -> bool,
 ) {
+    let mut dropped = false;
     loop {
         if let Ok(mut ps) = inner.subscribe(&channels).await {
+            if dropped {
+                // Back after a drop: whatever happened meanwhile was not published to us.
+                nudge.notify_one();
+            }
             let mut stream = ps.on_message();
             while let Some(msg) = stream.next().await {
                 let payload: String = msg.get_payload().unwrap_or_default();
@@ -428,8 +616,11 @@ pub(super) async fn nudges(
                     nudge.notify_one();
                 }
             }
+            // The connection dropped (a restarted or unreachable server): look now.
+            nudge.notify_one();
+            dropped = true;
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(RESUBSCRIBE).await;
     }
 }
 
@@ -514,47 +705,61 @@ impl Release for RedisLock {
 
 impl RedisLock {
     async fn release_now(&self) -> Result<()> {
-        let k = &self.keys;
         // A few tries: a connection that just broke is re-made by the next call.
         let mut last = None;
         for _ in 0..3 {
-            let r: Result<i64> = match self.mode {
-                LockMode::Limit(n) => {
-                    let s = with_helpers(SEM_RELEASE);
-                    let n = n.to_string();
-                    self.inner
-                        .script(
-                            "releasing a semaphore slot",
-                            &s,
-                            &[&k.lock, &k.sem, &k.holders],
-                            &[&self.token, &n, &k.released],
-                        )
-                        .await
-                }
-                _ => {
-                    let s = Script::new(RELEASE);
-                    self.inner
-                        .script(
-                            "releasing a lock",
-                            &s,
-                            &[&k.lock, &k.holder],
-                            &[&self.token, &k.released],
-                        )
-                        .await
-                }
-            };
-            match r {
+            match give_back(&self.inner, None, &self.keys, self.mode, &self.token).await {
                 Ok(1) => return Ok(()),
                 Ok(_) => {
                     return Err(Error::Lost(format!(
                         "the key {} was no longer ours when releasing it",
-                        k.lock
+                        self.keys.lock
                     )))
                 }
                 Err(e) => last = Some(e),
             }
         }
         Err(last.unwrap_or_else(|| Error::Internal("release failed".into())))
+    }
+}
+
+/// Compare-and-delete what `token` holds (on `conn`, or the shared connection); 1 when
+/// something of ours was removed, 0 when nothing was ours.
+async fn give_back(
+    inner: &Inner,
+    conn: Option<MultiplexedConnection>,
+    keys: &Keys,
+    mode: LockMode,
+    token: &str,
+) -> Result<i64> {
+    let conn = match conn {
+        Some(c) => c,
+        None => inner.conn().await?,
+    };
+    match mode {
+        LockMode::Limit(n) => {
+            let n = n.to_string();
+            inner
+                .script_on(
+                    conn,
+                    "releasing a semaphore slot",
+                    &with_helpers(SEM_RELEASE),
+                    &[&keys.lock, &keys.sem, &keys.holders],
+                    &[token, &n, &keys.released],
+                )
+                .await
+        }
+        _ => {
+            inner
+                .script_on(
+                    conn,
+                    "releasing a lock",
+                    &Script::new(RELEASE),
+                    &[&keys.lock, &keys.holder],
+                    &[token, &keys.released],
+                )
+                .await
+        }
     }
 }
 
@@ -569,8 +774,10 @@ fn parse_record(json: &str, token: Option<&str>) -> Option<Holder> {
     serde_json::from_value(v).ok()
 }
 
+/// Shown after "held by" (spinner, `-n`), in `locks`' HOLDER column and by `unlock`, so a
+/// noun phrase: "held by a tooz client (...)".
 fn tooz_holder() -> Holder {
-    Holder::unknown("held by a tooz client (tooz stores only a random token on Redis)")
+    Holder::unknown("a tooz client (tooz stores only a random token on Redis)")
 }
 
 pub(super) async fn holders(inner: &Inner, name: &str) -> Result<Vec<Holder>> {
@@ -666,9 +873,13 @@ pub(super) async fn list(inner: &Inner) -> Result<Vec<LockInfo>> {
         let pttl: i64 = inner
             .cmd("reading a lock", redis::cmd("PTTL").arg(&keys.lock))
             .await?;
+        // A garbage counter is shown as none (taking the lock refuses and says why).
         let fence: Option<u64> = inner
-            .cmd("reading a lock", redis::cmd("GET").arg(&keys.fence))
-            .await?;
+            .cmd::<Option<Vec<u8>>>("reading a lock", redis::cmd("GET").arg(&keys.fence))
+            .await
+            .ok()
+            .flatten()
+            .and_then(|v| String::from_utf8(v).ok()?.parse().ok());
         out.push(LockInfo {
             name,
             ttl: (pttl >= 0 && !holders.is_empty()).then(|| Duration::from_millis(pttl as u64)),

@@ -41,6 +41,14 @@ use crate::coordination::{
 
 /// How long connecting may take before the server counts as unreachable.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often a holder checks, between renewals, that its key is still its own.
+const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_millis(500);
+/// The range `ownership_check_interval` accepts: often enough to matter, rarely enough
+/// not to load the server (one `GET` per held lock per interval).
+const CHECK_INTERVAL_RANGE: (Duration, Duration) =
+    (Duration::from_millis(50), Duration::from_secs(1));
+/// How long `close` waits for the clean-up of cancelled or failed acquisitions.
+const CLEANUP_WAIT: Duration = Duration::from_secs(5);
 
 /// What every part of the backend shares (refresh tasks keep an `Arc` of it).
 pub(crate) struct Inner {
@@ -59,6 +67,12 @@ pub(crate) struct Inner {
     secret: Option<String>,
     /// How many memberships of ours use our beat key (deleted when the last one goes).
     beats: Mutex<usize>,
+    /// `ownership_check_interval`: how often a holder checks its key between renewals.
+    check_interval: Duration,
+    /// Counts the connections made: a holder re-checks ownership after every reconnect.
+    reconnects: tokio::sync::watch::Sender<u64>,
+    /// Clean-ups of cancelled or failed acquisitions still running; `close` awaits them.
+    cleanups: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 pub struct RedisCoordinator {
@@ -84,6 +98,7 @@ impl RedisCoordinator {
             .seconds_option("socket_timeout")?
             .unwrap_or(timeout)
             .max(Duration::from_millis(100));
+        let check_interval = check_interval(url)?;
         let namespace = url.option("namespace").unwrap_or("_tooz").to_string();
         let secret = url
             .password()
@@ -102,6 +117,9 @@ impl RedisCoordinator {
             connect_timeout,
             secret,
             beats: Mutex::new(0),
+            check_interval,
+            reconnects: tokio::sync::watch::Sender::new(0),
+            cleanups: Mutex::new(Vec::new()),
         };
         // Connect and ask now, so an unreachable server or a missing or wrong password
         // fails before anything is taken.
@@ -111,6 +129,29 @@ impl RedisCoordinator {
         Ok(RedisCoordinator {
             inner: Arc::new(inner),
         })
+    }
+}
+
+/// `ownership_check_interval` (seconds), within [`CHECK_INTERVAL_RANGE`].
+fn check_interval(url: &BackendUrl) -> Result<Duration> {
+    const NAME: &str = "ownership_check_interval";
+    let (lo, hi) = CHECK_INTERVAL_RANGE;
+    let bad = || {
+        Error::InvalidUrl(format!(
+            "option {NAME}={} is not a number of seconds from {} to {} in backend URL '{url}'",
+            url.option(NAME).unwrap_or(""),
+            lo.as_secs_f64(),
+            hi.as_secs_f64()
+        ))
+    };
+    match url.option(NAME) {
+        None => Ok(DEFAULT_CHECK_INTERVAL),
+        Some(v) => match v.parse::<f64>() {
+            Ok(s) if s >= lo.as_secs_f64() && s <= hi.as_secs_f64() => {
+                Ok(Duration::from_secs_f64(s))
+            }
+            _ => Err(bad()),
+        },
     }
 }
 
@@ -304,6 +345,7 @@ impl Inner {
             }
         };
         *self.conn.lock().unwrap() = Some(c.clone());
+        self.reconnects.send_modify(|n| *n += 1);
         Ok(c)
     }
 
@@ -363,7 +405,20 @@ impl Inner {
         keys: &[&str],
         args: &[&str],
     ) -> Result<T> {
-        let mut conn = self.conn().await?;
+        let conn = self.conn().await?;
+        self.script_on(conn, doing, script, keys, args).await
+    }
+
+    /// [`Inner::script`] on a given connection: commands sent on one connection run in
+    /// the order sent, which a clean-up queued behind an unanswered acquire relies on.
+    pub(crate) async fn script_on<T: redis::FromRedisValue>(
+        &self,
+        mut conn: MultiplexedConnection,
+        doing: &str,
+        script: &redis::Script,
+        keys: &[&str],
+        args: &[&str],
+    ) -> Result<T> {
         let mut inv = script.prepare_invoke();
         for k in keys {
             inv.key(*k);
@@ -531,6 +586,26 @@ impl Coordinator for RedisCoordinator {
     async fn watch(&self, target: &WatchTarget) -> Result<Events> {
         validate("watch target", target.name())?;
         watch::watch(&self.inner, target).await
+    }
+
+    /// Wait (a few seconds at most) for the clean-ups of cancelled or failed acquisitions,
+    /// so what an unanswered acquire may have taken is removed before the process exits.
+    async fn close(&self) -> Result<()> {
+        let tasks: Vec<_> = std::mem::take(&mut *self.inner.cleanups.lock().unwrap());
+        if tasks.is_empty() {
+            return Ok(());
+        }
+        let all = async {
+            for t in tasks {
+                let _ = t.await;
+            }
+        };
+        tokio::time::timeout(CLEANUP_WAIT, all).await.map_err(|_| {
+            Error::Unavailable(format!(
+                "{} did not answer within {CLEANUP_WAIT:?}: a cancelled acquisition may hold a lock until its lease ends",
+                self.inner.url
+            ))
+        })
     }
 }
 

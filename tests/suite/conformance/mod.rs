@@ -2,6 +2,9 @@
 //! [`on_every_backend!`](crate::on_every_backend). What is truly specific to one backend
 //! (Sentinel, TLS, compaction, tooz layouts) stays in that backend's module.
 
+mod cancel;
+pub mod faultkit;
+mod faults;
 #[allow(dead_code)]
 pub mod helpers;
 mod locks;

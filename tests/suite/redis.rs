@@ -100,16 +100,20 @@ fn lock_runs_command_with_increasing_fencing_tokens_and_cleans_up() {
         &["lock", "job", "--", "sh", "-c", cmd],
     ));
     assert_eq!(code, 7, "the child's status is passed through");
-    assert_eq!(out.trim(), "job 1");
+    // A new counter starts at the server clock (µs), then counts up by one.
+    let first: u64 = out.trim().strip_prefix("job ").unwrap().parse().unwrap();
     let (_, out, _) = run(&mut tz(
         h.path(),
         &url,
         &["lock", "job", "--", "sh", "-c", cmd],
     ));
-    assert_eq!(out.trim(), "job 2");
+    assert_eq!(out.trim(), format!("job {}", first + 1));
     assert!(!s.exists("t_basic_job_lock"), "lock key removed on release");
     assert!(!s.exists("t_basic_job_lock.holder"));
-    assert_eq!(s.cli(&["GET", "t_basic_job_lock.fence"]), "2");
+    assert_eq!(
+        s.cli(&["GET", "t_basic_job_lock.fence"]),
+        (first + 1).to_string()
+    );
 }
 
 #[test]
@@ -140,7 +144,10 @@ fn holder_record_and_ttl_while_held() {
         "lock_timeout=7 gives the key a 7 s TTL, got {pttl}"
     );
     let rec: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
-    assert_eq!(rec["fencing_token"], 1);
+    assert_eq!(
+        rec["fencing_token"].as_u64().map(|t| t.to_string()),
+        Some(s.cli(&["GET", "t_holder_rec_lock.fence"]))
+    );
     assert_eq!(rec["mode"], "exclusive");
     assert!(rec["command"].as_str().unwrap().starts_with("sh -c"));
     // --ttl overrides lock_timeout.
@@ -234,7 +241,8 @@ fn eight_contenders_never_overlap() {
         .map(|l| l.parse().unwrap())
         .collect();
     tokens.sort();
-    assert_eq!(tokens, (1..=8).collect::<Vec<_>>());
+    let first = tokens[0];
+    assert_eq!(tokens, (first..first + 8).collect::<Vec<_>>());
 }
 
 #[test]
@@ -648,7 +656,10 @@ mod api {
         let url = s.url("t_api_locks", "");
         let c = open(&url, "api-1").await;
         let held = c.acquire(&req("a", 1500)).await.unwrap().expect("free");
-        assert_eq!(held.fencing_token, 1);
+        assert_eq!(
+            held.fencing_token.to_string(),
+            s.cli(&["GET", "t_api_locks_a_lock.fence"])
+        );
         let peer = ToozPeer::start(&url, "tooz-peer", TOOZ_HOLD, "l.release()");
         let locks = c.locks().await.unwrap();
         let names: Vec<&str> = locks.iter().map(|l| l.name.as_str()).collect();
@@ -656,7 +667,7 @@ mod api {
         let a = &locks[0];
         assert_eq!(a.holders[0].member_id.as_deref(), Some("api-1"));
         assert_eq!(a.holders[0].pid, Some(4242));
-        assert_eq!(a.fencing_token, Some(1));
+        assert_eq!(a.fencing_token, Some(held.fencing_token));
         assert!(a.ttl.is_some_and(|t| t <= Duration::from_millis(1500)));
         assert!(
             locks[1].holders[0]
@@ -826,7 +837,10 @@ mod api {
         let t = Instant::now();
         let h = c.acquire(&req("x", 3000)).await.unwrap().unwrap();
         let e = ev.recv().await.unwrap().unwrap();
-        assert_eq!((e.kind, e.fencing_token), (EventKind::Acquired, Some(1)));
+        assert_eq!(
+            (e.kind, e.fencing_token),
+            (EventKind::Acquired, Some(h.fencing_token))
+        );
         h.release().await.unwrap();
         let e = ev.recv().await.unwrap().unwrap();
         assert_eq!(e.kind, EventKind::Released);
@@ -986,9 +1000,8 @@ fn sentinel_finds_the_master() {
     let (code, out, err) = run(&mut tz(h.path(), &url, &["lock", "s", "--", "echo", "ok"]));
     assert_eq!(code, 0, "{err}");
     assert!(!out.is_empty());
-    assert_eq!(
-        s.cli(&["GET", "t_sent_s_lock.fence"]),
-        "1",
+    assert!(
+        s.cli(&["GET", "t_sent_s_lock.fence"]).parse::<u64>().is_ok(),
         "the lock was taken on the master"
     );
     let bad = format!("redis://127.0.0.1:{sport}?sentinel=nosuch");
@@ -1283,6 +1296,10 @@ fn cli_elect_and_leader_with_tooz() {
         &["elect", "-w", "0.5", "sched", "--", "true"],
     ));
     assert_eq!(code, 1, "{err}");
+    let first: u64 = s
+        .cli(&["GET", "t_ce_leader_of_sched_lock.fence"])
+        .parse()
+        .unwrap();
     support::signal(leader.id(), libc::SIGTERM);
     assert!(leader.wait().unwrap().success());
     assert!(!s.exists("t_ce_leader_of_sched_lock"), "stood down on exit");
@@ -1327,7 +1344,7 @@ fn cli_elect_and_leader_with_tooz() {
     );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        "2",
+        (first + 1).to_string(),
         "fencing token of the leadership"
     );
 }
@@ -1358,8 +1375,11 @@ fn cli_watch_lock_group_and_leader() {
     let ev = json_lines(&String::from_utf8_lossy(&out.stdout));
     assert_eq!(ev.len(), 2, "{ev:?}");
     assert_eq!(
-        (ev[0]["event"].as_str(), ev[0]["fencing_token"].as_u64()),
-        (Some("acquired"), Some(1))
+        (
+            ev[0]["event"].as_str(),
+            ev[0]["fencing_token"].as_u64().map(|t| t.to_string())
+        ),
+        (Some("acquired"), Some(s.cli(&["GET", "t_cw_wl_lock.fence"])))
     );
     assert_eq!(ev[0]["holder"]["member_id"], "wl-holder");
     assert_eq!(ev[1]["event"], "released");
@@ -1479,7 +1499,10 @@ fn cli_locks_and_unlock_show_ours_and_toozs() {
         ),
         (Some("mine"), Some("rust-h"))
     );
-    assert_eq!(rows[0]["fencing_token"], 1);
+    assert_eq!(
+        rows[0]["fencing_token"].as_u64().map(|t| t.to_string()),
+        Some(s.cli(&["GET", "t_cl_mine_lock.fence"]))
+    );
     assert!(
         rows[0]["ttl_ms"]
             .as_u64()
@@ -1596,7 +1619,13 @@ fn sentinel_with_a_password() {
         !out.contains("sentpw22") && !err.contains("sentpw22") && !out.contains("masterpw1"),
         "{out}{err}"
     );
-    assert_eq!(s.cli(&["GET", "t_sp_s_lock.fence"]), "1");
+    assert!(
+        out.contains(&format!(
+            "TOOZCTL_FENCING_TOKEN={}\n",
+            s.cli(&["GET", "t_sp_s_lock.fence"])
+        )),
+        "the lock was taken on the master: {out}"
+    );
     let bad = url.replace("sentpw22", "wrongpw33");
     let (code, out, err) = run(&mut tz(h.path(), &bad, &["-vv", "lock", "s", "--", "true"]));
     assert_eq!(code, 69, "{err}");
@@ -1645,6 +1674,7 @@ fn kill_9_of_a_semaphore_holder_frees_its_slot_within_the_ttl() {
     assert!(wait_until(Duration::from_secs(10), || s
         .cli(&["ZCARD", "t_semkill_sk_lock.sem"])
         == "1"));
+    let first: u64 = s.cli(&["GET", "t_semkill_sk_lock.fence"]).parse().unwrap();
     support::signal(holder.id(), libc::SIGKILL);
     let killed = Instant::now();
     holder.wait().unwrap();
@@ -1665,7 +1695,7 @@ fn kill_9_of_a_semaphore_holder_frees_its_slot_within_the_ttl() {
         ],
     ));
     assert_eq!(code, 0, "{err}");
-    assert_eq!(out.trim(), "2");
+    assert_eq!(out.trim(), (first + 1).to_string());
     assert!(
         killed.elapsed() < Duration::from_secs(4),
         "{:?}",

@@ -1001,7 +1001,9 @@ fn sentinel_finds_the_master() {
     assert_eq!(code, 0, "{err}");
     assert!(!out.is_empty());
     assert!(
-        s.cli(&["GET", "t_sent_s_lock.fence"]).parse::<u64>().is_ok(),
+        s.cli(&["GET", "t_sent_s_lock.fence"])
+            .parse::<u64>()
+            .is_ok(),
         "the lock was taken on the master"
     );
     let bad = format!("redis://127.0.0.1:{sport}?sentinel=nosuch");
@@ -1379,7 +1381,10 @@ fn cli_watch_lock_group_and_leader() {
             ev[0]["event"].as_str(),
             ev[0]["fencing_token"].as_u64().map(|t| t.to_string())
         ),
-        (Some("acquired"), Some(s.cli(&["GET", "t_cw_wl_lock.fence"])))
+        (
+            Some("acquired"),
+            Some(s.cli(&["GET", "t_cw_wl_lock.fence"]))
+        )
     );
     assert_eq!(ev[0]["holder"]["member_id"], "wl-holder");
     assert_eq!(ev[1]["event"], "released");

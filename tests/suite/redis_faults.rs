@@ -30,7 +30,14 @@ fn token(home: &std::path::Path, url: &str, name: &str) -> Result<u64, (i32, Str
     let (code, out, err) = run(tz(
         home,
         url,
-        &["lock", name, "--", "sh", "-c", "echo $TOOZCTL_FENCING_TOKEN"],
+        &[
+            "lock",
+            name,
+            "--",
+            "sh",
+            "-c",
+            "echo $TOOZCTL_FENCING_TOKEN",
+        ],
     ));
     match code {
         0 => Ok(out.trim().parse().expect("a token")),
@@ -117,7 +124,11 @@ fn tokens_increase_across_a_restart_without_persistence() {
     let home = tempfile::tempdir().unwrap();
     let before = token(home.path(), &url, "k").unwrap();
     let again = token(home.path(), &url, "k").unwrap();
-    assert_eq!(again, before + 1, "consecutive acquisitions count up by one");
+    assert_eq!(
+        again,
+        before + 1,
+        "consecutive acquisitions count up by one"
+    );
     s.restart();
     assert_eq!(s.cli(&["EXISTS", "t_rf_tr_k_lock.fence"]), "0", "emptied");
     let after = token(home.path(), &url, "k").unwrap();
@@ -136,7 +147,10 @@ fn tokens_increase_across_flushall_and_a_deleted_counter() {
     // An evicted (here: deleted) counter is the same as a flushed one.
     s.cli(&["DEL", "t_rf_tf_k_lock.fence"]);
     let third = token(home.path(), &url, "k").unwrap();
-    assert!(third > second, "after a deleted counter: {third} <= {second}");
+    assert!(
+        third > second,
+        "after a deleted counter: {third} <= {second}"
+    );
 }
 
 #[test]
@@ -159,7 +173,11 @@ fn a_garbage_or_exhausted_counter_is_refused_and_leaves_nothing() {
             !s.exists("t_rf_tg_k_lock") && !s.exists("t_rf_tg_k_lock.holder"),
             "counter {bad:?}: a refused acquire left the lock key set"
         );
-        assert_eq!(s.cli(&["GET", fence]), bad, "the counter is left for the operator");
+        assert_eq!(
+            s.cli(&["GET", fence]),
+            bad,
+            "the counter is left for the operator"
+        );
     }
     // Another type under the counter's name is refused the same way.
     s.cli(&["DEL", fence]);
@@ -178,7 +196,11 @@ fn a_semaphore_refuses_a_garbage_counter_too() {
     let url = s.url("t_rf_ts", "");
     let home = tempfile::tempdir().unwrap();
     s.cli(&["SET", "t_rf_ts_k_lock.fence", "garbage"]);
-    let (code, _, err) = run(tz(home.path(), &url, &["lock", "-l", "2", "k", "--", "true"]));
+    let (code, _, err) = run(tz(
+        home.path(),
+        &url,
+        &["lock", "-l", "2", "k", "--", "true"],
+    ));
     assert_eq!(code, 69, "{err}");
     assert!(err.contains("t_rf_ts_k_lock.fence"), "{err}");
     assert!(!s.exists("t_rf_ts_k_lock") && !s.exists("t_rf_ts_k_lock.sem"));

@@ -1,16 +1,29 @@
 //! Redis locks: exclusive (tooz's `SET NX PX` lock) and `--limit N` semaphores.
 //!
 //! Exclusive: one script does `SET NS_<name>_lock <token> PX <lease>` if the key is free,
-//! `INCR`s the fencing counter beside it and writes our holder record, so the three can
-//! never disagree. A keeper task renews at a third of the lease with compare-then-PEXPIRE
-//! and publishes `Health::Held { expires: send time + lease }` after each success, or
-//! `Health::Lost` at once when the key is gone or holds another token. Release is
+//! takes the next fencing token from the counter beside it and writes our holder record, so
+//! the three can never disagree. A keeper task renews at a third of the lease with
+//! compare-then-PEXPIRE and publishes `Health::Held { expires: send time + lease }` after
+//! each success. Between renewals it checks (a read) that the key still holds our token
+//! every `ownership_check_interval` (0.5 s), at once after any reconnect, when its pub/sub
+//! connection drops (a restarted server), and on a release or keyspace message; it
+//! publishes `Health::Lost` as soon as the key is gone or holds another token. Release is
 //! compare-then-DEL plus a `PUBLISH` on `NS_<name>_lock.released`.
+//!
+//! Fencing tokens never go back. The counter is `INCR`ed as a string (never through a Lua
+//! number); a missing counter — a new lock, or one lost to a restart without persistence,
+//! `FLUSHALL` or eviction — is seeded with the server clock in microseconds, which is above
+//! every token handed out before as long as the server clock did not go back by more than
+//! the time since the previous seed (minus one microsecond per acquisition since). A counter
+//! that is not a positive integer, or is at 2^63 - 1, is refused before anything is written.
 //!
 //! Waiting never sleep-polls at tooz's 100 ms: a waiter subscribes to the release channel
 //! (and to the key's keyspace-notification channel, which fires when the server has
 //! notifications enabled) and retries on each message; a fallback retry after the key's
 //! remaining TTL, at most 1 s, notices locks that tooz clients release without publishing.
+//! An acquire script whose answer never came (the wait was cancelled, or the connection
+//! failed) is followed by a compare-and-delete of our token on the same connection, which
+//! the server runs after the script; `close` waits for it.
 //!
 //! Semaphores (`--limit N`): a ZSET `NS_<name>_lock.sem` of holder tokens scored by their
 //! expiry (server time, ms) and a HASH `NS_<name>_lock.holders` of holder records. While it

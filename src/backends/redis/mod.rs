@@ -6,7 +6,7 @@
 //! | key | who | what |
 //! |---|---|---|
 //! | `NS_<name>_lock` | tooz and us | the lock: a random token, `PX` = lease (`SET NX PX`) |
-//! | `NS_<name>_lock.fence` | us | fencing counter, `INCR`ed in the same script as the `SET` |
+//! | `NS_<name>_lock.fence` | us | fencing counter, advanced in the same script as the `SET`; seeded from the server clock when missing |
 //! | `NS_<name>_lock.holder` | us | our `Holder` JSON, same TTL as the lock, deleted on release |
 //! | `NS_<name>_lock.released`, `.acquired` | us | pub/sub channels: published on every release (wakes waiters) and acquisition (wakes watchers) |
 //! | `NS_<name>_lock.sem`, `.holders` | us | `--limit N`: ZSET token → expiry (server ms), HASH token → holder |
@@ -628,6 +628,25 @@ mod tests {
         assert_eq!(t.len(), 32);
         assert!(t.chars().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(t, random_token());
+    }
+
+    #[test]
+    fn check_interval_is_bounded() {
+        let at = |q: &str| check_interval(&BackendUrl::parse(&format!("redis://h?{q}")).unwrap());
+        assert_eq!(at("x=1").unwrap(), DEFAULT_CHECK_INTERVAL);
+        assert_eq!(
+            at("ownership_check_interval=0.2").unwrap(),
+            Duration::from_millis(200)
+        );
+        assert_eq!(
+            at("ownership_check_interval=1").unwrap(),
+            Duration::from_secs(1)
+        );
+        for bad in ["0", "0.01", "1.5", "-1", "x", "nan", "inf", "1e300"] {
+            let e = at(&format!("ownership_check_interval={bad}")).unwrap_err();
+            assert!(matches!(e, Error::InvalidUrl(_)), "{bad}: {e:?}");
+            assert!(e.message().contains("from 0.05 to 1"), "{e}");
+        }
     }
 
     #[test]

@@ -102,7 +102,10 @@ fn a_server_restart_while_holding_never_overlaps(kind: Kind) {
             "redis: noticed {:?} after the server came back: {err}",
             back.elapsed()
         );
-        assert!(!group_alive(pgid), "redis: COMMAND's group outlived toozctl");
+        assert!(
+            !group_alive(pgid),
+            "redis: COMMAND's group outlived toozctl"
+        );
         return;
     }
     let started = fx.home.path().join("contender");
@@ -126,7 +129,11 @@ fn a_server_restart_while_holding_never_overlaps(kind: Kind) {
     );
     match kind {
         Kind::Etcd => assert_eq!(code, 0, "etcd: the lease survives a restart: {err}"),
-        _ => assert!(code == 0 || code == 3, "{}: exit {code}: {err}", kind.name()),
+        _ => assert!(
+            code == 0 || code == 3,
+            "{}: exit {code}: {err}",
+            kind.name()
+        ),
     }
     let (c_code, c_err) = contender
         .exit_within(Duration::from_secs(60))

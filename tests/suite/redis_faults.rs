@@ -118,6 +118,43 @@ fn the_check_interval_option_is_validated() {
 }
 
 #[test]
+fn a_member_removed_by_hand_is_noticed_within_the_check_interval() {
+    let s = RedisServer::shared();
+    let url = s.url("t_rf_mem", "membership_timeout=30");
+    let home = tempfile::tempdir().unwrap();
+    let pidfile = home.path().join("m.pid");
+    let cmd = tree_command(&pidfile, 30);
+    let mut args = vec!["-m", "m1", "group", "join", "--create", "g", "--"];
+    args.extend(cmd.iter().map(String::as_str));
+    let mut member = Running::spawn(tz(home.path(), &url, &args));
+    let pgid = read_pid(&pidfile, Duration::from_secs(10));
+    let t = Instant::now();
+    // As a tooz client pruning us would: no message on toozctl's channel.
+    assert_eq!(s.cli(&["HDEL", "t_rf_mem_group:g", "m1"]), "1");
+    let (code, err) = member
+        .exit_within(Duration::from_secs(9))
+        .expect("noticed before the next heartbeat (10 s)");
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        t.elapsed() < Duration::from_millis(1500),
+        "took {:?}: {err}",
+        t.elapsed()
+    );
+    assert!(!group_alive(pgid), "COMMAND's group outlived toozctl");
+}
+
+#[test]
+fn timeouts_too_long_for_the_clock_are_refused() {
+    let home = tempfile::tempdir().unwrap();
+    for opt in ["lock_timeout=1e19", "timeout=1e12", "socket_timeout=1e13"] {
+        let url = format!("redis://127.0.0.1:1?{opt}");
+        let (code, _, err) = run(tz(home.path(), &url, &["lock", "x", "--", "true"]));
+        assert_eq!(code, 2, "{opt}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    }
+}
+
+#[test]
 fn tokens_increase_across_a_restart_without_persistence() {
     let mut s = RedisServer::start();
     let url = s.url("t_rf_tr", "");

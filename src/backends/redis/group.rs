@@ -3,7 +3,9 @@
 //! A group is `NS_group:<g>` (a HASH with `__created__` = `1` and one field per member:
 //! its msgpack capabilities) listed in the SET `NS_groups`; a member is alive while
 //! `NS_beats:<member>` exists. Our member keeps its beat with `PSETEX` at a third of
-//! `membership_timeout` and notices at once when its field was removed (`Health::Lost`).
+//! `membership_timeout`, checks between beats (every `ownership_check_interval`, and at
+//! once after a reconnect) that its field is still there, and publishes `Health::Lost` as
+//! soon as it was removed.
 //! Listing members prunes dead ones as tooz does (never our own id), but atomically: a
 //! field is deleted only if its beat key is still missing when the script runs.
 //!
@@ -296,6 +298,9 @@ pub(super) async fn join(
     ))
 }
 
+/// Beat at a third of `membership_timeout` and publish each new deadline; between beats,
+/// check every `ownership_check_interval` (and at once after a reconnect, a dropped pub/sub
+/// connection or a leave message) that our field is still in the group.
 async fn beat_loop(
     inner: Arc<Inner>,
     hash: String,
@@ -306,11 +311,15 @@ async fn beat_loop(
 ) {
     let ttl = inner.membership_timeout;
     let period = (ttl / 3).max(std::time::Duration::from_millis(10));
+    let check = inner.check_interval.min(period);
     let retry = (ttl / 10).clamp(
         std::time::Duration::from_millis(10),
         std::time::Duration::from_millis(250),
     );
-    let mut next = Instant::now() + period;
+    let mut beat_at = Instant::now() + period;
+    let mut check_at = Instant::now() + check;
+    let mut reconnects = inner.reconnects.subscribe();
+    reconnects.borrow_and_update();
     // Someone leaving (`group leave --member`, pruning): check at once that it is not us.
     let nudge = Arc::new(Notify::new());
     let channels = vec![inner.changed_channel(&g), inner.keyspace_channel(&hash)];
@@ -322,20 +331,40 @@ async fn beat_loop(
     )));
     loop {
         tokio::select! {
-            _ = tokio::time::sleep_until(next) => {}
+            _ = tokio::time::sleep_until(beat_at.min(check_at)) => {}
+            // Every wake-up checks (or beats, when due).
             _ = nudge.notified() => {}
+            Ok(()) = reconnects.changed() => {
+                reconnects.borrow_and_update();
+            }
         }
         let sent = Instant::now();
-        let ms = millis(ttl);
-        let script = Script::new(BEAT);
-        let (keys, args) = ([hash.as_str(), beat.as_str()], [me.as_str(), ms.as_str()]);
-        let call = inner.script::<i64>("renewing a membership", &script, &keys, &args);
+        let beating = sent >= beat_at;
+        let call = async {
+            if beating {
+                let ms = millis(ttl);
+                let (keys, args) = ([hash.as_str(), beat.as_str()], [me.as_str(), ms.as_str()]);
+                inner
+                    .script::<i64>("renewing a membership", &Script::new(BEAT), &keys, &args)
+                    .await
+            } else {
+                inner
+                    .cmd::<i64>(
+                        "checking a membership",
+                        redis::cmd("HEXISTS").arg(&hash).arg(&me),
+                    )
+                    .await
+            }
+        };
         match tokio::time::timeout(period.max(std::time::Duration::from_millis(100)), call).await {
             Ok(Ok(1)) => {
-                let _ = tx.send(Health::Held {
-                    expires: Some(sent + ttl),
-                });
-                next = sent + period;
+                if beating {
+                    let _ = tx.send(Health::Held {
+                        expires: Some(sent + ttl),
+                    });
+                    beat_at = sent + period;
+                }
+                check_at = Instant::now() + check;
             }
             Ok(Ok(_)) => {
                 let _ = tx.send(Health::Lost(format!(
@@ -345,7 +374,11 @@ async fn beat_loop(
             }
             _ => {
                 inner.reset();
-                next = Instant::now() + retry;
+                let again = Instant::now() + retry;
+                if beating {
+                    beat_at = again;
+                }
+                check_at = again;
             }
         }
     }

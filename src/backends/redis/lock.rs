@@ -121,10 +121,11 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
 return 0
 ";
 
-/// KEYS: lock, sem. ARGV: token, N. Is our semaphore slot still there?
+/// KEYS: lock, sem. ARGV: token, N. Is our semaphore slot still there and unexpired?
 const SEM_OWNS: &str = r"
 if redis.call('GET', KEYS[1]) ~= 'toozctl-semaphore:' .. ARGV[2] then return 0 end
-if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
+local s = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not s or tonumber(s) <= now_ms() then return 0 end
 return 1
 ";
 
@@ -578,7 +579,7 @@ async fn owns(inner: &Inner, keys: &Keys, mode: LockMode, token: &str) -> Result
             inner
                 .script(
                     "checking a semaphore slot",
-                    &Script::new(SEM_OWNS),
+                    &with_helpers(SEM_OWNS),
                     &[&keys.lock, &keys.sem],
                     &[token, &n],
                 )

@@ -47,6 +47,9 @@ const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_millis(500);
 /// not to load the server (one `GET` per held lock per interval).
 const CHECK_INTERVAL_RANGE: (Duration, Duration) =
     (Duration::from_millis(50), Duration::from_secs(1));
+/// The longest lease or timeout accepted (deadlines are computed on a monotonic clock
+/// and must not overflow it).
+const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 86400);
 /// How long `close` waits for the clean-up of cancelled or failed acquisitions.
 const CLEANUP_WAIT: Duration = Duration::from_secs(5);
 
@@ -98,6 +101,21 @@ impl RedisCoordinator {
             .seconds_option("socket_timeout")?
             .unwrap_or(timeout)
             .max(Duration::from_millis(100));
+        for (name, d) in [
+            ("timeout", timeout),
+            ("lock_timeout", lock_timeout),
+            ("membership_timeout", membership_timeout),
+            ("socket_connect_timeout", connect_timeout),
+            ("socket_timeout", op_timeout),
+        ] {
+            if d > MAX_TIMEOUT {
+                return Err(Error::InvalidUrl(format!(
+                    "option {name} of {}s is longer than toozctl supports ({} days) in backend URL '{url}'",
+                    d.as_secs(),
+                    MAX_TIMEOUT.as_secs() / 86400
+                )));
+            }
+        }
         let check_interval = check_interval(url)?;
         let namespace = url.option("namespace").unwrap_or("_tooz").to_string();
         let secret = url

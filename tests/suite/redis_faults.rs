@@ -100,6 +100,33 @@ fn a_restart_without_persistence_is_noticed_at_once() {
     assert!(err.contains("t_rf_rs_r_lock"), "names the key: {err}");
 }
 
+/// Hole 7 through the CLI: COMMAND itself replaces the key with another token and exits at
+/// once, so the loss is found by the release, not by a check (1 s apart here). The backend
+/// reports `Error::Lost` (see `api` below); `commands::hold` must make that exit 3.
+#[test]
+fn a_loss_found_only_at_release_exits_3() {
+    let s = RedisServer::shared();
+    let url = s.url("t_rf_rel", "ownership_check_interval=1");
+    let home = tempfile::tempdir().unwrap();
+    let body = format!(
+        "redis-cli -p {} SET t_rf_rel_k_lock someone-else PX 30000 >/dev/null",
+        s.port
+    );
+    let (code, _, err) = run(tz(
+        home.path(),
+        &url,
+        &["lock", "--ttl", "30", "k", "--", "sh", "-c", &body],
+    ));
+    assert_eq!(
+        s.cli(&["GET", "t_rf_rel_k_lock"]),
+        "someone-else",
+        "not ours to delete"
+    );
+    s.cli(&["DEL", "t_rf_rel_k_lock"]);
+    assert_eq!(code, 3, "a loss found at release is a loss: {err}");
+    assert!(err.contains("t_rf_rel_k_lock"), "{err}");
+}
+
 #[test]
 fn the_check_interval_option_is_validated() {
     let home = tempfile::tempdir().unwrap();
@@ -196,7 +223,14 @@ fn a_garbage_or_exhausted_counter_is_refused_and_leaves_nothing() {
     let url = s.url("t_rf_tg", "");
     let home = tempfile::tempdir().unwrap();
     let fence = "t_rf_tg_k_lock.fence";
-    for bad in ["garbage", "9223372036854775807", "-5", "0", "1.5"] {
+    for bad in [
+        "garbage",
+        "9223372036854775807",
+        "-5",
+        "0",
+        "1.5",
+        "two\nlines",
+    ] {
         s.cli(&["SET", fence, bad]);
         match token(home.path(), &url, "k") {
             Ok(t) => panic!("counter {bad:?}: handed out token {t} instead of refusing"),

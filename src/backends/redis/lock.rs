@@ -73,7 +73,7 @@ end
 /// (see the module doc). A counter that is not a positive integer, or that `INCR` refuses
 /// (at 2^63 - 1), gives `nil, why`: the caller refuses to hand out anything, and writes
 /// nothing, rather than restart the count.
-const LUA_FENCE: &str = r"
+const LUA_FENCE: &str = r#"
 local function next_fence(key)
   local v = redis.pcall('GET', key)
   if type(v) == 'table' and v.err then return nil, 'cannot be read (' .. v.err .. ')' end
@@ -84,7 +84,7 @@ local function next_fence(key)
     return seed
   end
   if not string.match(v, '^[1-9][0-9]*$') then
-    return nil, 'holds ' .. string.format('%q', string.sub(v, 1, 40)) .. ', not a positive integer'
+    return nil, 'holds "' .. string.sub(v, 1, 40) .. '", not a positive integer'
   end
   local n = redis.pcall('INCR', key)
   if type(n) == 'table' and n.err then
@@ -92,7 +92,7 @@ local function next_fence(key)
   end
   return redis.call('GET', key)
 end
-";
+"#;
 
 /// KEYS: lock, fence, holder. ARGV: token, ms, holder JSON (an object), acquired channel.
 /// → {1, 0, 0, fence} taken | {0, pttl, 0, ''} held | {-2, pttl, limit, ''} held by a
@@ -309,14 +309,30 @@ async fn attempt(
             ))
         }
         -3 => Attempt::Refused(format!(
-            "refusing to take lock '{name}': its fencing counter {} {text}, so the next token might not exceed the last one; \
+            "refusing to take lock '{name}': its fencing counter {} {}, so the next token might not exceed the last one; \
              repair or delete that key (a missing counter is re-seeded from the server clock)",
-            keys.fence
+            keys.fence,
+            shown(&text)
         )),
         _ => Attempt::Conflict(format!(
             "lock '{name}' is held as a semaphore with --limit {limit}; it cannot also be used as {mode}: use one kind (and one --limit) per name"
         )),
     })
+}
+
+/// What someone else wrote, made safe for a one-line message: control and bidi-override
+/// characters are shown as escapes, never obeyed.
+fn shown(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            if c.is_control() || bidi {
+                c.escape_unicode().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
 }
 
 fn describe(h: &[Holder]) -> String {
@@ -936,6 +952,13 @@ mod tests {
         assert_eq!(parse_record(r, Some("abc")).unwrap().fencing_token, Some(3));
         assert!(parse_record(r, Some("other")).is_none());
         assert!(parse_record("junk", None).is_none());
+    }
+
+    #[test]
+    fn foreign_text_is_shown_on_one_line() {
+        assert_eq!(shown("ab\ncd"), "ab\\u{a}cd");
+        assert_eq!(shown("x\u{202e}y"), "x\\u{202e}y");
+        assert_eq!(shown("plain 12"), "plain 12");
     }
 
     #[test]

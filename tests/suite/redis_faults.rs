@@ -291,6 +291,48 @@ fn a_tooz_holder_is_named_once() {
     s.cli(&["DEL", "t_rf_tz_k_lock"]);
 }
 
+/// `conformance::cancel`'s in-flight scenario for a `--limit` semaphore: the slot (and the
+/// marker in tooz's key) an unanswered try took for a cancelled waiter is given back.
+#[test]
+fn a_cancelled_semaphore_try_in_flight_leaves_nothing() {
+    let s = RedisServer::start();
+    let url = s.url("t_rf_semc", "");
+    let home = tempfile::tempdir().unwrap();
+    let pidfile = home.path().join("a.pid");
+    let cmd = tree_command(&pidfile, 60);
+    let mut args = vec!["lock", "-l", "1", "--ttl", "2", "k", "--"];
+    args.extend(cmd.iter().map(String::as_str));
+    let mut a = Running::spawn(tz(home.path(), &url, &args));
+    read_pid(&pidfile, Duration::from_secs(10));
+    let mut b = Running::spawn(tz(
+        home.path(),
+        &url,
+        &["-v", "lock", "-l", "1", "k", "--", "true"],
+    ));
+    assert!(
+        b.wait_for("waiting for lock", Duration::from_secs(10)),
+        "{}",
+        b.stderr()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    crate::support::signal(s.pid, libc::SIGSTOP);
+    let (code, err) = a.exit_within(Duration::from_secs(12)).expect("A gives up");
+    assert_eq!(code, 3, "A: {err}");
+    // Past A's 2 s lease, with B's next try (at most 1 s apart) unanswered.
+    std::thread::sleep(Duration::from_millis(3200));
+    b.signal(libc::SIGINT);
+    std::thread::sleep(Duration::from_millis(300));
+    crate::support::signal(s.pid, libc::SIGCONT);
+    let (code, err) = b.exit_within(Duration::from_secs(20)).expect("B ends");
+    assert_eq!(code, 130, "B: {err}");
+    let (code, _, err) = run(tz(
+        home.path(),
+        &url,
+        &["lock", "-l", "1", "-n", "k", "--", "true"],
+    ));
+    assert_eq!(code, 0, "the cancelled try's slot was left behind: {err}");
+}
+
 mod api {
     use std::time::Duration;
 

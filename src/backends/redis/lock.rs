@@ -384,6 +384,30 @@ impl Drop for InFlight {
     }
 }
 
+/// One try under an [`InFlight`] guard: disarmed once the answer says what the script
+/// did (whatever it took is then ours to hold or there is nothing); left armed when the
+/// future is dropped unanswered or the answer is lost.
+async fn guarded_attempt(
+    inner: &Arc<Inner>,
+    req: &LockRequest,
+    keys: &Keys,
+    token: &str,
+    lease: Duration,
+) -> Result<Attempt> {
+    let conn = inner.conn().await?;
+    let guard = InFlight {
+        inner: inner.clone(),
+        conn: conn.clone(),
+        keys: keys.clone(),
+        mode: req.mode,
+        token: token.to_string(),
+        armed: true,
+    };
+    let answer = attempt(inner, conn, &req.name, keys, req.mode, token, lease).await?;
+    guard.disarm();
+    Ok(answer)
+}
+
 /// Take lock `req.name` (or, with `what`, the leader lock it names).
 pub(super) async fn acquire(
     inner: &Arc<Inner>,
@@ -410,19 +434,8 @@ pub(super) async fn acquire(
     let mut sub: Option<redis::aio::PubSub> = None;
     loop {
         let sent = Instant::now();
-        let conn = inner.conn().await?;
-        let guard = InFlight {
-            inner: inner.clone(),
-            conn: conn.clone(),
-            keys: keys.clone(),
-            mode: req.mode,
-            token: token.clone(),
-            armed: true,
-        };
-        let tried = attempt(inner, conn, &req.name, &keys, req.mode, &token, lease).await;
-        let pause = match tried {
-            Ok(Attempt::Got(fence)) => {
-                guard.disarm();
+        let pause = match guarded_attempt(inner, req, &keys, &token, lease).await? {
+            Attempt::Got(fence) => {
                 let what = what.unwrap_or_else(|| format!("lock '{}'", req.name));
                 let g = Grant {
                     keys,
@@ -434,20 +447,9 @@ pub(super) async fn acquire(
                 };
                 return Ok(Some(held(inner, what, g)));
             }
-            Ok(Attempt::Conflict(m)) => {
-                guard.disarm();
-                return Err(Error::Conflict(m));
-            }
-            Ok(Attempt::Busy(pause)) => {
-                guard.disarm();
-                pause
-            }
-            Ok(Attempt::Refused(m)) => {
-                guard.disarm();
-                return Err(Error::Unavailable(m));
-            }
-            // The answer may be lost after the script ran: the guard cleans up.
-            Err(e) => return Err(e),
+            Attempt::Conflict(m) => return Err(Error::Conflict(m)),
+            Attempt::Refused(m) => return Err(Error::Unavailable(m)),
+            Attempt::Busy(pause) => pause,
         };
         if req.wait == Wait::NoWait || deadline.is_some_and(|d| Instant::now() >= d) {
             return Ok(None);

@@ -127,6 +127,30 @@ fn a_loss_found_only_at_release_exits_3() {
     assert!(err.contains("t_rf_rel_k_lock"), "{err}");
 }
 
+/// With persistence (AOF, fsync always) a restart keeps the key: the check after the
+/// reconnect finds it still ours, COMMAND runs on, and nobody else gets in meanwhile.
+#[test]
+fn a_restart_with_persistence_keeps_holding() {
+    let mut s = RedisServer::start_with(None, &["--appendonly", "yes", "--appendfsync", "always"]);
+    let url = s.url("t_rf_aof", "");
+    let home = tempfile::tempdir().unwrap();
+    let pidfile = home.path().join("p.pid");
+    let body = format!("echo $$ > {}; sleep 4", pidfile.display());
+    let mut holder = Running::spawn(tz(
+        home.path(),
+        &url,
+        &["lock", "--ttl", "30", "k", "--", "sh", "-c", &body],
+    ));
+    read_pid(&pidfile, Duration::from_secs(10));
+    s.restart();
+    assert!(s.exists("t_rf_aof_k_lock"), "the AOF brought the key back");
+    let (code, _, err) = run(tz(home.path(), &url, &["lock", "-n", "k", "--", "true"]));
+    assert_eq!(code, 1, "still held after the restart: {err}");
+    let (code, err) = holder.exit_within(Duration::from_secs(20)).expect("ends");
+    assert_eq!(code, 0, "the lock survived the restart: {err}");
+    assert!(!s.exists("t_rf_aof_k_lock"), "released");
+}
+
 #[test]
 fn the_check_interval_option_is_validated() {
     let home = tempfile::tempdir().unwrap();

@@ -10,6 +10,7 @@ mod conformance;
 mod config;
 mod elect;
 mod etcd;
+mod etcd_faults;
 mod generated;
 mod group;
 mod help;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use etcd_client::{
     Compare, CompareOp, EventType, GetOptions, PutOptions, SortOrder, SortTarget, Txn, TxnOp,
+    TxnOpResponse,
 };
 use tokio::task::JoinHandle;
 
@@ -248,8 +249,22 @@ impl EtcdLock {
             c.rpc("releasing the lock", client.txn(txn.and_then(ops)))
                 .await
         };
-        let (deleted, revoked) = tokio::join!(delete, lease.revoke(c));
-        deleted?;
+        // The delete first, the revoke after it: a revoke applied first would delete the
+        // key itself and make our own release look like a loss. The next holder wakes on
+        // the delete; only our exit waits for the revoke.
+        let deleted = delete.await;
+        let revoked = lease.revoke(c).await;
+        let resp = deleted?;
+        // Not ours any more (deleted, expired, or someone else's value): the primitive was
+        // lost before we gave it back, and that is a loss like any other.
+        let gone = !resp.succeeded()
+            || matches!(resp.op_responses().first(), Some(TxnOpResponse::Delete(d)) if d.deleted() == 0);
+        if gone {
+            return Err(Error::Lost(format!(
+                "its key {} was already gone at release (deleted, expired or taken by another holder)",
+                String::from_utf8_lossy(&self.key)
+            )));
+        }
         revoked
     }
 }

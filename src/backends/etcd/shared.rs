@@ -5,22 +5,37 @@
 //! `toozctl:shared\0\0` on it; every reader (the first included) puts its record at
 //! `/toozctl/readers/<enc>/<own lease hex>` on its own lease and keeps the shared lease
 //! alive too. A later reader joins in one transaction *if* the key still holds the marker
-//! (same create revision). The last reader out deletes the key in the same transaction
-//! that deletes its record, *if* no other record is left (two range compares around its
-//! own key), then revokes the shared lease. So tooz, exclusive toozctl holders and
-//! semaphores all see the lock held while readers run; a reader arriving while an
-//! exclusive holder has the key waits for its deletion.
+//! (same create revision). A reader whose `--ttl` is longer than the shared lease's grants
+//! a longer shared lease and moves the marker onto it in the same join transaction (*if*
+//! the key is still on the lease it saw), so the marker's lease is never shorter than any
+//! reader's own: every reader keeps the writers out for as long as its own lease lives.
+//! Each reader follows the marker: a move is adopted (keep-alives go to the new lease), a
+//! deletion or any other write is a loss. A reader's health is the earlier of its own
+//! lease's and the shared lease's deadlines, so it never believes it holds past the
+//! marker. The last reader out deletes the key in the same transaction that deletes its
+//! record, *if* no other record is left (two range compares around its own key), then
+//! revokes the shared lease. So tooz, exclusive toozctl holders and semaphores all see the
+//! lock held while readers run; a reader arriving while an exclusive holder has the key
+//! waits for its deletion.
+
+use std::time::Duration;
 
 use async_trait::async_trait;
-use etcd_client::{Compare, CompareOp, GetOptions, Txn, TxnOp};
+use etcd_client::{
+    Compare, CompareOp, EventType, GetOptions, KeyValue, Txn, TxnOp, TxnOpResponse,
+};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::lease::{self, Lease};
 use super::lock::{
     by_create, conflict, lock_key, put_on, range, semaphore_prefix, take_lease, wait_for_delete,
 };
+use super::watch::{Follow, Seen};
 use super::{encode_component, holder_json, parse_holder, EtcdCoordinator, READER_PREFIX};
-use crate::coordination::{Held, Holder, LockMode, LockRequest, Release, Result, Wait};
+use crate::coordination::{
+    Error, Health, Held, Holder, LockMode, LockRequest, Release, Result, Wait,
+};
 
 /// The tooz key's value while readers hold it (16 bytes, as tooz's own values).
 pub const MARKER: &[u8; 16] = b"toozctl:shared\0\0";
@@ -63,27 +78,7 @@ pub(super) async fn acquire(c: &EtcdCoordinator, req: &LockRequest) -> Result<Op
         let (current, sem_holder) = (range(ops.first()), range(ops.get(1)));
         let joined = match current.first() {
             // Readers hold it: join them.
-            Some(kv) if kv.value() == MARKER => {
-                let txn = Txn::new()
-                    .when([Compare::create_revision(
-                        key.clone(),
-                        CompareOp::Equal,
-                        kv.create_revision(),
-                    )])
-                    .and_then([TxnOp::put(mine.clone(), record.clone(), put_on(lease.id))]);
-                let r = c
-                    .rpc(
-                        &format!("joining the readers of lock '{}'", req.name),
-                        client.txn(txn),
-                    )
-                    .await?;
-                r.succeeded().then(|| {
-                    (
-                        r.header().map(|h| h.revision()).unwrap_or(0),
-                        Lease::adopt(c, kv.lease(), ttl),
-                    )
-                })
-            }
+            Some(kv) if kv.value() == MARKER => join(c, &req.name, kv, &mine, &record, &lease).await?,
             // An exclusive holder (tooz or toozctl): wait for the key's deletion.
             Some(_) => {
                 if req.wait == Wait::NoWait {
@@ -133,8 +128,7 @@ pub(super) async fn acquire(c: &EtcdCoordinator, req: &LockRequest) -> Result<Op
             continue;
         };
         // Deleting or overwriting the tooz key ends every reader's hold.
-        let watcher = lease::watch_loss(c, key.clone(), MARKER.to_vec(), token, lease.sender());
-        let health = lease.health();
+        let (health, watcher) = follow_marker(c, key.clone(), token, lease.health(), shared);
         let lease_ttl = lease.ttl;
         let held = SharedLock {
             c: c.shallow(),
@@ -142,7 +136,6 @@ pub(super) async fn acquire(c: &EtcdCoordinator, req: &LockRequest) -> Result<Op
             readers,
             mine,
             lease: Some(lease),
-            shared: Some(shared),
             watcher,
         };
         return Ok(Some(Held::new(
@@ -161,8 +154,7 @@ struct SharedLock {
     readers: Vec<u8>,
     mine: Vec<u8>,
     lease: Option<Lease>,
-    /// Keeps the shared lease alive while we hold (owned by nobody).
-    shared: Option<Lease>,
+    /// Follows the marker and keeps its (shared) lease alive while we hold.
     watcher: JoinHandle<()>,
 }
 
@@ -172,7 +164,6 @@ impl Release for SharedLock {
         self.watcher.abort();
         let c = &self.c;
         let lease = self.lease.take().expect("released once");
-        let shared = self.shared.take().expect("released once");
         let mut after_mine = self.mine.clone();
         after_mine.push(0);
         // The last reader out (no record before or after ours) deletes the tooz key too.
@@ -186,26 +177,211 @@ impl Release for SharedLock {
             ])
             .and_then([
                 TxnOp::delete(self.mine.clone(), None),
+                TxnOp::get(self.key.clone(), None),
                 TxnOp::delete(self.key.clone(), None),
             ])
-            .or_else([TxnOp::delete(self.mine.clone(), None)]);
+            .or_else([
+                TxnOp::delete(self.mine.clone(), None),
+                TxnOp::get(self.key.clone(), None),
+            ]);
         let mut client = c.client();
-        let last = c
-            .rpc("releasing the shared lock", client.txn(txn))
-            .await
-            .map(|r| r.succeeded());
+        let answer = c.rpc("releasing the shared lock", client.txn(txn)).await;
         let revoked = lease.revoke(c).await;
-        let shared_id = shared.forget();
-        if let Ok(true) = last {
-            let _ = c
-                .rpc(
-                    "revoking the readers' lease",
-                    client.lease_revoke(shared_id),
-                )
-                .await;
+        let r = answer?;
+        let ops = r.op_responses();
+        let marker = range(ops.get(1));
+        if r.succeeded() {
+            // Nobody else relies on the readers' lease any more.
+            if let Some(id) = marker.first().map(|kv| kv.lease()).filter(|id| *id != 0) {
+                let _ = c
+                    .rpc("revoking the readers' lease", client.lease_revoke(id))
+                    .await;
+            }
         }
-        last?;
+        let record_gone = matches!(ops.first(), Some(TxnOpResponse::Delete(d)) if d.deleted() == 0);
+        let marker_gone = marker.first().map(|kv| kv.value()) != Some(MARKER.as_slice());
+        if record_gone || marker_gone {
+            return Err(Error::Lost(format!(
+                "its reader record or the marker {} was already gone at release",
+                String::from_utf8_lossy(&self.key)
+            )));
+        }
         revoked
+    }
+}
+
+/// Join the readers of the marker `kv`. A lease shorter than ours is replaced by a new
+/// one of our length in the same transaction. `None`: the marker changed meanwhile.
+async fn join(
+    c: &EtcdCoordinator,
+    name: &str,
+    kv: &KeyValue,
+    mine: &[u8],
+    record: &[u8],
+    lease: &Lease,
+) -> Result<Option<(i64, Lease)>> {
+    let mut client = c.client();
+    let sent = tokio::time::Instant::now();
+    let ttl = c
+        .rpc(
+            "reading the readers' lease",
+            client.lease_time_to_live(kv.lease(), None),
+        )
+        .await?;
+    let (left, granted) = (ttl.ttl(), ttl.granted_ttl());
+    if left <= 0 {
+        // Expiring: the key goes with it; try again after.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        return Ok(None);
+    }
+    let mut longer = None;
+    if Duration::from_secs(granted.max(0) as u64) < lease.ttl {
+        longer = Some(Lease::grant(c, lease.ttl).await?);
+    }
+    let mut ops = vec![TxnOp::put(mine.to_vec(), record.to_vec(), put_on(lease.id))];
+    if let Some(l) = &longer {
+        ops.push(TxnOp::put(kv.key().to_vec(), MARKER.to_vec(), put_on(l.id)));
+    }
+    let txn = Txn::new()
+        .when([
+            Compare::create_revision(kv.key().to_vec(), CompareOp::Equal, kv.create_revision()),
+            Compare::lease(kv.key().to_vec(), CompareOp::Equal, kv.lease()),
+        ])
+        .and_then(ops);
+    let r = c
+        .rpc(
+            &format!("joining the readers of lock '{name}'"),
+            client.txn(txn),
+        )
+        .await?;
+    let rev = r.header().map(|h| h.revision()).unwrap_or(0);
+    match (r.succeeded(), longer) {
+        (false, Some(l)) => {
+            l.revoke(c).await?;
+            Ok(None)
+        }
+        (false, None) => Ok(None),
+        // Other readers rely on it: only the last one out revokes it.
+        (true, Some(mut l)) => {
+            l.disown();
+            // Nothing is on the shorter lease any more: give it back now rather than let
+            // it run out (its other keepers follow the marker to the new one).
+            let _ = c
+                .rpc("revoking a replaced lease", client.lease_revoke(kv.lease()))
+                .await;
+            Ok(Some((rev, l)))
+        }
+        (true, None) => Ok(Some((
+            rev,
+            Lease::adopt_until(c, kv.lease(), lease.ttl, sent + Duration::from_secs(left as u64)),
+        ))),
+    }
+}
+
+/// Follow the marker `key` from revision `from`: a move to another lease is adopted (our
+/// keep-alives follow it), a deletion or any other write is a loss. The returned health
+/// is the earlier of our own lease's and the shared lease's deadlines.
+fn follow_marker(
+    c: &EtcdCoordinator,
+    key: Vec<u8>,
+    from: i64,
+    mut own: watch::Receiver<Health>,
+    shared: Lease,
+) -> (watch::Receiver<Health>, JoinHandle<()>) {
+    let (tx, rx) = watch::channel(combine(&own.borrow(), &shared.health().borrow()));
+    let c = c.shallow();
+    let task = tokio::spawn(async move {
+        let shown = String::from_utf8_lossy(&key).into_owned();
+        let mut shared = shared;
+        let mut shared_rx = shared.health();
+        let mut follow = Follow::new(c.client(), key.clone(), false, from + 1, c.timeout);
+        let mut create_rev: Option<i64> = None;
+        loop {
+            tokio::select! {
+                r = own.changed() => if r.is_err() { return },
+                r = shared_rx.changed() => if r.is_err() { return },
+                seen = follow.next() => match seen {
+                    Seen::Events(evs) => {
+                        for e in evs {
+                            let Some(kv) = e.kv() else { continue };
+                            let why = match e.event_type() {
+                                EventType::Delete => Some(format!("its key {shown} was deleted")),
+                                EventType::Put
+                                    if kv.value() == MARKER
+                                        && *create_rev.get_or_insert(kv.create_revision())
+                                            == kv.create_revision() =>
+                                {
+                                    if kv.lease() != shared.id && kv.lease() != 0 {
+                                        // Moved to a longer lease by a joining reader.
+                                        shared = Lease::adopt(&c, kv.lease(), shared.ttl);
+                                        shared_rx = shared.health();
+                                    }
+                                    None
+                                }
+                                EventType::Put => Some(format!("its key {shown} was overwritten")),
+                            };
+                            if let Some(why) = why {
+                                lease::publish(&tx, Health::Lost(why));
+                                return;
+                            }
+                        }
+                    }
+                    Seen::Disconnected => {}
+                    Seen::Compacted => {
+                        let mut cl = c.client();
+                        match c.rpc("reading the marker", cl.get(key.clone(), None)).await {
+                            Ok(resp) => {
+                                let kv = resp.kvs().first();
+                                if kv.map(|kv| kv.value()) != Some(MARKER.as_slice()) {
+                                    lease::publish(&tx, Health::Lost(format!("its key {shown} was deleted or replaced")));
+                                    return;
+                                }
+                                let rev = resp.header().map(|h| h.revision()).unwrap_or(from);
+                                follow.restart(rev + 1);
+                            }
+                            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                        }
+                    }
+                },
+            }
+            if matches!(*shared_rx.borrow(), Health::Lost(_)) {
+                // Revoked after a joining reader moved the marker to a longer lease, and
+                // we have not seen the move yet? Then follow the marker; else it is lost.
+                let mut cl = c.client();
+                let moved = c
+                    .rpc("reading the marker", cl.get(key.clone(), None))
+                    .await
+                    .ok()
+                    .and_then(|r| r.kvs().first().cloned())
+                    .filter(|kv| {
+                        kv.value() == MARKER
+                            && create_rev.is_none_or(|r| r == kv.create_revision())
+                            && kv.lease() != shared.id
+                            && kv.lease() != 0
+                    });
+                if let Some(kv) = moved {
+                    shared = Lease::adopt(&c, kv.lease(), shared.ttl);
+                    shared_rx = shared.health();
+                }
+            }
+            let now = combine(&own.borrow(), &shared_rx.borrow());
+            lease::publish(&tx, now);
+        }
+    });
+    (rx, task)
+}
+
+/// Held until the earlier of both deadlines; lost when either is.
+fn combine(own: &Health, shared: &Health) -> Health {
+    match (own, shared) {
+        (Health::Lost(why), _) => Health::Lost(why.clone()),
+        (_, Health::Lost(why)) => Health::Lost(format!("the readers' lease: {why}")),
+        (Health::Held { expires: a }, Health::Held { expires: b }) => Health::Held {
+            expires: match (a, b) {
+                (Some(a), Some(b)) => Some(*a.min(b)),
+                (a, b) => a.or(*b),
+            },
+        },
     }
 }
 

@@ -336,6 +336,8 @@ pub(super) struct ZkHeld {
     path: String,
     watcher: JoinHandle<()>,
     cleaner: Cleaner,
+    /// How long the release may wait for its answer (the session timeout).
+    timeout: std::time::Duration,
 }
 
 impl ZkHeld {
@@ -350,6 +352,7 @@ impl ZkHeld {
             path,
             watcher,
             cleaner: c.cleaner(),
+            timeout: c.session_timeout,
         }
     }
 }
@@ -369,11 +372,26 @@ impl Release for ZkHeld {
                 self.path
             )));
         }
+        // A read sent ahead of the delete is answered in order without waiting for the
+        // delete's log flush: it says whether the node was still ours up to the release.
+        let stat = self.client.check_stat(&self.path);
         let answer = self.client.delete(&self.path, None);
         self.cleaner.track(async move {
             let _ = answer.await;
         });
-        Ok(())
+        let ours = self.client.session_id().0;
+        match tokio::time::timeout(self.timeout, stat).await {
+            Ok(Ok(Some(s))) if s.ephemeral_owner == ours => Ok(()),
+            Ok(Ok(_)) => Err(Error::Lost(format!(
+                "its node {} was already gone at release (deleted, or its session expired)",
+                self.path
+            ))),
+            Ok(Err(e)) => Err(zk_error(&format!("releasing {}", self.path), e)),
+            Err(_) => Err(Error::Unavailable(format!(
+                "ZooKeeper did not answer the release of {} within {:?}",
+                self.path, self.timeout
+            ))),
+        }
     }
 }
 

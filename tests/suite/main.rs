@@ -19,3 +19,4 @@ mod locks;
 mod redis;
 mod watch;
 mod zookeeper;
+mod zookeeper_faults;

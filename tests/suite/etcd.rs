@@ -1061,7 +1061,10 @@ c.stop()
             .unwrap();
             // Broken before the release: giving it back says so (a loss, exit 3).
             let r = held.release().await;
-            assert!(matches!(r, Err(toozctl::coordination::Error::Lost(_))), "{r:?}");
+            assert!(
+                matches!(r, Err(toozctl::coordination::Error::Lost(_))),
+                "{r:?}"
+            );
             c.close().await.unwrap();
         });
     }

@@ -139,7 +139,16 @@ fn readers_with_different_ttls_keep_writers_out() {
         &e.url,
         home.path(),
         &[
-            "-m", "short-reader", "lock", "-s", "--ttl", "2", &name, "--", "sh", "-c",
+            "-m",
+            "short-reader",
+            "lock",
+            "-s",
+            "--ttl",
+            "2",
+            &name,
+            "--",
+            "sh",
+            "-c",
             &format!("date +%s%N > {}; sleep 3", at("r1").display()),
         ],
     );
@@ -148,7 +157,16 @@ fn readers_with_different_ttls_keep_writers_out() {
         &e.url,
         home.path(),
         &[
-            "-m", "long-reader", "lock", "-s", "--ttl", "60", &name, "--", "sh", "-c",
+            "-m",
+            "long-reader",
+            "lock",
+            "-s",
+            "--ttl",
+            "60",
+            &name,
+            "--",
+            "sh",
+            "-c",
             &format!(
                 "date +%s%N > {}; sleep 6; date +%s%N > {}",
                 at("r2").display(),
@@ -161,14 +179,32 @@ fn readers_with_different_ttls_keep_writers_out() {
         &e.url,
         home.path(),
         &[
-            "-m", "writer", "lock", "-w", "20", &name, "--", "sh", "-c",
+            "-m",
+            "writer",
+            "lock",
+            "-w",
+            "20",
+            &name,
+            "--",
+            "sh",
+            "-c",
             &format!("date +%s%N > {}", at("w").display()),
         ],
     );
-    assert_eq!(r1.exit_within(Duration::from_secs(10)), Some(0), "{}", r1.stderr());
+    assert_eq!(
+        r1.exit_within(Duration::from_secs(10)),
+        Some(0),
+        "{}",
+        r1.stderr()
+    );
     let r2_code = r2.exit_within(Duration::from_secs(15));
     assert_eq!(r2_code, Some(0), "the long reader: {}", r2.stderr());
-    assert_eq!(w.exit_within(Duration::from_secs(20)), Some(0), "{}", w.stderr());
+    assert_eq!(
+        w.exit_within(Duration::from_secs(20)),
+        Some(0),
+        "{}",
+        w.stderr()
+    );
     let (r2_end, w_start) = (
         stamp(&at("r2.end"), Duration::ZERO),
         stamp(&at("w"), Duration::ZERO),
@@ -206,7 +242,11 @@ fn a_waiter_killed_while_queued_is_passed_over_at_once() {
     )
     .unwrap();
     assert!(line.contains("acquired"), "{line:?}");
-    let mut dead = spawn(&e.url, home.path(), &["lock", "--ttl", "10", &name, "--", "true"]);
+    let mut dead = spawn(
+        &e.url,
+        home.path(),
+        &["lock", "--ttl", "10", &name, "--", "true"],
+    );
     assert!(queued(1), "the first waiter never queued");
     signal(dead.id(), libc::SIGKILL);
     dead.exit_within(Duration::from_secs(5));
@@ -215,7 +255,13 @@ fn a_waiter_killed_while_queued_is_passed_over_at_once() {
         &e.url,
         home.path(),
         &[
-            "lock", "--ttl", "10", &name, "--", "sh", "-c",
+            "lock",
+            "--ttl",
+            "10",
+            &name,
+            "--",
+            "sh",
+            "-c",
             &format!("date +%s%N > {}", started.display()),
         ],
     );
@@ -229,7 +275,12 @@ fn a_waiter_killed_while_queued_is_passed_over_at_once() {
         waited < Duration::from_secs(1),
         "the live waiter got the lock only {waited:?} after the release"
     );
-    assert_eq!(c.exit_within(Duration::from_secs(5)), Some(0), "{}", c.stderr());
+    assert_eq!(
+        c.exit_within(Duration::from_secs(5)),
+        Some(0),
+        "{}",
+        c.stderr()
+    );
     assert!(e.keys(&format!("/tooz/locks{name}")).is_empty());
 }
 
@@ -268,7 +319,10 @@ fn an_acquire_cancelled_in_flight_leaves_nothing() {
         c.close().await.unwrap();
         resumer.join().unwrap();
     });
-    assert!(e.keys(&format!("/tooz/locks{name}")).is_empty(), "lock key left");
+    assert!(
+        e.keys(&format!("/tooz/locks{name}")).is_empty(),
+        "lock key left"
+    );
     assert!(e.keys("/toozctl/").is_empty(), "{:?}", e.keys("/toozctl/"));
     assert!(e.leases().is_empty(), "leases left: {:?}", e.leases());
 }
@@ -336,15 +390,34 @@ fn tokens_increase_across_a_restart() {
     let mut e = Etcd::start();
     let home = tempfile::tempdir().unwrap();
     let token = |e: &Etcd| -> u64 {
-        let out = tz(&e.url, home.path(), &["lock", "t4", "--", "sh", "-c", "echo $TOOZCTL_FENCING_TOKEN"])
-            .stdout(Stdio::piped())
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = tz(
+            &e.url,
+            home.path(),
+            &[
+                "lock",
+                "t4",
+                "--",
+                "sh",
+                "-c",
+                "echo $TOOZCTL_FENCING_TOKEN",
+            ],
+        )
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
     };
     let before = token(&e);
     e.restart();
     let after = token(&e);
-    assert!(after > before, "token {after} after the restart, {before} before");
+    assert!(
+        after > before,
+        "token {after} after the restart, {before} before"
+    );
 }

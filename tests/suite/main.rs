@@ -7,6 +7,7 @@ mod support;
 
 mod conformance;
 
+mod clusters;
 mod config;
 mod elect;
 mod etcd;

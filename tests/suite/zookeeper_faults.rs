@@ -52,7 +52,9 @@ fn an_acquire_cancelled_in_flight_leaves_nothing() {
         let mut left = Vec::new();
         for _ in 0..50 {
             let d = dir.clone();
-            left = tokio::task::spawn_blocking(move || children(port, &d)).await.unwrap();
+            left = tokio::task::spawn_blocking(move || children(port, &d))
+                .await
+                .unwrap();
             if left.len() == 1 {
                 break;
             }
@@ -63,7 +65,11 @@ fn an_acquire_cancelled_in_flight_leaves_nothing() {
         holder.close().await.unwrap();
         c.close().await.unwrap();
     });
-    assert!(children(port, &dir).is_empty(), "{:?}", children(port, &dir));
+    assert!(
+        children(port, &dir).is_empty(),
+        "{:?}",
+        children(port, &dir)
+    );
 }
 
 /// Hole 7: our node deleted behind our back (and the lock taken by another), found only
@@ -122,7 +128,14 @@ fn tokens_increase_across_a_restart() {
         let out = tz(
             &fx.url(),
             fx.home.path(),
-            &["lock", &name, "--", "sh", "-c", "echo $TOOZCTL_FENCING_TOKEN"],
+            &[
+                "lock",
+                &name,
+                "--",
+                "sh",
+                "-c",
+                "echo $TOOZCTL_FENCING_TOKEN",
+            ],
         )
         .stdout(std::process::Stdio::piped())
         .output()
@@ -138,5 +151,8 @@ fn tokens_increase_across_a_restart() {
     let before = token();
     fx.restart();
     let after = token();
-    assert!(after > before, "token {after} after the restart, {before} before");
+    assert!(
+        after > before,
+        "token {after} after the restart, {before} before"
+    );
 }

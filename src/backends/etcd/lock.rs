@@ -287,9 +287,7 @@ struct Names<'a> {
 /// A hand-over (the key written again, not created) that its recipient has not confirmed
 /// yet: the holder record was written with the key and not since.
 fn is_offer(kv: &KeyValue, record_rev: Option<i64>) -> bool {
-    kv.version() > 1
-        && kv.value() != super::shared::MARKER
-        && record_rev == Some(kv.mod_revision())
+    kv.version() > 1 && kv.value() != super::shared::MARKER && record_rev == Some(kv.mod_revision())
 }
 
 /// Accept the offer made at revision `at`: rewrite our holder record on our lease, *if*
@@ -337,7 +335,14 @@ async fn take_over(c: &EtcdCoordinator, n: &Names<'_>, at: i64) {
         let next = resp.kvs().first().and_then(|w| {
             let hex = std::str::from_utf8(&w.key()[n.waiters.len()..]).ok()?;
             let lease = i64::from_str_radix(hex, 16).ok()?;
-            (w.value().len() > 16).then(|| (w.key().to_vec(), w.value().to_vec(), w.mod_revision(), lease))
+            (w.value().len() > 16).then(|| {
+                (
+                    w.key().to_vec(),
+                    w.value().to_vec(),
+                    w.mod_revision(),
+                    lease,
+                )
+            })
         });
         let txn = match next {
             Some((wkey, wvalue, wmod, lease)) => {
@@ -355,8 +360,14 @@ async fn take_over(c: &EtcdCoordinator, n: &Names<'_>, at: i64) {
                 TxnOp::delete(n.hkey.to_vec(), None),
             ]),
         }
-        .or_else([TxnOp::get(n.key.to_vec(), None), TxnOp::get(n.hkey.to_vec(), None)]);
-        let Ok(r) = c.rpc("passing an unconfirmed hand-over on", client.txn(txn)).await else {
+        .or_else([
+            TxnOp::get(n.key.to_vec(), None),
+            TxnOp::get(n.hkey.to_vec(), None),
+        ]);
+        let Ok(r) = c
+            .rpc("passing an unconfirmed hand-over on", client.txn(txn))
+            .await
+        else {
             return;
         };
         let ops = r.op_responses();

@@ -21,9 +21,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use etcd_client::{
-    Compare, CompareOp, EventType, GetOptions, KeyValue, Txn, TxnOp, TxnOpResponse,
-};
+use etcd_client::{Compare, CompareOp, EventType, GetOptions, KeyValue, Txn, TxnOp, TxnOpResponse};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -78,7 +76,9 @@ pub(super) async fn acquire(c: &EtcdCoordinator, req: &LockRequest) -> Result<Op
         let (current, sem_holder) = (range(ops.first()), range(ops.get(1)));
         let joined = match current.first() {
             // Readers hold it: join them.
-            Some(kv) if kv.value() == MARKER => join(c, &req.name, kv, &mine, &record, &lease).await?,
+            Some(kv) if kv.value() == MARKER => {
+                join(c, &req.name, kv, &mine, &record, &lease).await?
+            }
             // An exclusive holder (tooz or toozctl): wait for the key's deletion.
             Some(_) => {
                 if req.wait == Wait::NoWait {
@@ -273,7 +273,12 @@ async fn join(
         }
         (true, None) => Ok(Some((
             rev,
-            Lease::adopt_until(c, kv.lease(), lease.ttl, sent + Duration::from_secs(left as u64)),
+            Lease::adopt_until(
+                c,
+                kv.lease(),
+                lease.ttl,
+                sent + Duration::from_secs(left as u64),
+            ),
         ))),
     }
 }

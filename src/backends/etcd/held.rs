@@ -1,6 +1,7 @@
 //! A key we hold on its own lease (an exclusive lock, a semaphore entry, a membership, a
 //! leadership) and how it is given back: compare-and-delete plus revoking the lease, or,
-//! for an exclusive lock with queued waiters, a hand-over to the first of them in one write.
+//! for an exclusive lock with queued waiters, an offer to the first of them in one write
+//! (which it confirms, see `lock`). A key that is no longer ours at release is a loss.
 //! [`Queue`] follows the hand-over queue by a watch while the lock is held, so a release
 //! need not read it first.
 
@@ -39,8 +40,8 @@ pub(super) struct EtcdLock {
 }
 
 impl EtcdLock {
-    /// Give the key straight to the first queued waiter (its value and record, on its
-    /// lease) in one write, so it need not write again after seeing a deletion.
+    /// Offer the key to the first queued waiter (its value and record, on its lease) in one
+    /// write; it holds the lock once it confirms, or the other waiters pass it on.
     /// `Ok(false)`: nobody waits, or the hand-over did not apply.
     async fn hand_over(&self) -> Result<bool> {
         let (Some(q), Some(ours)) = (&self.waiters, &self.value) else {

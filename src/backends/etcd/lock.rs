@@ -5,16 +5,20 @@
 //! holder record, both on our lease, *else* read them and, when we are going to wait, queue
 //! `/toozctl/waiters/<enc>/<lease hex>` (our value and record, on our lease) in the same
 //! write. A waiter watches the key from the revision of its failed try: a deletion means
-//! try again; a put of *our* value means the holder handed the lock straight to us.
+//! try again; a put of *our* value means the holder offered the lock to us.
 //! Release: read the first queued waiter; if there is one, one transaction *if* the key
 //! still has our value *then* put the waiter's value and record on the waiter's lease and
-//! drop its queue entry (one write on the hand-over path instead of two); otherwise *if*
-//! our value *then* delete key and record. Either way our lease is revoked at once. tooz
-//! never sees the queue: to tooz the key just stays held, and tooz's own release (a plain
-//! compare-and-delete) wakes our waiters through the deletion.
+//! drop its queue entry (the offer); otherwise *if* our value *then* delete key and record.
+//! Either way our lease is revoked after. The recipient holds the lock only once it has
+//! *confirmed* the offer: its record rewritten *if* key and record still have the offer's
+//! revision. An offer left unconfirmed for [`TAKEOVER_AFTER`] (its recipient was killed
+//! while queued) is passed on by the other waiters to the next one queued, by the same
+//! compare, so a hand-over never goes to a dead waiter and exactly one of confirmation
+//! and pass-on wins. tooz never sees the queue: to tooz the key just stays held, and
+//! tooz's own release (a plain compare-and-delete) wakes our waiters through the deletion.
 //!
 //! The fencing token is the revision at which the key became ours: its create revision, or
-//! the hand-over's revision (the key's mod revision), which increases with every holder.
+//! the offer's revision (the key's mod revision), which increases with every holder.
 //!
 //! Semaphores (`--limit N`): each holder or waiter puts `/toozctl/semaphores/<enc>/<lease
 //! hex>` on its lease, only while no exclusive (tooz or toozctl) holder has the tooz key;

@@ -359,9 +359,11 @@ impl ZkHeld {
 
 #[async_trait]
 impl Release for ZkHeld {
-    /// Sends the delete and returns: the request is on the wire, ahead of anything we send
-    /// later, and `close` collects the answer. Closing the session right behind it lets the
-    /// server commit both in one log flush (a clean exit is one fsync shorter).
+    /// Sends the delete without waiting for it: the request is on the wire, ahead of
+    /// anything we send later, and `close` collects the answer. Closing the session right
+    /// behind it lets the server commit both in one log flush (a clean exit is one fsync
+    /// shorter). A read sent just before it says whether the node was still ours: if not,
+    /// the loss found at release is reported as [`Error::Lost`].
     async fn release(self: Box<Self>) -> Result<()> {
         self.watcher.abort();
         // Disconnected (or worse): the node goes with the session, which `close` ends or the

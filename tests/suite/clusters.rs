@@ -198,10 +198,11 @@ fn zookeeper_kill9_of_our_server_fails_over_without_a_loss() {
     let others: Vec<usize> = (0..3).filter(|i| *i != ours_at).collect();
     // A contender started during an election would only be told "unavailable" (69).
     assert!(
-        wait_until(Duration::from_secs(20), || others
-            .iter()
-            .all(|i| z.mode(*i).is_some())),
-        "the other two never served again"
+        wait_until(Duration::from_secs(20), || {
+            let modes: Vec<Option<String>> = others.iter().map(|i| z.mode(*i)).collect();
+            modes.iter().all(Option::is_some) && modes.contains(&Some("leader".to_string()))
+        }),
+        "the other two never served again under a leader"
     );
     let mut contender = spawn(
         &z.url(&others, "kill9", 6),

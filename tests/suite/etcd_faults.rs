@@ -421,3 +421,48 @@ fn tokens_increase_across_a_restart() {
         "token {after} after the restart, {before} before"
     );
 }
+
+/// Hole 8 through the command: the waiter's retry after a deletion is in flight (the
+/// server stopped right after delivering the deletion) when SIGINT arrives: exit 130, and
+/// once the server answers again no lock key, queue entry or lease of the waiter is left.
+#[test]
+fn sigint_with_the_acquire_in_flight_exits_130_and_leaves_nothing() {
+    let e = Etcd::start();
+    let home = tempfile::tempdir().unwrap();
+    let name = unique("e8cli");
+    let key = format!("/tooz/locks{name}");
+    // A foreign holder without a lease, so only the waiter owns leases.
+    e.ctl_ok(&["put", &key, "someone"]);
+    let mut w = spawn(
+        &e.url,
+        home.path(),
+        &["lock", "-w", "60", &name, "--", "true"],
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || e
+            .keys(&format!("/toozctl/waiters/{name}/"))
+            .len()
+            == 1),
+        "the waiter never queued"
+    );
+    // The deletion reaches the stopped waiter's socket; the server stops; the waiter then
+    // reads it and sends its acquiring transaction to a server that does not answer.
+    signal(w.id(), libc::SIGSTOP);
+    e.ctl_ok(&["del", &key]);
+    std::thread::sleep(Duration::from_millis(300));
+    e.pause();
+    signal(w.id(), libc::SIGCONT);
+    std::thread::sleep(Duration::from_millis(300));
+    signal(w.id(), libc::SIGINT);
+    std::thread::sleep(Duration::from_millis(700));
+    e.resume();
+    assert_eq!(
+        w.exit_within(Duration::from_secs(10)),
+        Some(130),
+        "{}",
+        w.stderr()
+    );
+    assert!(e.keys(&key).is_empty(), "the lock key was left");
+    assert!(e.keys("/toozctl/").is_empty(), "{:?}", e.keys("/toozctl/"));
+    assert!(e.leases().is_empty(), "leases left: {:?}", e.leases());
+}

@@ -40,7 +40,19 @@ pub struct EtcdCluster {
 }
 
 impl EtcdCluster {
+    /// Start one, trying again on fresh ports once: a port picked free can be taken by
+    /// another test's server before ours binds it.
     pub fn start() -> EtcdCluster {
+        match EtcdCluster::try_start() {
+            Ok(c) => c,
+            Err(why) => {
+                eprintln!("etcd cluster: {why}; trying again on other ports");
+                EtcdCluster::try_start().unwrap_or_else(|why| panic!("{why}"))
+            }
+        }
+    }
+
+    fn try_start() -> Result<EtcdCluster, String> {
         let dir = tempfile::tempdir().expect("tempdir");
         let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
         let initial = ports
@@ -82,12 +94,24 @@ impl EtcdCluster {
                     .status
                     .success()
         });
-        assert!(
-            ready,
-            "the etcd cluster did not come up (logs in {})",
-            c.dir.path().display()
-        );
-        c
+        if !ready {
+            let logs: Vec<String> = (1..=3)
+                .map(|i| {
+                    let log = std::fs::read_to_string(c.dir.path().join(format!("e{i}.log")))
+                        .unwrap_or_default();
+                    let lines: Vec<&str> = log.lines().collect();
+                    format!(
+                        "e{i}: {}",
+                        lines[lines.len().saturating_sub(2)..].join(" | ")
+                    )
+                })
+                .collect();
+            return Err(format!(
+                "the etcd cluster did not come up: {}",
+                logs.join("; ")
+            ));
+        }
+        Ok(c)
     }
 
     pub fn node(&self, i: usize) -> &Node {
@@ -171,7 +195,18 @@ pub struct ZkEnsemble {
 }
 
 impl ZkEnsemble {
+    /// Start one, trying again on fresh ports once (see [`EtcdCluster::start`]).
     pub fn start() -> ZkEnsemble {
+        match ZkEnsemble::try_start() {
+            Ok(z) => z,
+            Err(why) => {
+                eprintln!("ZooKeeper ensemble: {why}; trying again on other ports");
+                ZkEnsemble::try_start().unwrap_or_else(|why| panic!("{why}"))
+            }
+        }
+    }
+
+    fn try_start() -> Result<ZkEnsemble, String> {
         let dir = tempfile::tempdir().expect("tempdir");
         let ports: Vec<(u16, u16, u16)> = (0..3)
             .map(|_| (free_port(), free_port(), free_port()))
@@ -224,12 +259,12 @@ impl ZkEnsemble {
                     )
                 })
                 .collect();
-            panic!(
+            return Err(format!(
                 "the ZooKeeper ensemble did not come up: {}",
-                tails.join("\n")
-            );
+                tails.join("; ")
+            ));
         }
-        z
+        Ok(z)
     }
 
     pub fn node(&self, i: usize) -> &Node {

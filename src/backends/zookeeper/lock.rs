@@ -368,7 +368,14 @@ impl Release for ZkHeld {
         self.watcher.abort();
         // Disconnected (or worse): the node goes with the session, which `close` ends or the
         // server expires; waiting here would only delay the exit.
-        if !matches!(self.client.state(), zk::SessionState::SyncConnected) {
+        let state = self.client.state();
+        if state == zk::SessionState::Expired {
+            return Err(Error::Lost(format!(
+                "its session expired before the release of {}",
+                self.path
+            )));
+        }
+        if !matches!(state, zk::SessionState::SyncConnected) {
             return Err(Error::Unavailable(format!(
                 "not connected to ZooKeeper: {} is left to the session",
                 self.path

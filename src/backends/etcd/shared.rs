@@ -236,7 +236,11 @@ async fn join(
     }
     let mut longer = None;
     if Duration::from_secs(granted.max(0) as u64) < lease.ttl {
-        longer = Some(Lease::grant(c, lease.ttl).await?);
+        let mut l = Lease::grant(c, lease.ttl).await?;
+        // Not revoked if we are cancelled with the move in flight: had it applied, the
+        // other readers follow the marker onto it and keep it alive.
+        l.disown();
+        longer = Some(l);
     }
     let mut ops = vec![TxnOp::put(mine.to_vec(), record.to_vec(), put_on(lease.id))];
     if let Some(l) = &longer {
@@ -262,8 +266,7 @@ async fn join(
         }
         (false, None) => Ok(None),
         // Other readers rely on it: only the last one out revokes it.
-        (true, Some(mut l)) => {
-            l.disown();
+        (true, Some(l)) => {
             // Nothing is on the shorter lease any more: give it back now rather than let
             // it run out (its other keepers follow the marker to the new one).
             let _ = c

@@ -117,18 +117,20 @@ pub(super) async fn acquire(c: &EtcdCoordinator, req: &LockRequest) -> Result<Op
                 if r.succeeded() {
                     // Other readers will rely on it: only the last one out revokes it.
                     shared.disown();
-                    Some((r.header().map(|h| h.revision()).unwrap_or(0), shared))
+                    let rev = r.header().map(|h| h.revision()).unwrap_or(0);
+                    Some((rev, rev, shared))
                 } else {
                     shared.revoke(c).await?;
                     None
                 }
             }
         };
-        let Some((token, shared)) = joined else {
+        let Some((token, created, shared)) = joined else {
             continue;
         };
         // Deleting or overwriting the tooz key ends every reader's hold.
-        let (health, watcher) = follow_marker(c, key.clone(), token, lease.health(), shared);
+        let (health, watcher) =
+            follow_marker(c, key.clone(), created, token, lease.health(), shared);
         let lease_ttl = lease.ttl;
         let held = SharedLock {
             c: c.shallow(),
@@ -210,8 +212,9 @@ impl Release for SharedLock {
     }
 }
 
-/// Join the readers of the marker `kv`. A lease shorter than ours is replaced by a new
-/// one of our length in the same transaction. `None`: the marker changed meanwhile.
+/// Join the readers of the marker `kv`: our join revision, the marker's create revision
+/// and the shared lease. A lease shorter than ours is replaced by a new one of our length
+/// in the same transaction. `None`: the marker changed meanwhile.
 async fn join(
     c: &EtcdCoordinator,
     name: &str,
@@ -219,7 +222,7 @@ async fn join(
     mine: &[u8],
     record: &[u8],
     lease: &Lease,
-) -> Result<Option<(i64, Lease)>> {
+) -> Result<Option<(i64, i64, Lease)>> {
     let mut client = c.client();
     let sent = tokio::time::Instant::now();
     let ttl = c
@@ -272,10 +275,11 @@ async fn join(
             let _ = c
                 .rpc("revoking a replaced lease", client.lease_revoke(kv.lease()))
                 .await;
-            Ok(Some((rev, l)))
+            Ok(Some((rev, kv.create_revision(), l)))
         }
         (true, None) => Ok(Some((
             rev,
+            kv.create_revision(),
             Lease::adopt_until(
                 c,
                 kv.lease(),
@@ -286,97 +290,119 @@ async fn join(
     }
 }
 
-/// Follow the marker `key` from revision `from`: a move to another lease is adopted (our
-/// keep-alives follow it), a deletion or any other write is a loss. The returned health
-/// is the earlier of our own lease's and the shared lease's deadlines.
+/// Follow the marker `key` (created at revision `created`) from revision `from`: a move to
+/// another lease is adopted (our keep-alives follow it), a deletion or any other write is
+/// a loss. The returned health is the earlier of our own lease's and the shared lease's
+/// deadlines.
 fn follow_marker(
     c: &EtcdCoordinator,
     key: Vec<u8>,
+    created: i64,
     from: i64,
     mut own: watch::Receiver<Health>,
     shared: Lease,
 ) -> (watch::Receiver<Health>, JoinHandle<()>) {
     let (tx, rx) = watch::channel(combine(&own.borrow(), &shared.health().borrow()));
-    let c = c.shallow();
+    let mut m = Marker {
+        c: c.shallow(),
+        shown: String::from_utf8_lossy(&key).into_owned(),
+        key,
+        created,
+        shared_rx: shared.health(),
+        shared,
+    };
     let task = tokio::spawn(async move {
-        let shown = String::from_utf8_lossy(&key).into_owned();
-        let mut shared = shared;
-        let mut shared_rx = shared.health();
-        let mut follow = Follow::new(c.client(), key.clone(), false, from + 1, c.timeout);
-        let mut create_rev: Option<i64> = None;
+        let mut follow = Follow::new(m.c.client(), m.key.clone(), false, from + 1, m.c.timeout);
         loop {
-            tokio::select! {
-                r = own.changed() => if r.is_err() { return },
-                r = shared_rx.changed() => if r.is_err() { return },
+            let outcome = tokio::select! {
+                r = own.changed() => if r.is_err() { return } else { Ok(()) },
+                r = m.shared_rx.changed() => if r.is_err() { return } else { Ok(()) },
                 seen = follow.next() => match seen {
-                    Seen::Events(evs) => {
-                        for e in evs {
-                            let Some(kv) = e.kv() else { continue };
-                            let why = match e.event_type() {
-                                EventType::Delete => Some(format!("its key {shown} was deleted")),
-                                EventType::Put
-                                    if kv.value() == MARKER
-                                        && *create_rev.get_or_insert(kv.create_revision())
-                                            == kv.create_revision() =>
-                                {
-                                    if kv.lease() != shared.id && kv.lease() != 0 {
-                                        // Moved to a longer lease by a joining reader.
-                                        shared = Lease::adopt(&c, kv.lease(), shared.ttl);
-                                        shared_rx = shared.health();
-                                    }
-                                    None
-                                }
-                                EventType::Put => Some(format!("its key {shown} was overwritten")),
-                            };
-                            if let Some(why) = why {
-                                lease::publish(&tx, Health::Lost(why));
-                                return;
-                            }
-                        }
-                    }
-                    Seen::Disconnected => {}
-                    Seen::Compacted => {
-                        let mut cl = c.client();
-                        match c.rpc("reading the marker", cl.get(key.clone(), None)).await {
-                            Ok(resp) => {
-                                let kv = resp.kvs().first();
-                                if kv.map(|kv| kv.value()) != Some(MARKER.as_slice()) {
-                                    lease::publish(&tx, Health::Lost(format!("its key {shown} was deleted or replaced")));
-                                    return;
-                                }
-                                let rev = resp.header().map(|h| h.revision()).unwrap_or(from);
-                                follow.restart(rev + 1);
-                            }
-                            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-                        }
-                    }
+                    Seen::Events(evs) => evs.iter().try_for_each(|e| m.seen(e)),
+                    Seen::Disconnected => Ok(()),
+                    Seen::Compacted => m.reread(&mut follow).await,
                 },
+            };
+            let outcome = match outcome {
+                Ok(()) if matches!(*m.shared_rx.borrow(), Health::Lost(_)) => m.reread_lost().await,
+                other => other,
+            };
+            if let Err(why) = outcome {
+                lease::publish(&tx, Health::Lost(why));
+                return;
             }
-            if matches!(*shared_rx.borrow(), Health::Lost(_)) {
-                // Revoked after a joining reader moved the marker to a longer lease, and
-                // we have not seen the move yet? Then follow the marker; else it is lost.
-                let mut cl = c.client();
-                let moved = c
-                    .rpc("reading the marker", cl.get(key.clone(), None))
-                    .await
-                    .ok()
-                    .and_then(|r| r.kvs().first().cloned())
-                    .filter(|kv| {
-                        kv.value() == MARKER
-                            && create_rev.is_none_or(|r| r == kv.create_revision())
-                            && kv.lease() != shared.id
-                            && kv.lease() != 0
-                    });
-                if let Some(kv) = moved {
-                    shared = Lease::adopt(&c, kv.lease(), shared.ttl);
-                    shared_rx = shared.health();
-                }
-            }
-            let now = combine(&own.borrow(), &shared_rx.borrow());
-            lease::publish(&tx, now);
+            lease::publish(&tx, combine(&own.borrow(), &m.shared_rx.borrow()));
         }
     });
     (rx, task)
+}
+
+/// What a reader knows of the marker it follows.
+struct Marker {
+    c: EtcdCoordinator,
+    key: Vec<u8>,
+    shown: String,
+    /// The marker's create revision: a marker created again is another one.
+    created: i64,
+    /// The shared lease we keep alive, and its health.
+    shared: Lease,
+    shared_rx: watch::Receiver<Health>,
+}
+
+impl Marker {
+    /// Still our marker? Adopt its lease if it moved; `Err(why)` when it is not ours.
+    fn check(&mut self, kv: Option<&KeyValue>) -> std::result::Result<(), String> {
+        let Some(kv) = kv else {
+            return Err(format!("its key {} was deleted", self.shown));
+        };
+        if kv.value() != MARKER || kv.create_revision() != self.created {
+            return Err(format!("its key {} was overwritten", self.shown));
+        }
+        if kv.lease() != self.shared.id && kv.lease() != 0 {
+            // Moved to a longer lease by a joining reader.
+            self.shared = Lease::adopt(&self.c, kv.lease(), self.shared.ttl);
+            self.shared_rx = self.shared.health();
+        }
+        Ok(())
+    }
+
+    fn seen(&mut self, e: &etcd_client::Event) -> std::result::Result<(), String> {
+        match e.event_type() {
+            EventType::Delete => self.check(None),
+            EventType::Put => self.check(e.kv()),
+        }
+    }
+
+    /// Read the marker again (after a compaction) and follow on from there.
+    async fn reread(&mut self, follow: &mut Follow) -> std::result::Result<(), String> {
+        let mut cl = self.c.client();
+        match self
+            .c
+            .rpc("reading the marker", cl.get(self.key.clone(), None))
+            .await
+        {
+            Ok(resp) => {
+                self.check(resp.kvs().first())?;
+                follow.restart(resp.header().map(|h| h.revision()).unwrap_or(0) + 1);
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+        Ok(())
+    }
+
+    /// The shared lease is gone. Revoked after a joining reader moved the marker to a
+    /// longer lease, before we saw the move? Then follow the marker; else it is lost.
+    async fn reread_lost(&mut self) -> std::result::Result<(), String> {
+        let mut cl = self.c.client();
+        if let Ok(resp) = self
+            .c
+            .rpc("reading the marker", cl.get(self.key.clone(), None))
+            .await
+        {
+            self.check(resp.kvs().first())?;
+        }
+        Ok(())
+    }
 }
 
 /// Held until the earlier of both deadlines; lost when either is.

@@ -1059,7 +1059,12 @@ c.stop()
             .await
             .unwrap()
             .unwrap();
-            held.release().await.unwrap();
+            // Broken before the release: giving it back says so (a loss, exit 3).
+            let r = held.release().await;
+            assert!(
+                matches!(r, Err(toozctl::coordination::Error::Lost(_))),
+                "{r:?}"
+            );
             c.close().await.unwrap();
         });
     }

@@ -7,9 +7,11 @@ mod support;
 
 mod conformance;
 
+mod clusters;
 mod config;
 mod elect;
 mod etcd;
+mod etcd_faults;
 mod generated;
 mod group;
 mod help;
@@ -19,3 +21,4 @@ mod redis;
 mod redis_faults;
 mod watch;
 mod zookeeper;
+mod zookeeper_faults;

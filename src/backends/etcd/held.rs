@@ -1,6 +1,7 @@
 //! A key we hold on its own lease (an exclusive lock, a semaphore entry, a membership, a
 //! leadership) and how it is given back: compare-and-delete plus revoking the lease, or,
-//! for an exclusive lock with queued waiters, a hand-over to the first of them in one write.
+//! for an exclusive lock with queued waiters, an offer to the first of them in one write
+//! (which it confirms, see `lock`). A key that is no longer ours at release is a loss.
 //! [`Queue`] follows the hand-over queue by a watch while the lock is held, so a release
 //! need not read it first.
 
@@ -11,6 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use etcd_client::{
     Compare, CompareOp, EventType, GetOptions, PutOptions, SortOrder, SortTarget, Txn, TxnOp,
+    TxnOpResponse,
 };
 use tokio::task::JoinHandle;
 
@@ -38,8 +40,8 @@ pub(super) struct EtcdLock {
 }
 
 impl EtcdLock {
-    /// Give the key straight to the first queued waiter (its value and record, on its
-    /// lease) in one write, so it need not write again after seeing a deletion.
+    /// Offer the key to the first queued waiter (its value and record, on its lease) in one
+    /// write; it holds the lock once it confirms, or the other waiters pass it on.
     /// `Ok(false)`: nobody waits, or the hand-over did not apply.
     async fn hand_over(&self) -> Result<bool> {
         let (Some(q), Some(ours)) = (&self.waiters, &self.value) else {
@@ -248,8 +250,22 @@ impl EtcdLock {
             c.rpc("releasing the lock", client.txn(txn.and_then(ops)))
                 .await
         };
-        let (deleted, revoked) = tokio::join!(delete, lease.revoke(c));
-        deleted?;
+        // The delete first, the revoke after it: a revoke applied first would delete the
+        // key itself and make our own release look like a loss. The next holder wakes on
+        // the delete; only our exit waits for the revoke.
+        let deleted = delete.await;
+        let revoked = lease.revoke(c).await;
+        let resp = deleted?;
+        // Not ours any more (deleted, expired, or someone else's value): the primitive was
+        // lost before we gave it back, and that is a loss like any other.
+        let gone = !resp.succeeded()
+            || matches!(resp.op_responses().first(), Some(TxnOpResponse::Delete(d)) if d.deleted() == 0);
+        if gone {
+            return Err(Error::Lost(format!(
+                "its key {} was already gone at release (deleted, expired or taken by another holder)",
+                String::from_utf8_lossy(&self.key)
+            )));
+        }
         revoked
     }
 }

@@ -74,9 +74,15 @@ impl Lease {
     /// Keep alive a lease someone else granted (the shared lease of `--shared` readers),
     /// without owning it: dropping the result stops the keep-alives and revokes nothing.
     pub fn adopt(c: &EtcdCoordinator, id: i64, ttl: Duration) -> Lease {
+        Lease::adopt_until(c, id, ttl, Instant::now() + granted_ttl(ttl))
+    }
+
+    /// [`Lease::adopt`] a lease known to run until `expires` unless kept alive; `ttl` sets
+    /// how often it is kept alive (a quarter of it).
+    pub fn adopt_until(c: &EtcdCoordinator, id: i64, ttl: Duration, expires: Instant) -> Lease {
         let ttl = granted_ttl(ttl);
         let (tx, rx) = watch::channel(Health::Held {
-            expires: Some(Instant::now() + ttl),
+            expires: Some(expires),
         });
         let health = Arc::new(tx);
         let keeper = tokio::spawn(keep_alive(c.client(), id, ttl, health.clone(), c.timeout));

@@ -5,16 +5,20 @@
 //! holder record, both on our lease, *else* read them and, when we are going to wait, queue
 //! `/toozctl/waiters/<enc>/<lease hex>` (our value and record, on our lease) in the same
 //! write. A waiter watches the key from the revision of its failed try: a deletion means
-//! try again; a put of *our* value means the holder handed the lock straight to us.
+//! try again; a put of *our* value means the holder offered the lock to us.
 //! Release: read the first queued waiter; if there is one, one transaction *if* the key
 //! still has our value *then* put the waiter's value and record on the waiter's lease and
-//! drop its queue entry (one write on the hand-over path instead of two); otherwise *if*
-//! our value *then* delete key and record. Either way our lease is revoked at once. tooz
-//! never sees the queue: to tooz the key just stays held, and tooz's own release (a plain
-//! compare-and-delete) wakes our waiters through the deletion.
+//! drop its queue entry (the offer); otherwise *if* our value *then* delete key and record.
+//! Either way our lease is revoked after. The recipient holds the lock only once it has
+//! *confirmed* the offer: its record rewritten *if* key and record still have the offer's
+//! revision. An offer left unconfirmed for [`TAKEOVER_AFTER`] (its recipient was killed
+//! while queued) is passed on by the other waiters to the next one queued, by the same
+//! compare, so a hand-over never goes to a dead waiter and exactly one of confirmation
+//! and pass-on wins. tooz never sees the queue: to tooz the key just stays held, and
+//! tooz's own release (a plain compare-and-delete) wakes our waiters through the deletion.
 //!
 //! The fencing token is the revision at which the key became ours: its create revision, or
-//! the hand-over's revision (the key's mod revision), which increases with every holder.
+//! the offer's revision (the key's mod revision), which increases with every holder.
 //!
 //! Semaphores (`--limit N`): each holder or waiter puts `/toozctl/semaphores/<enc>/<lease
 //! hex>` on its lease, only while no exclusive (tooz or toozctl) holder has the tooz key;
@@ -101,8 +105,9 @@ fn exclusive_holder(kv: &KeyValue, record: Option<&KeyValue>) -> Holder {
             ..Holder::unknown("toozctl readers (--shared)")
         };
     }
-    // Our record is written in the same transaction as the key (also on a hand-over).
-    let ours = record.filter(|r| r.mod_revision() == kv.mod_revision());
+    // Our record is written in the same transaction as the key (also on a hand-over), and
+    // again when the recipient of a hand-over confirms it.
+    let ours = record.filter(|r| r.mod_revision() >= kv.mod_revision());
     let mut h = parse_holder(ours.map(|r| r.value()), TOOZ_HOLDER);
     h.fencing_token = Some(kv.mod_revision() as u64);
     h
@@ -193,13 +198,24 @@ async fn exclusive(c: &EtcdCoordinator, req: &LockRequest) -> Result<Option<Held
         }
         let ops = resp.op_responses();
         let current = range(ops.first());
+        let record_rev = range(ops.get(1)).first().map(|r| r.mod_revision());
+        let mut offer = None;
         match current.first() {
-            // Handed over to us while we were not watching (after a compaction).
+            // Offered to us while we were not watching (after a compaction).
             Some(kv) if kv.value() == value.as_slice() => {
-                acquired_at = Some(kv.mod_revision());
-                break;
+                if record_rev > Some(kv.mod_revision())
+                    || confirm(c, &key, &hkey, kv.mod_revision(), &record, lease.id).await?
+                {
+                    acquired_at = Some(kv.mod_revision());
+                    break;
+                }
+                continue;
             }
-            Some(_) => {}
+            Some(kv) => {
+                if is_offer(kv, record_rev) {
+                    offer = Some(kv.mod_revision());
+                }
+            }
             None => {
                 if let Some(s) = range(ops.get(2)).first() {
                     let holder = parse_holder(Some(s.value()), "a semaphore holder");
@@ -212,9 +228,18 @@ async fn exclusive(c: &EtcdCoordinator, req: &LockRequest) -> Result<Option<Held
             *c.spare.lock().unwrap_or_else(|e| e.into_inner()) = Some((ttl, lease));
             return Ok(None);
         }
-        match wait_for_turn(c, &key, &value, rev + 1, req.wait).await? {
+        let names = Names {
+            key: &key,
+            hkey: &hkey,
+            waiters: &waiter_prefix(&req.name),
+        };
+        match wait_for_turn(c, &names, &value, rev + 1, offer, req.wait).await? {
             Turn::Free => {}
-            Turn::HandedOver(at) => acquired_at = Some(at),
+            Turn::Offered(at) => {
+                if confirm(c, &key, &hkey, at, &record, lease.id).await? {
+                    acquired_at = Some(at);
+                }
+            }
             Turn::TimedOut => {
                 lease.revoke(c).await?;
                 return Ok(None);
@@ -245,27 +270,153 @@ async fn exclusive(c: &EtcdCoordinator, req: &LockRequest) -> Result<Option<Held
 enum Turn {
     /// The key was deleted: try again.
     Free,
-    /// The holder gave it to us on release; held since this revision.
-    HandedOver(i64),
+    /// The holder offered it to us on release, at this revision: confirm it to hold it.
+    Offered(i64),
     TimedOut,
 }
 
-/// Wait until the lock key is deleted, or written with our value (a hand-over).
-async fn wait_for_turn(
+/// How long an offer may stay unconfirmed before the other waiters pass it on: its
+/// recipient is presumed dead (killed while queued). A live recipient confirms within a
+/// round trip; one that is merely slow loses its turn and queues again, never the lock's
+/// safety.
+const TAKEOVER_AFTER: Duration = Duration::from_millis(300);
+
+/// The keys of one exclusive lock.
+struct Names<'a> {
+    key: &'a [u8],
+    hkey: &'a [u8],
+    waiters: &'a [u8],
+}
+
+/// A hand-over (the key written again, not created) that its recipient has not confirmed
+/// yet: the holder record was written with the key and not since.
+fn is_offer(kv: &KeyValue, record_rev: Option<i64>) -> bool {
+    kv.version() > 1 && kv.value() != super::shared::MARKER && record_rev == Some(kv.mod_revision())
+}
+
+/// Accept the offer made at revision `at`: rewrite our holder record on our lease, *if*
+/// nobody passed the offer on meanwhile. Only then do we hold the lock.
+async fn confirm(
     c: &EtcdCoordinator,
     key: &[u8],
+    hkey: &[u8],
+    at: i64,
+    record: &[u8],
+    lease: i64,
+) -> Result<bool> {
+    let txn = Txn::new()
+        .when([
+            Compare::mod_revision(key.to_vec(), CompareOp::Equal, at),
+            Compare::mod_revision(hkey.to_vec(), CompareOp::Equal, at),
+        ])
+        .and_then([TxnOp::put(hkey.to_vec(), record.to_vec(), put_on(lease))]);
+    let mut client = c.client();
+    Ok(c.rpc("confirming the hand-over", client.txn(txn))
+        .await?
+        .succeeded())
+}
+
+/// The offer made at revision `at` was not confirmed in time: pass it on to the first
+/// waiter still queued (or free the lock when none is), *if* it is still unconfirmed.
+/// Errors only delay: another waiter, or the next offer, tries again.
+async fn take_over(c: &EtcdCoordinator, n: &Names<'_>, at: i64) {
+    let unconfirmed = [
+        Compare::mod_revision(n.key.to_vec(), CompareOp::Equal, at),
+        Compare::mod_revision(n.hkey.to_vec(), CompareOp::Equal, at),
+    ];
+    for _ in 0..3 {
+        let mut client = c.client();
+        let first = by_create().with_limit(1);
+        let Ok(resp) = c
+            .rpc(
+                "reading the lock's waiters",
+                client.get(n.waiters.to_vec(), Some(first)),
+            )
+            .await
+        else {
+            return;
+        };
+        let next = resp.kvs().first().and_then(|w| {
+            let hex = std::str::from_utf8(&w.key()[n.waiters.len()..]).ok()?;
+            let lease = i64::from_str_radix(hex, 16).ok()?;
+            (w.value().len() > 16).then(|| {
+                (
+                    w.key().to_vec(),
+                    w.value().to_vec(),
+                    w.mod_revision(),
+                    lease,
+                )
+            })
+        });
+        let txn = match next {
+            Some((wkey, wvalue, wmod, lease)) => {
+                let (value, record) = wvalue.split_at(16);
+                let mut when = unconfirmed.to_vec();
+                when.push(Compare::mod_revision(wkey.clone(), CompareOp::Equal, wmod));
+                Txn::new().when(when).and_then([
+                    TxnOp::put(n.key.to_vec(), value, put_on(lease)),
+                    TxnOp::put(n.hkey.to_vec(), record, put_on(lease)),
+                    TxnOp::delete(wkey, None),
+                ])
+            }
+            None => Txn::new().when(unconfirmed.to_vec()).and_then([
+                TxnOp::delete(n.key.to_vec(), None),
+                TxnOp::delete(n.hkey.to_vec(), None),
+            ]),
+        }
+        .or_else([
+            TxnOp::get(n.key.to_vec(), None),
+            TxnOp::get(n.hkey.to_vec(), None),
+        ]);
+        let Ok(r) = c
+            .rpc("passing an unconfirmed hand-over on", client.txn(txn))
+            .await
+        else {
+            return;
+        };
+        let ops = r.op_responses();
+        let still = !r.succeeded()
+            && range(ops.first()).first().map(|k| k.mod_revision()) == Some(at)
+            && range(ops.get(1)).first().map(|k| k.mod_revision()) == Some(at);
+        if !still {
+            return;
+        }
+    }
+}
+
+/// Wait until the lock key is deleted, or offered to us (written with our value). An
+/// offer to someone else that stays unconfirmed for [`TAKEOVER_AFTER`] is passed on.
+async fn wait_for_turn(
+    c: &EtcdCoordinator,
+    n: &Names<'_>,
     ours: &[u8],
     from_rev: i64,
+    mut offer: Option<i64>,
     wait: Wait,
 ) -> Result<Turn> {
-    let mut follow = Follow::new(c.client(), key.to_vec(), false, from_rev, c.timeout);
+    let mut follow = Follow::new(c.client(), n.key.to_vec(), false, from_rev, c.timeout);
+    let mut due = offer.map(|_| tokio::time::Instant::now() + TAKEOVER_AFTER);
     loop {
-        let next = match wait {
-            Wait::Until(deadline) => match tokio::time::timeout_at(deadline, follow.next()).await {
+        let limit = match (wait, due) {
+            (Wait::Until(d), Some(t)) => Some(d.min(t)),
+            (Wait::Until(d), None) => Some(d),
+            (_, t) => t,
+        };
+        let next = match limit {
+            Some(l) => match tokio::time::timeout_at(l, follow.next()).await {
                 Ok(s) => s,
-                Err(_) => return Ok(Turn::TimedOut),
+                Err(_) => {
+                    if let (Some(t), Some(at)) = (due, offer) {
+                        if tokio::time::Instant::now() >= t {
+                            take_over(c, n, at).await;
+                            (due, offer) = (None, None);
+                            continue;
+                        }
+                    }
+                    return Ok(Turn::TimedOut);
+                }
             },
-            _ => follow.next().await,
+            None => follow.next().await,
         };
         match next {
             Seen::Events(evs) => {
@@ -273,7 +424,14 @@ async fn wait_for_turn(
                     match (e.event_type(), e.kv()) {
                         (EventType::Delete, _) => return Ok(Turn::Free),
                         (EventType::Put, Some(kv)) if kv.value() == ours => {
-                            return Ok(Turn::HandedOver(kv.mod_revision()))
+                            return Ok(Turn::Offered(kv.mod_revision()))
+                        }
+                        // Offered to another waiter: it has a moment to confirm.
+                        (EventType::Put, Some(kv))
+                            if kv.version() > 1 && kv.value() != super::shared::MARKER =>
+                        {
+                            offer = Some(kv.mod_revision());
+                            due = Some(tokio::time::Instant::now() + TAKEOVER_AFTER);
                         }
                         _ => {}
                     }

@@ -336,6 +336,8 @@ pub(super) struct ZkHeld {
     path: String,
     watcher: JoinHandle<()>,
     cleaner: Cleaner,
+    /// How long the release may wait for its answer (the session timeout).
+    timeout: std::time::Duration,
 }
 
 impl ZkHeld {
@@ -350,30 +352,55 @@ impl ZkHeld {
             path,
             watcher,
             cleaner: c.cleaner(),
+            timeout: c.session_timeout,
         }
     }
 }
 
 #[async_trait]
 impl Release for ZkHeld {
-    /// Sends the delete and returns: the request is on the wire, ahead of anything we send
-    /// later, and `close` collects the answer. Closing the session right behind it lets the
-    /// server commit both in one log flush (a clean exit is one fsync shorter).
+    /// Sends the delete without waiting for it: the request is on the wire, ahead of
+    /// anything we send later, and `close` collects the answer. Closing the session right
+    /// behind it lets the server commit both in one log flush (a clean exit is one fsync
+    /// shorter). A read sent just before it says whether the node was still ours: if not,
+    /// the loss found at release is reported as [`Error::Lost`].
     async fn release(self: Box<Self>) -> Result<()> {
         self.watcher.abort();
         // Disconnected (or worse): the node goes with the session, which `close` ends or the
         // server expires; waiting here would only delay the exit.
-        if !matches!(self.client.state(), zk::SessionState::SyncConnected) {
+        let state = self.client.state();
+        if state == zk::SessionState::Expired {
+            return Err(Error::Lost(format!(
+                "its session expired before the release of {}",
+                self.path
+            )));
+        }
+        if !matches!(state, zk::SessionState::SyncConnected) {
             return Err(Error::Unavailable(format!(
                 "not connected to ZooKeeper: {} is left to the session",
                 self.path
             )));
         }
+        // A read sent ahead of the delete is answered in order without waiting for the
+        // delete's log flush: it says whether the node was still ours up to the release.
+        let stat = self.client.check_stat(&self.path);
         let answer = self.client.delete(&self.path, None);
         self.cleaner.track(async move {
             let _ = answer.await;
         });
-        Ok(())
+        let ours = self.client.session_id().0;
+        match tokio::time::timeout(self.timeout, stat).await {
+            Ok(Ok(Some(s))) if s.ephemeral_owner == ours => Ok(()),
+            Ok(Ok(_)) => Err(Error::Lost(format!(
+                "its node {} was already gone at release (deleted, or its session expired)",
+                self.path
+            ))),
+            Ok(Err(e)) => Err(zk_error(&format!("releasing {}", self.path), e)),
+            Err(_) => Err(Error::Unavailable(format!(
+                "ZooKeeper did not answer the release of {} within {:?}",
+                self.path, self.timeout
+            ))),
+        }
     }
 }
 

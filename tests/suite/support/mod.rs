@@ -3,6 +3,7 @@
 //! Python tooz reference peer (installed by scripts/test).
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod etcd;
 pub mod fixture;
 pub mod redis;

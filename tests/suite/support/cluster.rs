@@ -1,0 +1,352 @@
+//! Three-node clusters on loopback for failover tests: a 3-member etcd cluster and a
+//! 3-server ZooKeeper ensemble, each node a process of its own started through
+//! `support::spawn_server` (so it dies with the test process) and stopped by its pid when
+//! the cluster is dropped. Faults: kill -9 a node, SIGSTOP / SIGCONT a node. Each tells
+//! which node leads and, for ZooKeeper, which server a session is connected to.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use super::{alive, free_port, signal, spawn_server, stop, wait_until};
+
+/// One node: its client port and its process.
+pub struct Node {
+    pub port: u16,
+    pub pid: u32,
+}
+
+/// Nodes of a cluster, stopped (and resumed first, if paused) when dropped.
+struct Nodes(Vec<Node>);
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        for n in &self.0 {
+            signal(n.pid, libc::SIGCONT);
+        }
+        for n in &self.0 {
+            stop(n.pid);
+        }
+    }
+}
+
+/// A 3-member etcd cluster (`--initial-cluster-state new`), members `e1`..`e3`.
+pub struct EtcdCluster {
+    dir: tempfile::TempDir,
+    nodes: Nodes,
+}
+
+impl EtcdCluster {
+    /// Start one, trying again on fresh ports once: a port picked free can be taken by
+    /// another test's server before ours binds it.
+    pub fn start() -> EtcdCluster {
+        match EtcdCluster::try_start() {
+            Ok(c) => c,
+            Err(why) => {
+                eprintln!("etcd cluster: {why}; trying again on other ports");
+                EtcdCluster::try_start().unwrap_or_else(|why| panic!("{why}"))
+            }
+        }
+    }
+
+    fn try_start() -> Result<EtcdCluster, String> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+        let initial = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (_, peer))| format!("e{}=http://127.0.0.1:{peer}", i + 1))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut nodes = Vec::new();
+        for (i, (port, peer)) in ports.iter().enumerate() {
+            let name = format!("e{}", i + 1);
+            let client = format!("http://127.0.0.1:{port}");
+            let peer = format!("http://127.0.0.1:{peer}");
+            let mut cmd = Command::new("etcd");
+            cmd.arg("--data-dir")
+                .arg(dir.path().join(&name))
+                .args(["--name", &name])
+                .args(["--listen-client-urls", &client])
+                .args(["--advertise-client-urls", &client])
+                .args(["--listen-peer-urls", &peer])
+                .args(["--initial-advertise-peer-urls", &peer])
+                .args(["--initial-cluster", &initial])
+                .args(["--initial-cluster-state", "new"])
+                .args(["--log-level", "error"])
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(dir.path().join(format!("{name}.log"))).unwrap());
+            nodes.push(Node {
+                port: *port,
+                pid: spawn_server(cmd),
+            });
+        }
+        let c = EtcdCluster {
+            dir,
+            nodes: Nodes(nodes),
+        };
+        let ready = wait_until(Duration::from_secs(30), || {
+            c.leader().is_some()
+                && c.ctl(&c.endpoints(&[0, 1, 2]), &["endpoint", "health"])
+                    .status
+                    .success()
+        });
+        if !ready {
+            let logs: Vec<String> = (1..=3)
+                .map(|i| {
+                    let log = std::fs::read_to_string(c.dir.path().join(format!("e{i}.log")))
+                        .unwrap_or_default();
+                    let lines: Vec<&str> = log.lines().collect();
+                    format!(
+                        "e{i}: {}",
+                        lines[lines.len().saturating_sub(2)..].join(" | ")
+                    )
+                })
+                .collect();
+            return Err(format!(
+                "the etcd cluster did not come up: {}",
+                logs.join("; ")
+            ));
+        }
+        Ok(c)
+    }
+
+    pub fn node(&self, i: usize) -> &Node {
+        &self.nodes.0[i]
+    }
+
+    /// `127.0.0.1:P` of the nodes `which`, comma-separated, in that order.
+    pub fn endpoints(&self, which: &[usize]) -> String {
+        which
+            .iter()
+            .map(|i| format!("127.0.0.1:{}", self.nodes.0[*i].port))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The backend URL naming the nodes `which`, in that order.
+    pub fn url(&self, which: &[usize]) -> String {
+        format!("etcd3+http://{}", self.endpoints(which))
+    }
+
+    fn ctl(&self, endpoints: &str, args: &[&str]) -> std::process::Output {
+        Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .args(["--endpoints", endpoints, "--command-timeout=3s"])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("etcdctl")
+    }
+
+    /// Which node leads now, from `etcdctl endpoint status -w json` of the live ones.
+    pub fn leader(&self) -> Option<usize> {
+        let live: Vec<usize> = (0..3).filter(|i| alive(self.nodes.0[*i].pid)).collect();
+        let out = self.ctl(
+            &self.endpoints(&live),
+            &["endpoint", "status", "-w", "json"],
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        v.as_array()?.iter().find_map(|s| {
+            let status = &s["Status"];
+            let me = status["header"]["member_id"].as_u64()?;
+            let leader = status["leader"].as_u64()?;
+            let port: u16 = s["Endpoint"].as_str()?.rsplit(':').next()?.parse().ok()?;
+            (me == leader && leader != 0)
+                .then(|| self.nodes.0.iter().position(|n| n.port == port))
+                .flatten()
+        })
+    }
+
+    /// Keys under `prefix`, read from the nodes `which`.
+    pub fn keys(&self, which: &[usize], prefix: &str) -> Vec<String> {
+        let out = self.ctl(
+            &self.endpoints(which),
+            &["get", "--prefix", "--keys-only", prefix],
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    pub fn kill(&self, i: usize) {
+        signal(self.nodes.0[i].pid, libc::SIGKILL);
+        wait_until(Duration::from_secs(5), || !alive(self.nodes.0[i].pid));
+    }
+
+    pub fn pause(&self, i: usize) {
+        signal(self.nodes.0[i].pid, libc::SIGSTOP);
+    }
+
+    pub fn resume(&self, i: usize) {
+        signal(self.nodes.0[i].pid, libc::SIGCONT);
+    }
+}
+
+/// A 3-server ZooKeeper ensemble (tickTime 500 ms, so sessions of 1 to 10 s).
+pub struct ZkEnsemble {
+    dir: tempfile::TempDir,
+    nodes: Nodes,
+}
+
+impl ZkEnsemble {
+    /// Start one, trying again on fresh ports once (see [`EtcdCluster::start`]).
+    pub fn start() -> ZkEnsemble {
+        match ZkEnsemble::try_start() {
+            Ok(z) => z,
+            Err(why) => {
+                eprintln!("ZooKeeper ensemble: {why}; trying again on other ports");
+                ZkEnsemble::try_start().unwrap_or_else(|why| panic!("{why}"))
+            }
+        }
+    }
+
+    fn try_start() -> Result<ZkEnsemble, String> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ports: Vec<(u16, u16, u16)> = (0..3)
+            .map(|_| (free_port(), free_port(), free_port()))
+            .collect();
+        let servers: String = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (_, peer, election))| {
+                format!("server.{}=127.0.0.1:{peer}:{election}\n", i + 1)
+            })
+            .collect();
+        let mut nodes = Vec::new();
+        for (i, (port, _, _)) in ports.iter().enumerate() {
+            let home = dir.path().join(format!("zk{}", i + 1));
+            std::fs::create_dir_all(home.join("data")).unwrap();
+            std::fs::write(home.join("data/myid"), format!("{}\n", i + 1)).unwrap();
+            let cfg = format!(
+                "tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={port}\n\
+                 clientPortAddress=127.0.0.1\nadmin.enableServer=false\n\
+                 4lw.commands.whitelist=ruok,srvr,stat,cons\nmaxClientCnxns=0\n{servers}",
+                home.join("data").display()
+            );
+            std::fs::write(home.join("zoo.cfg"), cfg).unwrap();
+            nodes.push(Node {
+                port: *port,
+                pid: launch(&home),
+            });
+        }
+        let z = ZkEnsemble {
+            dir,
+            nodes: Nodes(nodes),
+        };
+        let ready = wait_until(Duration::from_secs(60), || {
+            (0..3).all(|i| z.mode(i).is_some())
+        });
+        if !ready {
+            let tails: Vec<String> = (1..=3)
+                .map(|i| {
+                    let log =
+                        std::fs::read_to_string(z.dir.path().join(format!("zk{i}/server.out")))
+                            .unwrap_or_default();
+                    let lines: Vec<&str> = log
+                        .lines()
+                        .filter(|l| l.contains("ERROR") || l.contains("WARN"))
+                        .collect();
+                    format!(
+                        "zk{i} mode {:?}: {}",
+                        z.mode(i - 1),
+                        lines[lines.len().saturating_sub(3)..].join(" | ")
+                    )
+                })
+                .collect();
+            return Err(format!(
+                "the ZooKeeper ensemble did not come up: {}",
+                tails.join("; ")
+            ));
+        }
+        Ok(z)
+    }
+
+    pub fn node(&self, i: usize) -> &Node {
+        &self.nodes.0[i]
+    }
+
+    /// `zookeeper://` naming the servers `which`, with a namespace and a session timeout.
+    pub fn url(&self, which: &[usize], namespace: &str, timeout: u32) -> String {
+        let hosts = which
+            .iter()
+            .map(|i| format!("127.0.0.1:{}", self.nodes.0[*i].port))
+            .collect::<Vec<_>>()
+            .join(",");
+        format!("zookeeper://{hosts}?namespace={namespace}&timeout={timeout}")
+    }
+
+    /// A four-letter word's answer from server `i` (empty when it does not answer).
+    pub fn four(&self, i: usize, word: &str) -> String {
+        four(self.nodes.0[i].port, word)
+    }
+
+    /// "leader" or "follower", once the server serves.
+    pub fn mode(&self, i: usize) -> Option<String> {
+        self.four(i, "srvr")
+            .lines()
+            .find_map(|l| l.strip_prefix("Mode: "))
+            .map(|m| m.trim().to_string())
+    }
+
+    pub fn leader(&self) -> Option<usize> {
+        (0..3).find(|i| self.mode(*i).as_deref() == Some("leader"))
+    }
+
+    /// The server that session `sid` (hex, as ZooKeeper prints it) is connected to, from
+    /// each server's `cons`.
+    pub fn server_of(&self, sid: &str) -> Option<usize> {
+        let needle = format!("sid=0x{}", sid.trim_start_matches("0x"));
+        (0..3).find(|i| alive(self.nodes.0[*i].pid) && self.four(*i, "cons").contains(&needle))
+    }
+
+    pub fn kill(&self, i: usize) {
+        signal(self.nodes.0[i].pid, libc::SIGKILL);
+        wait_until(Duration::from_secs(5), || !alive(self.nodes.0[i].pid));
+    }
+
+    pub fn pause(&self, i: usize) {
+        signal(self.nodes.0[i].pid, libc::SIGSTOP);
+    }
+
+    pub fn resume(&self, i: usize) {
+        signal(self.nodes.0[i].pid, libc::SIGCONT);
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+fn launch(home: &Path) -> u32 {
+    let mut cmd = Command::new("java");
+    cmd.arg("-Xmx192m")
+        .arg("-XX:TieredStopAtLevel=1")
+        .arg("-cp")
+        .arg("/usr/share/java/*:/etc/zookeeper/conf_example")
+        .arg(format!("-Dzookeeper.log.dir={}", home.display()))
+        .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
+        .arg(home.join("zoo.cfg"))
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(home.join("server.out")).unwrap())
+        .stderr(Stdio::null());
+    spawn_server(cmd)
+}
+
+fn four(port: u16, word: &str) -> String {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+    if s.write_all(word.as_bytes()).is_err() {
+        return String::new();
+    }
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    answer
+}

@@ -466,3 +466,21 @@ fn sigint_with_the_acquire_in_flight_exits_130_and_leaves_nothing() {
     assert!(e.keys("/toozctl/").is_empty(), "{:?}", e.keys("/toozctl/"));
     assert!(e.leases().is_empty(), "leases left: {:?}", e.leases());
 }
+
+/// A lock a tooz client holds (a bare key under /tooz/locks, no holder record of ours) is
+/// named once: "held by a tooz client", never "held by held by".
+#[test]
+fn a_tooz_holder_is_named_once() {
+    let etcd = shared();
+    let home = tempfile::tempdir().unwrap();
+    let name = format!("tooz-named-{}", std::process::id());
+    etcd.ctl_ok(&["put", &format!("/tooz/locks{name}"), "tooz-token"]);
+    let out = tz(&etcd.url, home.path(), &["lock", "-n", &name, "--", "true"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("held by a tooz client"), "{err}");
+    assert!(!err.contains("held by held by"), "{err}");
+    etcd.ctl_ok(&["del", &format!("/tooz/locks{name}")]);
+}

@@ -46,7 +46,8 @@ use crate::coordination::{
     validate_name, Error, Held, Holder, LockInfo, LockMode, LockRequest, Result, Wait,
 };
 
-const TOOZ_HOLDER: &str = "held by a tooz client";
+// A note, printed after "held by": it must not say "held by" itself.
+const TOOZ_HOLDER: &str = "a tooz client";
 
 pub fn lock_key(name: &str) -> Vec<u8> {
     format!("{LOCK_PREFIX}{name}").into_bytes()

@@ -4,4 +4,11 @@
 
 #[allow(dead_code)]
 pub mod helpers;
+mod access;
+mod groups;
+mod inspect;
+mod lock_command;
 mod locks;
+mod release;
+mod sharing;
+mod signals;

@@ -307,13 +307,14 @@ fn spawn_reader(fifo: &Path, state: State) -> Reader {
                 s.log.push(format!("{seen} malformed line: {line:?}"));
                 continue;
             }
-            let (token, pid, t): (u64, u32, u128) = match (fl[1].parse(), fl[2].parse(), fl[3].parse()) {
-                (Ok(a), Ok(b), Ok(c)) => (a, b, c),
-                _ => {
-                    s.log.push(format!("{seen} malformed line: {line:?}"));
-                    continue;
-                }
-            };
+            let (token, pid, t): (u64, u32, u128) =
+                match (fl[1].parse(), fl[2].parse(), fl[3].parse()) {
+                    (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+                    _ => {
+                        s.log.push(format!("{seen} malformed line: {line:?}"));
+                        continue;
+                    }
+                };
             match fl[0] {
                 "start" => {
                     s.runs.insert(
@@ -452,7 +453,13 @@ fn pick_holder(state: &State, rng: &mut Rng) -> Option<(u32, u32)> {
     }
     let child = live[rng.below(live.len() as u64) as usize];
     let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).ok()?;
-    let ppid: u32 = stat.rsplit(')').next()?.split_whitespace().nth(1)?.parse().ok()?;
+    let ppid: u32 = stat
+        .rsplit(')')
+        .next()?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
     Some((child, ppid))
 }
 
@@ -495,7 +502,10 @@ fn inject(cfg: &Config, fx: &Fx, name: &str, state: &State, stop: &AtomicBool, d
                 // CHILD leads its own process group.
                 // SAFETY: kill(2) on a process group we started (through toozctl).
                 unsafe { libc::kill(-(child as i32), libc::SIGKILL) };
-                done(Some(child), format!("toozctl {toozctl} and CHILD group {child}"));
+                done(
+                    Some(child),
+                    format!("toozctl {toozctl} and CHILD group {child}"),
+                );
             }
             Fault::StopHolder => {
                 let Some((child, toozctl)) = pick_holder(state, &mut rng) else {

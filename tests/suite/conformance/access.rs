@@ -24,7 +24,13 @@ fn unreachable_backend_exits_69_fast(kind: Kind) {
         assert_eq!(err.trim().lines().count(), 1, "{err}");
         assert!(err.contains("127.0.0.1:"), "names where it tried: {err}");
         assert!(!err.contains("sekrit"), "{err}");
-        assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+        // A refused connection is known at once (etcd's own test held it to 2 s).
+        let bound = if kind == Kind::Etcd { 2 } else { 4 };
+        assert!(
+            t.elapsed() < Duration::from_secs(bound),
+            "{:?}",
+            t.elapsed()
+        );
     }
 }
 
@@ -45,7 +51,10 @@ fn passwords_are_never_shown(kind: Kind) {
     ]));
     assert_eq!(code, 0, "{err}");
     assert!(!out.contains(pw) && !err.contains(pw), "{out}\n{err}");
-    assert!(out.contains("TOOZCTL_BACKEND=") && out.contains(":***@"), "{out}");
+    assert!(
+        out.contains("TOOZCTL_BACKEND=") && out.contains(":***@"),
+        "{out}"
+    );
     assert!(out.contains("token="), "{out}");
     // Someone holds it with the right password; a wrong one is refused by the server
     // (69), never shown, in one line. The file backend has no server to refuse it: the

@@ -79,9 +79,16 @@ fn child_environment_and_fencing_tokens(kind: Kind) {
         assert_eq!(code, 0, "{err}");
         let lines: Vec<&str> = out.lines().collect();
         let (host, pid) = lines[1].rsplit_once('-').expect("<host>-<pid>");
-        assert!(!host.is_empty() && pid.parse::<u32>().is_ok(), "{}", lines[1]);
+        assert!(
+            !host.is_empty() && pid.parse::<u32>().is_ok(),
+            "{}",
+            lines[1]
+        );
         let token: u64 = lines[3].parse().unwrap();
-        assert!(token > last, "fencing token must strictly increase: {last} then {token}");
+        assert!(
+            token > last,
+            "fencing token must strictly increase: {last} then {token}"
+        );
         last = token;
     }
 }
@@ -94,7 +101,10 @@ fn no_wait_wait_and_conflict_exit_codes(kind: Kind) {
     assert_eq!(code, 1, "{err}");
     assert!(out.is_empty());
     assert_one_line_error(&err);
-    assert!(err.contains("the-holder"), "the message names the holder: {err}");
+    assert!(
+        err.contains("the-holder"),
+        "the message names the holder: {err}"
+    );
     assert_eq!(
         run(fx.cmd(&["lock", "-n", "-E", "42", &busy, "--", "true"])).0,
         42
@@ -187,7 +197,10 @@ fn a_waiter_gets_the_lock_as_soon_as_it_is_released(kind: Kind) {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    assert!(!stamp.exists(), "the waiter must not run while the lock is held");
+    assert!(
+        !stamp.exists(),
+        "the waiter must not run while the lock is held"
+    );
     let released = std::time::SystemTime::now();
     let t = Instant::now();
     holder.stop();

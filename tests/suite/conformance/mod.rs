@@ -2,10 +2,10 @@
 //! [`on_every_backend!`](crate::on_every_backend). What is truly specific to one backend
 //! (Sentinel, TLS, compaction, tooz layouts) stays in that backend's module.
 
-#[allow(dead_code)]
-pub mod helpers;
 mod access;
 mod groups;
+#[allow(dead_code)]
+pub mod helpers;
 mod inspect;
 mod lock_command;
 mod locks;

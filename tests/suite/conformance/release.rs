@@ -152,8 +152,10 @@ fn deleting_the_lock_stops_command_and_exits_3(kind: Kind) {
         "COMMAND got SIGTERM"
     );
     assert!(
-        err.contains(&format!("lock '{name}' was lost")) && err.contains("deleted"),
-        "says what was lost and why: {err}"
+        err.contains(&format!("lock '{name}' was lost"))
+            && err.contains("deleted")
+            && err.contains("SIGTERM"),
+        "says what was lost, why, and what it did: {err}"
     );
     if kind != Kind::Redis {
         // Redis leaves the `.holder` companion key of a deleted lock to its own expiry.
@@ -233,12 +235,18 @@ fn a_silent_server_stops_command_before_the_lease_runs_out(kind: Kind) {
         after < Duration::from_millis(2900),
         "COMMAND was signalled {after:?} after the pause (lease 3 s, grace 0.5 s)"
     );
-    assert!(exited < Duration::from_secs(5), "exits promptly: {exited:?}");
+    assert!(
+        exited < Duration::from_secs(5),
+        "exits promptly: {exited:?}"
+    );
     assert!(
         err.contains(&format!("lock '{name}'")) && err.contains("could not be renewed"),
         "{err}"
     );
-    assert_eq!(late_code, 69, "a new client of the silent server: {late_err}");
+    assert_eq!(
+        late_code, 69,
+        "a new client of the silent server: {late_err}"
+    );
     if kind != Kind::Redis {
         // Redis: a new client of a stopped server gives up only after 5 s today, whatever
         // `timeout` says (reported; never asserted before the suite was merged).

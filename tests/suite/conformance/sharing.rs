@@ -31,6 +31,15 @@ fn shared_holders_share_and_exclude_a_writer(kind: Kind) {
     let r1 = fx.hold(&["-m", "reader-1", "lock", "--shared", &rw]);
     let r2 = fx.hold(&["-m", "reader-2", "lock", "-s", &rw]);
     assert!(r1.first.contains("acquired") && r2.first.contains("acquired"));
+    if kind == Kind::Zookeeper {
+        // kazoo's read-lock layout: one `__rlock__` node per reader.
+        let nodes = fx.zk_children(&format!("locks/{rw}"));
+        assert_eq!(
+            nodes.iter().filter(|n| n.contains("__rlock__")).count(),
+            2,
+            "{nodes:?}"
+        );
+    }
     let (code, _, err) = run(fx.cmd(&["lock", "-n", &rw, "--", "true"]));
     assert_eq!(code, 1, "a writer waits for readers: {err}");
     assert!(err.contains("reader-"), "names a reader: {err}");
@@ -38,7 +47,9 @@ fn shared_holders_share_and_exclude_a_writer(kind: Kind) {
     r1.stop();
     assert_eq!(run(fx.cmd(&["lock", "-n", &rw, "--", "true"])).0, 1);
     let mut writer = fx
-        .cmd(&["-m", "writer", "lock", "-w", "10", &rw, "--", "sleep", "0.5"])
+        .cmd(&[
+            "-m", "writer", "lock", "-w", "10", &rw, "--", "sleep", "0.5",
+        ])
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
@@ -53,7 +64,10 @@ fn shared_holders_share_and_exclude_a_writer(kind: Kind) {
     let (code, _, err) = run(fx.cmd(&["lock", "-s", "-w", "10", &rw, "--", "true"]));
     assert_eq!(code, 0, "{err}");
     assert_eq!(writer.wait().unwrap().code(), Some(0));
-    assert!(!fx.lock_exists(&rw), "every reader and the writer gave it back");
+    assert!(
+        !fx.lock_exists(&rw),
+        "every reader and the writer gave it back"
+    );
 }
 
 fn limit_admits_n_holders_and_wakes_a_waiter_on_release(kind: Kind) {
@@ -65,6 +79,12 @@ fn limit_admits_n_holders_and_wakes_a_waiter_on_release(kind: Kind) {
         .collect();
     let (code, _, err) = run(fx.cmd(&["lock", "-n", "-l", "2", &sem, "--", "true"]));
     assert_eq!(code, 1, "a third holder waits: {err}");
+    if kind == Kind::Zookeeper {
+        // kazoo's Semaphore layout: one 32-character lease node per holder.
+        let leases = fx.zk_children(&format!("locks/{sem}"));
+        assert_eq!(leases.len(), 2, "{leases:?}");
+        assert!(leases.iter().all(|l| l.len() == 32), "{leases:?}");
+    }
     let mut waiter = fx
         .cmd(&["lock", "-l", "2", &sem, "--", "echo", "in"])
         .stdout(std::process::Stdio::piped())
@@ -76,7 +96,10 @@ fn limit_admits_n_holders_and_wakes_a_waiter_on_release(kind: Kind) {
     holders.pop().unwrap().stop();
     let out = waiter.wait_with_output().unwrap();
     assert_eq!(
-        (out.status.code(), String::from_utf8_lossy(&out.stdout).trim()),
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).trim()
+        ),
         (Some(0), "in")
     );
     assert!(
@@ -92,7 +115,9 @@ fn kill9_of_a_semaphore_holder_frees_its_slot(kind: Kind) {
     let fx = Fx::shared(kind, "semkill").zk_timeout(2);
     let sem = fx.name("sk");
     let h = fx.hold(&["-o", "json", "lock", "-l", "1", "--ttl", "2s", &sem]);
-    let first = super::helpers::json(&h.first)["fencing_token"].as_u64().unwrap();
+    let first = super::helpers::json(&h.first)["fencing_token"]
+        .as_u64()
+        .unwrap();
     let waiter = fx
         .cmd(&[
             "lock",

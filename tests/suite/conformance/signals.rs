@@ -46,7 +46,11 @@ fn forwards_every_signal_to_the_command(kind: Kind) {
         );
     }
     let text = std::fs::read_to_string(&marks).unwrap();
-    assert_eq!(text.lines().count(), 5, "each signal delivered once: {text}");
+    assert_eq!(
+        text.lines().count(),
+        5,
+        "each signal delivered once: {text}"
+    );
     assert_eq!(
         run(fx.cmd(&["lock", "-n", &name, "--", "true"])).0,
         1,
@@ -84,7 +88,11 @@ fn a_signal_while_waiting_cancels_and_leaves_nothing(kind: Kind) {
     support::signal(waiter.id(), libc::SIGTERM);
     let start = Instant::now();
     assert_eq!(waiter.wait().unwrap().code(), Some(143));
-    assert!(start.elapsed() < Duration::from_secs(3), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
     if kind == Kind::Zookeeper {
         // ...and gone with it.
         assert_eq!(fx.zk_children(&format!("locks/{name}")).len(), 1);

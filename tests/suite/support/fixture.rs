@@ -236,7 +236,10 @@ impl Fx {
         match self.kind {
             Kind::File => None,
             Kind::Redis => Some(format!("redis://127.0.0.1:{port}?timeout=2")),
-            Kind::Zookeeper => Some(format!("zookeeper://127.0.0.1:{port}?timeout=2")),
+            Kind::Zookeeper => Some(format!(
+                "zookeeper://127.0.0.1:{port},127.0.0.1:{}?timeout=2",
+                support::free_port()
+            )),
             Kind::Etcd => Some(format!("etcd3+http://127.0.0.1:{port}?timeout=2")),
         }
     }
@@ -323,7 +326,9 @@ impl Fx {
             Server::Zk(_) => !self.zk_children(&format!("locks/{name}")).is_empty(),
             Server::Etcd(e) => e.with(|s| {
                 !s.keys(&format!("/tooz/locks{name}")).is_empty()
-                    || !s.keys(&format!("/toozctl/holders/tooz/locks{name}")).is_empty()
+                    || !s
+                        .keys(&format!("/toozctl/holders/tooz/locks{name}"))
+                        .is_empty()
                     || !s.keys(&format!("/toozctl/readers/{name}/")).is_empty()
                     || !s.keys(&format!("/toozctl/semaphores/{name}/")).is_empty()
             }),

@@ -404,7 +404,15 @@ fn contend(
         .open(out.join(format!("contender-{i}.stderr")))
         .unwrap();
     while Instant::now() < deadline {
-        let beats = (2 + rng.below(10)).to_string();
+        // Mostly short runs (0.1-0.6 s: many hand-overs), some longer than the lease
+        // (1-5 s), so that a stopped holder or a silent server meets a CHILD that must be
+        // stopped before the lease runs out rather than one that ends by itself.
+        let beats = if rng.below(10) < 7 {
+            2 + rng.below(10)
+        } else {
+            20 + rng.below(80)
+        }
+        .to_string();
         let mut c = fx.cmd(&[
             "-m",
             &format!("c{i}"),

@@ -1,5 +1,7 @@
-//! The etcd backend against a real etcd: every primitive, loss and cancellation, TLS,
-//! authentication, and interoperation with Python tooz (etcd3gw) both ways.
+//! The etcd backend against a real etcd: leases and keys left (or not) behind, the
+//! hand-over to the first waiter, TLS, endpoints, compaction, and interoperation with
+//! Python tooz (etcd3gw) both ways. The promises every backend keeps are in
+//! `conformance/`.
 //!
 //! Most tests share one server (unique key names); tests that count leases, stop the
 //! server or need TLS/auth start their own.

@@ -1,6 +1,8 @@
-//! `toozctl lock` on the file backend, through the real binary: flags, exit codes,
-//! supervision (signals, process groups, hold mode), mutual exclusion, shared locks,
-//! semaphores, and interop with tooz's file driver and flock(1).
+//! `toozctl lock` on the file backend, through the real binary: what is specific to it or
+//! to parsing (bad names, URLs and flags exit 2; nested names are paths), the terminal
+//! (foreground group, spinner), and interop with tooz's file driver and flock(1). The
+//! promises every backend keeps (exit statuses, signals, release, sharing) are in
+//! `conformance/`.
 
 use crate::support;
 

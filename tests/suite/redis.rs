@@ -1,5 +1,7 @@
-//! The Redis backend against a real `redis-server`: locks, semaphores, failure handling,
-//! password safety, and interop with a live Python tooz client on the same server.
+//! The Redis backend against a real `redis-server`: what is specific to it — tooz's key
+//! layout and interop with a live Python tooz client, TLS, Unix sockets, Sentinel,
+//! keyspace notifications, reconnection, lease options. The promises every backend keeps
+//! are in `conformance/`.
 
 use crate::support;
 use crate::support::redis as redis_support;

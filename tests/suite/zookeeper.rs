@@ -1,6 +1,8 @@
 //! The ZooKeeper backend against a real ZooKeeper server (and a live tooz/kazoo peer for
-//! interop): every test uses its own namespace on the shared server, except the fault
-//! tests, which stop or restart a server of their own.
+//! interop): kazoo's layouts and recipes, digest auth, TLS, ensembles, sessions across a
+//! server restart. Every test uses its own namespace on the shared server, except the
+//! fault tests, which stop or restart a server of their own. The promises every backend
+//! keeps are in `conformance/`.
 
 use crate::support;
 

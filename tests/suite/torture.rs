@@ -582,13 +582,29 @@ fn check(cfg: &Config, state: &State, survivors: &[u32]) -> Report {
         if hits.is_empty() {
             hits.push("none while they ran".into());
         }
-        if let Some(f) = s.faults.iter().rev().find(|f| f.at <= from) {
+        let last = s.faults.iter().rev().find(|f| f.at <= from);
+        if let Some(f) = last {
             hits.push(format!(
                 "last fault before: {} ({}) {:.1} s before the earlier run started",
                 f.fault.name(),
                 f.note,
                 (from as f64 - f.at as f64) / 1e9
             ));
+        }
+        // A delete can split the holders in two lines that overlap long after it (two
+        // files on the file backend): name the last one too.
+        if last.is_some_and(|f| f.fault != Fault::Delete) {
+            if let Some(f) = s
+                .faults
+                .iter()
+                .rev()
+                .find(|f| f.at <= from && f.fault == Fault::Delete)
+            {
+                hits.push(format!(
+                    "last delete {:.1} s before",
+                    (from as f64 - f.at as f64) / 1e9
+                ));
+            }
         }
         hits.join("; ")
     };

@@ -19,6 +19,7 @@ mod lock;
 mod locks;
 mod redis;
 mod redis_faults;
+mod torture;
 mod watch;
 mod zookeeper;
 mod zookeeper_faults;

@@ -83,3 +83,46 @@ pub fn assert_serial(iv: &[Interval]) {
         );
     }
 }
+
+/// A one-line `toozctl: ...` error, never a panic.
+pub fn assert_one_line_error(stderr: &str) {
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "expected one line: {stderr:?}"
+    );
+    assert!(stderr.starts_with("toozctl: "), "{stderr:?}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "{stderr:?}"
+    );
+}
+
+/// The pid a COMMAND wrote into `path` (`echo $$ > path`), once it is there.
+pub fn pid_in(path: &std::path::Path) -> u32 {
+    assert!(
+        crate::support::wait_until(std::time::Duration::from_secs(15), || {
+            std::fs::read_to_string(path).is_ok_and(|s| s.ends_with('\n'))
+        }),
+        "{} never written",
+        path.display()
+    );
+    std::fs::read_to_string(path)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Parse `-o json` output.
+pub fn json(out: &str) -> serde_json::Value {
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+/// JSON lines (`watch -o json`).
+pub fn json_lines(out: &str) -> Vec<serde_json::Value> {
+    out.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(json)
+        .collect()
+}

@@ -2,9 +2,16 @@
 //! [`on_every_backend!`](crate::on_every_backend). What is truly specific to one backend
 //! (Sentinel, TLS, compaction, tooz layouts) stays in that backend's module.
 
+mod access;
 mod cancel;
 pub mod faultkit;
 mod faults;
+mod groups;
 #[allow(dead_code)]
 pub mod helpers;
+mod inspect;
+mod lock_command;
 mod locks;
+mod release;
+mod sharing;
+mod signals;

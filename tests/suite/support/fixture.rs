@@ -77,6 +77,10 @@ pub struct Fx {
     /// The file backend's directory.
     dir: Option<PathBuf>,
     server: Server,
+    /// The password in [`Fx::url`] ([`Fx::with_password`]).
+    password: Option<String>,
+    /// The ZooKeeper session timeout in the URL, seconds ([`Fx::zk_timeout`]).
+    zk_timeout: u32,
 }
 
 fn unique_ns(test: &str) -> String {
@@ -131,7 +135,66 @@ impl Fx {
             home,
             dir,
             server,
+            password: None,
+            zk_timeout: 4,
         }
+    }
+
+    /// ZooKeeper sessions of `secs` (1..10 on the test servers) instead of 4 s: the lease
+    /// of every primitive on ZooKeeper. Other backends take `--ttl` per command.
+    pub fn zk_timeout(mut self, secs: u32) -> Fx {
+        self.zk_timeout = secs;
+        self
+    }
+
+    /// A backend whose URL carries `password`, which the server checks where it can:
+    /// Redis with `requirepass` and etcd with authentication enabled (user `root`), both
+    /// private servers; ZooKeeper with a digest identity (`alice:PASSWORD`; its nodes get
+    /// a digest ACL); the file backend has no server to check it (the URL still carries
+    /// it, so it must be redacted all the same).
+    pub fn with_password(kind: Kind, test: &str, password: &str) -> Fx {
+        let server = match kind {
+            Kind::File => Server::None,
+            Kind::Redis => Server::Redis(Arc::new(RedisHandle::Own(std::sync::Mutex::new(
+                RedisServer::start_with(Some(password), &[]),
+            )))),
+            Kind::Zookeeper => Server::Zk(Arc::new(ZkHandle::Shared(Zk::shared()))),
+            Kind::Etcd => {
+                let mut e = Etcd::start();
+                e.ctl_ok(&[
+                    "user",
+                    "add",
+                    "root",
+                    "--interactive=false",
+                    &format!("--new-user-password={password}"),
+                ]);
+                e.ctl_ok(&["auth", "enable"]);
+                e.ctl_flags.push(format!("--user=root:{password}"));
+                Server::Etcd(Arc::new(EtcdHandle::Own(std::sync::Mutex::new(e))))
+            }
+        };
+        let mut fx = Fx::with(kind, test, server);
+        fx.password = Some(password.to_string());
+        fx
+    }
+
+    /// Whether the server checks the password ([`Fx::with_password`]): a wrong one is
+    /// refused (exit 69). The file backend has no server to ask.
+    pub fn checks_password(&self) -> bool {
+        self.kind != Kind::File
+    }
+
+    /// [`Fx::url`] with `password` in place of the fixture's (or added).
+    pub fn url_with_password(&self, password: Option<&str>) -> String {
+        let url = self.url_without_password();
+        let Some(pw) = password else { return url };
+        let user = match self.kind {
+            Kind::Zookeeper => "alice",
+            Kind::Etcd => "root",
+            _ => "",
+        };
+        let (scheme, rest) = url.split_once("://").unwrap();
+        format!("{scheme}://{user}:{pw}@{rest}")
     }
 
     /// A lock or group name unique to this test.
@@ -141,12 +204,30 @@ impl Fx {
 
     /// The backend URL (ZooKeeper sessions of 4 s: the server's tick is 500 ms).
     pub fn url(&self) -> String {
+        self.url_with_password(self.password.as_deref())
+    }
+
+    fn url_without_password(&self) -> String {
         match &self.server {
             Server::None => format!("file://{}", self.dir.as_ref().unwrap().display()),
-            Server::Redis(r) => r.with(|s| s.url(&self.ns, "")),
-            Server::Zk(z) => z.get().url(&self.ns, 4),
+            Server::Redis(r) => r.with(|s| s.url(&self.ns, "").replacen(&auth(s), "", 1)),
+            Server::Zk(z) => z.get().url(&self.ns, self.zk_timeout),
             Server::Etcd(e) => e.with(|s| s.url.clone()),
         }
+    }
+
+    /// [`Fx::url`] with extra query options (`a=1&b=2`).
+    pub fn url_with_query(&self, opts: &str) -> String {
+        let url = self.url();
+        let sep = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{sep}{opts}")
+    }
+
+    /// `toozctl -b URL ARGS...` on another URL of this backend, same HOME.
+    pub fn cmd_on(&self, url: &str, args: &[&str]) -> Command {
+        let mut c = support::toozctl(self.home.path());
+        c.arg("-b").arg(url).args(args);
+        c
     }
 
     /// A URL on which nothing answers (a free port), for "unavailable" scenarios.
@@ -155,7 +236,10 @@ impl Fx {
         match self.kind {
             Kind::File => None,
             Kind::Redis => Some(format!("redis://127.0.0.1:{port}?timeout=2")),
-            Kind::Zookeeper => Some(format!("zookeeper://127.0.0.1:{port}?timeout=2")),
+            Kind::Zookeeper => Some(format!(
+                "zookeeper://127.0.0.1:{port},127.0.0.1:{}?timeout=2",
+                support::free_port()
+            )),
             Kind::Etcd => Some(format!("etcd3+http://127.0.0.1:{port}?timeout=2")),
         }
     }
@@ -169,34 +253,111 @@ impl Fx {
 
     /// Delete lock `name` behind toozctl's back, as another client (or an operator) would.
     pub fn delete_lock(&self, name: &str) {
+        assert!(
+            self.try_delete_lock(name),
+            "nothing to delete for lock {name} on {}",
+            self.kind.name()
+        );
+    }
+
+    /// [`Fx::delete_lock`] that says whether there was anything to delete (the torture
+    /// run deletes at random moments, held or not).
+    pub fn try_delete_lock(&self, name: &str) -> bool {
         match &self.server {
-            Server::None => {
-                std::fs::remove_file(self.dir.as_ref().unwrap().join(name)).expect("rm lock file")
-            }
+            Server::None => std::fs::remove_file(self.dir.as_ref().unwrap().join(name)).is_ok(),
             Server::Redis(r) => {
                 let key = format!("{}_{name}_lock", self.ns);
-                let n = r.with(|s| s.cli(&["DEL", &key]));
-                assert_eq!(n, "1", "DEL {key}");
+                r.with(|s| s.cli(&["DEL", &key])) == "1"
             }
             Server::Zk(z) => {
+                // A node can go between listing and deleting (its holder let go).
                 let code = "import sys\nfrom kazoo.client import KazooClient\n\
-                            k=KazooClient(sys.argv[1]);k.start()\np=sys.argv[2]\n\
-                            n=[k.delete(p+'/'+c) for c in k.get_children(p)]\nprint(len(n));k.stop()";
+                            from kazoo.exceptions import NoNodeError\n\
+                            k=KazooClient(sys.argv[1]);k.start()\np=sys.argv[2]\nn=0\n\
+                            for c in (k.get_children(p) if k.exists(p) else []):\n\
+                            \x20   try:\n\x20       k.delete(p+'/'+c);n+=1\n\
+                            \x20   except NoNodeError:\n\x20       pass\n\
+                            print(n);k.stop()";
                 let hosts = format!("127.0.0.1:{}", z.get().port);
                 let (rc, out, err) = python(code, &[&hosts, &format!("/{}/locks/{name}", self.ns)]);
                 assert_eq!(rc, 0, "{err}");
-                assert_ne!(
-                    out.trim(),
-                    "0",
-                    "no lock node under /{}/locks/{name}",
-                    self.ns
-                );
+                out.trim() != "0"
             }
             Server::Etcd(e) => e.with(|s| {
                 let out = s.ctl_ok(&["del", &format!("/tooz/locks{name}")]);
-                assert_eq!(out.trim(), "1", "etcdctl del /tooz/locks{name}");
+                out.trim() == "1"
             }),
         }
+    }
+
+    /// Whether the backend still records a holder of lock `name` — what a clean exit must
+    /// remove at once, not leave to expire: the file is locked (a flock(1) probe), the Redis
+    /// key, its semaphore set or holder record exists, the ZooKeeper lock node has
+    /// children (the holder's or a waiter's), etcd has the key, its holder record, or
+    /// reader/semaphore keys.
+    pub fn lock_exists(&self, name: &str) -> bool {
+        match &self.server {
+            Server::None => {
+                let path = self.dir.as_ref().unwrap().join(name);
+                if !path.exists() {
+                    return false;
+                }
+                // flock(1) -n -s on the file: fails while anyone holds it (toozctl holds
+                // both the POSIX record lock tooz uses and flock; -s so we never block a
+                // reader and never take it long).
+                let st = Command::new("flock")
+                    .args(["-n", "-s"])
+                    .arg(&path)
+                    .arg("true")
+                    .status()
+                    .expect("flock(1)");
+                !st.success()
+                    || Command::new("flock")
+                        .args(["-n"])
+                        .arg(&path)
+                        .arg("true")
+                        .status()
+                        .map(|s| !s.success())
+                        .unwrap_or(true)
+            }
+            Server::Redis(r) => {
+                let key = format!("{}_{name}_lock", self.ns);
+                r.with(|s| {
+                    s.exists(&key)
+                        || s.exists(&format!("{key}.sem"))
+                        || s.exists(&format!("{key}.holder"))
+                })
+            }
+            Server::Zk(_) => !self.zk_children(&format!("locks/{name}")).is_empty(),
+            Server::Etcd(e) => e.with(|s| {
+                !s.keys(&format!("/tooz/locks{name}")).is_empty()
+                    || !s
+                        .keys(&format!("/toozctl/holders/tooz/locks{name}"))
+                        .is_empty()
+                    || !s.keys(&format!("/toozctl/readers/{name}/")).is_empty()
+                    || !s.keys(&format!("/toozctl/semaphores/{name}/")).is_empty()
+            }),
+        }
+    }
+
+    /// Children of a znode under this test's namespace (`path` relative to it), sorted;
+    /// empty when it does not exist. ZooKeeper fixtures only.
+    pub fn zk_children(&self, path: &str) -> Vec<String> {
+        let Server::Zk(z) = &self.server else {
+            panic!("zk_children on {}", self.kind.name())
+        };
+        let code = "import sys,json\nfrom kazoo.client import KazooClient\nk=KazooClient(sys.argv[1]);k.start()\n\
+                    p=sys.argv[2]\nprint(json.dumps(sorted(k.get_children(p)) if k.exists(p) else []))\nk.stop()";
+        let hosts = format!("127.0.0.1:{}", z.get().port);
+        let (rc, out, err) = python(code, &[&hosts, &format!("/{}/{path}", self.ns)]);
+        assert_eq!(rc, 0, "{err}");
+        serde_json::from_str(out.trim()).unwrap()
+    }
+
+    /// Start `toozctl ARGS` (a holding command without COMMAND: `lock`, `elect`, `group
+    /// join`) and return once it printed its first line ("acquired", "elected", "joined").
+    pub fn hold(&self, args: &[&str]) -> Holder {
+        Holder::spawn(self.cmd(args))
     }
 
     /// The server stops answering (SIGSTOP): a partition as the client sees it.
@@ -256,6 +417,104 @@ impl Fx {
     /// The file backend's directory.
     pub fn dir(&self) -> &std::path::Path {
         self.dir.as_deref().expect("the file backend's directory")
+    }
+}
+
+/// `:PASSWORD@` as a Redis server's URL spells it, or "".
+fn auth(s: &RedisServer) -> String {
+    s.password
+        .as_ref()
+        .map(|p| format!(":{p}@"))
+        .unwrap_or_default()
+}
+
+/// A background `toozctl` in hold mode; killed (and reaped) when dropped, so a failing
+/// test leaves none behind.
+pub struct Holder {
+    pub child: std::process::Child,
+    /// The line it printed when it got the primitive.
+    pub first: String,
+}
+
+impl Holder {
+    /// Spawn `c` with piped stdout/stderr and wait for its first line on stdout.
+    pub fn spawn(mut c: Command) -> Holder {
+        use std::io::BufRead;
+        c.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().expect("spawn toozctl");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let mut h = Holder { child, first: line };
+        if h.first.is_empty() {
+            let _ = h.child.kill();
+            let (_, err) = h.finish(std::time::Duration::from_secs(5));
+            panic!("the holder printed nothing: {err}");
+        }
+        h
+    }
+
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn signal(&self, sig: i32) {
+        support::signal(self.child.id(), sig);
+    }
+
+    /// SIGTERM, then assert a clean exit (0) within 10 s.
+    pub fn stop(self) {
+        self.signal(libc::SIGTERM);
+        let (rc, err) = self.finish(std::time::Duration::from_secs(10));
+        assert_eq!(rc, 0, "{err}");
+    }
+
+    /// SIGKILL, and reap it.
+    pub fn kill9(mut self) {
+        self.signal(libc::SIGKILL);
+        let _ = self.child.wait();
+    }
+
+    /// Its exit code (128+S for a signal) and stderr once it ends; panics after `limit`.
+    pub fn finish(mut self, limit: std::time::Duration) -> (i32, String) {
+        let end = std::time::Instant::now() + limit;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                use std::os::unix::process::ExitStatusExt;
+                let code = st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0));
+                let mut err = String::new();
+                if let Some(mut e) = self.child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
+                }
+                return (code, err);
+            }
+            if std::time::Instant::now() > end {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                let mut err = String::new();
+                if let Some(mut e) = self.child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
+                }
+                panic!("toozctl did not end within {limit:?}: {err}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    /// Still running?
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 

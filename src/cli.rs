@@ -78,9 +78,17 @@ pub struct GlobalArgs {
     /// YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]
     #[arg(long, env = "TOOZCTL_CONFIG", global = true, value_name = "PATH")]
     pub config: Option<std::path::PathBuf>,
-    /// Take backend_url from the [coordination] section of an OpenStack service config
+    /// Take backend_url (and member_id) from the [coordination] section of an OpenStack service config
     #[arg(long, global = true, value_name = "PATH")]
     pub oslo_config: Option<std::path::PathBuf>,
+    /// Read the backend password from the first line of this file (keeps it out of `ps`, unlike a password in -b)
+    #[arg(
+        long,
+        env = "TOOZCTL_PASSWORD_FILE",
+        global = true,
+        value_name = "PATH"
+    )]
+    pub password_file: Option<std::path::PathBuf>,
     /// Member id [default: <hostname>-<pid>]
     #[arg(
         short = 'm',
@@ -147,9 +155,27 @@ pub enum OnLost {
     Ignore,
 }
 
+/// The shortest `--ttl`: a lease must outlast a renewal round trip plus the safety margin
+/// the supervisor keeps before its deadline (`commands::hold`), or COMMAND would be
+/// stopped as soon as it starts.
+pub const MIN_TTL: Duration = Duration::from_secs(1);
+
+/// `--ttl`: a duration of at least [`MIN_TTL`].
+pub fn parse_ttl(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d < MIN_TTL {
+        return Err(format!(
+            "'{text}' is shorter than the shortest lease, {}s (the lease must outlast renewals and the safety margin before it expires)",
+            MIN_TTL.as_secs()
+        ));
+    }
+    Ok(d)
+}
+
 /// Parse `30s`, `5m`, `1h`, `250ms`, `1h30m`, `1.5` (plain seconds).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("'{text}' is not a duration (examples: 30s, 5m, 1h, 250ms, 1.5)");
+    let shown = crate::output::shorten(text, 40);
+    let bad = || format!("'{shown}' is not a duration (examples: 30s, 5m, 1h, 250ms, 1.5)");
     let t = text.trim();
     if t.is_empty() {
         return Err(bad());

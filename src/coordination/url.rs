@@ -107,11 +107,13 @@ pub struct BackendUrl {
 }
 
 impl BackendUrl {
+    /// Parse a backend URL. Every error message shows the input redacted by [`redact`]
+    /// (computed before any parsing) and never quotes a fragment of the user info or of a
+    /// secret option, so no malformed URL can print its password.
     pub fn parse(input: &str) -> Result<BackendUrl, Error> {
-        let bad = |what: String| {
-            Error::InvalidUrl(format!("{what} in backend URL '{}'", redact_raw(input)))
-        };
-        if input.contains('\0') || input.chars().any(|c| c.is_control()) {
+        let shown = redact(input);
+        let bad = |what: String| Error::InvalidUrl(format!("{what} in backend URL '{shown}'"));
+        if input.chars().any(|c| c.is_control()) {
             return Err(bad("control character".into()));
         }
         let (scheme_text, rest) = input
@@ -119,23 +121,12 @@ impl BackendUrl {
             .ok_or_else(|| bad("missing '://' (expected e.g. file:///var/lib/toozctl)".into()))?;
         let scheme = Scheme::parse(scheme_text).ok_or_else(|| {
             bad(format!(
-                "unknown scheme '{scheme_text}' (known: file, redis, zookeeper, kazoo, etcd3+http, etcd3+https)"
+                "unknown scheme '{}' (known: file, redis, zookeeper, kazoo, etcd3+http, etcd3+https)",
+                shorten(scheme_text, 40)
             ))
         })?;
-        let (before_query, query_text) = match rest.split_once('?') {
-            Some((a, q)) => (a, Some(q)),
-            None => (rest, None),
-        };
-        let before_query = before_query.split('#').next().unwrap_or("");
-        let (authority, path) = match before_query.find('/') {
-            Some(i) => (&before_query[..i], &before_query[i..]),
-            None => (before_query, ""),
-        };
-        let (userinfo, hostlist) = match authority.rfind('@') {
-            Some(i) => (Some(&authority[..i]), &authority[i + 1..]),
-            None => (None, authority),
-        };
-        let (username, password) = match userinfo {
+        let parts = split_rest(rest);
+        let (username, password) = match parts.userinfo {
             None => (None, None),
             Some(ui) => {
                 let (u, p) = match ui.split_once(':') {
@@ -145,8 +136,7 @@ impl BackendUrl {
                 let u = percent_decode(u).map_err(|e| bad(format!("user name: {e}")))?;
                 let p = match p {
                     Some(p) => Some(Secret(
-                        percent_decode(p)
-                            .map_err(|_| bad("password: bad percent-encoding".into()))?,
+                        percent_decode(p).map_err(|e| bad(format!("password: {e}")))?,
                     )),
                     None => None,
                 };
@@ -154,20 +144,20 @@ impl BackendUrl {
             }
         };
         let mut hosts = Vec::new();
-        if !hostlist.is_empty() {
-            for part in hostlist.split(',') {
+        if !parts.hosts.is_empty() {
+            for part in parts.hosts.split(',') {
                 hosts.push(parse_hostport(part).map_err(&bad)?);
             }
         }
-        let path = percent_decode(path).map_err(|e| bad(format!("path: {e}")))?;
+        let path = percent_decode(parts.path).map_err(|e| bad(format!("path: {e}")))?;
         let mut query = Vec::new();
-        if let Some(q) = query_text {
+        if let Some(q) = parts.query {
             for pair in q.split(['&', ';']).filter(|p| !p.is_empty()) {
                 let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                let k =
-                    percent_decode(&k.replace('+', " ")).map_err(|e| bad(format!("query: {e}")))?;
-                let v =
-                    percent_decode(&v.replace('+', " ")).map_err(|e| bad(format!("query: {e}")))?;
+                let k = percent_decode(&k.replace('+', " "))
+                    .map_err(|e| bad(format!("query option name: {e}")))?;
+                let v = percent_decode(&v.replace('+', " "))
+                    .map_err(|e| bad(format!("query option value: {e}")))?;
                 if !v.is_empty() {
                     query.push((k, v));
                 }
@@ -212,18 +202,19 @@ impl BackendUrl {
         })
     }
 
-    /// A number of seconds (tooz reads these as int or float); a bad value is a usage error.
+    /// A number of seconds (tooz reads these as int or float); a bad or out-of-range value
+    /// (negative, not finite, over [`MAX_SECONDS`]) is a usage error, never a panic.
     pub fn seconds_option(&self, name: &str) -> Result<Option<std::time::Duration>, Error> {
         match self.option(name) {
             None => Ok(None),
-            Some(v) => match v.parse::<f64>() {
-                Ok(s) if s.is_finite() && s >= 0.0 => {
-                    Ok(Some(std::time::Duration::from_secs_f64(s)))
-                }
-                _ => Err(Error::InvalidUrl(format!(
-                    "option {name}={v} is not a number of seconds in backend URL '{self}'"
-                ))),
-            },
+            Some(v) => seconds(v).map(Some).map_err(|why| {
+                let v = if is_secret_option(name) {
+                    "***".to_string()
+                } else {
+                    shorten(v, 40)
+                };
+                Error::InvalidUrl(format!("option {name}={v} {why} in backend URL '{self}'"))
+            }),
         }
     }
 
@@ -269,9 +260,86 @@ impl fmt::Debug for BackendUrl {
     }
 }
 
-/// Query options that carry secrets (Redis Sentinel, ZooKeeper TLS key).
-fn is_secret_option(k: &str) -> bool {
-    k.contains("password")
+/// The largest number of seconds a URL option may give (about 11.5 days): every backend
+/// turns these into deadlines and lease lengths, and ZooKeeper's session timeout is a
+/// 32-bit count of milliseconds.
+pub const MAX_SECONDS: f64 = 1_000_000.0;
+
+/// A number of seconds as tooz reads it (int or float), within `0..=MAX_SECONDS`.
+pub fn seconds(v: &str) -> Result<std::time::Duration, String> {
+    match v.trim().parse::<f64>() {
+        Ok(s) if s.is_finite() && (0.0..=MAX_SECONDS).contains(&s) => {
+            Ok(std::time::Duration::from_secs_f64(s))
+        }
+        Ok(s) if s.is_finite() && s > MAX_SECONDS => {
+            Err(format!("is over the maximum of {MAX_SECONDS} seconds"))
+        }
+        _ => Err("is not a number of seconds".to_string()),
+    }
+}
+
+/// Query options that carry secrets: any whose name says password, secret, token or key
+/// (Redis Sentinel's `sentinel_password`, ZooKeeper's `keyfile_password`, ...). Options
+/// naming a file (`keyfile`, `certfile`) hold a path, not a secret, and are shown.
+pub fn is_secret_option(k: &str) -> bool {
+    let k = k.to_ascii_lowercase();
+    if k.ends_with("file") {
+        return false;
+    }
+    ["password", "passwd", "secret", "token", "key"]
+        .iter()
+        .any(|w| k.contains(w))
+}
+
+/// The pieces of what follows `scheme://`, split the one way both parsing and [`redact`]
+/// use. The user info ends at the LAST `@` (so a password may hold `/`, `?`, `#`, `@` and
+/// `:` unencoded); an `@` in the path or query must therefore be written `%40`. When the
+/// text starts with `/`, `?` or `#` the authority is empty (`file:///dir`).
+struct Parts<'a> {
+    userinfo: Option<&'a str>,
+    hosts: &'a str,
+    path: &'a str,
+    query: Option<&'a str>,
+}
+
+fn split_rest(rest: &str) -> Parts<'_> {
+    let secrets = secret_values(rest);
+    let in_secret = |i: usize| secrets.iter().any(|r| r.contains(&i));
+    let (userinfo, after) = if rest.starts_with(['/', '?', '#']) {
+        (None, rest)
+    } else {
+        // The last `@` that is not inside the value of a secret query option.
+        match rest
+            .match_indices('@')
+            .map(|(i, _)| i)
+            .rfind(|&i| !in_secret(i))
+        {
+            Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
+            None => (None, rest),
+        }
+    };
+    let host_end = after.find(['/', '?', '#']).unwrap_or(after.len());
+    let (hosts, tail) = after.split_at(host_end);
+    let path_end = tail.find(['?', '#']).unwrap_or(tail.len());
+    let (path, tail) = tail.split_at(path_end);
+    let query = tail
+        .strip_prefix('?')
+        .map(|q| q.split('#').next().unwrap_or(""));
+    Parts {
+        userinfo,
+        hosts,
+        path,
+        query,
+    }
+}
+
+/// A fragment of input for a message: at most `max` characters, with `…` when cut.
+pub fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        s.chars().take(max.saturating_sub(1)).collect::<String>() + "…"
+    }
 }
 
 fn parse_hostport(part: &str) -> Result<HostPort, String> {
@@ -283,7 +351,7 @@ fn parse_hostport(part: &str) -> Result<HostPort, String> {
         match after.strip_prefix(':') {
             Some(p) => (h.to_string(), Some(p)),
             None if after.is_empty() => (h.to_string(), None),
-            None => return Err(format!("unexpected '{after}' after host")),
+            None => return Err("unexpected text after a ']' in the host list".to_string()),
         }
     } else {
         match part.rsplit_once(':') {
@@ -295,16 +363,14 @@ fn parse_hostport(part: &str) -> Result<HostPort, String> {
         None | Some("") => None,
         Some(p) => Some(
             p.parse::<u16>()
-                .map_err(|_| format!("port '{p}' is not a number from 0 to 65535"))?,
+                .map_err(|_| "a port is not a number from 0 to 65535".to_string())?,
         ),
     };
     if host
         .chars()
         .any(|c| c.is_whitespace() || "/\\?#@".contains(c))
     {
-        return Err(format!(
-            "host '{host}' contains a character not allowed in a host name"
-        ));
+        return Err("a host name contains a character not allowed in host names".to_string());
     }
     Ok(HostPort {
         host: percent_decode(&host)?,
@@ -318,10 +384,9 @@ fn percent_decode(s: &str) -> Result<String, String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
+            // The escape is not quoted back: it may be part of a password.
             let hex = s.get(i + 1..i + 3).ok_or("truncated percent-escape")?;
-            out.push(
-                u8::from_str_radix(hex, 16).map_err(|_| format!("bad percent-escape '%{hex}'"))?,
-            );
+            out.push(u8::from_str_radix(hex, 16).map_err(|_| "bad percent-escape".to_string())?);
             i += 3;
         } else {
             out.push(bytes[i]);
@@ -350,36 +415,71 @@ fn percent_encode_path(s: &str) -> String {
         .join("/")
 }
 
-/// Best-effort redaction of a URL that did not parse: hide whatever sits between the
-/// first `:` after `://` and the last `@` of the authority.
-pub fn redact_raw(input: &str) -> String {
-    let Some(start) = input.find("://").map(|i| i + 3) else {
-        return input.to_string();
-    };
-    let end = input[start..]
-        .find(['/', '?', '#'])
-        .map(|i| start + i)
-        .unwrap_or(input.len());
-    let authority = &input[start..end];
-    match authority.rfind('@') {
-        Some(at) => {
-            let userinfo = &authority[..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            let shown = if userinfo.contains(':') {
-                format!("{user}:***")
-            } else {
-                user.to_string()
-            };
-            format!(
-                "{}{}{}{}",
-                &input[..start],
-                shown,
-                &authority[at..],
-                &input[end..]
-            )
+/// The URL as messages show it, computed from the raw text before any parsing. Hidden
+/// (each run as `***`): everything between `scheme://` and the last `@` (unless the
+/// authority is empty, as in `file:///dir`), and the value of every query option whose name
+/// says password, secret, token or key ([`is_secret_option`]), up to the next `&` or `;`,
+/// wherever such an option appears. Text without `://` loses everything before its last
+/// `@`. Parsing splits the same way, so no part of a password can show as a host or port.
+pub fn redact(input: &str) -> String {
+    let mut hidden: Vec<std::ops::Range<usize>> = Vec::new();
+    let start = input.find("://").map(|i| i + 3);
+    let rest_start = start.unwrap_or(0);
+    let rest = &input[rest_start..];
+    if start.is_none() || !rest.starts_with(['/', '?', '#']) {
+        if let Some(at) = rest.rfind('@') {
+            hidden.push(rest_start..rest_start + at);
         }
-        None => input.to_string(),
     }
+    hidden.extend(
+        secret_values(rest)
+            .into_iter()
+            .map(|r| r.start + rest_start..r.end + rest_start),
+    );
+    let mut out = String::with_capacity(input.len());
+    let mut in_hidden = false;
+    for (i, c) in input.char_indices() {
+        if hidden.iter().any(|r| r.contains(&i)) {
+            if !in_hidden {
+                out.push_str("***");
+                in_hidden = true;
+            }
+        } else {
+            in_hidden = false;
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Byte ranges of `text` holding the value of a secret query option: after `?`, `&` or
+/// `;`, a name that [`is_secret_option`] (raw or percent-decoded), `=`, then everything up to
+/// the next `&` or `;`.
+fn secret_values(text: &str) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    for (i, _) in text.match_indices(['?', '&', ';']) {
+        let after = &text[i + 1..];
+        let Some(eq) = after.find('=') else { continue };
+        let key = &after[..eq];
+        if key.contains(['&', ';', '?']) || !secret_raw_key(key) {
+            continue;
+        }
+        let start = i + 1 + eq + 1;
+        let end = text[start..]
+            .find(['&', ';'])
+            .map(|j| start + j)
+            .unwrap_or(text.len());
+        if end > start {
+            out.push(start..end);
+        }
+    }
+    out
+}
+
+/// A raw (still percent-encoded) option name that names a secret, read both ways.
+fn secret_raw_key(k: &str) -> bool {
+    let k = k.replace('+', " ");
+    is_secret_option(&k) || percent_decode(&k).is_ok_and(|d| is_secret_option(&d))
 }
 
 #[cfg(test)]
@@ -441,7 +541,10 @@ mod tests {
         let e = BackendUrl::parse("redis://u:pw@h:99999")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("port '99999'") && !e.contains(":pw"), "{e}");
+        assert!(
+            e.contains("port is not a number") && e.contains(":99999") && !e.contains(":pw"),
+            "{e}"
+        );
         assert!(BackendUrl::parse("nothing").is_err());
     }
 

@@ -13,6 +13,7 @@ mod etcd;
 mod generated;
 mod group;
 mod help;
+mod hostile_input;
 mod lock;
 mod locks;
 mod redis;

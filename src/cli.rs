@@ -71,12 +71,19 @@ pub struct GlobalArgs {
         short = 'p',
         long,
         env = "TOOZCTL_PROFILE",
+        hide_env_values = true,
         global = true,
         value_name = "NAME"
     )]
     pub profile: Option<String>,
     /// YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]
-    #[arg(long, env = "TOOZCTL_CONFIG", global = true, value_name = "PATH")]
+    #[arg(
+        long,
+        env = "TOOZCTL_CONFIG",
+        hide_env_values = true,
+        global = true,
+        value_name = "PATH"
+    )]
     pub config: Option<std::path::PathBuf>,
     /// Take backend_url (and member_id) from the [coordination] section of an OpenStack service config
     #[arg(long, global = true, value_name = "PATH")]
@@ -85,6 +92,7 @@ pub struct GlobalArgs {
     #[arg(
         long,
         env = "TOOZCTL_PASSWORD_FILE",
+        hide_env_values = true,
         global = true,
         value_name = "PATH"
     )]
@@ -94,6 +102,7 @@ pub struct GlobalArgs {
         short = 'm',
         long,
         env = "TOOZCTL_MEMBER_ID",
+        hide_env_values = true,
         global = true,
         value_name = "ID"
     )]
@@ -103,6 +112,7 @@ pub struct GlobalArgs {
         short = 'o',
         long,
         env = "TOOZCTL_OUTPUT",
+        hide_env_values = true,
         global = true,
         value_enum,
         value_name = "FMT"

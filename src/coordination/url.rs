@@ -143,10 +143,19 @@ impl BackendUrl {
                 ((!u.is_empty()).then_some(u), p)
             }
         };
+        // A host list that does not parse after a user info may be the tail of a password
+        // that holds an `@` (`redis://:pa@ss` has no host): hide it as well.
+        let bad_host = |what: String| match parts.userinfo {
+            Some(_) => Error::InvalidUrl(format!(
+                "{what} in backend URL '{}'",
+                redact_hosts_too(input)
+            )),
+            None => bad(what),
+        };
         let mut hosts = Vec::new();
         if !parts.hosts.is_empty() {
             for part in parts.hosts.split(',') {
-                hosts.push(parse_hostport(part).map_err(&bad)?);
+                hosts.push(parse_hostport(part).map_err(&bad_host)?);
             }
         }
         let path = percent_decode(parts.path).map_err(|e| bad(format!("path: {e}")))?;
@@ -450,6 +459,17 @@ pub fn redact(input: &str) -> String {
         }
     }
     out
+}
+
+/// [`redact`], with the host list after the user info hidden too.
+fn redact_hosts_too(input: &str) -> String {
+    let shown = redact(input);
+    let Some(i) = shown.find("://***@") else {
+        return shown;
+    };
+    let rest = &shown[i + 7..];
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    format!("{}://***@***{}", &shown[..i], &rest[end..])
 }
 
 /// Byte ranges of `text` holding the value of a secret query option: after `?`, `&` or

@@ -91,16 +91,49 @@ fn escaped_char(s: &str) -> Option<(char, &str)> {
     Some((c, &body[end + 1..]))
 }
 
+/// JSON text made terminal-safe: serde_json escapes C0 controls itself, but writes C1
+/// controls (a CSI is U+009B) and bidi overrides raw; they can only occur inside strings,
+/// where `\uXXXX` means the same character, so the document is unchanged for any reader.
+pub fn json(text: String) -> String {
+    if !text.chars().any(needs_escape) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if needs_escape(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// YAML text of `value`, terminal-safe: serde_yaml escapes control characters in the
+/// double-quoted scalars it chooses for them, but writes bidi overrides raw, even in plain
+/// scalars. A document that would show one raw is written instead in YAML's JSON-compatible
+/// flow style (every JSON document is YAML), with them escaped as [`json`] does.
+pub fn yaml<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, String> {
+    let y = serde_yaml::to_string(value).map_err(|e| e.to_string())?;
+    if !y.chars().any(needs_escape) {
+        return Ok(y);
+    }
+    Ok(json(serde_json::to_string(value).map_err(|e| e.to_string())?) + "\n")
+}
+
 /// At most `max` characters of `s`, ending in `…` when cut.
 pub fn shorten(s: &str, max: usize) -> String {
     crate::coordination::url::shorten(s, max)
 }
 
-/// A log or error line as it goes to stderr: escaped, and every run of more than
+/// A log or error line as it goes to stderr: escaped, every run of more than
 /// [`LONG_RUN`] characters without a space (a hostile 100k-character name) cut to
-/// [`SHOWN_RUN`] characters and `…`.
+/// [`SHOWN_RUN`] characters and `…`, and, as a last net under the redaction every URL gets
+/// where it is parsed, any word holding `://` redacted (a URL given where a path was
+/// expected, echoed in "file ... does not exist").
 pub fn message(s: &str) -> String {
-    let escaped = escape(s);
+    let netted = redact_words(s);
+    let escaped = escape(&netted);
     let mut out = String::with_capacity(escaped.len().min(4096));
     let mut run = String::new();
     let flush = |run: &mut String, out: &mut String| {
@@ -121,6 +154,24 @@ pub fn message(s: &str) -> String {
     }
     flush(&mut run, &mut out);
     out
+}
+
+fn redact_words(s: &str) -> Cow<'_, str> {
+    if !s.contains("://") {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    for (i, word) in s.split(' ').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        if word.contains("://") {
+            out.push_str(&crate::coordination::url::redact(word));
+        } else {
+            out.push_str(word);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// Runs of non-space characters longer than this are cut in messages...
@@ -178,6 +229,9 @@ mod tests {
             prop_assert_eq!(unescape(&e), s.as_str());
             let m = message(&s);
             prop_assert!(!m.chars().any(needs_escape));
+            let j = json(serde_json::to_string(&s).unwrap());
+            prop_assert!(!j.chars().any(needs_escape), "{:?}", j);
+            prop_assert_eq!(serde_json::from_str::<String>(&j).unwrap(), s);
         }
     }
 }

@@ -78,12 +78,14 @@ pub fn emit<T: Serialize>(
             t
         }
         OutputFormat::Json => {
-            serde_json::to_string(value)
-                .map_err(|e| Error::Internal(format!("encoding JSON: {e}")))?
-                + "\n"
+            escape::json(
+                serde_json::to_string(value)
+                    .map_err(|e| Error::Internal(format!("encoding JSON: {e}")))?,
+            ) + "\n"
         }
-        OutputFormat::Yaml => serde_yaml::to_string(value)
-            .map_err(|e| Error::Internal(format!("encoding YAML: {e}")))?,
+        OutputFormat::Yaml => {
+            escape::yaml(value).map_err(|e| Error::Internal(format!("encoding YAML: {e}")))?
+        }
     };
     let mut stdout = std::io::stdout().lock();
     // A closed stdout (`| head`) is not an error worth a message.

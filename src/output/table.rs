@@ -49,11 +49,13 @@ fn write_stdout(text: &str) {
 }
 
 fn json<T: Serialize + ?Sized>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| Error::Internal(format!("encoding JSON: {e}")))
+    serde_json::to_string(v)
+        .map(super::escape::json)
+        .map_err(|e| Error::Internal(format!("encoding JSON: {e}")))
 }
 
 fn yaml<T: Serialize + ?Sized>(v: &T) -> Result<String> {
-    serde_yaml::to_string(v).map_err(|e| Error::Internal(format!("encoding YAML: {e}")))
+    super::escape::yaml(v).map_err(|e| Error::Internal(format!("encoding YAML: {e}")))
 }
 
 /// Render `rows` as text (`tty`: a table with headers), JSON or YAML, to a string.

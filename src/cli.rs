@@ -251,4 +251,28 @@ mod tests {
         use clap::CommandFactory;
         Cli::command().debug_assert();
     }
+
+    mod fuzz {
+        //! Property tests: any text through the duration parsers, never a panic, never an
+        //! out-of-range value.
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1000))]
+            #[test]
+            fn durations_never_panic(t in prop_oneof![
+                "[0-9.]{0,25}(ms|s|m|h|d|days|x)?([0-9.]{0,25}(ms|s|m|h|d))*",
+                "[-+]?[0-9]{0,30}(\\.[0-9]{0,5})?(e[-+]?[0-9]{1,4})?",
+                "\\PC{0,16}",
+            ]) {
+                if let Ok(d) = parse_duration(&t) {
+                    prop_assert!(d.as_secs_f64() < 1e12);
+                }
+                if let Ok(d) = parse_ttl(&t) {
+                    prop_assert!(d >= MIN_TTL);
+                }
+            }
+        }
+    }
 }

@@ -660,4 +660,51 @@ mod tests {
         assert_eq!(find_line(text, Some("b"), "password_file"), Some(5));
         assert_eq!(find_line(text, Some("zzz"), "backend"), None);
     }
+
+    #[test]
+    fn deep_yaml_is_refused_before_parsing() {
+        let n = 65_536;
+        for text in [
+            format!("{}{}", "[".repeat(n), "]".repeat(n)),
+            format!("profiles: {}1{}", "{a: ".repeat(n), "}".repeat(n)),
+            format!("{}x\n", "- ".repeat(n)),
+        ] {
+            assert!(check_shape(&text).is_err());
+        }
+        assert!(check_shape("profiles:\n  a:\n    backend: 'file:///x#[['\n").is_ok());
+    }
+
+    mod fuzz {
+        //! Property tests: random YAML-ish text through the config reader: refused or read,
+        //! never a panic, never a long parse.
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn piece() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just("profiles:\n".to_string()),
+                Just("default_profile: a\n".to_string()),
+                Just("  a:\n    backend: file:///x\n".to_string()),
+                Just("    password_env: X\n".to_string()),
+                (1..200usize).prop_map(|n| "[".repeat(n)),
+                (1..200usize).prop_map(|n| "{a: ".repeat(n)),
+                (1..200usize).prop_map(|n| "- ".repeat(n)),
+                Just("&a [*a, *a]\n".to_string()),
+                "[ -~\t\n]{0,20}",
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(500))]
+            #[test]
+            fn config_reader_never_panics(pieces in proptest::collection::vec(piece(), 0..12)) {
+                let text = pieces.concat();
+                let started = std::time::Instant::now();
+                if check_shape(&text).is_ok() {
+                    let _ = serde_yaml::from_str::<ConfigFile>(&text);
+                }
+                prop_assert!(started.elapsed() < std::time::Duration::from_secs(1));
+            }
+        }
+    }
 }

@@ -101,3 +101,42 @@ where
     }
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn words(v: &[&str]) -> Vec<OsString> {
+        v.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn a_name_after_a_first_double_dash() {
+        let (n, c) = name_and_command(None, words(&["-x", "--", "true", "--"])).unwrap();
+        assert_eq!((n.as_str(), c), ("-x", words(&["true", "--"])));
+        let (n, c) = name_and_command(None, words(&["-x"])).unwrap();
+        assert_eq!((n.as_str(), c.len()), ("-x", 0));
+        assert!(name_and_command(None, words(&["-x", "true"])).is_err());
+        assert!(name_and_command(None, vec![]).is_err());
+        let (n, c) = name_and_command(Some("a".into()), words(&["--", "x"])).unwrap();
+        assert_eq!((n.as_str(), c), ("a", words(&["--", "x"])));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+        /// Names as given on the command line: split, read back from the shown form and
+        /// checked without panic, whatever the words.
+        #[test]
+        fn names_never_panic(ws in proptest::collection::vec(
+            prop_oneof![Just("--".to_string()), "\\PC{0,12}", "[-\\\\u{}1b]{0,8}"], 0..5)
+        ) {
+            let ws: Vec<OsString> = ws.iter().map(OsString::from).collect();
+            if let Ok((name, _)) = name_and_command(None, ws) {
+                let shown = shown_name(&name).unwrap();
+                let _ = crate::coordination::validate_name("lock", &shown);
+                let _ = crate::backends::file::validate_lock_name(&shown);
+            }
+        }
+    }
+}

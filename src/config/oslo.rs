@@ -309,3 +309,43 @@ mod tests {
             .contains("line 2"));
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    //! Property tests: random ini text in oslo.config's dialect, heavy on `$` references,
+    //! parses and expands without panic and within the expansion bounds, quickly.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn line() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("[coordination]".to_string()),
+            Just("[DEFAULT]".to_string()),
+            Just("[".to_string()),
+            Just("".to_string()),
+            Just("# comment".to_string()),
+            "  [a-z$ {}.]{0,10}",
+            ("[a-d]", "[a-d$ {}.=:\"']{0,16}").prop_map(|(k, v)| format!("{k} = {v}")),
+            ("[a-d]", 1..30usize).prop_map(|(k, n)| format!("{k} = {}", "$a$b${c}$d".repeat(n))),
+            "backend_url = [a-z:/$@{}.]{0,20}".prop_map(|s| s),
+            "member_id = [a-z$]{0,10}".prop_map(|s| s),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+        #[test]
+        fn expansion_is_bounded(lines in proptest::collection::vec(line(), 0..30)) {
+            let text = lines.join("\n");
+            if let Ok(sections) = parse(&text) {
+                for (name, keys) in &sections {
+                    for (value, _) in keys.values() {
+                        if let Ok(v) = expand(&sections, name, value) {
+                            prop_assert!(v.len() <= MAX_EXPANDED + value.len());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -115,7 +115,8 @@ pub fn json(text: String) -> String {
 /// flow style (every JSON document is YAML), with them escaped as [`json`] does.
 pub fn yaml<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, String> {
     let y = serde_yaml::to_string(value).map_err(|e| e.to_string())?;
-    if !y.chars().any(needs_escape) {
+    // Line ends are YAML's structure; any other raw escape-worthy character is not.
+    if !y.chars().any(|c| c != '\n' && needs_escape(c)) {
         return Ok(y);
     }
     Ok(json(serde_json::to_string(value).map_err(|e| e.to_string())?) + "\n")
@@ -231,7 +232,10 @@ mod tests {
             prop_assert!(!m.chars().any(needs_escape));
             let j = json(serde_json::to_string(&s).unwrap());
             prop_assert!(!j.chars().any(needs_escape), "{:?}", j);
-            prop_assert_eq!(serde_json::from_str::<String>(&j).unwrap(), s);
+            prop_assert_eq!(serde_json::from_str::<String>(&j).unwrap(), s.clone());
+            let y = yaml(&vec![&s]).unwrap();
+            prop_assert!(!y.chars().any(|c| c != '\n' && needs_escape(c)), "{:?}", y);
+            prop_assert_eq!(serde_yaml::from_str::<Vec<String>>(&y).unwrap(), vec![s.clone()]);
         }
     }
 }

@@ -28,10 +28,14 @@ Examples:
   toozctl -b redis://redis.example:6379 -q lock -n -E 0 backup -- /usr/local/bin/backup
   # who holds what, on the backend nova uses
   toozctl --oslo-config /etc/nova/nova.conf locks
+  # a password from a file, not on the command line (where `ps` shows it)
+  toozctl -b redis://redis.example:6379 --password-file /etc/toozctl/redis.pw locks
 
 Configuration: flag > environment (TOOZCTL_BACKEND, TOOZCTL_PROFILE, TOOZCTL_CONFIG, ...) >
 profile > default_profile of the config file > embedded file backend; --oslo-config sits
-between --backend and TOOZCTL_BACKEND. See the README for the config file.";
+between --backend and TOOZCTL_BACKEND. Passwords: --password-file, or a profile's
+password_file/password_env; never in -b, which every local user sees in `ps`. See the
+README for the config file and for what toozctl trusts and refuses (Security).";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -56,7 +60,7 @@ pub struct Cli {
 /// Options accepted by every command, before or after it.
 #[derive(Debug, Args, Clone, Default)]
 pub struct GlobalArgs {
-    /// Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379)
+    /// Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile's password_file/password_env
     #[arg(
         short = 'b',
         long,

@@ -437,7 +437,12 @@ pub fn redact(input: &str) -> String {
     let rest = &input[rest_start..];
     if start.is_none() || !rest.starts_with(['/', '?', '#']) {
         if let Some(at) = rest.rfind('@') {
-            hidden.push(rest_start..rest_start + at);
+            // Already redacted (`user:***@`, as `Display` shows it): leave it as it is.
+            let ui = &rest[..at];
+            let done = ui == "***" || (ui.ends_with(":***") && ui.matches(':').count() == 1);
+            if !done {
+                hidden.push(rest_start..rest_start + at);
+            }
         }
     }
     hidden.extend(

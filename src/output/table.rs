@@ -211,4 +211,35 @@ mod tests {
             "none\n"
         );
     }
+
+    #[test]
+    fn any_width_renders() {
+        // format!'s width argument panics beyond 65535: a name any tooz client can plant.
+        let wide = "g".repeat(70_000);
+        let rows = vec![
+            R {
+                name: wide.clone(),
+                n: 1,
+            },
+            R {
+                name: "x\u{1b}[2J".into(),
+                n: 2,
+            },
+        ];
+        let plain = render(OutputFormat::Text, false, &rows, "").unwrap();
+        assert!(
+            plain.contains(&format!("{wide}  1\n")),
+            "whole in plain lines"
+        );
+        let second = plain.lines().nth(1).unwrap();
+        assert!(
+            second.starts_with("x\\u{1b}[2J") && second.len() < 80,
+            "{second}"
+        );
+        let tty = render(OutputFormat::Text, true, &rows, "").unwrap();
+        assert!(!tty.contains(&wide) && tty.contains('…') && !tty.contains('\u{1b}'));
+        assert!(render(OutputFormat::Json, true, &rows, "")
+            .unwrap()
+            .contains(&wide));
+    }
 }

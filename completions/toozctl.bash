@@ -140,7 +140,7 @@ _toozctl() {
 
     case "${cmd}" in
         toozctl)
-            opts="-b -p -m -o -v -q -h -V --backend --profile --config --oslo-config --member-id --output --verbose --quiet --help --version lock elect group watch locks unlock completions help"
+            opts="-b -p -m -o -v -q -h -V --backend --profile --config --oslo-config --password-file --member-id --output --verbose --quiet --help --version lock elect group watch locks unlock completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -170,6 +170,10 @@ _toozctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --member-id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -194,7 +198,7 @@ _toozctl() {
             return 0
             ;;
         toozctl__subcmd__completions)
-            opts="-b -p -m -o -v -q -h -V --backend --profile --config --oslo-config --member-id --output --verbose --quiet --help --version bash elvish fish powershell zsh"
+            opts="-b -p -m -o -v -q -h -V --backend --profile --config --oslo-config --password-file --member-id --output --verbose --quiet --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -224,6 +228,10 @@ _toozctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --member-id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -248,7 +256,7 @@ _toozctl() {
             return 0
             ;;
         toozctl__subcmd__elect)
-            opts="-n -w -E -b -p -m -o -v -q -h -V --no-wait --wait --conflict-exit-code --capabilities --on-lost --kill-after --backend --profile --config --oslo-config --member-id --output --verbose --quiet --help --version"
+            opts="-n -w -E -b -p -m -o -v -q -h -V --no-wait --wait --conflict-exit-code --capabilities --record-command --on-lost --kill-after --backend --profile --config --oslo-config --password-file --member-id --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -306,6 +314,10 @@ _toozctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --member-id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -330,7 +342,7 @@ _toozctl() {
             return 0
             ;;
         toozctl__subcmd__group)
-            opts="-b -p -m -o -v -q -h -V --backend --profile --config --oslo-config --member-id --output --verbose --quiet --help --version list members join leave create delete leader help"
+            opts="-b -p -m -o -v -q -h -V --backend --profile --config --oslo-config --password-file --member-id --output --verbose --quiet --help --version list members join leave create delete leader help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -360,6 +372,10 @@ _toozctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --member-id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -384,7 +400,7 @@ _toozctl() {
             return 0
             ;;
         toozctl__subcmd__group__subcmd__create)
-            opts="-b -p -m -o -v -q -h -V --backend --profile --config --oslo-config --member-id --output --verbose --quiet --help --version"
+            opts="-b -p -m -o -v -q -h -V --backend --profile --config --oslo-config --password-file --member-id --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -411,6 +427,10 @@ _toozctl() {
                     return 0
                     ;;
                 --oslo-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -438,7 +458,7 @@ _toozctl() {
             return 0
             ;;
         toozctl__subcmd__group__subcmd__delete)
-            opts="-b -p -m -o -v -q -h -V --backend --profile --config --oslo-config --member-id --output --verbose --quiet --help --version"
+            opts="-b -p -m -o -v -q -h -V --backend --profile --config --oslo-config --password-file --member-id --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -465,6 +485,10 @@ _toozctl() {
                     return 0
                     ;;
                 --oslo-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -618,7 +642,7 @@ _toozctl() {
             return 0
             ;;
         toozctl__subcmd__group__subcmd__join)
-            opts="-b -p -m -o -v -q -h -V --capabilities --create --on-lost --kill-after --backend --profile --config --oslo-config --member-id --output --verbose --quiet --help --version"
+            opts="-b -p -m -o -v -q -h -V --capabilities --create --record-command --on-lost --kill-after --backend --profile --config --oslo-config --password-file --member-id --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -660,6 +684,10 @@ _toozctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --member-id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -684,7 +712,7 @@ _toozctl() {
             return 0
             ;;
         toozctl__subcmd__group__subcmd__leader)
-            opts="-b -p -m -o -v -q -h -V --backend --profile --config --oslo-config --member-id --output --verbose --quiet --help --version"
+            opts="-b -p -m -o -v -q -h -V --backend --profile --config --oslo-config --password-file --member-id --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -714,6 +742,10 @@ _toozctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --member-id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -738,7 +770,7 @@ _toozctl() {
             return 0
             ;;
         toozctl__subcmd__group__subcmd__leave)
-            opts="-b -p -m -o -v -q -h -V --member --backend --profile --config --oslo-config --member-id --output --verbose --quiet --help --version"
+            opts="-b -p -m -o -v -q -h -V --member --backend --profile --config --oslo-config --password-file --member-id --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -772,6 +804,10 @@ _toozctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --member-id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -796,7 +832,7 @@ _toozctl() {
             return 0
             ;;
         toozctl__subcmd__group__subcmd__list)
-            opts="-b -p -m -o -v -q -h -V --backend --profile --config --oslo-config --member-id --output --verbose --quiet --help --version"
+            opts="-b -p -m -o -v -q -h -V --backend --profile --config --oslo-config --password-file --member-id --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -823,6 +859,10 @@ _toozctl() {
                     return 0
                     ;;
                 --oslo-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -850,7 +890,7 @@ _toozctl() {
             return 0
             ;;
         toozctl__subcmd__group__subcmd__members)
-            opts="-b -p -m -o -v -q -h -V --backend --profile --config --oslo-config --member-id --output --verbose --quiet --help --version"
+            opts="-b -p -m -o -v -q -h -V --backend --profile --config --oslo-config --password-file --member-id --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -877,6 +917,10 @@ _toozctl() {
                     return 0
                     ;;
                 --oslo-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1128,7 +1172,7 @@ _toozctl() {
             return 0
             ;;
         toozctl__subcmd__lock)
-            opts="-n -w -E -s -l -b -p -m -o -v -q -h -V --no-wait --wait --conflict-exit-code --shared --limit --ttl --on-lost --kill-after --backend --profile --config --oslo-config --member-id --output --verbose --quiet --help --version"
+            opts="-n -w -E -s -l -b -p -m -o -v -q -h -V --no-wait --wait --conflict-exit-code --shared --limit --ttl --record-command --on-lost --kill-after --backend --profile --config --oslo-config --password-file --member-id --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1194,6 +1238,10 @@ _toozctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --member-id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1218,7 +1266,7 @@ _toozctl() {
             return 0
             ;;
         toozctl__subcmd__locks)
-            opts="-a -b -p -m -o -v -q -h -V --all --backend --profile --config --oslo-config --member-id --output --verbose --quiet --help --version"
+            opts="-a -b -p -m -o -v -q -h -V --all --backend --profile --config --oslo-config --password-file --member-id --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1245,6 +1293,10 @@ _toozctl() {
                     return 0
                     ;;
                 --oslo-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1272,7 +1324,7 @@ _toozctl() {
             return 0
             ;;
         toozctl__subcmd__unlock)
-            opts="-b -p -m -o -v -q -h -V --backend --profile --config --oslo-config --member-id --output --verbose --quiet --help --version"
+            opts="-b -p -m -o -v -q -h -V --backend --profile --config --oslo-config --password-file --member-id --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1302,6 +1354,10 @@ _toozctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --member-id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1326,7 +1382,7 @@ _toozctl() {
             return 0
             ;;
         toozctl__subcmd__watch)
-            opts="-c -b -p -m -o -v -q -h -V --count --until --exec --fail-fast --backend --profile --config --oslo-config --member-id --output --verbose --quiet --help --version group leader lock"
+            opts="-c -b -p -m -o -v -q -h -V --count --until --exec --fail-fast --backend --profile --config --oslo-config --password-file --member-id --output --verbose --quiet --help --version group leader lock"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1365,6 +1421,10 @@ _toozctl() {
                     return 0
                     ;;
                 --oslo-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_toozctl_global_optspecs
-    string join \n b/backend= p/profile= config= oslo-config= m/member-id= o/output= v/verbose q/quiet h/help V/version
+    string join \n b/backend= p/profile= config= oslo-config= password-file= m/member-id= o/output= v/verbose q/quiet h/help V/version
 end
 
 function __fish_toozctl_needs_command
@@ -24,10 +24,11 @@ function __fish_toozctl_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c toozctl -n "__fish_toozctl_needs_command" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379)' -r
+complete -c toozctl -n "__fish_toozctl_needs_command" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_needs_command" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_needs_command" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
-complete -c toozctl -n "__fish_toozctl_needs_command" -l oslo-config -d 'Take backend_url from the [coordination] section of an OpenStack service config' -r -F
+complete -c toozctl -n "__fish_toozctl_needs_command" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
+complete -c toozctl -n "__fish_toozctl_needs_command" -l password-file -d 'Read the backend password from the first line of this file (keeps it out of `ps`, unlike a password in -b)' -r -F
 complete -c toozctl -n "__fish_toozctl_needs_command" -s m -l member-id -d 'Member id [default: <hostname>-<pid>]' -r
 complete -c toozctl -n "__fish_toozctl_needs_command" -s o -l output -d 'Output format' -r -f -a "text\t'Tables on a terminal, plain lines otherwise'
 json\t''
@@ -47,21 +48,23 @@ complete -c toozctl -n "__fish_toozctl_needs_command" -f -a "help" -d 'Print thi
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s w -l wait -d 'Give up after DURATION (30s, 5m, 1h, plain seconds) [default: wait forever]' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s E -l conflict-exit-code -d 'Exit status when the lock is not acquired' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s l -l limit -d 'Semaphore: up to N holders at once' -r
-complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -l ttl -d 'Lease for TTL-based backends (Redis, etcd), refreshed well before expiry [default: the URL\'s lock_timeout]' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -l ttl -d 'Lease for TTL-based backends (Redis, etcd), refreshed well before expiry; at least 1s [default: the URL\'s lock_timeout]' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -l on-lost -d 'What to do to COMMAND when the primitive is lost: term (SIGTERM, then SIGKILL after --kill-after), kill, or ignore' -r -f -a "term\t''
 kill\t''
 ignore\t''"
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -l kill-after -d 'Grace after SIGTERM before SIGKILL goes to COMMAND\'s process group [default: 10s, or half the lease when that is shorter]' -r
-complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379)' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
-complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -l oslo-config -d 'Take backend_url from the [coordination] section of an OpenStack service config' -r -F
+complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
+complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -l password-file -d 'Read the backend password from the first line of this file (keeps it out of `ps`, unlike a password in -b)' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s m -l member-id -d 'Member id [default: <hostname>-<pid>]' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s o -l output -d 'Output format' -r -f -a "text\t'Tables on a terminal, plain lines otherwise'
 json\t''
 yaml\t''"
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s n -l no-wait -d 'Fail at once if the lock is held'
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s s -l shared -d 'Shared (reader) lock: readers share, an exclusive holder excludes them'
+complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -l record-command -d 'Record COMMAND\'s words (up to 80 characters) in the holder record that other backend users can read, instead of only its program name'
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s v -l verbose -d 'More logging on stderr (repeat for more)'
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s q -l quiet -d 'Less logging on stderr: only errors'
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -73,23 +76,26 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -l on-lost -d 'Wh
 kill\t''
 ignore\t''"
 complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -l kill-after -d 'Grace after SIGTERM before SIGKILL goes to COMMAND\'s process group [default: 10s, or half the lease when that is shorter]' -r
-complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379)' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
-complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -l oslo-config -d 'Take backend_url from the [coordination] section of an OpenStack service config' -r -F
+complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
+complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -l password-file -d 'Read the backend password from the first line of this file (keeps it out of `ps`, unlike a password in -b)' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -s m -l member-id -d 'Member id [default: <hostname>-<pid>]' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -s o -l output -d 'Output format' -r -f -a "text\t'Tables on a terminal, plain lines otherwise'
 json\t''
 yaml\t''"
 complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -s n -l no-wait -d 'Fail at once if another member leads'
+complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -l record-command -d 'Record COMMAND\'s words (up to 80 characters) in the holder record that other backend users can read, instead of only its program name'
 complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -s v -l verbose -d 'More logging on stderr (repeat for more)'
 complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -s q -l quiet -d 'Less logging on stderr: only errors'
 complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -s V -l version -d 'Print version'
-complete -c toozctl -n "__fish_toozctl_using_subcommand group; and not __fish_seen_subcommand_from list members join leave create delete leader help" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379)' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and not __fish_seen_subcommand_from list members join leave create delete leader help" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and not __fish_seen_subcommand_from list members join leave create delete leader help" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and not __fish_seen_subcommand_from list members join leave create delete leader help" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
-complete -c toozctl -n "__fish_toozctl_using_subcommand group; and not __fish_seen_subcommand_from list members join leave create delete leader help" -l oslo-config -d 'Take backend_url from the [coordination] section of an OpenStack service config' -r -F
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and not __fish_seen_subcommand_from list members join leave create delete leader help" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and not __fish_seen_subcommand_from list members join leave create delete leader help" -l password-file -d 'Read the backend password from the first line of this file (keeps it out of `ps`, unlike a password in -b)' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and not __fish_seen_subcommand_from list members join leave create delete leader help" -s m -l member-id -d 'Member id [default: <hostname>-<pid>]' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and not __fish_seen_subcommand_from list members join leave create delete leader help" -s o -l output -d 'Output format' -r -f -a "text\t'Tables on a terminal, plain lines otherwise'
 json\t''
@@ -106,10 +112,11 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand group; and not __fish_se
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and not __fish_seen_subcommand_from list members join leave create delete leader help" -f -a "delete" -d 'Delete an empty group'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and not __fish_seen_subcommand_from list members join leave create delete leader help" -f -a "leader" -d 'Print a group\'s current leader'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and not __fish_seen_subcommand_from list members join leave create delete leader help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from list" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379)' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from list" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from list" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from list" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
-complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from list" -l oslo-config -d 'Take backend_url from the [coordination] section of an OpenStack service config' -r -F
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from list" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from list" -l password-file -d 'Read the backend password from the first line of this file (keeps it out of `ps`, unlike a password in -b)' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from list" -s m -l member-id -d 'Member id [default: <hostname>-<pid>]' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format' -r -f -a "text\t'Tables on a terminal, plain lines otherwise'
 json\t''
@@ -118,10 +125,11 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_s
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Less logging on stderr: only errors'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
-complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from members" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379)' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from members" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from members" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from members" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
-complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from members" -l oslo-config -d 'Take backend_url from the [coordination] section of an OpenStack service config' -r -F
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from members" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from members" -l password-file -d 'Read the backend password from the first line of this file (keeps it out of `ps`, unlike a password in -b)' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from members" -s m -l member-id -d 'Member id [default: <hostname>-<pid>]' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from members" -s o -l output -d 'Output format' -r -f -a "text\t'Tables on a terminal, plain lines otherwise'
 json\t''
@@ -135,24 +143,27 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_s
 kill\t''
 ignore\t''"
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -l kill-after -d 'Grace after SIGTERM before SIGKILL goes to COMMAND\'s process group [default: 10s, or half the lease when that is shorter]' -r
-complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379)' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
-complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -l oslo-config -d 'Take backend_url from the [coordination] section of an OpenStack service config' -r -F
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -l password-file -d 'Read the backend password from the first line of this file (keeps it out of `ps`, unlike a password in -b)' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -s m -l member-id -d 'Member id [default: <hostname>-<pid>]' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -s o -l output -d 'Output format' -r -f -a "text\t'Tables on a terminal, plain lines otherwise'
 json\t''
 yaml\t''"
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -l create -d 'Create the group if it does not exist'
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -l record-command -d 'Record COMMAND\'s words (up to 80 characters) in the holder record that other backend users can read, instead of only its program name'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -s v -l verbose -d 'More logging on stderr (repeat for more)'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -s q -l quiet -d 'Less logging on stderr: only errors'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -s V -l version -d 'Print version'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leave" -l member -d 'The member to remove [default: our member id (-m, TOOZCTL_MEMBER_ID)]' -r
-complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leave" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379)' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leave" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leave" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leave" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
-complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leave" -l oslo-config -d 'Take backend_url from the [coordination] section of an OpenStack service config' -r -F
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leave" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leave" -l password-file -d 'Read the backend password from the first line of this file (keeps it out of `ps`, unlike a password in -b)' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leave" -s m -l member-id -d 'Member id [default: <hostname>-<pid>]' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leave" -s o -l output -d 'Output format' -r -f -a "text\t'Tables on a terminal, plain lines otherwise'
 json\t''
@@ -161,10 +172,11 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_s
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leave" -s q -l quiet -d 'Less logging on stderr: only errors'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leave" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leave" -s V -l version -d 'Print version'
-complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from create" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379)' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from create" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from create" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from create" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
-complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from create" -l oslo-config -d 'Take backend_url from the [coordination] section of an OpenStack service config' -r -F
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from create" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from create" -l password-file -d 'Read the backend password from the first line of this file (keeps it out of `ps`, unlike a password in -b)' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from create" -s m -l member-id -d 'Member id [default: <hostname>-<pid>]' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from create" -s o -l output -d 'Output format' -r -f -a "text\t'Tables on a terminal, plain lines otherwise'
 json\t''
@@ -173,10 +185,11 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_s
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from create" -s q -l quiet -d 'Less logging on stderr: only errors'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
-complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from delete" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379)' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from delete" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from delete" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from delete" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
-complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from delete" -l oslo-config -d 'Take backend_url from the [coordination] section of an OpenStack service config' -r -F
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from delete" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from delete" -l password-file -d 'Read the backend password from the first line of this file (keeps it out of `ps`, unlike a password in -b)' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from delete" -s m -l member-id -d 'Member id [default: <hostname>-<pid>]' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from delete" -s o -l output -d 'Output format' -r -f -a "text\t'Tables on a terminal, plain lines otherwise'
 json\t''
@@ -185,10 +198,11 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_s
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from delete" -s q -l quiet -d 'Less logging on stderr: only errors'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from delete" -s V -l version -d 'Print version'
-complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leader" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379)' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leader" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leader" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leader" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
-complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leader" -l oslo-config -d 'Take backend_url from the [coordination] section of an OpenStack service config' -r -F
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leader" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leader" -l password-file -d 'Read the backend password from the first line of this file (keeps it out of `ps`, unlike a password in -b)' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leader" -s m -l member-id -d 'Member id [default: <hostname>-<pid>]' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leader" -s o -l output -d 'Output format' -r -f -a "text\t'Tables on a terminal, plain lines otherwise'
 json\t''
@@ -211,10 +225,11 @@ leave\t''
 elected\t''
 acquired\t''
 released\t''"
-complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379)' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
-complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -l oslo-config -d 'Take backend_url from the [coordination] section of an OpenStack service config' -r -F
+complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
+complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -l password-file -d 'Read the backend password from the first line of this file (keeps it out of `ps`, unlike a password in -b)' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -s m -l member-id -d 'Member id [default: <hostname>-<pid>]' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -s o -l output -d 'Output format' -r -f -a "text\t'Tables on a terminal, plain lines otherwise'
 json\t''
@@ -225,10 +240,11 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -s v -l verbose -
 complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -s q -l quiet -d 'Less logging on stderr: only errors'
 complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -s V -l version -d 'Print version'
-complete -c toozctl -n "__fish_toozctl_using_subcommand locks" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379)' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand locks" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand locks" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand locks" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
-complete -c toozctl -n "__fish_toozctl_using_subcommand locks" -l oslo-config -d 'Take backend_url from the [coordination] section of an OpenStack service config' -r -F
+complete -c toozctl -n "__fish_toozctl_using_subcommand locks" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
+complete -c toozctl -n "__fish_toozctl_using_subcommand locks" -l password-file -d 'Read the backend password from the first line of this file (keeps it out of `ps`, unlike a password in -b)' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand locks" -s m -l member-id -d 'Member id [default: <hostname>-<pid>]' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand locks" -s o -l output -d 'Output format' -r -f -a "text\t'Tables on a terminal, plain lines otherwise'
 json\t''
@@ -238,10 +254,11 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand locks" -s v -l verbose -
 complete -c toozctl -n "__fish_toozctl_using_subcommand locks" -s q -l quiet -d 'Less logging on stderr: only errors'
 complete -c toozctl -n "__fish_toozctl_using_subcommand locks" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c toozctl -n "__fish_toozctl_using_subcommand locks" -s V -l version -d 'Print version'
-complete -c toozctl -n "__fish_toozctl_using_subcommand unlock" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379)' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand unlock" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand unlock" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand unlock" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
-complete -c toozctl -n "__fish_toozctl_using_subcommand unlock" -l oslo-config -d 'Take backend_url from the [coordination] section of an OpenStack service config' -r -F
+complete -c toozctl -n "__fish_toozctl_using_subcommand unlock" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
+complete -c toozctl -n "__fish_toozctl_using_subcommand unlock" -l password-file -d 'Read the backend password from the first line of this file (keeps it out of `ps`, unlike a password in -b)' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand unlock" -s m -l member-id -d 'Member id [default: <hostname>-<pid>]' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand unlock" -s o -l output -d 'Output format' -r -f -a "text\t'Tables on a terminal, plain lines otherwise'
 json\t''
@@ -250,10 +267,11 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand unlock" -s v -l verbose 
 complete -c toozctl -n "__fish_toozctl_using_subcommand unlock" -s q -l quiet -d 'Less logging on stderr: only errors'
 complete -c toozctl -n "__fish_toozctl_using_subcommand unlock" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c toozctl -n "__fish_toozctl_using_subcommand unlock" -s V -l version -d 'Print version'
-complete -c toozctl -n "__fish_toozctl_using_subcommand completions" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379)' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand completions" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand completions" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand completions" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
-complete -c toozctl -n "__fish_toozctl_using_subcommand completions" -l oslo-config -d 'Take backend_url from the [coordination] section of an OpenStack service config' -r -F
+complete -c toozctl -n "__fish_toozctl_using_subcommand completions" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
+complete -c toozctl -n "__fish_toozctl_using_subcommand completions" -l password-file -d 'Read the backend password from the first line of this file (keeps it out of `ps`, unlike a password in -b)' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand completions" -s m -l member-id -d 'Member id [default: <hostname>-<pid>]' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand completions" -s o -l output -d 'Output format' -r -f -a "text\t'Tables on a terminal, plain lines otherwise'
 json\t''

@@ -28,10 +28,14 @@ Examples:
   toozctl -b redis://redis.example:6379 -q lock -n -E 0 backup -- /usr/local/bin/backup
   # who holds what, on the backend nova uses
   toozctl --oslo-config /etc/nova/nova.conf locks
+  # a password from a file, not on the command line (where `ps` shows it)
+  toozctl -b redis://redis.example:6379 --password-file /etc/toozctl/redis.pw locks
 
 Configuration: flag > environment (TOOZCTL_BACKEND, TOOZCTL_PROFILE, TOOZCTL_CONFIG, ...) >
 profile > default_profile of the config file > embedded file backend; --oslo-config sits
-between --backend and TOOZCTL_BACKEND. See the README for the config file.";
+between --backend and TOOZCTL_BACKEND. Passwords: --password-file, or a profile's
+password_file/password_env; never in -b, which every local user sees in `ps`. See the
+README for the config file and for what toozctl trusts and refuses (Security).";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -56,7 +60,7 @@ pub struct Cli {
 /// Options accepted by every command, before or after it.
 #[derive(Debug, Args, Clone, Default)]
 pub struct GlobalArgs {
-    /// Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379)
+    /// Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile's password_file/password_env
     #[arg(
         short = 'b',
         long,
@@ -71,21 +75,38 @@ pub struct GlobalArgs {
         short = 'p',
         long,
         env = "TOOZCTL_PROFILE",
+        hide_env_values = true,
         global = true,
         value_name = "NAME"
     )]
     pub profile: Option<String>,
     /// YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]
-    #[arg(long, env = "TOOZCTL_CONFIG", global = true, value_name = "PATH")]
+    #[arg(
+        long,
+        env = "TOOZCTL_CONFIG",
+        hide_env_values = true,
+        global = true,
+        value_name = "PATH"
+    )]
     pub config: Option<std::path::PathBuf>,
-    /// Take backend_url from the [coordination] section of an OpenStack service config
+    /// Take backend_url (and member_id) from the [coordination] section of an OpenStack service config
     #[arg(long, global = true, value_name = "PATH")]
     pub oslo_config: Option<std::path::PathBuf>,
+    /// Read the backend password from the first line of this file (keeps it out of `ps`, unlike a password in -b)
+    #[arg(
+        long,
+        env = "TOOZCTL_PASSWORD_FILE",
+        hide_env_values = true,
+        global = true,
+        value_name = "PATH"
+    )]
+    pub password_file: Option<std::path::PathBuf>,
     /// Member id [default: <hostname>-<pid>]
     #[arg(
         short = 'm',
         long,
         env = "TOOZCTL_MEMBER_ID",
+        hide_env_values = true,
         global = true,
         value_name = "ID"
     )]
@@ -95,6 +116,7 @@ pub struct GlobalArgs {
         short = 'o',
         long,
         env = "TOOZCTL_OUTPUT",
+        hide_env_values = true,
         global = true,
         value_enum,
         value_name = "FMT"
@@ -147,9 +169,27 @@ pub enum OnLost {
     Ignore,
 }
 
+/// The shortest `--ttl`: a lease must outlast a renewal round trip plus the safety margin
+/// the supervisor keeps before its deadline (`commands::hold`), or COMMAND would be
+/// stopped as soon as it starts.
+pub const MIN_TTL: Duration = Duration::from_secs(1);
+
+/// `--ttl`: a duration of at least [`MIN_TTL`].
+pub fn parse_ttl(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d < MIN_TTL {
+        return Err(format!(
+            "'{text}' is shorter than the shortest lease, {}s (the lease must outlast renewals and the safety margin before it expires)",
+            MIN_TTL.as_secs()
+        ));
+    }
+    Ok(d)
+}
+
 /// Parse `30s`, `5m`, `1h`, `250ms`, `1h30m`, `1.5` (plain seconds).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("'{text}' is not a duration (examples: 30s, 5m, 1h, 250ms, 1.5)");
+    let shown = crate::output::shorten(text, 40);
+    let bad = || format!("'{shown}' is not a duration (examples: 30s, 5m, 1h, 250ms, 1.5)");
     let t = text.trim();
     if t.is_empty() {
         return Err(bad());
@@ -214,5 +254,29 @@ mod tests {
     fn cli_is_well_formed() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    mod fuzz {
+        //! Property tests: any text through the duration parsers, never a panic, never an
+        //! out-of-range value.
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1000))]
+            #[test]
+            fn durations_never_panic(t in prop_oneof![
+                "[0-9.]{0,25}(ms|s|m|h|d|days|x)?([0-9.]{0,25}(ms|s|m|h|d))*",
+                "[-+]?[0-9]{0,30}(\\.[0-9]{0,5})?(e[-+]?[0-9]{1,4})?",
+                "\\PC{0,16}",
+            ]) {
+                if let Ok(d) = parse_duration(&t) {
+                    prop_assert!(d.as_secs_f64() < 1e12);
+                }
+                if let Ok(d) = parse_ttl(&t) {
+                    prop_assert!(d >= MIN_TTL);
+                }
+            }
+        }
     }
 }

@@ -166,9 +166,78 @@ fn config_path(global: &GlobalArgs) -> Result<Option<PathBuf>> {
     Ok(candidates.into_iter().find(|p| p.exists()))
 }
 
+/// The largest config file read, and the deepest nesting allowed in it: the schema is
+/// three levels deep, and YAML parsers take time quadratic in nesting depth.
+const MAX_CONFIG_BYTES: usize = 256 * 1024;
+const MAX_YAML_DEPTH: usize = 32;
+
+/// Refuse, before serde_yaml sees it, a config too big or nested too deep to be one:
+/// flow collections (`[`, `{`) and block sequences or keys started on one line (`- - -`,
+/// `? ? ?`) are counted; indentation nesting is bounded by the size.
+fn check_shape(text: &str) -> std::result::Result<(), String> {
+    if text.len() > MAX_CONFIG_BYTES {
+        return Err(format!(
+            "is larger than {} KiB, far more than any config needs",
+            MAX_CONFIG_BYTES / 1024
+        ));
+    }
+    let too_deep = |n: usize| format!("nests deeper than {MAX_YAML_DEPTH} levels at line {n}");
+    let mut flow = 0usize;
+    for (i, line) in text.lines().enumerate() {
+        let mut quote: Option<char> = None;
+        let mut block = 0usize;
+        let mut leading = true;
+        let mut prev = ' ';
+        for c in line.chars() {
+            match quote {
+                Some(q) if c == q => quote = None,
+                Some(_) => {}
+                None => match c {
+                    '#' if prev.is_whitespace() => break,
+                    '"' | '\'' => quote = Some(c),
+                    '[' | '{' => {
+                        flow += 1;
+                        if flow > MAX_YAML_DEPTH {
+                            return Err(too_deep(i + 1));
+                        }
+                    }
+                    ']' | '}' => flow = flow.saturating_sub(1),
+                    '-' | '?' | ':' if leading => block += 1,
+                    c if c.is_whitespace() => {}
+                    _ => leading = false,
+                },
+            }
+            if block > MAX_YAML_DEPTH {
+                return Err(too_deep(i + 1));
+            }
+            prev = c;
+        }
+    }
+    Ok(())
+}
+
+/// Read at most `max` bytes of a text file: more is an error, so `/dev/zero` or a huge
+/// file given as a config or password file cannot exhaust memory.
+pub(crate) fn read_limited(path: &Path, max: usize) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    std::fs::File::open(path)?
+        .take(max as u64 + 1)
+        .read_to_end(&mut buf)?;
+    if buf.len() > max {
+        return Err(std::io::Error::other(format!(
+            "larger than {} KiB",
+            max / 1024
+        )));
+    }
+    String::from_utf8(buf)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
+}
+
 fn load(path: &Path) -> Result<Loaded> {
-    let text = std::fs::read_to_string(path)
+    let text = read_limited(path, MAX_CONFIG_BYTES)
         .map_err(|e| Error::Usage(format!("cannot read config {}: {e}", path.display())))?;
+    check_shape(&text).map_err(|e| Error::Usage(format!("config {} {e}", path.display())))?;
     let file = if text.trim().is_empty() {
         ConfigFile::default()
     } else {
@@ -216,9 +285,11 @@ fn yaml_error(path: &Path, text: &str, e: &serde_yaml::Error) -> Error {
 /// Where the backend URL came from, for `-v` and messages.
 enum Source {
     Flag,
-    Oslo(PathBuf),
+    /// `--oslo-config`, with the `member_id` its `[coordination]` sets.
+    Oslo(PathBuf, Option<String>),
     Env,
-    Profile(String, PathBuf),
+    /// A profile, with the `member_id` of its `oslo_config` if it has one.
+    Profile(String, PathBuf, Option<String>),
     Embedded,
 }
 
@@ -243,7 +314,12 @@ pub fn resolve(global: &GlobalArgs) -> Result<Context> {
         }),
         _ => None,
     };
-    let (url, source) = backend(global, in_use.as_ref())?;
+    let (url, source) = backend(&log, global, in_use.as_ref())?;
+    if let Some(var) = profile.as_ref().and_then(|p| p.password_env.as_deref()) {
+        // COMMAND (and every watch handler) inherits our environment: the password must
+        // not go with it. This runs before the runtime or any other thread starts.
+        std::env::remove_var(var);
+    }
     if let (Source::Env, Some(p), Some(_)) = (&source, &in_use, &global.profile) {
         if p.profile.backend.is_some() || p.profile.oslo_config.is_some() {
             log.warn(&format!(
@@ -255,10 +331,19 @@ pub fn resolve(global: &GlobalArgs) -> Result<Context> {
     log.debug(&format!("backend {url} ({})", describe(&source)));
 
     let host = hostname();
+    // Closest to the command line first: -m/TOOZCTL_MEMBER_ID, the member_id of an
+    // --oslo-config, the profile's member_id, the member_id of the profile's oslo_config.
+    let (oslo_flag_member, oslo_profile_member) = match &source {
+        Source::Oslo(_, m) => (m.clone(), None),
+        Source::Profile(_, _, m) => (None, m.clone()),
+        _ => (None, None),
+    };
     let member_id = match global
         .member_id
         .clone()
+        .or(oslo_flag_member)
         .or_else(|| profile.as_ref().and_then(|p| p.member_id.clone()))
+        .or(oslo_profile_member)
     {
         Some(m) if m.is_empty() => return Err(Error::Usage("member id is empty".into())),
         Some(m) => m,
@@ -266,7 +351,8 @@ pub fn resolve(global: &GlobalArgs) -> Result<Context> {
     };
     if member_id.chars().any(|c| c.is_control()) {
         return Err(Error::Usage(format!(
-            "member id {member_id:?} contains a control character"
+            "member id '{}' contains a control character",
+            crate::output::escape::escape(&member_id)
         )));
     }
     let output = global
@@ -285,7 +371,7 @@ struct InUse<'a> {
 
 /// The backend URL by precedence: --backend > --oslo-config > TOOZCTL_BACKEND > profile >
 /// embedded; a profile's password_file/password_env fill in the profile's URL only.
-fn backend(global: &GlobalArgs, in_use: Option<&InUse>) -> Result<(BackendUrl, Source)> {
+fn backend(log: &Log, global: &GlobalArgs, in_use: Option<&InUse>) -> Result<(BackendUrl, Source)> {
     // clap fills `backend` from the flag or from TOOZCTL_BACKEND: tell them apart, since
     // --oslo-config sits between the two.
     let env_backend = std::env::var("TOOZCTL_BACKEND").ok();
@@ -301,15 +387,16 @@ fn backend(global: &GlobalArgs, in_use: Option<&InUse>) -> Result<(BackendUrl, S
     let from_env = given.is_some() && given == env_backend;
     let (raw, source) = match (given, &global.oslo_config, in_use) {
         (Some(b), _, _) if !from_env => (b.to_string(), Source::Flag),
-        (_, Some(p), _) => (
-            oslo::backend_url(p).map_err(Error::Usage)?,
-            Source::Oslo(p.clone()),
-        ),
+        (_, Some(p), _) => {
+            let c = oslo::read(p).map_err(Error::Usage)?;
+            (c.backend_url, Source::Oslo(p.clone(), c.member_id))
+        }
         (Some(b), None, _) => (b.to_string(), Source::Env),
         (None, None, Some(u)) if u.profile.backend.is_some() || u.profile.oslo_config.is_some() => {
+            let (raw, member) = profile_url(u.file, u.name, u.profile)?;
             (
-                profile_url(u.file, u.name, u.profile)?,
-                Source::Profile(u.name.to_string(), u.file.path.clone()),
+                raw,
+                Source::Profile(u.name.to_string(), u.file.path.clone(), member),
             )
         }
         (None, None, _) => (default_backend_url(), Source::Embedded),
@@ -318,8 +405,17 @@ fn backend(global: &GlobalArgs, in_use: Option<&InUse>) -> Result<(BackendUrl, S
         (Source::Profile(..), Some(u)) => Some(u),
         _ => None,
     };
+    let flag_password = global
+        .password_file
+        .as_deref()
+        .map(|f| read_password_file(log, f, "--password-file"))
+        .transpose()?;
     let Some(u) = from_profile else {
-        let url = BackendUrl::parse(&raw)?;
+        let mut url = BackendUrl::parse(&raw)?;
+        if let Some(secret) = flag_password {
+            fill_password(&mut url, secret, &source)?;
+            return Ok((url, source));
+        }
         if matches!(source, Source::Env) && url.password().is_some_and(|p| p.expose() == "***") {
             // What toozctl hands its COMMAND: a nested toozctl cannot log in with it.
             return Err(Error::Usage(format!(
@@ -332,6 +428,12 @@ fn backend(global: &GlobalArgs, in_use: Option<&InUse>) -> Result<(BackendUrl, S
     let (l, name) = (u.file, u.name);
     let mut url = BackendUrl::parse(&raw)
         .map_err(|e| l.error(Some(name), "backend", &format!("profile '{name}': {e}")))?;
+    if let Some(secret) = flag_password {
+        // --password-file is closer to the command line than the profile's password_file
+        // or password_env, and replaces them.
+        fill_password(&mut url, secret, &source)?;
+        return Ok((url, source));
+    }
     if let Some(secret) = profile_password(l, name, u.profile)? {
         if url.password().is_some() {
             return Err(l.error(Some(name), "backend", &format!(
@@ -346,9 +448,9 @@ fn backend(global: &GlobalArgs, in_use: Option<&InUse>) -> Result<(BackendUrl, S
 fn describe(source: &Source) -> String {
     match source {
         Source::Flag => "from --backend".into(),
-        Source::Oslo(p) => format!("from [coordination] backend_url of {}", p.display()),
+        Source::Oslo(p, _) => format!("from [coordination] backend_url of {}", p.display()),
         Source::Env => "from TOOZCTL_BACKEND".into(),
-        Source::Profile(n, p) => format!("from profile '{n}' of {}", p.display()),
+        Source::Profile(n, p, _) => format!("from profile '{n}' of {}", p.display()),
         Source::Embedded => "the embedded file backend".into(),
     }
 }
@@ -395,8 +497,9 @@ fn select_profile(
     }
 }
 
-/// The backend URL text of a profile (its `backend`, or its `oslo_config`'s).
-fn profile_url(l: &Loaded, name: &str, p: &Profile) -> Result<String> {
+/// The backend URL text of a profile (its `backend`, or its `oslo_config`'s, with the
+/// `member_id` that config sets).
+fn profile_url(l: &Loaded, name: &str, p: &Profile) -> Result<(String, Option<String>)> {
     match (&p.backend, &p.oslo_config) {
         (Some(_), Some(_)) => Err(l.error(
             Some(name),
@@ -408,14 +511,15 @@ fn profile_url(l: &Loaded, name: &str, p: &Profile) -> Result<String> {
             "backend",
             &format!("profile '{name}': backend is empty"),
         )),
-        (Some(b), None) => Ok(b.trim().to_string()),
+        (Some(b), None) => Ok((b.trim().to_string(), None)),
         (None, Some(o)) => {
             let o = if o.is_relative() {
                 l.path.parent().unwrap_or(Path::new(".")).join(o)
             } else {
                 o.clone()
             };
-            oslo::backend_url(&o)
+            oslo::read(&o)
+                .map(|c| (c.backend_url, c.member_id))
                 .map_err(|e| l.error(Some(name), "oslo_config", &format!("profile '{name}': {e}")))
         }
         (None, None) => Err(Error::Internal("profile without a backend".into())),
@@ -436,7 +540,7 @@ fn profile_password(l: &Loaded, name: &str, p: &Profile) -> Result<Option<Secret
             } else {
                 f.clone()
             };
-            let text = std::fs::read_to_string(&f).map_err(|e| {
+            let text = read_limited(&f, 64 * 1024).map_err(|e| {
                 l.error(
                     Some(name),
                     "password_file",
@@ -466,6 +570,44 @@ fn profile_password(l: &Loaded, name: &str, p: &Profile) -> Result<Option<Secret
         },
         (None, None) => Ok(None),
     }
+}
+
+/// `--password-file`/`TOOZCTL_PASSWORD_FILE`: the first line of the file, without its line
+/// end; unreadable or empty is a usage error; readable by other users is warned about.
+fn read_password_file(log: &Log, f: &Path, what: &str) -> Result<Secret> {
+    use std::os::unix::fs::PermissionsExt;
+    let text = read_limited(f, 64 * 1024)
+        .map_err(|e| Error::Usage(format!("cannot read {what} {}: {e}", f.display())))?;
+    let first = text.lines().next().unwrap_or("").trim_end_matches('\r');
+    if first.is_empty() {
+        return Err(Error::Usage(format!(
+            "{what} {} is empty (its first line is the password)",
+            f.display()
+        )));
+    }
+    if std::fs::metadata(f).is_ok_and(|m| m.permissions().mode() & 0o004 != 0) {
+        log.warn(&format!(
+            "{what} {} is readable by other users: chmod o-r it",
+            f.display()
+        ));
+    }
+    Ok(Secret::new(first))
+}
+
+/// Put a `--password-file` password into `url`; a URL that has its own password is refused,
+/// except one redacted as toozctl hands TOOZCTL_BACKEND to its COMMAND (`:***@`).
+fn fill_password(url: &mut BackendUrl, secret: Secret, source: &Source) -> Result<()> {
+    if url
+        .password()
+        .is_some_and(|p| !(matches!(source, Source::Env) && p.expose() == "***"))
+    {
+        return Err(Error::Usage(format!(
+            "the backend URL ({url}, {}) has a password and --password-file gives another; keep one",
+            describe(source)
+        )));
+    }
+    url.set_password(secret);
+    Ok(())
 }
 
 /// A config readable by other users that holds a password in a URL gets a warning, and so
@@ -517,5 +659,52 @@ mod tests {
         assert_eq!(find_line(text, Some("b"), "backend"), Some(8));
         assert_eq!(find_line(text, Some("b"), "password_file"), Some(5));
         assert_eq!(find_line(text, Some("zzz"), "backend"), None);
+    }
+
+    #[test]
+    fn deep_yaml_is_refused_before_parsing() {
+        let n = 65_536;
+        for text in [
+            format!("{}{}", "[".repeat(n), "]".repeat(n)),
+            format!("profiles: {}1{}", "{a: ".repeat(n), "}".repeat(n)),
+            format!("{}x\n", "- ".repeat(n)),
+        ] {
+            assert!(check_shape(&text).is_err());
+        }
+        assert!(check_shape("profiles:\n  a:\n    backend: 'file:///x#[['\n").is_ok());
+    }
+
+    mod fuzz {
+        //! Property tests: random YAML-ish text through the config reader: refused or read,
+        //! never a panic, never a long parse.
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn piece() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just("profiles:\n".to_string()),
+                Just("default_profile: a\n".to_string()),
+                Just("  a:\n    backend: file:///x\n".to_string()),
+                Just("    password_env: X\n".to_string()),
+                (1..200usize).prop_map(|n| "[".repeat(n)),
+                (1..200usize).prop_map(|n| "{a: ".repeat(n)),
+                (1..200usize).prop_map(|n| "- ".repeat(n)),
+                Just("&a [*a, *a]\n".to_string()),
+                "[ -~\t\n]{0,20}",
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(500))]
+            #[test]
+            fn config_reader_never_panics(pieces in proptest::collection::vec(piece(), 0..12)) {
+                let text = pieces.concat();
+                let started = std::time::Instant::now();
+                if check_shape(&text).is_ok() {
+                    let _ = serde_yaml::from_str::<ConfigFile>(&text);
+                }
+                prop_assert!(started.elapsed() < std::time::Duration::from_secs(1));
+            }
+        }
     }
 }

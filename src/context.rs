@@ -40,13 +40,18 @@ impl Context {
         }
     }
 
-    /// Our identity for a primitive held while `command` runs.
-    pub fn identity(&self, command: &[std::ffi::OsString]) -> Identity {
+    /// Our identity for a primitive held while `command` runs. Its holder record names
+    /// only COMMAND's program unless `record_words` (`--record-command`) asks for its words.
+    pub fn identity(&self, command: &[std::ffi::OsString], record_words: bool) -> Identity {
         Identity {
             member_id: self.member_id.clone(),
             host: self.host.clone(),
             pid: std::process::id(),
-            command: command_summary(command),
+            command: if record_words {
+                command_summary(command)
+            } else {
+                program_name(command)
+            },
         }
     }
 
@@ -55,7 +60,19 @@ impl Context {
     }
 }
 
-/// The first words of a command line, for holder records (at most 80 characters).
+/// What holder records keep of COMMAND by default: the program's file name (no directory,
+/// no arguments, which may carry secrets), at most 80 characters.
+pub fn program_name(command: &[std::ffi::OsString]) -> String {
+    let Some(first) = command.first() else {
+        return String::new();
+    };
+    let path = std::path::Path::new(first);
+    let name = path.file_name().unwrap_or(first.as_os_str());
+    crate::output::shorten(&name.to_string_lossy(), 80)
+}
+
+/// The first words of a command line, for holder records with `--record-command` (at most
+/// 80 characters).
 pub fn command_summary(command: &[std::ffi::OsString]) -> String {
     let mut s = String::new();
     for word in command.iter().take(6) {

@@ -27,9 +27,10 @@ use clap::Parser;
 
 /// Parse, resolve, run; returns the process exit status. Never exits by itself.
 pub fn main_with_args(args: Vec<std::ffi::OsString>) -> i32 {
+    let urls = url_like_args(&args);
     let cli = match cli::Cli::try_parse_from(args) {
         Ok(c) => c,
-        Err(e) => return report_clap_error(e),
+        Err(e) => return report_clap_error(e, &urls),
     };
     // Completion scripts need no backend, and a broken config must not stop them.
     if let cli::Command::Completions(args) = cli.command {
@@ -64,13 +65,30 @@ pub fn main_with_args(args: Vec<std::ffi::OsString>) -> i32 {
 
 fn report(e: &error::Error) -> i32 {
     if let Some(m) = e.message() {
-        eprintln!("toozctl: {m}");
+        eprintln!("toozctl: {}", output::escape::message(&m));
     }
     e.exit_code()
 }
 
+/// Arguments that may hold a URL with a password (anything with `://` or an `@`), which
+/// clap may quote back in an error: they are replaced by their redacted form there.
+fn url_like_args(args: &[std::ffi::OsString]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = args
+        .iter()
+        .filter_map(|a| a.to_str())
+        .flat_map(|a| [Some(a), a.split_once('=').map(|(_, v)| v)])
+        .flatten()
+        .filter(|a| a.contains("://") || a.contains('@'))
+        .map(|a| (a.to_string(), coordination::url::redact(a)))
+        .filter(|(a, r)| a != r)
+        .collect();
+    // Longest first, so a whole `--backend=URL` is replaced before the URL inside it.
+    out.sort_by_key(|(a, _)| std::cmp::Reverse(a.len()));
+    out
+}
+
 /// clap's help and version go out as clap prints them; errors become one line, exit 2.
-fn report_clap_error(e: clap::Error) -> i32 {
+fn report_clap_error(e: clap::Error, urls: &[(String, String)]) -> i32 {
     use clap::error::ErrorKind;
     match e.kind() {
         ErrorKind::DisplayHelp
@@ -95,7 +113,13 @@ fn report_clap_error(e: clap::Error) -> i32 {
                 first.push(' ');
                 first.push_str(detail);
             }
-            eprintln!("toozctl: {first} (see 'toozctl --help')");
+            for (raw, redacted) in urls {
+                first = first.replace(raw.as_str(), redacted);
+            }
+            eprintln!(
+                "toozctl: {} (see 'toozctl --help')",
+                output::escape::message(&first)
+            );
             error::code::USAGE
         }
     }

@@ -29,6 +29,7 @@ Examples:
 #[derive(Debug, clap::Args)]
 #[command(
     about = "Run COMMAND only while leader of a group",
+    override_usage = "toozctl elect [OPTIONS] [--] <GROUP> [-- <COMMAND>...]",
     long_about = "Join GROUP (creating it if needed), campaign for its leadership, and once elected run \
 COMMAND for as long as leadership holds; stand down when COMMAND exits and exit with its status. Without \
 COMMAND: print one line when elected and hold leadership until SIGINT or SIGTERM.\n\nCOMMAND gets \
@@ -37,7 +38,11 @@ with every new term) in its environment.",
     after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}")
 )]
 pub struct Args {
-    /// Group name
+    /// Group name; a name starting with '-' goes after a first --: elect -- -g -- COMMAND
+    #[arg(value_name = "GROUP")]
+    group_arg: Option<String>,
+    /// GROUP, once [`super::name_and_command`] has read it.
+    #[arg(skip)]
     pub group: String,
     /// Fail at once if another member leads
     #[arg(short = 'n', long, conflicts_with = "wait")]
@@ -51,6 +56,10 @@ pub struct Args {
     /// Capabilities as JSON, stored in tooz's encoding
     #[arg(long, value_name = "JSON", value_parser = super::group::parse_capabilities)]
     pub capabilities: Option<Capabilities>,
+    /// Record COMMAND's words (up to 80 characters) in the holder record that other backend
+    /// users can read, instead of only its program name
+    #[arg(long)]
+    pub record_command: bool,
     #[command(flatten)]
     pub supervise: SuperviseArgs,
     /// The command to run while leader (after --)
@@ -58,12 +67,18 @@ pub struct Args {
     pub command: Vec<OsString>,
 }
 
-pub async fn run(ctx: &Context, args: Args) -> Result<()> {
+pub async fn run(ctx: &Context, mut args: Args) -> Result<()> {
     let started = Instant::now();
+    (args.group, args.command) =
+        super::name_and_command(args.group_arg.take(), std::mem::take(&mut args.command))?;
     let log = Log::new(ctx.verbosity);
-    super::with_backend(ctx, &log, &args.command, async |coord, signals| {
-        elect_and_hold(ctx, &log, &args, coord, signals, started).await
-    })
+    super::with_backend(
+        ctx,
+        &log,
+        &args.command,
+        args.record_command,
+        async |coord, signals| elect_and_hold(ctx, &log, &args, coord, signals, started).await,
+    )
     .await
 }
 

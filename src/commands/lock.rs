@@ -32,6 +32,7 @@ Examples:
 #[derive(Debug, clap::Args)]
 #[command(
     about = "Hold a lock while COMMAND runs (flock across machines)",
+    override_usage = "toozctl lock [OPTIONS] [--] <NAME> [-- <COMMAND>...]",
     long_about = "Acquire lock NAME, run COMMAND while holding it, release it when COMMAND exits, and exit \
 with COMMAND's status (128+S if it died of signal S). Without COMMAND: print one line when acquired, hold \
 until SIGINT or SIGTERM, release, exit 0.\n\nCOMMAND runs in its own process group; SIGINT, SIGTERM, \
@@ -40,7 +41,12 @@ TOOZCTL_BACKEND (password shown as ***) and TOOZCTL_FENCING_TOKEN in its environ
     after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}")
 )]
 pub struct Args {
-    /// Lock name (on the file backend, a path relative to the backend directory)
+    /// Lock name (on the file backend, a path relative to the backend directory); a name
+    /// starting with '-' goes after a first --: lock -- -x -- COMMAND
+    #[arg(value_name = "NAME")]
+    name_arg: Option<String>,
+    /// NAME, once [`super::name_and_command`] has read it.
+    #[arg(skip)]
     pub name: String,
     /// Fail at once if the lock is held
     #[arg(short = 'n', long, conflicts_with = "wait")]
@@ -57,9 +63,13 @@ pub struct Args {
     /// Semaphore: up to N holders at once
     #[arg(short = 'l', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10000))]
     pub limit: Option<u32>,
-    /// Lease for TTL-based backends (Redis, etcd), refreshed well before expiry [default: the URL's lock_timeout]
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    /// Lease for TTL-based backends (Redis, etcd), refreshed well before expiry; at least 1s [default: the URL's lock_timeout]
+    #[arg(long, value_parser = crate::cli::parse_ttl, value_name = "DURATION")]
     pub ttl: Option<Duration>,
+    /// Record COMMAND's words (up to 80 characters) in the holder record that other backend
+    /// users can read, instead of only its program name
+    #[arg(long)]
+    pub record_command: bool,
     #[command(flatten)]
     pub supervise: SuperviseArgs,
     /// The command to run while holding the lock (after --)
@@ -77,12 +87,18 @@ impl Args {
     }
 }
 
-pub async fn run(ctx: &Context, args: Args) -> Result<()> {
+pub async fn run(ctx: &Context, mut args: Args) -> Result<()> {
     let started = Instant::now();
+    (args.name, args.command) =
+        super::name_and_command(args.name_arg.take(), std::mem::take(&mut args.command))?;
     let log = Log::new(ctx.verbosity);
-    super::with_backend(ctx, &log, &args.command, async |coord, signals| {
-        lock_and_hold(ctx, &log, &args, coord, signals, started).await
-    })
+    super::with_backend(
+        ctx,
+        &log,
+        &args.command,
+        args.record_command,
+        async |coord, signals| lock_and_hold(ctx, &log, &args, coord, signals, started).await,
+    )
     .await
 }
 

@@ -165,7 +165,7 @@ impl table::Row for Row {
 
 pub async fn run(ctx: &Context, args: Args) -> Result<()> {
     let log = Log::new(ctx.verbosity);
-    let coord = backends::connect(&ctx.url, ctx.identity(&[])).await?;
+    let coord = backends::connect(&ctx.url, ctx.identity(&[], false)).await?;
     let listed = coord.locks().await;
     if let Err(e) = coord.close().await {
         log.debug(&format!("closing the backend connection: {e}"));

@@ -33,11 +33,58 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
     }
 }
 
+/// clap value parser for the names reading commands take: the form text output prints is
+/// read back (`output::escape`), so a name with control characters can be named.
+pub fn shown_name(text: &str) -> std::result::Result<String, String> {
+    Ok(crate::output::unescape(text).into_owned())
+}
+
+/// NAME and COMMAND of `lock`, `elect` and `group join`, whose syntax is
+/// `[OPTIONS] [--] NAME [-- COMMAND...]`. clap hands over NAME when it came before the
+/// first `--`; otherwise everything after that `--` arrives in `command`, and NAME is its
+/// first word, followed by nothing (hold mode) or by a second `--` and COMMAND. This is how
+/// a name that starts with `-` is given: `lock -- -x -- true`.
+pub fn name_and_command(
+    name: Option<String>,
+    command: Vec<OsString>,
+) -> Result<(String, Vec<OsString>)> {
+    if let Some(n) = name {
+        return Ok((n, command));
+    }
+    let mut words = command.into_iter();
+    let Some(first) = words.next() else {
+        return Err(Error::Usage(
+            "the following required arguments were not provided: <NAME> (see --help)".into(),
+        ));
+    };
+    let name = first
+        .into_string()
+        .map_err(|_| Error::Usage("the name given after -- is not valid UTF-8".into()))?;
+    let rest: Vec<OsString> = words.collect();
+    match rest.split_first() {
+        None => Ok((name, Vec::new())),
+        Some((sep, command)) if sep == "--" => Ok((name, command.to_vec())),
+        Some(_) => Err(Error::Usage(format!(
+            "after '-- {}' comes a second -- before COMMAND (syntax: [--] NAME [-- COMMAND...])",
+            crate::output::shorten(&name, 100)
+        ))),
+    }
+}
+
 /// The frame of every command that waits or holds: signal handlers installed before
 /// anything is taken (a signal while connecting or waiting cancels cleanly), an
 /// interruptible connect as the identity running `command`, then `body`, and the backend
 /// closed whatever `body` returned (withdrawing queue entries, ending the session).
-pub async fn with_backend<F>(ctx: &Context, log: &Log, command: &[OsString], body: F) -> Result<()>
+///
+/// `record_words` is `--record-command`: the holder record then keeps COMMAND's first words,
+/// not only its program name.
+pub async fn with_backend<F>(
+    ctx: &Context,
+    log: &Log,
+    command: &[OsString],
+    record_words: bool,
+    body: F,
+) -> Result<()>
 where
     F: AsyncFnOnce(&dyn Coordinator, &mut Signals) -> Result<()>,
 {
@@ -45,7 +92,7 @@ where
         .map_err(|e| Error::Internal(format!("cannot install signal handlers: {e}")))?;
     let coord = hold::interruptible(
         &mut signals,
-        backends::connect(&ctx.url, ctx.identity(command)),
+        backends::connect(&ctx.url, ctx.identity(command, record_words)),
     )
     .await??;
     let result = body(coord.as_ref(), &mut signals).await;
@@ -53,4 +100,43 @@ where
         log.debug(&format!("closing the backend connection: {e}"));
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn words(v: &[&str]) -> Vec<OsString> {
+        v.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn a_name_after_a_first_double_dash() {
+        let (n, c) = name_and_command(None, words(&["-x", "--", "true", "--"])).unwrap();
+        assert_eq!((n.as_str(), c), ("-x", words(&["true", "--"])));
+        let (n, c) = name_and_command(None, words(&["-x"])).unwrap();
+        assert_eq!((n.as_str(), c.len()), ("-x", 0));
+        assert!(name_and_command(None, words(&["-x", "true"])).is_err());
+        assert!(name_and_command(None, vec![]).is_err());
+        let (n, c) = name_and_command(Some("a".into()), words(&["--", "x"])).unwrap();
+        assert_eq!((n.as_str(), c), ("a", words(&["--", "x"])));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+        /// Names as given on the command line: split, read back from the shown form and
+        /// checked without panic, whatever the words.
+        #[test]
+        fn names_never_panic(ws in proptest::collection::vec(
+            prop_oneof![Just("--".to_string()), "\\PC{0,12}", "[-\\\\u{}1b]{0,8}"], 0..5)
+        ) {
+            let ws: Vec<OsString> = ws.iter().map(OsString::from).collect();
+            if let Ok((name, _)) = name_and_command(None, ws) {
+                let shown = shown_name(&name).unwrap();
+                let _ = crate::coordination::validate_name("lock", &shown);
+                let _ = crate::backends::file::validate_lock_name(&shown);
+            }
+        }
+    }
 }

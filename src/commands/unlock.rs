@@ -38,7 +38,9 @@ until its TTL or session runs out.",
     after_help = AFTER_HELP
 )]
 pub struct Args {
-    /// Lock name (on the file backend, a path relative to the backend directory)
+    /// Lock name (on the file backend, a path relative to the backend directory), as text
+    /// output prints it (escapes such as \u{1b} are read back)
+    #[arg(value_parser = crate::commands::shown_name)]
     pub name: String,
 }
 
@@ -61,7 +63,7 @@ fn describe(holders: &[Holder]) -> String {
 pub async fn run(ctx: &Context, args: Args) -> Result<()> {
     validate_name("lock", &args.name)?;
     let log = Log::new(ctx.verbosity);
-    let coord = backends::connect(&ctx.url, ctx.identity(&[])).await?;
+    let coord = backends::connect(&ctx.url, ctx.identity(&[], false)).await?;
     let broken = coord.break_lock(&args.name).await;
     if let Err(e) = coord.close().await {
         log.debug(&format!("closing the backend connection: {e}"));

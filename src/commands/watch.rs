@@ -88,7 +88,8 @@ pub struct Args {
     /// What to watch
     #[arg(value_enum)]
     pub kind: Kind,
-    /// The group or lock name
+    /// The group or lock name, as text output prints it (escapes such as \u{1b} are read back)
+    #[arg(value_parser = crate::commands::shown_name)]
     pub target: String,
     /// Exit 0 after N events
     #[arg(short = 'c', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
@@ -174,7 +175,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<()> {
         }
     }
     let log = Log::new(ctx.verbosity);
-    crate::commands::with_backend(ctx, &log, &[], async |coord, signals| {
+    crate::commands::with_backend(ctx, &log, &[], false, async |coord, signals| {
         watch(ctx, &log, &args, coord, signals).await
     })
     .await

@@ -55,7 +55,8 @@ fn parse(text: &str) -> Result<Sections, String> {
                 Some((_, value, _)) => value.push(line.trim_start().to_string()),
                 None => {
                     return Err(format!(
-                        "line {lineno}: unexpected continuation line {line:?}"
+                        "line {lineno}: unexpected continuation line '{}'",
+                        shorten(line, 60)
                     ))
                 }
             }
@@ -65,7 +66,8 @@ fn parse(text: &str) -> Result<Sections, String> {
         if line.starts_with('[') {
             if !line.ends_with(']') {
                 return Err(format!(
-                    "line {lineno}: invalid section (must end with ]): {line:?}"
+                    "line {lineno}: invalid section (must end with ]): '{}'",
+                    shorten(line, 60)
                 ));
             }
             if line.len() <= 2 {
@@ -80,7 +82,8 @@ fn parse(text: &str) -> Result<Sections, String> {
             let split = match (colon, equal) {
                 (None, None) => {
                     return Err(format!(
-                        "line {lineno}: no ':' or '=' found in assignment {line:?}"
+                        "line {lineno}: no ':' or '=' found in assignment '{}'",
+                        shorten(line, 60)
                     ))
                 }
                 (None, Some(e)) => e,
@@ -103,15 +106,35 @@ fn parse(text: &str) -> Result<Sections, String> {
     Ok(sections)
 }
 
-/// Expand `$name`, `${name}`, `${section.name}` and `$$` as oslo.config does.
+/// Bounds on `$name` expansion: a few hundred bytes of config can otherwise refer to
+/// itself into gigabytes (8 levels of 20 references is 20^8 copies).
+const MAX_DEPTH: usize = 10;
+const MAX_REFERENCES: usize = 1000;
+const MAX_EXPANDED: usize = 64 * 1024;
+
+/// What an expansion may still spend: references followed and bytes produced.
+struct Budget {
+    references: usize,
+}
+
+/// Expand `$name`, `${name}`, `${section.name}` and `$$` as oslo.config does, within
+/// [`MAX_DEPTH`] levels, [`MAX_REFERENCES`] references and [`MAX_EXPANDED`] bytes.
+fn expand(sections: &Sections, section: &str, value: &str) -> Result<String, String> {
+    let mut budget = Budget { references: 0 };
+    substitute(sections, section, value, 0, &mut budget)
+}
+
 fn substitute(
     sections: &Sections,
     section: &str,
     value: &str,
     depth: usize,
+    budget: &mut Budget,
 ) -> Result<String, String> {
-    if depth > 10 {
-        return Err("option references nest too deeply (a loop?)".into());
+    if depth > MAX_DEPTH {
+        return Err(format!(
+            "option references nest more than {MAX_DEPTH} deep (a loop?)"
+        ));
     }
     let mut out = String::with_capacity(value.len());
     let mut rest = value;
@@ -123,9 +146,7 @@ fn substitute(
             rest = r;
             continue;
         } else if let Some(r) = rest.strip_prefix('{') {
-            let end = r
-                .find('}')
-                .ok_or_else(|| format!("unterminated '${{' in {value:?}"))?;
+            let end = r.find('}').ok_or_else(|| "unterminated '${'".to_string())?;
             (&r[..end], &r[end + 1..])
         } else {
             let end = rest
@@ -146,29 +167,71 @@ fn substitute(
             .and_then(|s| s.get(key))
             .or_else(|| sections.get("DEFAULT").and_then(|s| s.get(key)))
             .ok_or_else(|| format!("'${name}' refers to an option that is not set in this file"))?;
-        out.push_str(&substitute(sections, &group, &found.0, depth + 1)?);
+        budget.references += 1;
+        if budget.references > MAX_REFERENCES {
+            return Err(format!(
+                "option references expand more than {MAX_REFERENCES} times (a reference bomb?)"
+            ));
+        }
+        out.push_str(&substitute(sections, &group, &found.0, depth + 1, budget)?);
+        if out.len() > MAX_EXPANDED {
+            return Err(format!(
+                "option references expand to more than {} KiB",
+                MAX_EXPANDED / 1024
+            ));
+        }
         rest = after;
     }
     out.push_str(rest);
+    if out.len() > MAX_EXPANDED {
+        return Err(format!(
+            "option references expand to more than {} KiB",
+            MAX_EXPANDED / 1024
+        ));
+    }
     Ok(out)
 }
 
+/// What a service config's `[coordination]` section gives toozctl.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Coordination {
+    /// `backend_url`, expanded and joined as tooz would use it.
+    pub backend_url: String,
+    /// `member_id`, when the section sets one (the id the service joins groups with).
+    pub member_id: Option<String>,
+}
+
 /// `backend_url` of `[coordination]` in `path`; errors name the file and line.
+#[cfg(test)]
 pub fn backend_url(path: &Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(path)
+    read(path).map(|c| c.backend_url)
+}
+
+/// `[coordination]` of `path`: `backend_url` (required) and `member_id` (optional).
+pub fn read(path: &Path) -> Result<Coordination, String> {
+    let text = super::read_limited(path, 16 * 1024 * 1024)
         .map_err(|e| format!("cannot read OpenStack config {}: {e}", path.display()))?;
     let sections = parse(&text).map_err(|e| format!("OpenStack config {} {e}", path.display()))?;
-    let Some((value, line)) = sections
-        .get("coordination")
-        .and_then(|s| s.get("backend_url"))
-    else {
+    let section = sections.get("coordination");
+    let Some((value, line)) = section.and_then(|s| s.get("backend_url")) else {
+        // Some installation guides write `driver = file`: tooz has no such option.
+        let driver = section
+            .and_then(|s| s.get("driver"))
+            .map(|(d, l)| {
+                format!(
+                    " (line {l} sets driver = {}, which tooz does not read)",
+                    shorten(d.trim(), 40)
+                )
+            })
+            .unwrap_or_default();
         return Err(format!(
-            "OpenStack config {} sets no backend_url in [coordination] (the service then uses its own default, \
-             or no coordination at all)",
+            "OpenStack config {} sets no backend_url in [coordination]{driver}: tooz reads the backend \
+             from [coordination] backend_url, e.g. backend_url = file:///var/lib/nova/locks \
+             (without it the service uses its own default, or no coordination at all)",
             path.display()
         ));
     };
-    let expanded = substitute(&sections, "coordination", value, 0).map_err(|e| {
+    let expanded = expand(&sections, "coordination", value).map_err(|e| {
         format!(
             "OpenStack config {} line {line}: backend_url: {e}",
             path.display()
@@ -184,7 +247,27 @@ pub fn backend_url(path: &Path) -> Result<String, String> {
             path.display()
         ));
     }
-    Ok(url.trim().to_string())
+    let member_id = match section.and_then(|s| s.get("member_id")) {
+        None => None,
+        Some((m, l)) => {
+            let m = expand(&sections, "coordination", m).map_err(|e| {
+                format!(
+                    "OpenStack config {} line {l}: member_id: {e}",
+                    path.display()
+                )
+            })?;
+            Some(m.trim().to_string()).filter(|m| !m.is_empty())
+        }
+    };
+    Ok(Coordination {
+        backend_url: url.trim().to_string(),
+        member_id,
+    })
+}
+
+/// At most `max` characters of `s`, with `…` when cut, for echoing config text.
+fn shorten(s: &str, max: usize) -> String {
+    crate::coordination::url::shorten(s, max)
 }
 
 #[cfg(test)]
@@ -224,5 +307,45 @@ mod tests {
         assert!(url_of("[coordination]\nnonsense\n")
             .unwrap_err()
             .contains("line 2"));
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    //! Property tests: random ini text in oslo.config's dialect, heavy on `$` references,
+    //! parses and expands without panic and within the expansion bounds, quickly.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn line() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("[coordination]".to_string()),
+            Just("[DEFAULT]".to_string()),
+            Just("[".to_string()),
+            Just("".to_string()),
+            Just("# comment".to_string()),
+            "  [a-z$ {}.]{0,10}",
+            ("[a-d]", "[a-d$ {}.=:\"']{0,16}").prop_map(|(k, v)| format!("{k} = {v}")),
+            ("[a-d]", 1..30usize).prop_map(|(k, n)| format!("{k} = {}", "$a$b${c}$d".repeat(n))),
+            "backend_url = [a-z:/$@{}.]{0,20}".prop_map(|s| s),
+            "member_id = [a-z$]{0,10}".prop_map(|s| s),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+        #[test]
+        fn expansion_is_bounded(lines in proptest::collection::vec(line(), 0..30)) {
+            let text = lines.join("\n");
+            if let Ok(sections) = parse(&text) {
+                for (name, keys) in &sections {
+                    for (value, _) in keys.values() {
+                        if let Ok(v) = expand(&sections, name, value) {
+                            prop_assert!(v.len() <= MAX_EXPANDED + value.len());
+                        }
+                    }
+                }
+            }
+        }
     }
 }

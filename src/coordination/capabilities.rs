@@ -10,6 +10,9 @@ use rmpv::Value;
 
 use super::Error;
 
+/// The deepest nesting read from a backend (tooz capabilities are a flat dict or two).
+const MAX_DEPTH: usize = 64;
+
 /// A member's capabilities, as the msgpack value tooz reads.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Capabilities(Value);
@@ -39,7 +42,9 @@ impl Capabilities {
             return Ok(Capabilities::default());
         }
         let mut rd = bytes;
-        let v = rmpv::decode::read_value(&mut rd)
+        // Any tooz client can store anything here: bound the nesting (rmpv's own limit of
+        // 1024 levels still overflows a small stack on the way back through to_json).
+        let v = rmpv::decode::read_value_with_max_depth(&mut rd, MAX_DEPTH)
             .map_err(|e| Error::Internal(format!("capabilities are not msgpack: {e}")))?;
         if !rd.is_empty() {
             return Err(Error::Internal(format!(
@@ -57,7 +62,7 @@ impl Capabilities {
     }
 
     pub fn to_json(&self) -> serde_json::Value {
-        msgpack_to_json(&self.0)
+        msgpack_to_json(&self.0, 0)
     }
 
     pub fn value(&self) -> &Value {
@@ -97,7 +102,9 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn msgpack_to_json(v: &Value) -> serde_json::Value {
+/// `depth` counts ext values opened on the way (each holds a msgpack value of its own), so
+/// ext-in-ext chains stay bounded too.
+fn msgpack_to_json(v: &Value, depth: usize) -> serde_json::Value {
     use serde_json::Value as J;
     match v {
         Value::Nil => J::Null,
@@ -123,7 +130,7 @@ fn msgpack_to_json(v: &Value) -> serde_json::Value {
             Ok(t) => J::String(t.to_string()),
             Err(_) => serde_json::json!({ "$bin": hex(b) }),
         },
-        Value::Array(a) => J::Array(a.iter().map(msgpack_to_json).collect()),
+        Value::Array(a) => J::Array(a.iter().map(|x| msgpack_to_json(x, depth)).collect()),
         Value::Map(m) => {
             let mut out = serde_json::Map::new();
             for (k, v) in m {
@@ -135,22 +142,25 @@ fn msgpack_to_json(v: &Value) -> serde_json::Value {
                     Value::Binary(b) => String::from_utf8(b.clone()).unwrap_or_else(|_| hex(b)),
                     other => other.to_string(),
                 };
-                out.insert(key, msgpack_to_json(v));
+                out.insert(key, msgpack_to_json(v, depth));
             }
             J::Object(out)
         }
-        Value::Ext(t, data) => ext_to_json(*t, data),
+        Value::Ext(t, data) => ext_to_json(*t, data, depth + 1),
     }
 }
 
 /// oslo.serialization ext types: 0 UUID (32 hex chars), 1 datetime (a msgpack map),
 /// 4/5 set/frozenset (a msgpack array); others are shown opaque.
-fn ext_to_json(t: i8, data: &[u8]) -> serde_json::Value {
+fn ext_to_json(t: i8, data: &[u8], depth: usize) -> serde_json::Value {
     let inner = || {
+        if depth > MAX_DEPTH {
+            return None;
+        }
         let mut rd = data;
-        rmpv::decode::read_value(&mut rd)
+        rmpv::decode::read_value_with_max_depth(&mut rd, MAX_DEPTH)
             .ok()
-            .map(|v| msgpack_to_json(&v))
+            .map(|v| msgpack_to_json(&v, depth))
     };
     match t {
         0 => match std::str::from_utf8(data) {
@@ -228,5 +238,71 @@ mod tests {
             .step_by(2)
             .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
             .collect()
+    }
+
+    #[test]
+    fn deep_values_from_a_backend_do_not_overflow_the_stack() {
+        // Any tooz client can store this as a member's capabilities.
+        let deep = vec![0x91u8; 200_000];
+        let _ = Capabilities::from_msgpack(&deep).map(|c| c.to_json());
+        // oslo's set ext (type 4) wrapping itself, 10 000 times.
+        let mut v = vec![0xc0u8];
+        for _ in 0..10_000 {
+            let mut w = vec![0xc9];
+            w.extend((v.len() as u32).to_be_bytes());
+            w.push(4);
+            w.extend(&v);
+            v = w;
+        }
+        let _ = Capabilities::from_msgpack(&v).map(|c| c.to_json());
+        let deep_json = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(Capabilities::from_json_text(&deep_json).is_err());
+    }
+
+    mod fuzz {
+        //! Property tests: any JSON text and any stored bytes become capabilities or an
+        //! error, never a panic; what we encode decodes to the same JSON.
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn json_text() -> impl Strategy<Value = String> {
+            let leaf = prop_oneof![
+                Just("null".to_string()),
+                Just("1e400".to_string()),
+                Just("-0".to_string()),
+                Just("18446744073709551616".to_string()),
+                "-?[0-9]{1,20}(\\.[0-9]{1,3})?",
+                "\"[ -~\u{80}-\u{2100}]{0,8}\"",
+            ];
+            leaf.prop_recursive(4, 32, 4, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..4)
+                        .prop_map(|v| format!("[{}]", v.join(","))),
+                    proptest::collection::vec(("[a-z]{0,3}", inner), 0..4).prop_map(|v| format!(
+                        "{{{}}}",
+                        v.iter()
+                            .map(|(k, x)| format!("\"{k}\":{x}"))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    )),
+                ]
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1000))]
+            #[test]
+            fn json_round_trips(t in prop_oneof![json_text(), "\\PC{0,20}"]) {
+                if let Ok(c) = Capabilities::from_json_text(&t) {
+                    let back = Capabilities::from_msgpack(&c.to_msgpack()).unwrap();
+                    prop_assert_eq!(back.to_json(), c.to_json());
+                }
+            }
+
+            #[test]
+            fn stored_bytes_never_panic(b in proptest::collection::vec(any::<u8>(), 0..64)) {
+                let _ = Capabilities::from_msgpack(&b).map(|c| c.to_json());
+            }
+        }
     }
 }

@@ -127,7 +127,8 @@ pub struct Identity {
     pub member_id: String,
     pub host: String,
     pub pid: u32,
-    /// The first words of COMMAND (empty in hold mode).
+    /// What the holder record keeps of COMMAND (empty in hold mode): its program name, or
+    /// its first words when the user asked for them (`--record-command`).
     pub command: String,
 }
 
@@ -462,15 +463,18 @@ pub trait Coordinator: Send + Sync {
     }
 }
 
-/// Checks every backend shares: a name is non-empty text without NUL or control characters.
+/// Checks every backend shares: a name is non-empty text without NUL. Other control
+/// characters are allowed, as tooz allows them: a tooz client may have created such a name,
+/// and toozctl must be able to inspect and repair it (output escapes them). A backend whose
+/// server refuses them (ZooKeeper) checks that itself.
 pub fn validate_name(kind: &str, name: &str) -> Result<()> {
     if name.is_empty() {
         return Err(Error::InvalidName(format!("{kind} name is empty")));
     }
-    if let Some(c) = name.chars().find(|c| c.is_control()) {
+    if name.contains('\0') {
         return Err(Error::InvalidName(format!(
-            "{kind} name {name:?} contains the control character {:?}",
-            c
+            "{kind} name '{}' contains a NUL character",
+            name.replace('\0', "\\u{0}")
         )));
     }
     Ok(())

@@ -1,7 +1,11 @@
 //! Everything toozctl prints goes through here: log lines on stderr (by verbosity),
 //! the waiting spinner (only on a terminal), and results on stdout as text, JSON or YAML.
 //! Nothing decorative is printed when stderr is not a terminal, so cron mail stays clean.
+//! Every text path (log and error lines, the spinner, tables, plain lines, `emit`) goes
+//! through [`escape`], so no name, member id, holder record or COMMAND word from a backend
+//! reaches the terminal with a control or bidi-override character in it.
 
+pub mod escape;
 pub mod spinner;
 pub mod table;
 
@@ -12,6 +16,7 @@ use serde::Serialize;
 use crate::cli::OutputFormat;
 use crate::error::{Error, Result};
 
+pub use escape::{shorten, unescape};
 pub use spinner::Spinner;
 
 /// Log lines on stderr, each prefixed `toozctl: `. Errors always print; warnings unless
@@ -28,7 +33,7 @@ impl Log {
 
     fn line(&self, level: &str, msg: &str) {
         let mut e = std::io::stderr().lock();
-        let _ = writeln!(e, "toozctl: {level}{msg}");
+        let _ = writeln!(e, "toozctl: {level}{}", escape::message(msg));
     }
 
     pub fn error(&self, msg: &str) {
@@ -66,19 +71,21 @@ pub fn emit<T: Serialize>(
 ) -> Result<()> {
     let out = match format {
         OutputFormat::Text => {
-            let mut t = text();
+            let mut t = escape::escape(&text()).into_owned();
             if !t.ends_with('\n') {
                 t.push('\n');
             }
             t
         }
         OutputFormat::Json => {
-            serde_json::to_string(value)
-                .map_err(|e| Error::Internal(format!("encoding JSON: {e}")))?
-                + "\n"
+            escape::json(
+                serde_json::to_string(value)
+                    .map_err(|e| Error::Internal(format!("encoding JSON: {e}")))?,
+            ) + "\n"
         }
-        OutputFormat::Yaml => serde_yaml::to_string(value)
-            .map_err(|e| Error::Internal(format!("encoding YAML: {e}")))?,
+        OutputFormat::Yaml => {
+            escape::yaml(value).map_err(|e| Error::Internal(format!("encoding YAML: {e}")))?
+        }
     };
     let mut stdout = std::io::stdout().lock();
     // A closed stdout (`| head`) is not an error worth a message.

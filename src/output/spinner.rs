@@ -21,7 +21,7 @@ impl Spinner {
             ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
-        pb.set_message(message.to_string());
+        pb.set_message(super::escape::message(message));
         pb.enable_steady_tick(Duration::from_millis(100));
         Spinner(Some(pb))
     }

@@ -9,6 +9,12 @@
 //! - text otherwise (pipes, cron): plain lines, one per row, columns separated by two
 //!   spaces and aligned, no header, so `awk '{print $1}'` gets the first column.
 //!
+//! Every cell is escaped by [`super::escape`]. A terminal table cuts a cell longer than
+//! [`CELL_MAX`] characters to that many, ending in `…`; plain lines print every cell whole
+//! (a script may need the whole name) and align columns up to [`ALIGN_MAX`] characters
+//! wide only, so one huge name does not pad every other line. JSON and YAML show
+//! everything whole.
+//!
 //! Streams ([`stream_item`]) print one item per line in JSON (JSON lines), one `---`
 //! document per item in YAML, and the item's text line otherwise; each is flushed at once.
 
@@ -29,6 +35,11 @@ pub trait Row: Serialize {
     fn cells(&self) -> Vec<String>;
 }
 
+/// The widest cell a terminal table shows whole.
+pub const CELL_MAX: usize = 100;
+/// The widest column plain lines pad to.
+pub const ALIGN_MAX: usize = 64;
+
 fn write_stdout(text: &str) {
     let mut stdout = std::io::stdout().lock();
     // A closed stdout (`| head`) is not an error worth a message.
@@ -38,11 +49,13 @@ fn write_stdout(text: &str) {
 }
 
 fn json<T: Serialize + ?Sized>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| Error::Internal(format!("encoding JSON: {e}")))
+    serde_json::to_string(v)
+        .map(super::escape::json)
+        .map_err(|e| Error::Internal(format!("encoding JSON: {e}")))
 }
 
 fn yaml<T: Serialize + ?Sized>(v: &T) -> Result<String> {
-    serde_yaml::to_string(v).map_err(|e| Error::Internal(format!("encoding YAML: {e}")))
+    super::escape::yaml(v).map_err(|e| Error::Internal(format!("encoding YAML: {e}")))
 }
 
 /// Render `rows` as text (`tty`: a table with headers), JSON or YAML, to a string.
@@ -63,11 +76,25 @@ pub fn render<R: Row>(format: OutputFormat, tty: bool, rows: &[R], empty: &str) 
                 t.set_content_arrangement(ContentArrangement::Dynamic);
             }
             for r in rows {
-                t.add_row(r.cells());
+                t.add_row(
+                    r.cells()
+                        .iter()
+                        .map(|c| super::shorten(&super::escape::escape(c), CELL_MAX))
+                        .collect::<Vec<_>>(),
+                );
             }
             Ok(format!("{t}\n"))
         }
-        OutputFormat::Text => Ok(plain(rows.iter().map(|r| r.cells()).collect())),
+        OutputFormat::Text => Ok(plain(
+            rows.iter()
+                .map(|r| {
+                    r.cells()
+                        .iter()
+                        .map(|c| super::escape::escape(c).into_owned())
+                        .collect()
+                })
+                .collect(),
+        )),
     }
 }
 
@@ -81,6 +108,7 @@ fn plain(rows: Vec<Vec<String>>) -> String {
                 .map(|c| c.chars().count())
                 .max()
                 .unwrap_or(0)
+                .min(ALIGN_MAX)
         })
         .collect();
     let mut out = String::new();
@@ -88,7 +116,10 @@ fn plain(rows: Vec<Vec<String>>) -> String {
         let mut line = String::new();
         for (i, c) in r.iter().enumerate() {
             if i + 1 < r.len() {
-                line.push_str(&format!("{c:<w$}  ", w = widths[i]));
+                // Padded by hand: format!'s width is limited to 65535 and panics beyond.
+                line.push_str(c);
+                let pad = widths[i].saturating_sub(c.chars().count()) + 2;
+                line.extend(std::iter::repeat_n(' ', pad));
             } else {
                 line.push_str(c);
             }
@@ -114,7 +145,7 @@ pub fn stream_item<T: Serialize>(
     let out = match format {
         OutputFormat::Json => json(item)? + "\n",
         OutputFormat::Yaml => format!("---\n{}", yaml(item)?),
-        OutputFormat::Text => text() + "\n",
+        OutputFormat::Text => super::escape::escape(&text()).into_owned() + "\n",
     };
     write_stdout(&out);
     Ok(())
@@ -179,5 +210,36 @@ mod tests {
             render::<R>(OutputFormat::Text, true, &[], "none").unwrap(),
             "none\n"
         );
+    }
+
+    #[test]
+    fn any_width_renders() {
+        // format!'s width argument panics beyond 65535: a name any tooz client can plant.
+        let wide = "g".repeat(70_000);
+        let rows = vec![
+            R {
+                name: wide.clone(),
+                n: 1,
+            },
+            R {
+                name: "x\u{1b}[2J".into(),
+                n: 2,
+            },
+        ];
+        let plain = render(OutputFormat::Text, false, &rows, "").unwrap();
+        assert!(
+            plain.contains(&format!("{wide}  1\n")),
+            "whole in plain lines"
+        );
+        let second = plain.lines().nth(1).unwrap();
+        assert!(
+            second.starts_with("x\\u{1b}[2J") && second.len() < 80,
+            "{second}"
+        );
+        let tty = render(OutputFormat::Text, true, &rows, "").unwrap();
+        assert!(!tty.contains(&wide) && tty.contains('…') && !tty.contains('\u{1b}'));
+        assert!(render(OutputFormat::Json, true, &rows, "")
+            .unwrap()
+            .contains(&wide));
     }
 }

@@ -15,6 +15,7 @@ mod etcd_faults;
 mod generated;
 mod group;
 mod help;
+mod hostile_input;
 mod lock;
 mod locks;
 mod redis;

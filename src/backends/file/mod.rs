@@ -107,6 +107,11 @@ impl FileCoordinator {
 pub fn validate_lock_name(name: &str) -> Result<()> {
     validate_name("lock", name)?;
     let bad = |why: &str| Err(Error::InvalidName(format!("lock name {name:?} {why}")));
+    // coordination::validate_name lets control characters through (names from tooz
+    // clients on servers); lock files keep refusing them, as before.
+    if name.chars().any(|c| c.is_control()) {
+        return bad("contains a control character");
+    }
     if name.starts_with('/') {
         return bad(
             "is an absolute path; file lock names are paths relative to the backend directory",

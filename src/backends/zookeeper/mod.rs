@@ -423,6 +423,9 @@ fn holder_of_node(data: &[u8], stat: &zk::Stat) -> Holder {
 fn validate_znode_name(kind: &str, name: &str, nested: bool) -> Result<()> {
     validate_name(kind, name)?;
     let bad = |why: &str| Err(Error::InvalidName(format!("{kind} name {name:?} {why}")));
+    if name.chars().any(|c| c.is_control()) {
+        return bad("contains a control character, which ZooKeeper refuses in node names");
+    }
     if !nested && name.contains('/') {
         return bad("contains '/', which ZooKeeper would read as a path");
     }

@@ -15,7 +15,8 @@ Examples:
 #[derive(Debug, clap::Args)]
 #[command(about = "Delete an empty group", after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}"))]
 pub struct Args {
-    /// Group name
+    /// Group name, as text output prints it (escapes such as \u{1b} are read back)
+    #[arg(value_parser = crate::commands::shown_name)]
     pub group: String,
 }
 

@@ -23,6 +23,7 @@ Examples:
 #[derive(Debug, clap::Args)]
 #[command(
     about = "Be a member of a group while COMMAND runs",
+    override_usage = "toozctl group join [OPTIONS] [--] <GROUP> [-- <COMMAND>...]",
     long_about = "Join GROUP, run COMMAND while a member, leave when COMMAND exits, and exit with \
 COMMAND's status. Without COMMAND: print one line once joined, stay a member until SIGINT or SIGTERM, \
 leave, exit 0. If the membership is removed meanwhile (group leave --member), COMMAND is stopped as \
@@ -31,7 +32,11 @@ leave, exit 0. If the membership is removed meanwhile (group leave --member), CO
     after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}")
 )]
 pub struct Args {
-    /// Group name
+    /// Group name; a name starting with '-' goes after a first --: group join -- -g -- COMMAND
+    #[arg(value_name = "GROUP")]
+    group_arg: Option<String>,
+    /// GROUP, once [`crate::commands::name_and_command`] has read it.
+    #[arg(skip)]
     pub group: String,
     /// Capabilities as JSON, stored in tooz's encoding (tooz clients read the same dict)
     #[arg(long, value_name = "JSON", value_parser = super::parse_capabilities)]
@@ -39,6 +44,10 @@ pub struct Args {
     /// Create the group if it does not exist
     #[arg(long)]
     pub create: bool,
+    /// Record COMMAND's words (up to 80 characters) in the holder record that other backend
+    /// users can read, instead of only its program name
+    #[arg(long)]
+    pub record_command: bool,
     #[command(flatten)]
     pub supervise: SuperviseArgs,
     /// The command to run while a member (after --)
@@ -46,11 +55,19 @@ pub struct Args {
     pub command: Vec<OsString>,
 }
 
-pub async fn run(ctx: &Context, args: Args) -> Result<()> {
+pub async fn run(ctx: &Context, mut args: Args) -> Result<()> {
+    (args.group, args.command) = crate::commands::name_and_command(
+        args.group_arg.take(),
+        std::mem::take(&mut args.command),
+    )?;
     let log = Log::new(ctx.verbosity);
-    crate::commands::with_backend(ctx, &log, &args.command, async |coord, signals| {
-        join_and_hold(ctx, &log, &args, coord, signals).await
-    })
+    crate::commands::with_backend(
+        ctx,
+        &log,
+        &args.command,
+        args.record_command,
+        async |coord, signals| join_and_hold(ctx, &log, &args, coord, signals).await,
+    )
     .await
 }
 

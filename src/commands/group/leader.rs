@@ -17,7 +17,8 @@ Examples:
 #[derive(Debug, clap::Args)]
 #[command(about = "Print a group's current leader", after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}"))]
 pub struct Args {
-    /// Group name
+    /// Group name, as text output prints it (escapes such as \u{1b} are read back)
+    #[arg(value_parser = crate::commands::shown_name)]
     pub group: String,
 }
 
@@ -32,7 +33,15 @@ struct Leader {
 pub async fn run(ctx: &Context, args: Args) -> Result<()> {
     let g = args.group.clone();
     let holder = super::once(ctx, move |c| {
-        Box::pin(async move { Ok(c.leader(&g).await?) })
+        Box::pin(async move {
+            let leader = c.leader(&g).await?;
+            if leader.is_none() {
+                // Redis and etcd keep no trace of a group in its leader key: only the
+                // member list tells a group without a leader from no group (exit 4).
+                c.members(&g).await?;
+            }
+            Ok(leader)
+        })
     })
     .await?;
     let v = Leader {

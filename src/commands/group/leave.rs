@@ -17,10 +17,11 @@ Examples:
 #[derive(Debug, clap::Args)]
 #[command(about = "Leave a group, or remove another member by hand", after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}"))]
 pub struct Args {
-    /// Group name
+    /// Group name, as text output prints it (escapes such as \u{1b} are read back)
+    #[arg(value_parser = crate::commands::shown_name)]
     pub group: String,
     /// The member to remove [default: our member id (-m, TOOZCTL_MEMBER_ID)]
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", value_parser = crate::commands::shown_name)]
     pub member: Option<String>,
 }
 

@@ -70,7 +70,7 @@ where
         &'c dyn Coordinator,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + 'c>>,
 {
-    let coord = backends::connect(&ctx.url, ctx.identity(&[])).await?;
+    let coord = backends::connect(&ctx.url, ctx.identity(&[], false)).await?;
     let result = op(coord.as_ref()).await;
     let _ = coord.close().await;
     result

@@ -13,9 +13,9 @@
 
 use etcd_client::{Compare, CompareOp, GetOptions, KeyValue, SortOrder, SortTarget, Txn, TxnOp};
 
+use super::follow::wait_for_delete;
 use super::held::EtcdLock;
 use super::lease::{self, Lease};
-use super::lock::wait_for_delete;
 use super::{
     decode_component, encode_component, holder_json, holder_key, parse_holder, EtcdCoordinator,
     ELECTION_PREFIX, GROUP_PREFIX,

@@ -16,8 +16,8 @@ use etcd_client::{
 };
 use tokio::task::JoinHandle;
 
+use super::follow::{Follow, Seen};
 use super::lease::Lease;
-use super::watch::{Follow, Seen};
 use super::EtcdCoordinator;
 use crate::coordination::{Error, Health, Release, Result};
 

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::watch::{Follow, Seen};
+use super::follow::{Follow, Seen};
 use super::EtcdCoordinator;
 use crate::coordination::{Health, Result};
 
@@ -256,4 +256,20 @@ pub fn watch_loss(
             }
         }
     })
+}
+
+/// A lease for a lock: the spare one left by a failed non-blocking try, or a new one.
+pub(super) async fn take_lease(c: &EtcdCoordinator, ttl: Duration) -> Result<Lease> {
+    let spare = c.spare.lock().unwrap_or_else(|e| e.into_inner()).take();
+    match spare {
+        Some((asked, l)) if asked == ttl => Ok(l),
+        Some((_, l)) => {
+            c.orphans
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(l.forget());
+            Lease::grant(c, ttl).await
+        }
+        None => Lease::grant(c, ttl).await,
+    }
 }

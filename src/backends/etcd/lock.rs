@@ -30,17 +30,18 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use etcd_client::{
-    Compare, CompareOp, EventType, GetOptions, KeyValue, PutOptions, SortOrder, SortTarget, Txn,
-    TxnOp, TxnOpResponse,
-};
+use etcd_client::{Compare, CompareOp, EventType, GetOptions, KeyValue, Txn, TxnOp};
 
+use super::follow::{wait_for_delete, Follow, Seen};
 use super::held::{EtcdLock, Queue};
-use super::lease::{self, Lease};
-use super::watch::{Follow, Seen};
+use super::keys::{
+    by_create, lock_key, put_on, random_value, range, readers_prefix, semaphore_prefix,
+    waiter_prefix, MARKER,
+};
+use super::lease::take_lease;
+use super::lease::{self};
 use super::{
-    encode_component, holder_json, holder_key, parse_holder, EtcdCoordinator, LOCK_PREFIX,
-    SEMAPHORE_PREFIX, WAITER_PREFIX,
+    conflict, holder_json, holder_key, parse_holder, EtcdCoordinator, LOCK_PREFIX, SEMAPHORE_PREFIX,
 };
 use crate::coordination::{
     validate_name, Error, Held, Holder, LockInfo, LockMode, LockRequest, Result, Wait,
@@ -49,58 +50,9 @@ use crate::coordination::{
 // A note, printed after "held by": it must not say "held by" itself.
 const TOOZ_HOLDER: &str = "a tooz client";
 
-pub fn lock_key(name: &str) -> Vec<u8> {
-    format!("{LOCK_PREFIX}{name}").into_bytes()
-}
-
-pub(super) fn semaphore_prefix(name: &str) -> Vec<u8> {
-    format!("{SEMAPHORE_PREFIX}{}/", encode_component(name)).into_bytes()
-}
-
-/// Where waiters for lock `name` queue for a hand-over (ours; tooz never looks).
-fn waiter_prefix(name: &str) -> Vec<u8> {
-    format!("{WAITER_PREFIX}{}/", encode_component(name)).into_bytes()
-}
-
-fn random_value() -> Vec<u8> {
-    let mut buf = [0u8; 16];
-    // SAFETY: getrandom(2) writes at most buf.len() bytes into buf.
-    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
-    if n != buf.len() as isize {
-        // Unique enough as a fallback: pid and time.
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
-        buf[..12].copy_from_slice(&t.to_le_bytes()[..12]);
-        buf[12..].copy_from_slice(&std::process::id().to_le_bytes());
-    }
-    // A UUID4, as tooz's value is.
-    buf[6] = (buf[6] & 0x0f) | 0x40;
-    buf[8] = (buf[8] & 0x3f) | 0x80;
-    buf.to_vec()
-}
-
-pub(super) fn range(r: Option<&TxnOpResponse>) -> Vec<KeyValue> {
-    match r {
-        Some(TxnOpResponse::Get(g)) => g.kvs().to_vec(),
-        _ => Vec::new(),
-    }
-}
-
-pub(super) fn put_on(lease: i64) -> Option<PutOptions> {
-    Some(PutOptions::new().with_lease(lease))
-}
-
-pub(super) fn by_create() -> GetOptions {
-    GetOptions::new()
-        .with_prefix()
-        .with_sort(SortTarget::Create, SortOrder::Ascend)
-}
-
 /// The holder of the tooz key `kv`, from our record if it belongs to the same acquisition.
 fn exclusive_holder(kv: &KeyValue, record: Option<&KeyValue>) -> Holder {
-    if kv.value() == super::shared::MARKER {
+    if kv.value() == MARKER {
         return Holder {
             mode: Some("shared".into()),
             ..Holder::unknown("toozctl readers (--shared)")
@@ -112,29 +64,6 @@ fn exclusive_holder(kv: &KeyValue, record: Option<&KeyValue>) -> Holder {
     let mut h = parse_holder(ours.map(|r| r.value()), TOOZ_HOLDER);
     h.fencing_token = Some(kv.mod_revision() as u64);
     h
-}
-
-pub(super) fn conflict(name: &str, holder: &Holder, ours: LockMode) -> Error {
-    Error::Conflict(format!(
-        "lock '{name}' is held as {} by {holder}; it cannot also be used as {ours}: use one kind (and one --limit) per name",
-        holder.mode.as_deref().unwrap_or("an exclusive lock")
-    ))
-}
-
-/// A lease for a lock: the spare one left by a failed non-blocking try, or a new one.
-pub(super) async fn take_lease(c: &EtcdCoordinator, ttl: Duration) -> Result<Lease> {
-    let spare = c.spare.lock().unwrap_or_else(|e| e.into_inner()).take();
-    match spare {
-        Some((asked, l)) if asked == ttl => Ok(l),
-        Some((_, l)) => {
-            c.orphans
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(l.forget());
-            Lease::grant(c, ttl).await
-        }
-        None => Lease::grant(c, ttl).await,
-    }
 }
 
 pub(super) async fn acquire(c: &EtcdCoordinator, req: &LockRequest) -> Result<Option<Held>> {
@@ -292,7 +221,7 @@ struct Names<'a> {
 /// A hand-over (the key written again, not created) that its recipient has not confirmed
 /// yet: the holder record was written with the key and not since.
 fn is_offer(kv: &KeyValue, record_rev: Option<i64>) -> bool {
-    kv.version() > 1 && kv.value() != super::shared::MARKER && record_rev == Some(kv.mod_revision())
+    kv.version() > 1 && kv.value() != MARKER && record_rev == Some(kv.mod_revision())
 }
 
 /// Accept the offer made at revision `at`: rewrite our holder record on our lease, *if*
@@ -428,9 +357,7 @@ async fn wait_for_turn(
                             return Ok(Turn::Offered(kv.mod_revision()))
                         }
                         // Offered to another waiter: it has a moment to confirm.
-                        (EventType::Put, Some(kv))
-                            if kv.version() > 1 && kv.value() != super::shared::MARKER =>
-                        {
+                        (EventType::Put, Some(kv)) if kv.version() > 1 && kv.value() != MARKER => {
                             offer = Some(kv.mod_revision());
                             due = Some(tokio::time::Instant::now() + TAKEOVER_AFTER);
                         }
@@ -440,34 +367,6 @@ async fn wait_for_turn(
             }
             Seen::Disconnected => {}
             Seen::Compacted => return Ok(Turn::Free),
-        }
-    }
-}
-
-/// Wait until a key (or a key under a prefix) is deleted after `from_rev`. `false`: the
-/// deadline passed first.
-pub(super) async fn wait_for_delete(
-    c: &EtcdCoordinator,
-    key: &[u8],
-    prefix: bool,
-    from_rev: i64,
-    wait: Wait,
-) -> Result<bool> {
-    let mut follow = Follow::new(c.client(), key.to_vec(), prefix, from_rev, c.timeout);
-    loop {
-        let next = match wait {
-            Wait::Until(deadline) => match tokio::time::timeout_at(deadline, follow.next()).await {
-                Ok(s) => s,
-                Err(_) => return Ok(false),
-            },
-            _ => follow.next().await,
-        };
-        match next {
-            Seen::Events(evs) if evs.iter().any(|e| e.event_type() == EventType::Delete) => {
-                return Ok(true)
-            }
-            Seen::Events(_) | Seen::Disconnected => {}
-            Seen::Compacted => return Ok(true),
         }
     }
 }
@@ -578,7 +477,7 @@ pub(super) async fn holders_at(c: &EtcdCoordinator, name: &str) -> Result<(Vec<H
         TxnOp::get(key.clone(), None),
         TxnOp::get(holder_key(&key), None),
         TxnOp::get(semaphore_prefix(name), Some(by_create())),
-        TxnOp::get(super::shared::readers_prefix(name), Some(by_create())),
+        TxnOp::get(readers_prefix(name), Some(by_create())),
     ]);
     let mut client = c.client();
     let resp = c
@@ -588,9 +487,7 @@ pub(super) async fn holders_at(c: &EtcdCoordinator, name: &str) -> Result<(Vec<H
     let ops = resp.op_responses();
     let mut out = Vec::new();
     match range(ops.first()).first() {
-        Some(kv) if kv.value() == super::shared::MARKER => {
-            out.extend(reader_holders(&range(ops.get(3))))
-        }
+        Some(kv) if kv.value() == MARKER => out.extend(reader_holders(&range(ops.get(3)))),
         Some(kv) => out.push(exclusive_holder(kv, range(ops.get(1)).first())),
         None => {}
     }
@@ -672,7 +569,7 @@ pub(super) async fn list(c: &EtcdCoordinator) -> Result<Vec<LockInfo>> {
     for kv in range(ops.first()) {
         let name_bytes = &kv.key()[LOCK_PREFIX.len()..];
         let name = String::from_utf8_lossy(name_bytes).into_owned();
-        let holders = if kv.value() == super::shared::MARKER {
+        let holders = if kv.value() == MARKER {
             super::shared::readers(c, &name).await?
         } else {
             vec![exclusive_holder(&kv, records.get(name_bytes))]
@@ -728,7 +625,7 @@ pub(super) async fn break_lock(c: &EtcdCoordinator, name: &str) -> Result<Vec<Ho
             Some(etcd_client::DeleteOptions::new().with_prefix()),
         ),
         TxnOp::delete(
-            super::shared::readers_prefix(name),
+            readers_prefix(name),
             Some(etcd_client::DeleteOptions::new().with_prefix()),
         ),
     ]);

@@ -1,8 +1,13 @@
 //! The etcd v3 backend (`etcd3+http://`, `etcd3+https://`): tooz's etcd3gw key layout,
 //! spoken over gRPC with the `etcd-client` crate, so waits and loss detection are watches,
 //! not polling. This module owns the connection (URL options, TLS, authentication, the
-//! per-request deadline and error mapping); [`lease`] keeps leases alive and publishes
-//! health, [`held`] gives held keys back, [`lock`] the locks, [`shared`] readers, [`group`] groups and elections, [`watch`] the watches.
+//! per-request deadline and error mapping).
+//!
+//! The modules below it, each importing only those listed before it (dependencies point one
+//! way): [`keys`] key names and range helpers; [`follow`] following a key from a revision
+//! (every wait is built on it); [`lease`] keeps leases alive and publishes health; [`held`]
+//! gives held keys back; [`shared`] `--shared` readers; [`lock`] locks and semaphores;
+//! [`group`] groups and elections; [`watch`] the `watch` command.
 //!
 //! Key layout (tooz's keys first; ours live under `/toozctl/` and `toozctl/elections/`,
 //! which tooz never reads):
@@ -21,8 +26,10 @@
 //! `<enc …>` is the name with `%` and `/` written as `%25` and `%2F`, so that one name's
 //! prefix never contains another's keys. See `docs/etcd-backend.md`.
 
+mod follow;
 mod group;
 mod held;
+mod keys;
 mod lease;
 mod lock;
 mod shared;
@@ -37,7 +44,7 @@ use etcd_client::{Client, ConnectOptions};
 
 use crate::coordination::{
     BackendUrl, Capabilities, Coordinator, Error, Events, GroupInfo, Held, Holder, Identity,
-    LockInfo, LockRequest, Member, Result, Scheme, Wait, WatchTarget,
+    LockInfo, LockMode, LockRequest, Member, Result, Scheme, Wait, WatchTarget,
 };
 
 /// tooz's default request timeout, and of `lock_timeout` / `membership_timeout`.
@@ -349,6 +356,13 @@ pub fn holder_key(tooz_key: &[u8]) -> Vec<u8> {
 }
 
 /// Parse a holder record; anything else is a holder we know nothing about.
+pub(super) fn conflict(name: &str, holder: &Holder, ours: LockMode) -> Error {
+    Error::Conflict(format!(
+        "lock '{name}' is held as {} by {holder}; it cannot also be used as {ours}: use one kind (and one --limit) per name",
+        holder.mode.as_deref().unwrap_or("an exclusive lock")
+    ))
+}
+
 fn parse_holder(bytes: Option<&[u8]>, note: &str) -> Holder {
     bytes
         .and_then(|b| serde_json::from_slice::<Holder>(b).ok())

@@ -25,22 +25,14 @@ use etcd_client::{Compare, CompareOp, EventType, GetOptions, KeyValue, Txn, TxnO
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::follow::{wait_for_delete, Follow, Seen};
+use super::keys::{by_create, lock_key, put_on, range, readers_prefix, semaphore_prefix, MARKER};
+use super::lease::take_lease;
 use super::lease::{self, Lease};
-use super::lock::{
-    by_create, conflict, lock_key, put_on, range, semaphore_prefix, take_lease, wait_for_delete,
-};
-use super::watch::{Follow, Seen};
-use super::{encode_component, holder_json, parse_holder, EtcdCoordinator, READER_PREFIX};
+use super::{conflict, holder_json, parse_holder, EtcdCoordinator};
 use crate::coordination::{
     Error, Health, Held, Holder, LockMode, LockRequest, Release, Result, Wait,
 };
-
-/// The tooz key's value while readers hold it (16 bytes, as tooz's own values).
-pub const MARKER: &[u8; 16] = b"toozctl:shared\0\0";
-
-pub fn readers_prefix(name: &str) -> Vec<u8> {
-    format!("{READER_PREFIX}{}/", encode_component(name)).into_bytes()
-}
 
 /// The first key after every key under `prefix`.
 fn prefix_end(prefix: &[u8]) -> Vec<u8> {

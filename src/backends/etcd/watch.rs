@@ -12,138 +12,15 @@
 //! is re-read, differences are reported as events, then `resync`.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use etcd_client::{Client, EventType, WatchOptions, WatchStream};
+use etcd_client::EventType;
 use tokio::sync::mpsc;
 
+use super::follow::{Follow, Seen};
+use super::keys::lock_key;
 use super::{group, lock, EtcdCoordinator, GROUP_PREFIX};
 use crate::coordination::{Event, EventKind, Events, Holder, Result, WatchTarget};
-
-pub enum Seen {
-    Events(Vec<etcd_client::Event>),
-    /// The stream broke; it is re-created from the last revision on the next call.
-    Disconnected,
-    /// The next revision was compacted away: re-read, then [`Follow::restart`].
-    Compacted,
-}
-
-pub struct Follow {
-    client: Client,
-    key: Vec<u8>,
-    prefix: bool,
-    next_rev: i64,
-    timeout: Duration,
-    stream: Option<WatchStream>,
-    reported: bool,
-}
-
-impl Follow {
-    pub fn new(
-        client: Client,
-        key: Vec<u8>,
-        prefix: bool,
-        from_rev: i64,
-        timeout: Duration,
-    ) -> Follow {
-        Follow {
-            client,
-            key,
-            prefix,
-            next_rev: from_rev,
-            timeout,
-            stream: None,
-            reported: false,
-        }
-    }
-
-    pub fn restart(&mut self, from_rev: i64) {
-        self.next_rev = from_rev;
-        self.stream = None;
-    }
-
-    /// The next batch of events (or a disconnection / compaction). Waits as long as it takes.
-    pub async fn next(&mut self) -> Seen {
-        loop {
-            if self.stream.is_none() {
-                let mut opts = WatchOptions::new().with_start_revision(self.next_rev);
-                if self.prefix {
-                    opts = opts.with_prefix();
-                }
-                match tokio::time::timeout(
-                    self.timeout,
-                    self.client.watch(self.key.clone(), Some(opts)),
-                )
-                .await
-                {
-                    Ok(Ok(s)) => {
-                        self.stream = Some(s);
-                        self.reported = false;
-                    }
-                    Ok(Err(_)) => {
-                        if let Some(s) = self.broken() {
-                            return s;
-                        }
-                        Follow::backoff().await;
-                        continue;
-                    }
-                    Err(_) => {
-                        if let Some(s) = self.broken() {
-                            return s;
-                        }
-                        Follow::backoff().await;
-                        continue;
-                    }
-                }
-            }
-            let stream = self.stream.as_mut().expect("created above");
-            match stream.message().await {
-                Ok(Some(resp)) => {
-                    if resp.compact_revision() > 0 {
-                        self.stream = None;
-                        return Seen::Compacted;
-                    }
-                    if resp.canceled() {
-                        self.stream = None;
-                        continue;
-                    }
-                    let events = resp.events();
-                    if let Some(last) = events.last().and_then(|e| e.kv()) {
-                        self.next_rev = last.mod_revision() + 1;
-                        return Seen::Events(events.to_vec());
-                    }
-                }
-                Ok(None) => {
-                    if let Some(s) = self.broken() {
-                        return s;
-                    }
-                    Follow::backoff().await;
-                }
-                Err(_) => {
-                    if let Some(s) = self.broken() {
-                        return s;
-                    }
-                    Follow::backoff().await;
-                }
-            }
-        }
-    }
-
-    /// Drop the stream; report the first failure, pause before retrying the next ones.
-    fn broken(&mut self) -> Option<Seen> {
-        self.stream = None;
-        if !self.reported {
-            self.reported = true;
-            return Some(Seen::Disconnected);
-        }
-        None
-    }
-
-    /// Pause between reconnection attempts.
-    pub async fn backoff() {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 fn event(
     kind: EventKind,
@@ -223,7 +100,7 @@ fn diff(target: &WatchTarget, old: &State, new: &State) -> Vec<Event> {
 fn watched_key(target: &WatchTarget) -> (Vec<u8>, bool) {
     match target {
         WatchTarget::Group(g) => (format!("{GROUP_PREFIX}{g}/").into_bytes(), true),
-        WatchTarget::Lock(name) => (lock::lock_key(name), false),
+        WatchTarget::Lock(name) => (lock_key(name), false),
         WatchTarget::Leader(g) => (group::election_prefix(g), true),
     }
 }

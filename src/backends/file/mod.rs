@@ -24,11 +24,14 @@ mod inspect;
 mod leader;
 mod lock;
 mod membership;
+mod notify;
 mod ofd;
+mod safefs;
 mod tooz_format;
 mod watch;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -38,13 +41,14 @@ use crate::coordination::{
     Identity, LockInfo, LockRequest, Member, Result, Wait, WatchTarget,
 };
 use groups::{blocking, Store};
+use safefs::Root;
 
 /// Names tooz and we keep for ourselves at the top of the directory.
 const RESERVED: [&str; 4] = ["groups", "tmp", ".driver_lock", ".toozctl"];
 
 pub struct FileCoordinator {
     url: BackendUrl,
-    dir: PathBuf,
+    root: Arc<Root>,
     identity: Identity,
     /// tooz's `?timeout=`: member liveness window (groups).
     timeout: Duration,
@@ -52,6 +56,11 @@ pub struct FileCoordinator {
 
 impl FileCoordinator {
     pub fn open(url: &BackendUrl, identity: Identity) -> Result<FileCoordinator> {
+        if url.username.is_some() || url.password().is_some() {
+            return Err(Error::InvalidUrl(format!(
+                "file URL '{url}' has a user or password, which the file backend cannot use (write file:///absolute/dir)"
+            )));
+        }
         if let Some(h) = url.hosts.first() {
             return Err(Error::InvalidUrl(format!(
                 "file URL '{url}' names host '{h}': the directory is the URL's path, so write three slashes (file:///{h}{})",
@@ -66,18 +75,12 @@ impl FileCoordinator {
         let timeout = url
             .seconds_option("timeout")?
             .unwrap_or(Duration::from_secs(10));
-        let dir = PathBuf::from(&url.path);
-        for sub in ["groups", "tmp"] {
-            std::fs::create_dir_all(dir.join(sub)).map_err(|e| {
-                Error::Unavailable(format!(
-                    "cannot create backend directory {}: {e}",
-                    dir.join(sub).display()
-                ))
-            })?;
-        }
+        // Nothing is created here: reading commands must not write. The directory and its
+        // parents are checked now (see `safefs`); writers create it on first use.
+        let root = Arc::new(Root::new(PathBuf::from(&url.path))?);
         Ok(FileCoordinator {
             url: url.clone(),
-            dir,
+            root,
             identity,
             timeout,
         })
@@ -86,27 +89,33 @@ impl FileCoordinator {
     /// What the (blocking) group operations need.
     fn store(&self) -> Store {
         Store {
-            dir: self.dir.clone(),
+            root: self.root.clone(),
             timeout: self.timeout,
             identity: self.identity.clone(),
         }
     }
 
-    /// The lock file tooz uses for `name`, after checking the name cannot escape `DIR`.
-    fn lock_file(&self, name: &str) -> Result<PathBuf> {
+    /// The lock file tooz uses for `name` (relative to `DIR`), after checking the name
+    /// cannot escape `DIR`.
+    fn lock_file(&self, name: &str) -> Result<String> {
         validate_lock_name(name)?;
-        Ok(self.dir.join(name))
+        Ok(name.to_string())
     }
 
-    /// Our companion directory for lock `name`.
-    fn lock_meta(&self, name: &str) -> PathBuf {
-        self.dir.join(".toozctl/locks").join(encode_name(name))
+    /// Our companion directory for lock `name`, relative to `DIR`.
+    fn lock_meta(&self, name: &str) -> String {
+        meta_rel(name)
     }
 }
 
 pub fn validate_lock_name(name: &str) -> Result<()> {
     validate_name("lock", name)?;
-    let bad = |why: &str| Err(Error::InvalidName(format!("lock name {name:?} {why}")));
+    let bad = |why: &str| {
+        Err(Error::InvalidName(format!(
+            "lock name {:?} {why}",
+            safefs::short(name)
+        )))
+    };
     if name.starts_with('/') {
         return bad(
             "is an absolute path; file lock names are paths relative to the backend directory",
@@ -131,6 +140,11 @@ pub fn validate_lock_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Our companion directory for lock `name`, relative to `DIR`.
+fn meta_rel(name: &str) -> String {
+    format!(".toozctl/locks/{}", encode_name(name))
+}
+
 /// A flat, reversible-enough file name for a lock name.
 fn encode_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
@@ -148,8 +162,8 @@ fn encode_name(name: &str) -> String {
     }
 }
 
-fn io_error(what: &str, path: &Path, e: std::io::Error) -> Error {
-    Error::Unavailable(format!("{what} {}: {e}", path.display()))
+fn io_error(what: &str, path: &std::path::Path, e: std::io::Error) -> Error {
+    safefs::os_error(what, path, e)
 }
 
 #[async_trait]
@@ -164,7 +178,9 @@ impl Coordinator for FileCoordinator {
 
     async fn lock_holders(&self, name: &str) -> Result<Vec<Holder>> {
         self.lock_file(name)?;
-        Ok(inspect::info(self, name)?.holders)
+        let root = self.root.clone();
+        let name = name.to_string();
+        Ok(blocking(move || inspect::info(&root, &name)).await?.holders)
     }
 
     async fn create_group(&self, group: &str) -> Result<()> {

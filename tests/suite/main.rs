@@ -10,6 +10,7 @@ mod conformance;
 mod config;
 mod elect;
 mod etcd;
+mod file_security;
 mod generated;
 mod group;
 mod help;

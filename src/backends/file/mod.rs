@@ -116,6 +116,12 @@ pub fn validate_lock_name(name: &str) -> Result<()> {
             safefs::short(name)
         )))
     };
+    if name.len() > 4096 {
+        return bad(&format!(
+            "is {} bytes long: a lock file's path cannot be longer than 4096 bytes",
+            name.len()
+        ));
+    }
     if name.starts_with('/') {
         return bad(
             "is an absolute path; file lock names are paths relative to the backend directory",

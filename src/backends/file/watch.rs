@@ -587,6 +587,13 @@ impl LockProbe {
             .next()
     }
 
+    /// A toozctl term newer than `last`: its record, else the fencing counter's number.
+    fn newer(&self, last: u64) -> Option<Holder> {
+        self.holder()
+            .filter(|h| h.fencing_token.is_some_and(|t| t > last))
+            .or_else(|| self.unnamed(last))
+    }
+
     /// For a toozctl term whose record was gone before it could be read (the watch began
     /// before the record directory existed): the fencing counter, when it moved past
     /// `last`, names the term (toozctl bumps it before writing the record; tooz never does).
@@ -704,6 +711,9 @@ async fn lock_task(
 ) {
     let (root, meta) = (probe.root.clone(), super::meta_rel(&probe.name));
     let mut watches = events.as_ref().map(|e| e.watches());
+    // Polling sees no record appear: a term handed straight to the next holder shows as
+    // the fencing counter moving on instead.
+    let polling = events.is_none();
     let mut complete = complete;
     // Until the lock file and our holder records exist, their deepest existing directory is
     // watched: each wake looks again.
@@ -748,6 +758,9 @@ async fn lock_task(
             // Records that arrived meanwhile are taken in too, in order.
             while let Ok(m) = rx.try_recv() {
                 records.extend(m);
+            }
+            if polling && st.term.is_some() {
+                records.extend(probe.newer(st.last_token));
             }
             let mut out = Vec::new();
             records.sort_by_key(|h| h.fencing_token);

@@ -367,12 +367,19 @@ fn without_home_the_default_is_the_runtime_dir_or_a_clear_error() {
     // One that belongs to someone else is not; with no /run/user/<uid> either, exit 2
     // saying what to set, and nothing is made under /tmp.
     let theirs = dir_with_mode(0o777);
+    let guess = PathBuf::from(format!("/tmp/toozctl-{}", evil.uid));
+    let guessed_before = guess.exists();
     let mut c = evil.cmd(support::bin(), &["lock", "x", "--", "true"]);
     c.env_remove("HOME").env("XDG_RUNTIME_DIR", theirs.path());
     let (code, _, err) = run(c);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("XDG_STATE_HOME"), "{err}");
-    assert!(!Path::new(&format!("/tmp/toozctl-{}", evil.uid)).exists());
+    assert_eq!(
+        guess.exists(),
+        guessed_before,
+        "{} was made",
+        guess.display()
+    );
     assert!(!theirs.path().join("toozctl").exists());
 }
 

@@ -184,6 +184,9 @@ pub(super) async fn watch(c: &FileCoordinator, target: &WatchTarget) -> Result<E
                 name: name.clone(),
                 st: Mutex::new(ProbeState::default()),
             };
+            // A backend directory that does not exist yet cannot be watched: look for it
+            // with a timer until it does.
+            let missing = c.root.read()?.is_none();
             let events = notify::stream(&[], "watching the lock");
             let complete = match &events {
                 Some(e) => probe.refresh(&mut e.watches())?,
@@ -195,6 +198,7 @@ pub(super) async fn watch(c: &FileCoordinator, target: &WatchTarget) -> Result<E
                 target.clone(),
                 events,
                 complete,
+                missing,
                 tx,
             ));
         }
@@ -707,6 +711,7 @@ async fn lock_task(
     target: WatchTarget,
     events: Option<Stream>,
     complete: bool,
+    missing: bool,
     tx: mpsc::Sender<Result<Event>>,
 ) {
     let (root, meta) = (probe.root.clone(), super::meta_rel(&probe.name));
@@ -717,7 +722,7 @@ async fn lock_task(
     let mut complete = complete;
     // Until the lock file and our holder records exist, their deepest existing directory is
     // watched: each wake looks again.
-    let mut rx = reader(events, None, move |e| {
+    let mut rx = reader(events, missing.then_some(POLL), move |e| {
         let n = named(e?, EventMask::MOVED_TO, ".json")?;
         let token = n.strip_suffix(".json")?.parse::<u64>().ok()?;
         let holders = root

@@ -5,7 +5,7 @@
 //! | path | who | what |
 //! |---|---|---|
 //! | `DIR/<lock name>` | tooz and us | the lock file; tooz takes a POSIX `fcntl` write lock on it, we take an OFD `fcntl` lock (write, or read for `--shared`/`--limit`) **and** a `flock(2)` lock |
-//! | `DIR/groups/`, `DIR/tmp/`, `DIR/.driver_lock` | tooz | created at start as tooz does; groups live here |
+//! | `DIR/groups/`, `DIR/tmp/`, `DIR/.driver_lock` | tooz and us | tooz makes them at start; we make them when we first write (reading commands create nothing); groups live here |
 //! | `DIR/.toozctl/locks/<enc>/token` | us | the fencing counter (decimal), incremented under an OFD lock on itself |
 //! | `DIR/.toozctl/locks/<enc>/holders/<token>.json` | us | one record per current holder; the holder keeps an OFD lock on it, so a record without a lock is stale (its process died) and is removed by the next reader |
 //! | `DIR/.toozctl/locks/<enc>/slots/<i>` | us | `--limit N` semaphores: holder *i* keeps an OFD write lock on slot *i* (and a read lock on the lock file, so exclusive holders and tooz are excluded) |
@@ -18,6 +18,10 @@
 //! (names over 200 bytes so encoded become `sha1-<hex>`). tooz ignores `.toozctl`.
 //! Lock names are paths relative to `DIR`, as in tooz: `a/b` is `DIR/a/b`; a name that is
 //! absolute, has an empty, `.` or `..` component, or starts with a reserved name is refused.
+//!
+//! Every access goes through `safefs` (one handle on `DIR`, `openat` and `O_NOFOLLOW`
+//! everywhere, only our own kind of file written, root's creations given to the owner of a
+//! user's directory); every wait on file events through `notify` (inotify, else polling).
 
 mod groups;
 mod inspect;

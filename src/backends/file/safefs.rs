@@ -561,23 +561,27 @@ impl Dir {
         .map_err(|e| os_error("cannot rename", &self.path.join(from), e))
     }
 
-    /// Set the times of `name` to now, without following a symlink.
+    /// Set the times of `name` to now (tooz's heartbeat): through a descriptor checked as
+    /// for writing, so a symlink or a hard link put in its place is refused, not touched.
     pub fn touch(&self, name: &str) -> Result<bool> {
         let c = cstr(name)?;
-        // SAFETY: a valid fd and C string; a null times pointer means now.
-        let r = unsafe {
-            libc::utimensat(
-                self.fd.as_raw_fd(),
-                c.as_ptr(),
-                std::ptr::null(),
-                libc::AT_SYMLINK_NOFOLLOW,
-            )
+        let path = self.path.join(name);
+        let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK;
+        // SAFETY: a valid fd and C string.
+        let f = match cvt(unsafe { libc::openat(self.fd.as_raw_fd(), c.as_ptr(), flags) }) {
+            // SAFETY: a fresh fd we own.
+            Ok(fd) => unsafe { File::from_raw_fd(fd) },
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(false),
+            Err(e) => return Err(os_error("cannot touch", &path, e)),
         };
-        match cvt(r) {
-            Ok(_) => Ok(true),
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
-            Err(e) => Err(os_error("cannot touch", &self.path.join(name), e)),
+        let st = fstat(f.as_raw_fd()).map_err(|e| os_error("cannot stat", &path, e))?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG || st.st_nlink > 1 {
+            return Err(refuse(&path, "it is not a plain file of the backend's"));
         }
+        // SAFETY: a valid fd; a null times pointer means now.
+        cvt(unsafe { libc::futimens(f.as_raw_fd(), std::ptr::null()) })
+            .map(|_| true)
+            .map_err(|e| os_error("cannot touch", &path, e))
     }
 
     /// Entry names with whether each is a directory (symlinks are neither followed nor

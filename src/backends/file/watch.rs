@@ -259,20 +259,34 @@ fn members_dir(store: &Store, group: &str) -> Result<Option<Dir>> {
 /// `true`); else watch its deepest existing ancestor for entries appearing, so the watch
 /// wakes when the next part of the path is made and can look again.
 fn watch_deepest(w: &mut Watches, root: &Root, rel: &str, mask: WatchMask) -> bool {
-    let Ok(Some(mut dir)) = root.read() else {
-        return false;
-    };
     let appear = WatchMask::CREATE | WatchMask::MOVED_TO | WatchMask::MASK_ADD;
-    for comp in rel.split('/').filter(|c| !c.is_empty()) {
-        match dir.sub(comp, false) {
-            Ok(Some(d)) => dir = d,
-            _ => {
-                let _ = w.add(dir.proc_path(), appear);
-                return false;
+    // A part made between our look and the watch would send no event: after watching an
+    // ancestor, look again, until what we watch is what we found.
+    for _ in 0..64 {
+        let Ok(Some(mut dir)) = root.read() else {
+            return false;
+        };
+        let mut missing = None;
+        for comp in rel.split('/').filter(|c| !c.is_empty()) {
+            match dir.sub(comp, false) {
+                Ok(Some(d)) => dir = d,
+                _ => {
+                    missing = Some(comp);
+                    break;
+                }
             }
         }
+        let Some(comp) = missing else {
+            return w.add(dir.proc_path(), mask).is_ok();
+        };
+        if w.add(dir.proc_path(), appear).is_err() {
+            return false;
+        }
+        if !matches!(dir.stat(comp), Ok(Some(_))) {
+            return false;
+        }
     }
-    w.add(dir.proc_path(), mask).is_ok()
+    false
 }
 
 /// Watch each directory (again: a directory keeps its one watch).
@@ -548,23 +562,32 @@ impl LockProbe {
 
     /// Open and watch what exists now and is not watched yet (else the deepest existing
     /// directory on its way). Returns whether everything is watched.
+    fn holders_watched(&self) -> bool {
+        self.st
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .holders_watched
+    }
+
     fn refresh(&self, w: &mut Watches) -> Result<bool> {
-        self.refresh_files()?;
-        let mut st = self.st.lock().unwrap_or_else(|p| p.into_inner());
-        if !st.file_watched {
+        // Twice: a lock file made just before its directory was watched sends no event.
+        for _ in 0..2 {
+            self.refresh_files()?;
+            let mut st = self.st.lock().unwrap_or_else(|p| p.into_inner());
+            if st.file_watched {
+                break;
+            }
             if let Some(f) = &st.file {
                 let p = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(f));
                 st.file_watched = w.add(p, WatchMask::OPEN | WatchMask::CLOSE).is_ok();
-            } else {
-                let parent = safefs::split(&self.name).0;
-                watch_deepest(
-                    w,
-                    &self.root,
-                    parent,
-                    WatchMask::CREATE | WatchMask::MOVED_TO | WatchMask::MASK_ADD,
-                );
+                break;
             }
+            drop(st);
+            let parent = safefs::split(&self.name).0;
+            let mask = WatchMask::CREATE | WatchMask::MOVED_TO | WatchMask::MASK_ADD;
+            watch_deepest(w, &self.root, parent, mask);
         }
+        let mut st = self.st.lock().unwrap_or_else(|p| p.into_inner());
         if !st.holders_watched {
             let holders = format!("{}/holders", super::meta_rel(&self.name));
             let mask = WatchMask::MOVED_TO | WatchMask::CREATE | WatchMask::DELETE;
@@ -701,6 +724,16 @@ impl LockState {
                 self.last_token = self.last_token.max(t);
             }
             self.acquired(target, h, out);
+        } else if self.term.is_none() {
+            // Free, yet the fencing counter moved on: a toozctl term began and ended between
+            // two looks (its record came and went unseen, e.g. before its directory was
+            // watched). Report it from the counter; several such terms show as one.
+            if let Some(h) = probe.unnamed(self.last_token) {
+                self.last_token = h.fencing_token.unwrap_or(self.last_token);
+                self.acquired(target, Some(h), out);
+                let old = self.term.take().expect("just set");
+                out.push(event(EventKind::Released, target, None, old.holder));
+            }
         }
     }
 }
@@ -714,6 +747,7 @@ async fn lock_task(
     missing: bool,
     tx: mpsc::Sender<Result<Event>>,
 ) {
+    let probe = Arc::new(probe);
     let (root, meta) = (probe.root.clone(), super::meta_rel(&probe.name));
     let mut watches = events.as_ref().map(|e| e.watches());
     // Polling sees no record appear: a term handed straight to the next holder shows as
@@ -721,34 +755,63 @@ async fn lock_task(
     let polling = events.is_none();
     let mut complete = complete;
     // Until the lock file and our holder records exist, their deepest existing directory is
-    // watched: each wake looks again.
+    // watched, and each event looks again at once, on the reader task (a short term can
+    // come and go while the watch task settles); records already there when their
+    // directory is first watched are captured too.
+    let (p2, w2) = (probe.clone(), Mutex::new(watches.clone()));
+    let done = std::sync::atomic::AtomicBool::new(complete);
     let mut rx = reader(events, missing.then_some(POLL), move |e| {
-        let n = named(e?, EventMask::MOVED_TO, ".json")?;
-        let token = n.strip_suffix(".json")?.parse::<u64>().ok()?;
-        let holders = root
-            .read()
-            .ok()??
-            .sub(&format!("{meta}/holders"), false)
-            .ok()??;
-        Some(read_holder(&holders, n).unwrap_or(Holder {
-            fencing_token: Some(token),
-            ..Holder::default()
-        }))
+        use std::sync::atomic::Ordering::SeqCst;
+        let mut out = Vec::new();
+        if !done.load(SeqCst) {
+            let mut w = w2.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(w) = w.as_mut() {
+                let had = p2.holders_watched();
+                done.store(p2.refresh(w).unwrap_or(false), SeqCst);
+                if !had && p2.holders_watched() {
+                    out.extend(p2.holder());
+                }
+            }
+        }
+        if let Some(n) = e.and_then(|e| named(e, EventMask::MOVED_TO, ".json")) {
+            if let Some(token) = n.strip_suffix(".json").and_then(|t| t.parse::<u64>().ok()) {
+                let holders = root
+                    .read()
+                    .ok()
+                    .flatten()
+                    .and_then(|r| r.sub(&format!("{meta}/holders"), false).ok().flatten());
+                out.push(holders.and_then(|h| read_holder(&h, n)).unwrap_or(Holder {
+                    fencing_token: Some(token),
+                    ..Holder::default()
+                }));
+            }
+        }
+        (!out.is_empty()).then_some(out)
     });
+    // Terms before the watch are not reported: start from the counter as it stands.
+    let counter = super::inspect::info(&probe.root, &probe.name)
+        .ok()
+        .and_then(|i| i.fencing_token)
+        .unwrap_or(0);
     let mut st = LockState {
         term: None,
-        last_token: 0,
+        last_token: counter,
     };
     if probe.blocker().is_some() {
         let h = probe.holder();
-        st.last_token = h.as_ref().and_then(|h| h.fencing_token).unwrap_or(0);
+        st.last_token = h
+            .as_ref()
+            .and_then(|h| h.fencing_token)
+            .unwrap_or(0)
+            .max(counter);
         st.term = Some(Term {
             holder: h,
             reported: true,
         });
     }
     let _ = ready.send(());
-    while let Some(mut records) = next_wake(&mut rx, None, &tx).await {
+    while let Some(captured) = next_wake(&mut rx, None, &tx).await {
+        let mut records: Vec<Holder> = captured.into_iter().flatten().collect();
         let mut pauses: Vec<u64> = SETTLE.to_vec();
         let mut i = 0;
         while i < pauses.len() {
@@ -762,7 +825,7 @@ async fn lock_task(
             }
             // Records that arrived meanwhile are taken in too, in order.
             while let Ok(m) = rx.try_recv() {
-                records.extend(m);
+                records.extend(m.into_iter().flatten());
             }
             if polling && st.term.is_some() {
                 records.extend(probe.newer(st.last_token));

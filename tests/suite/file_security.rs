@@ -241,6 +241,19 @@ fn tricks_planted_by_another_user_in_a_shared_sticky_dir_change_nothing_outside(
     }
     assert!(!v.path().join("created").exists());
     assert!(!v.path().join("x").exists());
+    // The backend directory itself a symlink the other user planted, before the operator
+    // made it: not followed, whatever fs.protected_symlinks says.
+    evil.sh(&format!("ln -s {vp} {sp}/backend"));
+    let (code, _, err) = run(toozctl_in(
+        &s.path().join("backend"),
+        &["lock", "y", "--", "true"],
+    ));
+    assert_eq!(code, 2, "a planted symlink as the backend directory: {err}");
+    assert_eq!(
+        snapshot(v.path()),
+        before,
+        "the planted backend symlink was followed"
+    );
     // Root's own lock there is refused too: the other user made `.toozctl` first (a
     // denial of service, documented; never a write through it).
     let (code, _, err) = run(toozctl_in(s.path(), &["lock", "mine", "--", "true"]));

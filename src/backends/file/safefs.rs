@@ -27,7 +27,7 @@
 //! is not observable half-done (files created in place, such as lock files, are created
 //! with `O_EXCL` and changed before they are used).
 
-use std::ffi::{CString, OsStr};
+use std::ffi::CString;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -148,7 +148,7 @@ fn refuse(path: &Path, why: &str) -> Error {
 pub(super) fn open_root(path: &Path, create: bool) -> Result<Option<Dir>> {
     // Symbolic links in the configured path itself are the operator's choice (/var/run ->
     // /run): resolve the part that exists, then walk it from '/' without following any.
-    let (real, missing) = resolve_existing(path);
+    let (real, missing) = resolve_existing(path)?;
     let mut fd = open_dir_at(libc::AT_FDCWD, "/", Path::new("/"))?;
     let mut at = PathBuf::from("/");
     check_dir_mode(&fd, &at)?;
@@ -199,28 +199,73 @@ pub(super) fn open_root(path: &Path, create: bool) -> Result<Option<Dir>> {
     }))
 }
 
-/// The canonical form of the longest existing prefix of `path`, and the rest.
-fn resolve_existing(path: &Path) -> (PathBuf, PathBuf) {
-    let mut head = path.to_path_buf();
-    let mut tail = Vec::new();
-    loop {
-        if let Ok(real) = std::fs::canonicalize(&head) {
-            let rest: PathBuf = tail.iter().rev().collect();
-            return (real, rest);
+/// The configured path with its symbolic links resolved: the resolved existing part, and
+/// the missing rest. A link is followed only when root or the caller owns it: one that
+/// another user planted (say `/tmp/S -> /victim`, before the operator made `/tmp/S`) is
+/// refused, whatever `fs.protected_symlinks` says.
+fn resolve_existing(path: &Path) -> Result<(PathBuf, PathBuf)> {
+    let euid = nix::unistd::geteuid().as_raw();
+    let mut todo: Vec<std::ffi::OsString> = path
+        .components()
+        .rev()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_os_string()),
+            Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect();
+    let mut real = PathBuf::from("/");
+    let mut hops = 0;
+    while let Some(comp) = todo.pop() {
+        if comp == ".." {
+            real.pop();
+            continue;
         }
-        match (head.file_name().map(OsStr::to_os_string), head.parent()) {
-            (Some(n), Some(p)) => {
-                tail.push(n);
-                head = p.to_path_buf();
+        let next = real.join(&comp);
+        let meta = match std::fs::symlink_metadata(&next) {
+            Ok(m) => m,
+            Err(_) => {
+                let rest: PathBuf = std::iter::once(comp)
+                    .chain(todo.into_iter().rev())
+                    .collect();
+                return Ok((real, rest));
             }
-            _ => {
-                return (
-                    PathBuf::from("/"),
-                    path.strip_prefix("/").unwrap_or(path).into(),
-                )
+        };
+        if !meta.file_type().is_symlink() {
+            real = next;
+            continue;
+        }
+        use std::os::unix::fs::MetadataExt;
+        if meta.uid() != 0 && meta.uid() != euid {
+            return Err(refuse(
+                &next,
+                &format!(
+                    "it is a symbolic link of uid {}, not of root or yours, so it may point anywhere someone else chose",
+                    meta.uid()
+                ),
+            ));
+        }
+        hops += 1;
+        if hops > 40 {
+            return Err(os_error(
+                "cannot resolve",
+                path,
+                io::Error::from_raw_os_error(libc::ELOOP),
+            ));
+        }
+        let target = std::fs::read_link(&next).map_err(|e| os_error("cannot read", &next, e))?;
+        if target.is_absolute() {
+            real = PathBuf::from("/");
+        }
+        for c in target.components().rev() {
+            match c {
+                Component::Normal(n) => todo.push(n.to_os_string()),
+                Component::ParentDir => todo.push("..".into()),
+                _ => {}
             }
         }
     }
+    Ok((real, PathBuf::new()))
 }
 
 /// A world-writable directory without the sticky bit lets anyone replace our files.

@@ -489,3 +489,20 @@ impl Release for FileLock {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fencing_counter_never_goes_back() {
+        let p = std::path::Path::new("/d/.toozctl/locks/x/token");
+        assert_eq!(next_token("", p).unwrap(), 1);
+        assert_eq!(next_token("41\n", p).unwrap(), 42);
+        for bad in ["18446744073709551615", "garbage", "-3", "1e3"] {
+            let e = next_token(bad, p).unwrap_err();
+            assert!(e.message().contains("/d/.toozctl/locks/x/token"), "{e}");
+            assert!(matches!(e, Error::Unavailable(_)), "{bad}: {e}");
+        }
+    }
+}

@@ -714,3 +714,34 @@ impl Root {
         Ok(d)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_names_are_shortened_with_their_length() {
+        assert_eq!(short("abc"), "abc");
+        let s = short(&"x".repeat(100_000));
+        assert!(s.starts_with(&"x".repeat(60)) && s.contains('…'), "{s}");
+        assert!(s.ends_with("(100000 bytes)"), "{s}");
+        assert!(s.chars().count() < 90);
+    }
+
+    #[test]
+    fn name_errors_are_bad_input_and_outages_are_unavailable() {
+        let p = Path::new("/d/x");
+        for (errno, two) in [
+            (libc::ELOOP, true),
+            (libc::ENAMETOOLONG, true),
+            (libc::ENOTDIR, true),
+            (libc::EISDIR, true),
+            (libc::EIO, false),
+            (libc::EACCES, false),
+        ] {
+            let e = os_error("cannot open", p, io::Error::from_raw_os_error(errno));
+            let is_two = matches!(e, Error::InvalidInput(_) | Error::InvalidName(_));
+            assert_eq!(is_two, two, "{errno}: {e}");
+        }
+    }
+}

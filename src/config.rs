@@ -39,15 +39,34 @@ use crate::error::{Error, Result};
 use crate::output::Log;
 
 /// The embedded backend's directory: `$XDG_STATE_HOME/toozctl`, else
-/// `~/.local/state/toozctl`, else `/tmp/toozctl-<uid>`.
-pub fn default_state_dir() -> PathBuf {
+/// `~/.local/state/toozctl`, else (no `HOME`: `env -i`, some systemd units)
+/// `$XDG_RUNTIME_DIR/toozctl` or `/run/user/<uid>/toozctl` when that runtime directory
+/// exists and belongs to us. Never a guessable shared path such as `/tmp/toozctl-<uid>`,
+/// which another user could create first: without any of these, exit 2 naming what to set.
+pub fn default_state_dir() -> Result<PathBuf> {
     if let Some(x) = env_path("XDG_STATE_HOME") {
-        return x.join("toozctl");
+        return Ok(x.join("toozctl"));
     }
     if let Some(h) = env_path("HOME") {
-        return h.join(".local/state/toozctl");
+        return Ok(h.join(".local/state/toozctl"));
     }
-    PathBuf::from(format!("/tmp/toozctl-{}", nix::unistd::getuid()))
+    let uid = nix::unistd::geteuid();
+    let ours = |p: &Path| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir() && m.uid() == uid.as_raw())
+    };
+    let runtime = [
+        env_path("XDG_RUNTIME_DIR"),
+        Some(PathBuf::from(format!("/run/user/{uid}"))),
+    ];
+    for dir in runtime.into_iter().flatten() {
+        if dir.is_absolute() && ours(&dir) {
+            return Ok(dir.join("toozctl"));
+        }
+    }
+    Err(Error::Usage(format!(
+        "no directory for the default file backend: HOME and XDG_STATE_HOME are not set, and neither $XDG_RUNTIME_DIR nor /run/user/{uid} is a directory of yours; set XDG_STATE_HOME (or HOME), or give a backend with -b file:///DIR"
+    )))
 }
 
 fn env_path(var: &str) -> Option<PathBuf> {
@@ -56,8 +75,8 @@ fn env_path(var: &str) -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
-fn default_backend_url() -> String {
-    format!("file://{}", default_state_dir().display())
+fn default_backend_url() -> Result<String> {
+    Ok(format!("file://{}", default_state_dir()?.display()))
 }
 
 pub fn hostname() -> String {
@@ -399,7 +418,7 @@ fn backend(log: &Log, global: &GlobalArgs, in_use: Option<&InUse>) -> Result<(Ba
                 Source::Profile(u.name.to_string(), u.file.path.clone(), member),
             )
         }
-        (None, None, _) => (default_backend_url(), Source::Embedded),
+        (None, None, _) => (default_backend_url()?, Source::Embedded),
     };
     let from_profile = match (&source, in_use) {
         (Source::Profile(..), Some(u)) => Some(u),

@@ -22,6 +22,8 @@ use crate::output::Log;
 use crate::supervise::Signals;
 
 pub async fn run(ctx: &Context, command: Command) -> Result<()> {
+    let verbosity = ctx.verbosity;
+    crate::coordination::set_note_sink(Box::new(move |m| Log::new(verbosity).info(m)));
     match command {
         Command::Lock(args) => lock::run(ctx, args).await,
         Command::Elect(args) => elect::run(ctx, args).await,

@@ -463,6 +463,25 @@ pub trait Coordinator: Send + Sync {
     }
 }
 
+/// Where backends send notes for `-v` (backends never print): set once by the command
+/// layer; without a sink, notes are dropped.
+static NOTES: std::sync::OnceLock<NoteSink> = std::sync::OnceLock::new();
+
+/// Receives the notes of [`note`].
+pub type NoteSink = Box<dyn Fn(&str) + Send + Sync>;
+
+/// Install the sink for [`note`] (the first call wins).
+pub fn set_note_sink(sink: NoteSink) {
+    let _ = NOTES.set(sink);
+}
+
+/// A note for the operator at `-v`, such as a fallback taken.
+pub fn note(msg: &str) {
+    if let Some(sink) = NOTES.get() {
+        sink(msg);
+    }
+}
+
 /// Checks every backend shares: a name is non-empty text without NUL. Other control
 /// characters are allowed, as tooz allows them: a tooz client may have created such a name,
 /// and toozctl must be able to inspect and repair it (output escapes them). A backend whose

@@ -528,27 +528,33 @@ fn config_and_oslo_errors_without_a_yaml_line() {
 
 #[test]
 fn password_file_and_password_env_fill_in_the_url_password() {
+    // A Redis server that requires the password: the file backend refuses any password
+    // (a file URL with a user or password is bad input), so the filled-in password must
+    // reach a backend that uses one.
+    let redis = support::redis::RedisServer::start_with(Some(SECRET), &[]);
     let d = Dirs::new();
     let h = d.home.path();
     let pw = h.join("secrets/backend.pw");
     write(&pw, &format!("{SECRET}\n"), 0o600);
     let cfg = h.join("c.yaml");
+    let plain = |ns: &str| format!("redis://127.0.0.1:{}?namespace={ns}", redis.port);
     let text = format!(
         "profiles:\n  f:\n    backend: {}\n    password_file: secrets/backend.pw\n  e:\n    backend: {}\n    password_env: BACKEND_PW\n",
-        url(d.profile.path()),
-        url(d.default.path())
+        plain("pf"),
+        plain("pe")
     );
     write(&cfg, &text, 0o600);
     let cfg_s = cfg.to_str().unwrap();
+    let shown = |ns: &str| format!("redis://:***@127.0.0.1:{}?namespace={ns}", redis.port);
     // The child sees that a password is set, never the password.
     let (b, _) = seen(h, &["--config", cfg_s, "-p", "f", "-vv"], &[]);
-    assert_eq!(b, format!("file://:***@{}", d.profile.path().display()));
+    assert_eq!(b, shown("pf"));
     let (b, _) = seen(
         h,
         &["--config", cfg_s, "-p", "e"],
         &[("BACKEND_PW", SECRET)],
     );
-    assert_eq!(b, format!("file://:***@{}", d.default.path().display()));
+    assert_eq!(b, shown("pe"));
     // A flag's URL is not given the profile's password.
     let (b, _) = seen(
         h,

@@ -12,6 +12,7 @@ mod config;
 mod elect;
 mod etcd;
 mod etcd_faults;
+mod file_security;
 mod generated;
 mod group;
 mod help;

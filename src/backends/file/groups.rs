@@ -20,16 +20,16 @@
 //! The records' bytes are `tooz_format`'s; a held membership (heartbeat, release) is
 //! `membership`'s.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::MetadataExt;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::io_error;
 use super::membership::Joined;
 use super::ofd::{self, Kind};
+use super::safefs::{Dir, Open, Root};
 use super::tooz_format::{
     decode_group_id, decode_member, member_record, metadata, sha1_hex, stamp,
 };
@@ -40,7 +40,7 @@ use crate::coordination::{
 /// What the blocking group operations need, cheap to clone onto a blocking thread.
 #[derive(Clone)]
 pub(super) struct Store {
-    pub dir: PathBuf,
+    pub root: Arc<Root>,
     pub timeout: Duration,
     pub identity: Identity,
 }
@@ -55,27 +55,36 @@ pub(super) async fn blocking<T: Send + 'static>(
         .map_err(|e| Error::Internal(format!("file backend thread failed: {e}")))?
 }
 
-/// `DIR/.driver_lock`, held (OFD write lock) until dropped.
-pub(super) struct DriverLock(File);
+/// `DIR/.driver_lock`, held until dropped: an OFD write lock for writers (as tooz takes
+/// it), a read lock for readers (which then exclude writers but create nothing: a missing
+/// `.driver_lock` means no tooz client ever wrote here, and none is made).
+pub(super) struct DriverLock(Option<File>);
 
 impl DriverLock {
-    pub fn take(dir: &Path) -> Result<DriverLock> {
-        let p = dir.join(".driver_lock");
-        let f = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o666)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&p)
-            .map_err(|e| io_error("cannot open", &p, e))?;
-        ofd::lock_wait(&f, Kind::Write).map_err(|e| io_error("cannot lock", &p, e))?;
-        Ok(DriverLock(f))
+    pub fn take(dir: &Dir) -> Result<DriverLock> {
+        let f = dir
+            .open(".driver_lock", Open::LockFile(0o666))?
+            .expect("opening with create always gives a file");
+        ofd::lock_wait(&f, Kind::Write)
+            .map_err(|e| super::io_error("cannot lock", &dir.shown(".driver_lock"), e))?;
+        Ok(DriverLock(Some(f)))
+    }
+
+    pub fn read(dir: &Dir) -> Result<DriverLock> {
+        let Some(f) = dir.open(".driver_lock", Open::Read)? else {
+            return Ok(DriverLock(None));
+        };
+        ofd::lock_wait(&f, Kind::Read)
+            .map_err(|e| super::io_error("cannot lock", &dir.shown(".driver_lock"), e))?;
+        Ok(DriverLock(Some(f)))
     }
 }
 
 impl Drop for DriverLock {
     fn drop(&mut self) {
-        let _ = ofd::unlock(&self.0);
+        if let Some(f) = &self.0 {
+            let _ = ofd::unlock(f);
+        }
     }
 }
 
@@ -104,37 +113,62 @@ pub(super) struct Record {
     pub stamp: String,
 }
 
+/// A group's directories: tooz's (`DIR/groups/<sha1>`) and ours (`DIR/.toozctl/groups/<sha1>`).
+pub(super) fn group_rel(group: &str) -> String {
+    format!("groups/{}", sha1_hex(group))
+}
+
+pub(super) fn our_rel(group: &str) -> String {
+    format!(".toozctl/groups/{}", sha1_hex(group))
+}
+
+fn raw_name(member: &str) -> String {
+    format!("{}.raw", sha1_hex(member))
+}
+
+fn live_name(member: &str) -> String {
+    format!("{}.lock", sha1_hex(member))
+}
+
 impl Store {
-    pub fn group_dir(&self, group: &str) -> PathBuf {
-        self.dir.join("groups").join(sha1_hex(group))
+    /// The backend directory for reading: `None` when it does not exist.
+    pub fn read_root(&self) -> Result<Option<Dir>> {
+        self.root.read()
     }
 
-    pub fn our_dir(&self, group: &str) -> PathBuf {
-        self.dir.join(".toozctl/groups").join(sha1_hex(group))
+    /// A group's tooz directory, when the group exists.
+    pub fn group_dir(&self, group: &str) -> Result<Option<Dir>> {
+        let Some(root) = self.read_root()? else {
+            return Ok(None);
+        };
+        let Some(g) = root.sub(&group_rel(group), false)? else {
+            return Ok(None);
+        };
+        Ok(g.stat(".metadata")?.is_some_and(|s| s.is_file).then_some(g))
     }
 
-    fn raw_path(&self, group: &str, member: &str) -> PathBuf {
-        self.group_dir(group)
-            .join(format!("{}.raw", sha1_hex(member)))
-    }
-
-    fn live_path(&self, group: &str, member: &str) -> PathBuf {
-        self.our_dir(group)
-            .join("members")
-            .join(format!("{}.lock", sha1_hex(member)))
-    }
-
-    pub fn exists(&self, group: &str) -> bool {
-        self.group_dir(group).join(".metadata").is_file()
-    }
-
-    pub fn require(&self, group: &str) -> Result<()> {
-        validate_name("group", group)?;
-        if self.exists(group) {
-            Ok(())
+    /// Our directory for a group, `create`d when asked.
+    pub fn our_dir(&self, group: &str, create: bool) -> Result<Option<Dir>> {
+        let root = if create {
+            Some(self.root.write()?)
         } else {
-            Err(Error::NotFound(format!("group '{group}' does not exist")))
+            self.read_root()?
+        };
+        match root {
+            Some(r) => r.sub(&our_rel(group), create),
+            None => Ok(None),
         }
+    }
+
+    pub fn exists(&self, group: &str) -> Result<bool> {
+        Ok(self.group_dir(group)?.is_some())
+    }
+
+    /// The group's tooz directory; `NotFound` when the group does not exist.
+    pub fn require(&self, group: &str) -> Result<Dir> {
+        validate_name("group", group)?;
+        self.group_dir(group)?
+            .ok_or_else(|| Error::NotFound(format!("group '{group}' does not exist")))
     }
 
     fn fresh(&self, mtime: SystemTime) -> bool {
@@ -145,12 +179,8 @@ impl Store {
             .unwrap_or(false)
     }
 
-    fn liveness(&self, raw: &Path, live: &Path) -> Liveness {
-        if let Ok(mut f) = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(live)
-        {
+    fn liveness(&self, gdir: &Dir, raw: &str, mdir: Option<&Dir>, live: &str) -> Liveness {
+        if let Some(Ok(Some(mut f))) = mdir.map(|d| d.open(live, Open::Read)) {
             return match ofd::blocker(&f, Kind::Write) {
                 Ok(Some(_)) => {
                     let mut text = String::new();
@@ -163,78 +193,96 @@ impl Store {
                 _ => Liveness::DeadOurs,
             };
         }
-        match fs::metadata(raw).and_then(|m| m.modified()) {
-            Ok(mtime) => Liveness::Tooz {
-                fresh: self.fresh(mtime),
-                mtime,
+        match gdir.stat(raw) {
+            Ok(Some(st)) if st.is_file => Liveness::Tooz {
+                fresh: self.fresh(st.mtime),
+                mtime: st.mtime,
             },
-            Err(_) => Liveness::Absent,
+            _ => Liveness::Absent,
         }
     }
 
     pub fn create_group(&self, group: &str) -> Result<()> {
         validate_name("group", group)?;
-        if self.exists(group) {
+        if self.exists(group)? {
             return Err(Error::AlreadyExists(format!(
                 "group '{group}' already exists"
             )));
         }
-        let gdir = self.group_dir(group);
-        fs::create_dir_all(&gdir).map_err(|e| io_error("cannot create", &gdir, e))?;
-        self.write_atomic(&gdir.join(".metadata"), &metadata(group))
+        let root = self.root.write()?;
+        root.sub("tmp", true)?;
+        let gdir = root
+            .sub(&group_rel(group), true)?
+            .expect("sub(create) always gives a directory");
+        self.write_atomic(&gdir, ".metadata", &metadata(group))
     }
 
     /// Write `dest` through a temporary file in `DIR/tmp` (as tooz writes `.metadata`), so
     /// no reader ever sees half a file.
-    fn write_atomic(&self, dest: &Path, bytes: &[u8]) -> Result<()> {
+    fn write_atomic(&self, dest: &Dir, name: &str, bytes: &[u8]) -> Result<()> {
         static SEQ: AtomicU64 = AtomicU64::new(0);
-        let tmp_dir = self.dir.join("tmp");
-        fs::create_dir_all(&tmp_dir).map_err(|e| io_error("cannot create", &tmp_dir, e))?;
-        let tmp = tmp_dir.join(format!(
+        let tmp_dir = self
+            .root
+            .write()?
+            .sub("tmp", true)?
+            .expect("sub(create) always gives a directory");
+        let tmp = format!(
             "toozctl-{}-{}",
             std::process::id(),
             SEQ.fetch_add(1, Ordering::Relaxed)
-        ));
-        let write = || -> io::Result<()> {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o666)
-                .custom_flags(libc::O_CLOEXEC)
-                .open(&tmp)?;
-            io::Write::write_all(&mut f, bytes)?;
-            fs::rename(&tmp, dest)
-        };
-        write().map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            io_error("cannot write", dest, e)
-        })
+        );
+        tmp_dir.remove(&tmp)?;
+        let mut f = tmp_dir.create_new(&tmp, 0o666)?;
+        let r = io::Write::write_all(&mut f, bytes)
+            .map_err(|e| super::io_error("cannot write", &tmp_dir.shown(&tmp), e))
+            .and_then(|()| tmp_dir.rename(&tmp, dest, name));
+        if r.is_err() {
+            let _ = tmp_dir.remove(&tmp);
+        }
+        r
     }
 
-    /// Every member record of the group in `gdir` (our part in `odir`), with dead toozctl
-    /// members removed on the way. Call with the driver lock held. `all`: also return tooz
-    /// records older than `timeout` (for delete's message).
-    pub fn records(&self, gdir: &Path, odir: &Path, all: bool) -> Result<Vec<Record>> {
-        let entries = match fs::read_dir(gdir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_error("cannot read", gdir, e)),
+    /// Every member record of the group in `gdir` (our part in `odir`). Dead toozctl
+    /// members are skipped, and removed when `clean` (writers only). Call with the driver
+    /// lock held. `all`: also return tooz records older than `timeout` (for delete's message).
+    pub fn records(
+        &self,
+        gdir: &Dir,
+        odir: Option<&Dir>,
+        all: bool,
+        clean: bool,
+    ) -> Result<Vec<Record>> {
+        let mdir = match odir {
+            Some(o) => o.sub("members", false)?,
+            None => None,
         };
+        self.records_in(gdir, mdir.as_ref(), all, clean)
+    }
+
+    /// As [`Store::records`], given our member-lock directory `mdir`.
+    pub fn records_in(
+        &self,
+        gdir: &Dir,
+        mdir: Option<&Dir>,
+        all: bool,
+        clean: bool,
+    ) -> Result<Vec<Record>> {
         let mut out = Vec::new();
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".raw")) else {
+        for name in gdir.files()? {
+            let Some(stem) = name.strip_suffix(".raw") else {
                 continue;
             };
-            let raw = entry.path();
-            let live = odir.join("members").join(format!("{stem}.lock"));
-            let (holder, fresh_until) = match self.liveness(&raw, &live) {
+            let live = format!("{stem}.lock");
+            let (holder, fresh_until) = match self.liveness(gdir, &name, mdir, &live) {
                 Liveness::Absent => continue,
                 Liveness::Ours(h) => (h, None),
                 Liveness::DeadOurs => {
-                    let _ = fs::remove_file(&raw);
-                    let _ = fs::remove_file(&live);
+                    if clean {
+                        let _ = gdir.remove(&name);
+                        if let Some(m) = mdir {
+                            let _ = m.remove(&live);
+                        }
+                    }
                     continue;
                 }
                 Liveness::Tooz { fresh, mtime } => {
@@ -244,7 +292,9 @@ impl Store {
                     (None, Some(mtime + self.timeout))
                 }
             };
-            let Ok(bytes) = fs::read(&raw) else { continue };
+            let Ok(Some(bytes)) = gdir.read(&name) else {
+                continue;
+            };
             // An unreadable record is skipped (tooz would fail the whole listing).
             let Some((member_id, capabilities)) = decode_member(&bytes) else {
                 continue;
@@ -263,10 +313,14 @@ impl Store {
 
     pub fn members(&self, group: &str) -> Result<Vec<Member>> {
         self.require(group)?;
-        let _dl = DriverLock::take(&self.dir)?;
-        self.require(group)?;
+        let root = self
+            .read_root()?
+            .expect("a group exists, so the directory does");
+        let _dl = DriverLock::read(&root)?;
+        let gdir = self.require(group)?;
         let leader = super::leader::current(self, group)?.and_then(|h| h.member_id);
-        let recs = self.records(&self.group_dir(group), &self.our_dir(group), false)?;
+        let odir = self.our_dir(group, false)?;
+        let recs = self.records(&gdir, odir.as_ref(), false, false)?;
         Ok(recs
             .into_iter()
             .map(|r| Member {
@@ -278,24 +332,33 @@ impl Store {
     }
 
     pub fn groups(&self) -> Result<Vec<GroupInfo>> {
-        let root = self.dir.join("groups");
-        let entries = match fs::read_dir(&root) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_error("cannot read", &root, e)),
+        let Some(root) = self.read_root()? else {
+            return Ok(Vec::new());
         };
-        let _dl = DriverLock::take(&self.dir)?;
+        let Some(groups) = root.sub("groups", false)? else {
+            return Ok(Vec::new());
+        };
+        let _dl = DriverLock::read(&root)?;
+        let ours = root.sub(".toozctl/groups", false)?;
         let mut out = Vec::new();
-        for entry in entries.flatten() {
-            let gdir = entry.path();
-            let Ok(meta) = fs::read(gdir.join(".metadata")) else {
+        for (entry, is_dir) in groups.entries()? {
+            if !is_dir {
+                continue;
+            }
+            let Ok(Some(gdir)) = groups.sub(&entry, false) else {
+                continue;
+            };
+            let Ok(Some(meta)) = gdir.read(".metadata") else {
                 continue;
             };
             let Some(name) = decode_group_id(&meta) else {
                 continue;
             };
-            let odir = self.dir.join(".toozctl/groups").join(entry.file_name());
-            let members = self.records(&gdir, &odir, false)?.len();
+            let odir = match &ours {
+                Some(o) => o.sub(&entry, false)?,
+                None => None,
+            };
+            let members = self.records(&gdir, odir.as_ref(), false, false)?.len();
             let leader = super::leader::current(self, &name)?.and_then(|h| h.member_id);
             out.push(GroupInfo {
                 name,
@@ -318,15 +381,20 @@ impl Store {
                 Err(e) => return Err(e),
             }
         }
-        let _dl = DriverLock::take(&self.dir)?;
-        if !self.exists(group) {
+        let root = self.root.write()?;
+        let _dl = DriverLock::take(&root)?;
+        let Some(gdir) = self.group_dir(group)? else {
             return Err(Error::NotFound(format!(
                 "group '{group}' does not exist (create it, or join with --create)"
             )));
-        }
-        let raw = self.raw_path(group, &member);
-        let live_path = self.live_path(group, &member);
-        match self.liveness(&raw, &live_path) {
+        };
+        let odir = self.our_dir(group, true)?.expect("created");
+        let mdir = odir
+            .sub("members", true)?
+            .expect("sub(create) always gives a directory");
+        let raw = raw_name(&member);
+        let live_n = live_name(&member);
+        match self.liveness(&gdir, &raw, Some(&mdir), &live_n) {
             Liveness::Absent => {}
             Liveness::Ours(h) => {
                 let who = h.map(|h| format!(" ({h})")).unwrap_or_default();
@@ -335,8 +403,8 @@ impl Store {
                 )));
             }
             Liveness::DeadOurs | Liveness::Tooz { fresh: false, .. } => {
-                let _ = fs::remove_file(&raw);
-                let _ = fs::remove_file(&live_path);
+                let _ = gdir.remove(&raw);
+                let _ = mdir.remove(&live_n);
             }
             Liveness::Tooz { fresh: true, .. } => {
                 return Err(Error::AlreadyExists(format!(
@@ -345,19 +413,21 @@ impl Store {
                 )));
             }
         }
-        let live = write_locked_record(&live_path, &self.identity.holder(None, None))?;
+        let live = write_locked_record(&mdir, &live_n, &self.identity.holder(None, None))?;
         let now = chrono::Local::now().naive_local();
         let record = member_record(&member, caps, now);
-        if let Err(e) = self.write_atomic(&raw, &record) {
-            let _ = fs::remove_file(&live_path);
+        if let Err(e) = self.write_atomic(&gdir, &raw, &record) {
+            let _ = mdir.remove(&live_n);
             return Err(e);
         }
         let ino = live.metadata().map(|m| m.ino()).unwrap_or(0);
         Ok(Joined {
             group: group.to_string(),
             member,
+            gdir,
             raw,
-            live_path,
+            mdir,
+            live_name: live_n,
             live,
             ino,
         })
@@ -366,20 +436,30 @@ impl Store {
     pub fn leave(&self, group: &str, member: &str) -> Result<()> {
         validate_name("member id", member)?;
         self.require(group)?;
-        let _dl = DriverLock::take(&self.dir)?;
-        self.require(group)?;
-        let raw = self.raw_path(group, member);
-        let live = self.live_path(group, member);
-        let dead_ours = matches!(self.liveness(&raw, &live), Liveness::DeadOurs);
+        let root = self.root.write()?;
+        let _dl = DriverLock::take(&root)?;
+        let gdir = self.require(group)?;
+        let raw = raw_name(member);
+        let live = live_name(member);
+        let mdir = match self.our_dir(group, false)? {
+            Some(o) => o.sub("members", false)?,
+            None => None,
+        };
+        let dead_ours = matches!(
+            self.liveness(&gdir, &raw, mdir.as_ref(), &live),
+            Liveness::DeadOurs
+        );
         if dead_ours {
-            let _ = fs::remove_file(&live);
+            if let Some(m) = &mdir {
+                let _ = m.remove(&live);
+            }
         }
-        match fs::remove_file(&raw) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::NotFound(format!(
+        if gdir.remove(&raw)? {
+            Ok(())
+        } else {
+            Err(Error::NotFound(format!(
                 "member '{member}' is not in group '{group}'"
-            ))),
-            Err(e) => Err(io_error("cannot remove", &raw, e)),
+            )))
         }
         // A live toozctl member keeps its lock file: its process sees the record go, reports
         // the membership lost and removes the lock file itself.
@@ -387,11 +467,11 @@ impl Store {
 
     pub fn delete_group(&self, group: &str) -> Result<()> {
         self.require(group)?;
-        let _dl = DriverLock::take(&self.dir)?;
-        self.require(group)?;
-        let gdir = self.group_dir(group);
-        let odir = self.our_dir(group);
-        let recs = self.records(&gdir, &odir, true)?;
+        let root = self.root.write()?;
+        let _dl = DriverLock::take(&root)?;
+        let gdir = self.require(group)?;
+        let odir = self.our_dir(group, false)?;
+        let recs = self.records(&gdir, odir.as_ref(), true, true)?;
         if !recs.is_empty() {
             let (fresh, stale): (Vec<&Record>, Vec<&Record>) = recs
                 .iter()
@@ -416,43 +496,39 @@ impl Store {
                 )
             }));
         }
-        let meta = gdir.join(".metadata");
-        fs::remove_file(&meta).map_err(|e| io_error("cannot remove", &meta, e))?;
-        fs::remove_dir(&gdir).map_err(|e| io_error("cannot remove", &gdir, e))?;
+        gdir.remove(".metadata")?;
+        let groups = root.sub("groups", false)?.expect("the group existed");
+        groups.remove_dir(&sha1_hex(group))?;
         // Member lock files go; the leader's fencing counter stays, so a group created again
         // under the same name never hands out a token twice.
-        let _ = fs::remove_dir_all(odir.join("members"));
+        if let Some(o) = odir {
+            let _ = o.remove_tree("members");
+        }
         Ok(())
     }
 }
 
-/// Create `path` holding `holder` as JSON, locked (OFD write) before it has its real name,
-/// so no reader ever sees it unlocked while we live.
-pub(super) fn write_locked_record(path: &Path, holder: &Holder) -> Result<File> {
-    let dir = path.parent().expect("record paths have a parent");
-    fs::create_dir_all(dir).map_err(|e| io_error("cannot create", dir, e))?;
+/// Create `dir/name` holding `holder` as JSON, locked (OFD write) before it has its real
+/// name, so no reader ever sees it unlocked while we live.
+pub(super) fn write_locked_record(dir: &Dir, name: &str, holder: &Holder) -> Result<File> {
     static SEQ: AtomicU64 = AtomicU64::new(0);
-    let tmp = dir.join(format!(
+    let tmp = format!(
         ".tmp-{}-{}",
         std::process::id(),
         SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(&tmp)
-        .map_err(|e| io_error("cannot create", &tmp, e))?;
-    ofd::try_lock(&file, Kind::Write).map_err(|e| io_error("cannot lock", &tmp, e))?;
+    );
+    dir.remove(&tmp)?;
+    let file = dir.create_new(&tmp, 0o644)?;
+    ofd::try_lock(&file, Kind::Write)
+        .map_err(|e| super::io_error("cannot lock", &dir.shown(&tmp), e))?;
     let json =
         serde_json::to_vec(holder).map_err(|e| Error::Internal(format!("holder record: {e}")))?;
-    let r = io::Write::write_all(&mut &file, &json).and_then(|_| fs::rename(&tmp, path));
+    let r = io::Write::write_all(&mut &file, &json)
+        .map_err(|e| super::io_error("cannot write", &dir.shown(name), e))
+        .and_then(|()| dir.rename(&tmp, dir, name));
     if let Err(e) = r {
-        let _ = fs::remove_file(&tmp);
-        return Err(io_error("cannot write", path, e));
+        let _ = dir.remove(&tmp);
+        return Err(e);
     }
     Ok(file)
 }

@@ -3,11 +3,10 @@
 //! POSIX `fcntl` lock on it: tooz; else a `flock(2)` holder found in `/proc/locks`), and `break_lock()`, which cannot take a lock away from a
 //! live process (the kernel holds it for that process), so it names the holder instead.
 
-use std::path::Path;
-
-use super::lock::{foreign_holder, live_holders};
+use super::lock::{foreign_holder, holders_of};
 use super::ofd::{self, Kind};
-use super::{io_error, FileCoordinator, RESERVED};
+use super::safefs::{self, Dir, Open, Root};
+use super::{FileCoordinator, RESERVED};
 use crate::coordination::{Error, Holder, LockInfo, Result};
 
 /// The command line of a local process, at most 80 characters (`None` if it is gone).
@@ -36,36 +35,26 @@ pub(super) fn hostname() -> Option<String> {
 
 /// Lock names under `DIR`: every regular file outside the reserved names, as a path
 /// relative to `DIR` (tooz never deletes lock files, so free locks are listed too).
-fn lock_names(dir: &Path) -> Result<Vec<String>> {
+/// Symbolic links are neither listed nor followed.
+fn lock_names(root: &Dir) -> Result<Vec<String>> {
     let mut names = Vec::new();
-    let mut pending = vec![String::new()];
-    while let Some(prefix) = pending.pop() {
-        let here = if prefix.is_empty() {
-            dir.to_path_buf()
-        } else {
-            dir.join(&prefix)
-        };
-        let entries = match std::fs::read_dir(&here) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !prefix.is_empty() => continue,
-            Err(e) => return Err(io_error("cannot read", &here, e)),
-        };
-        for entry in entries.flatten() {
-            let Some(file) = entry.file_name().to_str().map(str::to_string) else {
-                continue;
-            };
+    let mut pending = vec![(String::new(), root.clone())];
+    while let Some((prefix, dir)) = pending.pop() {
+        for (file, is_dir) in dir.entries()? {
             if prefix.is_empty() && RESERVED.contains(&file.as_str()) {
                 continue;
             }
             let name = if prefix.is_empty() {
-                file
+                file.clone()
             } else {
                 format!("{prefix}/{file}")
             };
-            match entry.file_type() {
-                Ok(t) if t.is_dir() => pending.push(name),
-                Ok(t) if t.is_file() => names.push(name),
-                _ => {}
+            if is_dir {
+                if let Ok(Some(sub)) = dir.sub(&file, false) {
+                    pending.push((name, sub));
+                }
+            } else if matches!(dir.stat(&file), Ok(Some(s)) if s.is_file) {
+                names.push(name);
             }
         }
     }
@@ -73,23 +62,28 @@ fn lock_names(dir: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// The last fencing token handed out for the lock whose companion directory is `meta`.
-fn last_token(meta: &Path) -> Option<u64> {
-    std::fs::read_to_string(meta.join("token"))
+/// The last fencing token handed out for lock `name`.
+fn last_token(root: &Dir, name: &str) -> Option<u64> {
+    let meta = root.sub(&super::meta_rel(name), false).ok()??;
+    String::from_utf8(meta.read("token").ok()??)
         .ok()?
         .trim()
         .parse()
         .ok()
 }
 
-/// Who holds the lock file at `path` when no toozctl record says so.
-fn kernel_holder(path: &Path) -> Result<Option<Holder>> {
-    let f = match std::fs::OpenOptions::new().read(true).open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_error("cannot open", path, e)),
+/// Who holds the lock file `name` when no toozctl record says so.
+fn kernel_holder(root: &Dir, name: &str) -> Result<Option<Holder>> {
+    let (d, fname) = safefs::split(name);
+    let Some(dir) = root.sub(d, false)? else {
+        return Ok(None);
     };
-    let blocker = ofd::blocker(&f, Kind::Write).map_err(|e| io_error("cannot inspect", path, e))?;
+    let Some(f) = dir.open(fname, Open::Read)? else {
+        return Ok(None);
+    };
+    let path = dir.shown(fname);
+    let blocker =
+        ofd::blocker(&f, Kind::Write).map_err(|e| safefs::os_error("cannot inspect", &path, e))?;
     let flock = || {
         use std::os::unix::fs::MetadataExt;
         f.metadata()
@@ -146,31 +140,37 @@ fn flock_holder(dev: u64, ino: u64) -> Option<(u32, bool)> {
 
 /// What is known of lock `name`: our live holder records, else whoever holds the lock
 /// file in the kernel (a tooz client's POSIX lock, an OFD lock, a `flock(1)` user).
-pub(super) fn info(c: &FileCoordinator, name: &str) -> Result<LockInfo> {
-    let meta = c.lock_meta(name);
-    let mut holders = live_holders(&meta)?;
+/// Reads only: nothing is created or cleaned up.
+pub(super) fn info(root: &Root, name: &str) -> Result<LockInfo> {
+    let mut holders = holders_of(root, name)?;
+    let dir = root.read()?;
     if holders.is_empty() {
-        holders.extend(kernel_holder(&c.dir.join(name))?);
+        if let Some(d) = &dir {
+            holders.extend(kernel_holder(d, name)?);
+        }
     }
     Ok(LockInfo {
         name: name.to_string(),
         holders,
         ttl: None,
-        fencing_token: last_token(&meta),
+        fencing_token: dir.as_ref().and_then(|d| last_token(d, name)),
     })
 }
 
 pub(super) fn locks(c: &FileCoordinator) -> Result<Vec<LockInfo>> {
-    lock_names(&c.dir)?
+    let Some(root) = c.root.read()? else {
+        return Ok(Vec::new());
+    };
+    lock_names(&root)?
         .iter()
-        .map(|name| info(c, name))
+        .map(|name| info(&c.root, name))
         .collect()
 }
 
 /// Nothing to break: `Ok(empty)`. Held: an error naming the holders and how to free it.
 pub(super) fn break_lock(c: &FileCoordinator, name: &str) -> Result<Vec<Holder>> {
     c.lock_file(name)?;
-    let held = info(c, name)?.holders;
+    let held = info(&c.root, name)?.holders;
     if held.is_empty() {
         return Ok(held);
     }

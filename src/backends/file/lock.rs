@@ -8,45 +8,34 @@
 //! Giving it back undoes these in reverse and unlocks before closing, so a waiter woken by
 //! the close always finds the lock free.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::watch;
-use tokio_stream::StreamExt;
 
+use super::notify::Wake;
 use super::ofd::{self, Kind};
-use super::{io_error, FileCoordinator};
+use super::safefs::{self, Dir, Open, Root};
+use super::FileCoordinator;
 use crate::coordination::{
     Error, Health, Held, Holder, LockMode, LockRequest, Release, Result, Wait,
 };
 
-/// Open (creating) a lock file as fasteners does (append, 0666 less the umask), and also
-/// for reading: a read (shared) lock needs a descriptor open for reading.
-fn open_lock_file(path: &Path) -> Result<File> {
-    let open = || {
-        OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .mode(0o666)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(path)
-    };
-    match open() {
-        Ok(f) => Ok(f),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| io_error("cannot create", parent, e))?;
-            }
-            open().map_err(|e| io_error("cannot open lock file", path, e))
-        }
-        Err(e) => Err(io_error("cannot open lock file", path, e)),
-    }
+/// Open (creating) a lock file as fasteners does (0666 less the umask, parent directories
+/// made), for reading and appending: a read (shared) lock needs a descriptor open for
+/// reading. Returns the file's directory, its name there, and the file.
+fn open_lock_file(root: &Dir, rel: &str) -> Result<(Dir, String, File)> {
+    let (d, f) = safefs::split(rel);
+    let dir = root
+        .sub(d, true)?
+        .expect("sub(create) always gives a directory");
+    let file = dir
+        .open(f, Open::LockFile(0o666))?
+        .expect("opening with create always gives a file");
+    Ok((dir, f.to_string(), file))
 }
 
 fn is_contended(e: &io::Error) -> bool {
@@ -91,10 +80,15 @@ fn unlock_both(f: &File) {
 }
 
 /// Wait in the kernel for the OS locks on `file` until `wait` says stop. `Ok(None)` on timeout.
-async fn wait_for_file(file: File, kind: Kind, wait: Wait, path: &Path) -> Result<Option<File>> {
+async fn wait_for_file(
+    file: File,
+    kind: Kind,
+    wait: Wait,
+    path: &std::path::Path,
+) -> Result<Option<File>> {
     ofd::wait_blocking(file, wait, move |f| wait_both(f, kind), unlock_both)
         .await
-        .map_err(|e| io_error("cannot lock", path, e))
+        .map_err(|e| safefs::os_error("cannot lock", path, e))
 }
 
 /// Whether a holder of `theirs` may hold the lock while we hold it as `ours`, or wait for it.
@@ -114,39 +108,52 @@ fn conflict(name: &str, holder: &Holder, ours: LockMode) -> Error {
 }
 
 pub(super) async fn acquire(c: &FileCoordinator, req: &LockRequest) -> Result<Option<Held>> {
-    let path = c.lock_file(&req.name)?;
-    let meta = c.lock_meta(&req.name);
+    let rel = c.lock_file(&req.name)?;
+    let root = c.root.write()?;
+    let meta = root
+        .sub(&c.lock_meta(&req.name), true)?
+        .expect("sub(create) always gives a directory");
     let kind = match req.mode {
         LockMode::Exclusive => Kind::Write,
         LockMode::Shared | LockMode::Limit(_) => Kind::Read,
     };
-    let file = open_lock_file(&path)?;
-    let main = if try_both(&file, kind).map_err(|e| io_error("cannot lock", &path, e))? {
-        file
-    } else {
-        // Someone holds it: a use of another kind is an error, not a wait.
-        for h in live_holders(&meta)? {
-            if !compatible(h.mode.as_deref(), req.mode) {
-                return Err(conflict(&req.name, &h, req.mode));
+    // The kernel may grant us a lock on a file that was deleted (or replaced) while we
+    // waited: that lock excludes nobody. So after every grant, check that the path still
+    // names the inode we locked, and start again if not.
+    let (dir, fname, main) = loop {
+        let (dir, fname, file) = open_lock_file(&root, &rel)?;
+        let path = dir.shown(&fname);
+        let got = if try_both(&file, kind).map_err(|e| safefs::os_error("cannot lock", &path, e))? {
+            file
+        } else {
+            // Someone holds it: a use of another kind is an error, not a wait.
+            for h in live_holders(Some(&meta), false)? {
+                if !compatible(h.mode.as_deref(), req.mode) {
+                    return Err(conflict(&req.name, &h, req.mode));
+                }
             }
+            if let (LockMode::Limit(_), Ok(Some((pid, Kind::Write)))) =
+                (req.mode, ofd::blocker(&file, Kind::Read))
+            {
+                let holder = foreign_holder(pid);
+                return Err(conflict(
+                    &req.name,
+                    &Holder {
+                        mode: Some("exclusive".into()),
+                        ..holder
+                    },
+                    req.mode,
+                ));
+            }
+            match wait_for_file(file, kind, req.wait, &path).await? {
+                Some(f) => f,
+                None => return Ok(None),
+            }
+        };
+        if dir.names(&fname, &got) {
+            break (dir, fname, got);
         }
-        if let (LockMode::Limit(_), Ok(Some((pid, Kind::Write)))) =
-            (req.mode, ofd::blocker(&file, Kind::Read))
-        {
-            let holder = foreign_holder(pid);
-            return Err(conflict(
-                &req.name,
-                &Holder {
-                    mode: Some("exclusive".into()),
-                    ..holder
-                },
-                req.mode,
-            ));
-        }
-        match wait_for_file(file, kind, req.wait, &path).await? {
-            Some(f) => f,
-            None => return Ok(None),
-        }
+        unlock_both(&got);
     };
     let slot = match req.mode {
         LockMode::Limit(n) => match take_slot(&meta, n, req.wait).await? {
@@ -169,7 +176,7 @@ pub(super) async fn acquire(c: &FileCoordinator, req: &LockRequest) -> Result<Op
         }
     };
     let (tx, rx) = watch::channel(Health::Held { expires: None });
-    let watchdog = watch_lock_file(path, &main, tx);
+    let watchdog = tokio::spawn(watch_lock_file(dir, fname, main.try_clone().ok(), tx));
     let guard = FileLock {
         main,
         slot,
@@ -177,7 +184,7 @@ pub(super) async fn acquire(c: &FileCoordinator, req: &LockRequest) -> Result<Op
         watchdog,
     };
     Ok(Some(Held::new(
-        format!("lock '{}'", req.name),
+        format!("lock '{}'", safefs::short(&req.name)),
         token,
         None,
         rx,
@@ -185,14 +192,16 @@ pub(super) async fn acquire(c: &FileCoordinator, req: &LockRequest) -> Result<Op
     )))
 }
 
-/// Find and take a free semaphore slot, waiting on inotify close events.
-async fn take_slot(meta: &Path, n: u32, wait: Wait) -> Result<Option<File>> {
-    let dir = meta.join("slots");
-    std::fs::create_dir_all(&dir).map_err(|e| io_error("cannot create", &dir, e))?;
+/// Find and take a free semaphore slot, waiting on inotify close events (or polling,
+/// when inotify is not available).
+async fn take_slot(meta: &Dir, n: u32, wait: Wait) -> Result<Option<File>> {
+    let dir = meta
+        .sub("slots", true)?
+        .expect("sub(create) always gives a directory");
     // Keep every slot open for the whole wait: our own tries then cause no close events.
     let mut slots = Vec::with_capacity(n as usize);
     for i in 0..n {
-        slots.push(Some(open_lock_file(&dir.join(i.to_string()))?));
+        slots.push(dir.open(&i.to_string(), Open::LockFile(0o666))?);
     }
     if let Some(i) = free_slot(&slots, &dir)? {
         return Ok(slots[i].take());
@@ -202,17 +211,13 @@ async fn take_slot(meta: &Path, n: u32, wait: Wait) -> Result<Option<File>> {
     }
     // Only now watch (closing an inotify instance costs the kernel a grace period, so the
     // uncontended path has none), then look again so no release before the watch is missed.
-    let inotify = inotify::Inotify::init().map_err(|e| Error::Internal(format!("inotify: {e}")))?;
-    inotify
-        .watches()
-        .add(
-            &dir,
+    let mut wake = Wake::new(
+        &[(
+            dir.proc_path(),
             inotify::WatchMask::CLOSE_WRITE | inotify::WatchMask::CLOSE_NOWRITE,
-        )
-        .map_err(|e| io_error("cannot watch", &dir, e))?;
-    let mut events = inotify
-        .into_event_stream([0u8; 1024])
-        .map_err(|e| Error::Internal(format!("inotify: {e}")))?;
+        )],
+        "waiting for a semaphore slot",
+    );
     loop {
         // A killed holder's close event can come a moment before the kernel drops its lock:
         // after each event, look a few more times over 40 ms before waiting again.
@@ -224,55 +229,71 @@ async fn take_slot(meta: &Path, n: u32, wait: Wait) -> Result<Option<File>> {
                 return Ok(slots[i].take());
             }
         }
-        let next = async {
-            match wait {
-                Wait::Until(d) => tokio::time::timeout_at(d, events.next()).await.ok(),
-                _ => Some(events.next().await),
+        let woke = match wait {
+            Wait::Until(d) => tokio::time::timeout_at(d, wake.next()).await.ok(),
+            _ => {
+                wake.next().await;
+                Some(())
             }
         };
-        match next.await {
-            None => return Ok(None),
-            Some(Some(Ok(_))) => {}
-            Some(Some(Err(e))) => return Err(Error::Internal(format!("inotify: {e}"))),
-            Some(None) => return Err(Error::Internal("inotify stream ended".into())),
+        if woke.is_none() {
+            return Ok(None);
         }
     }
 }
 
 /// The index of a slot we just locked, if any is free.
-fn free_slot(slots: &[Option<File>], dir: &Path) -> Result<Option<usize>> {
+fn free_slot(slots: &[Option<File>], dir: &Dir) -> Result<Option<usize>> {
     for (i, slot) in slots.iter().enumerate() {
         let f = slot.as_ref().expect("slots stay open while waiting");
-        if ofd::try_lock(f, Kind::Write).map_err(|e| io_error("cannot lock", dir, e))? {
+        if ofd::try_lock(f, Kind::Write)
+            .map_err(|e| safefs::os_error("cannot lock", dir.path(), e))?
+        {
             return Ok(Some(i));
         }
     }
     Ok(None)
 }
 
+/// The fencing token after the one in the counter file `text`: 1 for a new (empty)
+/// counter. Never a smaller number: a counter that is not a number, or at its maximum,
+/// is refused with a message naming the file.
+pub(super) fn next_token(text: &str, path: &std::path::Path) -> Result<u64> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Ok(1);
+    }
+    let shown = safefs::short(&path.to_string_lossy());
+    match t.parse::<u64>() {
+        Ok(n) => n.checked_add(1).ok_or_else(|| {
+            Error::Unavailable(format!(
+                "the fencing counter {shown} is at its maximum ({n}): no larger token exists, so none is handed out"
+            ))
+        }),
+        Err(_) => Err(Error::Unavailable(format!(
+            "the fencing counter {shown} does not hold a number ({:?}): refusing to guess, as a smaller token could repeat one already handed out; write a number at least as large as the last token used into it",
+            safefs::short(t)
+        ))),
+    }
+}
+
 /// Under the token file's lock: check live holders, bump the fencing token, write our record.
 fn record_holder(
     c: &FileCoordinator,
     name: &str,
-    meta: &Path,
+    meta: &Dir,
     mode: LockMode,
 ) -> Result<(u64, Record)> {
-    let holders_dir = meta.join("holders");
-    std::fs::create_dir_all(&holders_dir)
-        .map_err(|e| io_error("cannot create", &holders_dir, e))?;
-    let token_path = meta.join("token");
-    let token_file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o666)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(&token_path)
-        .map_err(|e| io_error("cannot open", &token_path, e))?;
+    let holders = meta
+        .sub("holders", true)?
+        .expect("sub(create) always gives a directory");
+    let token_path = meta.shown("token");
+    let token_file = meta
+        .open("token", Open::Create(0o666))?
+        .expect("opening with create always gives a file");
     ofd::lock_wait(&token_file, Kind::Write)
-        .map_err(|e| io_error("cannot lock", &token_path, e))?;
-    for h in live_holders(meta)? {
+        .map_err(|e| safefs::os_error("cannot lock", &token_path, e))?;
+    for h in live_holders(Some(meta), true)? {
         if !compatible(h.mode.as_deref(), mode) {
             return Err(conflict(name, &h, mode));
         }
@@ -280,76 +301,73 @@ fn record_holder(
     let mut text = String::new();
     (&token_file)
         .read_to_string(&mut text)
-        .map_err(|e| io_error("cannot read", &token_path, e))?;
-    let token = text.trim().parse::<u64>().unwrap_or(0) + 1;
+        .map_err(|e| safefs::os_error("cannot read", &token_path, e))?;
+    let token = next_token(&text, &token_path)?;
     let new = format!("{token}\n");
     token_file
         .set_len(0)
         .and_then(|_| token_file.write_all_at(new.as_bytes(), 0))
-        .map_err(|e| io_error("cannot write", &token_path, e))?;
-    let record = Record::write(
-        &holders_dir,
-        token,
-        &c.identity.holder(Some(mode), Some(token)),
-    )?;
+        .map_err(|e| safefs::os_error("cannot write", &token_path, e))?;
+    let record = Record::write(&holders, token, &c.identity.holder(Some(mode), Some(token)))?;
     let _ = ofd::unlock(&token_file);
     Ok((token, record))
 }
 
 /// Our holder record: a JSON file we keep an OFD lock on while we hold the lock.
 struct Record {
-    path: PathBuf,
+    dir: Dir,
+    name: String,
     file: File,
 }
 
 impl Record {
-    fn write(dir: &Path, token: u64, holder: &Holder) -> Result<Record> {
-        let tmp = dir.join(format!(".tmp-{}-{token}", std::process::id()));
-        let path = dir.join(format!("{token}.json"));
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o644)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&tmp)
-            .map_err(|e| io_error("cannot create", &tmp, e))?;
+    fn write(dir: &Dir, token: u64, holder: &Holder) -> Result<Record> {
+        let tmp = format!(".tmp-{}-{token}", std::process::id());
+        let name = format!("{token}.json");
+        dir.remove(&tmp)?;
+        let file = dir.create_new(&tmp, 0o644)?;
         // Locked before it has its real name, so no reader ever sees it unlocked.
-        ofd::try_lock(&file, Kind::Write).map_err(|e| io_error("cannot lock", &tmp, e))?;
+        ofd::try_lock(&file, Kind::Write)
+            .map_err(|e| safefs::os_error("cannot lock", &dir.shown(&tmp), e))?;
         let json = serde_json::to_vec(holder)
             .map_err(|e| Error::Internal(format!("holder record: {e}")))?;
-        file.write_all_at(&json, 0)
-            .map_err(|e| io_error("cannot write", &tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| io_error("cannot rename", &tmp, e))?;
-        Ok(Record { path, file })
+        if let Err(e) = file.write_all_at(&json, 0) {
+            let _ = dir.remove(&tmp);
+            return Err(safefs::os_error("cannot write", &dir.shown(&tmp), e));
+        }
+        if let Err(e) = dir.rename(&tmp, dir, &name) {
+            let _ = dir.remove(&tmp);
+            return Err(e);
+        }
+        Ok(Record {
+            dir: dir.clone(),
+            name,
+            file,
+        })
     }
 
     fn remove(self) {
-        let _ = std::fs::remove_file(&self.path);
+        // Only our own record: the name could have been taken over since (by hand).
+        if self.dir.names(&self.name, &self.file) {
+            let _ = self.dir.remove(&self.name);
+        }
         let _ = ofd::unlock(&self.file);
     }
 }
 
-/// Current toozctl holders of the lock whose companion directory is `meta`; stale
-/// records (no lock on them: their process died) are removed on the way.
-pub(super) fn live_holders(meta: &Path) -> Result<Vec<Holder>> {
-    let dir = meta.join("holders");
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_error("cannot read", &dir, e)),
+/// Current toozctl holders of the lock whose companion directory is `meta`. Stale
+/// records (no lock on them: their process died) are skipped, and removed when `clean`
+/// (writers clean up; readers never write).
+pub(super) fn live_holders(meta: Option<&Dir>, clean: bool) -> Result<Vec<Holder>> {
+    let Some(dir) = meta.map(|m| m.sub("holders", false)).transpose()?.flatten() else {
+        return Ok(Vec::new());
     };
     let mut out = Vec::new();
-    for entry in entries.flatten() {
-        let p = entry.path();
-        if p.extension().is_none_or(|e| e != "json") {
+    for name in dir.files()? {
+        if !name.ends_with(".json") {
             continue;
         }
-        let Ok(mut f) = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&p)
-        else {
+        let Ok(Some(mut f)) = dir.open(&name, Open::Read) else {
             continue;
         };
         match ofd::blocker(&f, Kind::Write) {
@@ -361,14 +379,23 @@ pub(super) fn live_holders(meta: &Path) -> Result<Vec<Holder>> {
                     }
                 }
             }
-            Ok(None) => {
-                let _ = std::fs::remove_file(&p);
+            Ok(None) if clean => {
+                let _ = dir.remove(&name);
             }
-            Err(_) => {}
+            _ => {}
         }
     }
     out.sort_by_key(|h| h.fencing_token);
     Ok(out)
+}
+
+/// Live holders of lock `name`, for readers: nothing is created or cleaned.
+pub(super) fn holders_of(root: &Root, name: &str) -> Result<Vec<Holder>> {
+    let Some(r) = root.read()? else {
+        return Ok(Vec::new());
+    };
+    let meta = r.sub(&super::meta_rel(name), false)?;
+    live_holders(meta.as_ref(), false)
 }
 
 /// A lock on the lock file with no toozctl record: tooz, or another fcntl user. A POSIX
@@ -386,36 +413,53 @@ pub(super) fn foreign_holder(pid: i32) -> Holder {
     }
 }
 
-/// How often a held lock's file is checked for deletion or replacement.
+/// How often a held lock's file is checked when inotify is not available.
 const FILE_CHECK: Duration = Duration::from_secs(1);
 
 /// The kernel never takes a file lock away, but someone can delete or replace the lock
-/// file: a tooz client would then lock the new file while we hold the old one. Check that
-/// the path still names our inode; publish the loss when it does not.
-fn watch_lock_file(
-    path: PathBuf,
-    main: &File,
-    tx: watch::Sender<Health>,
-) -> tokio::task::JoinHandle<()> {
-    use std::os::unix::fs::MetadataExt;
-    let ours = main.metadata().map(|m| (m.dev(), m.ino())).ok();
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(FILE_CHECK).await;
-            let why = match std::fs::metadata(&path) {
-                Ok(m) if Some((m.dev(), m.ino())) == ours => continue,
-                Ok(_) => "the lock file was replaced",
-                Err(e) if e.kind() == io::ErrorKind::NotFound => "the lock file was deleted",
-                Err(_) => continue,
-            };
-            let _ = tx.send(Health::Lost(format!(
-                "{why} ({}): others can now take the lock",
-                path.display()
-            )));
-            // Keep the sender until released, so the loss is not mistaken for a closed channel.
-            std::future::pending::<()>().await;
-        }
-    })
+/// file: a tooz client would then lock the new file while we hold the old one. Watch the
+/// file (its link count drops: IN_ATTRIB; IN_DELETE_SELF, IN_MOVE_SELF) and its directory
+/// (entries removed, renamed or created), check at each event that the path still names
+/// our inode, and publish the loss at once when it does not.
+async fn watch_lock_file(dir: Dir, name: String, ours: Option<File>, tx: watch::Sender<Health>) {
+    use inotify::WatchMask as M;
+    let Some(ours) = ours else { return };
+    let file_path = std::path::PathBuf::from(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&ours)
+    ));
+    let mut wake = Wake::new(
+        &[
+            (file_path, M::ATTRIB | M::DELETE_SELF | M::MOVE_SELF),
+            (
+                dir.proc_path(),
+                M::DELETE | M::MOVED_FROM | M::MOVED_TO | M::CREATE | M::DELETE_SELF | M::MOVE_SELF,
+            ),
+        ],
+        "watching the held lock file",
+    )
+    .with_poll(FILE_CHECK);
+    // Checked once after the watches are in place, so no change in between is missed.
+    loop {
+        let why = match dir.stat(&name) {
+            Ok(Some(s)) if Some((s.dev, s.ino)) == safefs::identity(&ours).ok() => {
+                wake.next().await;
+                continue;
+            }
+            Ok(Some(_)) => "the lock file was replaced",
+            Ok(None) => "the lock file was deleted",
+            Err(_) => {
+                wake.next().await;
+                continue;
+            }
+        };
+        let _ = tx.send(Health::Lost(format!(
+            "{why} ({}): others can now take the lock",
+            safefs::short(&dir.shown(&name).to_string_lossy())
+        )));
+        // Keep the sender until released, so the loss is not mistaken for a closed channel.
+        std::future::pending::<()>().await;
+    }
 }
 
 /// A held file lock.
@@ -443,5 +487,22 @@ impl Release for FileLock {
         }
         unlock_both(&main);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fencing_counter_never_goes_back() {
+        let p = std::path::Path::new("/d/.toozctl/locks/x/token");
+        assert_eq!(next_token("", p).unwrap(), 1);
+        assert_eq!(next_token("41\n", p).unwrap(), 42);
+        for bad in ["18446744073709551615", "garbage", "-3", "1e3"] {
+            let e = next_token(bad, p).unwrap_err();
+            assert!(e.message().contains("/d/.toozctl/locks/x/token"), "{e}");
+            assert!(matches!(e, Error::Unavailable(_)), "{bad}: {e}");
+        }
     }
 }

@@ -3,56 +3,45 @@
 //! soon as the record is removed (inotify on the group and member-lock directories);
 //! releasing removes what is still ours, record before lock.
 
-use std::fs::{self, File};
-use std::io;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::fs::File;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::watch;
-use tokio_stream::StreamExt;
 
 use super::groups::{blocking, DriverLock, Store};
-use super::io_error;
+use super::notify::Wake;
 use super::ofd;
-use crate::coordination::{Error, Health, Held, Release, Result};
+use super::safefs::Dir;
+use crate::coordination::{Health, Held, Release, Result};
 
 impl Store {
     /// Whether our membership still stands: the record is there and the lock file is ours.
     fn still_member(&self, j: &JoinedPaths) -> bool {
-        j.raw.exists()
-            && fs::metadata(&j.live_path)
-                .map(|m| m.ino() == j.ino)
-                .unwrap_or(false)
+        matches!(j.gdir.stat(&j.raw), Ok(Some(_)))
+            && matches!(j.mdir.stat(&j.live_name), Ok(Some(s)) if s.ino == j.ino)
     }
 
-    /// Refresh the record's mtime (tooz's heartbeat), under the driver lock.
+    /// Refresh the record's mtime (tooz's heartbeat), under the driver lock. Records of
+    /// toozctl members that died are removed on the way: readers never write, so living
+    /// members clean up after dead ones (tooz would list them until they go stale).
     fn touch(&self, j: &JoinedPaths) -> Result<bool> {
-        let _dl = DriverLock::take(&self.dir)?;
+        let _dl = DriverLock::take(&self.root.write()?)?;
         if !self.still_member(j) {
             return Ok(false);
         }
-        let c = std::ffi::CString::new(j.raw.as_os_str().as_encoded_bytes())
-            .map_err(|_| Error::Internal("path with NUL".into()))?;
-        // SAFETY: a valid C string; a null times pointer sets both times to now.
-        let r = unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), std::ptr::null(), 0) };
-        if r != 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::NotFound {
-                return Ok(false);
-            }
-            return Err(io_error("cannot touch", &j.raw, e));
-        }
-        Ok(true)
+        let _ = self.records_in(&j.gdir, Some(&j.mdir), false, true);
+        j.gdir.touch(&j.raw)
     }
 }
 
-/// The paths a membership keeps watching.
+/// Where a membership's files are, as handles on their directories.
 #[derive(Clone)]
 struct JoinedPaths {
-    raw: PathBuf,
-    live_path: PathBuf,
+    gdir: Dir,
+    raw: String,
+    mdir: Dir,
+    live_name: String,
     ino: u64,
 }
 
@@ -60,8 +49,10 @@ struct JoinedPaths {
 pub(super) struct Joined {
     pub group: String,
     pub member: String,
-    pub raw: PathBuf,
-    pub live_path: PathBuf,
+    pub gdir: Dir,
+    pub raw: String,
+    pub mdir: Dir,
+    pub live_name: String,
     pub live: File,
     pub ino: u64,
 }
@@ -70,25 +61,14 @@ pub(super) struct Joined {
 /// reports the membership lost as soon as the record is removed.
 pub(super) fn held(store: Store, j: Joined) -> Result<Held> {
     let paths = JoinedPaths {
+        gdir: j.gdir.clone(),
         raw: j.raw.clone(),
-        live_path: j.live_path.clone(),
+        mdir: j.mdir.clone(),
+        live_name: j.live_name.clone(),
         ino: j.ino,
     };
     let (tx, rx) = watch::channel(Health::Held { expires: None });
-    let gdir = j
-        .raw
-        .parent()
-        .expect("records live in a group directory")
-        .to_path_buf();
-    let events = match removal_events(&gdir, j.live_path.parent()) {
-        Ok(e) => e,
-        Err(e) => {
-            // Not held after all: leave nothing behind.
-            let _ = fs::remove_file(&j.raw);
-            let _ = fs::remove_file(&j.live_path);
-            return Err(e);
-        }
-    };
+    let events = removal_events(&paths);
     let what = format!("membership of group '{}'", j.group);
     let lost_msg = format!(
         "member '{}' was removed from group '{}' (group leave --member, or the group was deleted)",
@@ -110,27 +90,22 @@ pub(super) fn held(store: Store, j: Joined) -> Result<Held> {
     Ok(Held::new(what, 0, None, rx, Box::new(guard)))
 }
 
-/// Events for removals in the group directory and the member-lock directory.
-fn removal_events(gdir: &Path, mdir: Option<&Path>) -> Result<inotify::EventStream<[u8; 1024]>> {
-    let inotify = inotify::Inotify::init().map_err(|e| Error::Internal(format!("inotify: {e}")))?;
+/// Removals in the group directory and the member-lock directory (or a poll, when the
+/// system gives no inotify instance).
+fn removal_events(p: &JoinedPaths) -> Wake {
     let mask = inotify::WatchMask::DELETE
         | inotify::WatchMask::MOVED_FROM
         | inotify::WatchMask::DELETE_SELF;
-    for dir in std::iter::once(gdir).chain(mdir) {
-        inotify
-            .watches()
-            .add(dir, mask)
-            .map_err(|e| io_error("cannot watch", dir, e))?;
-    }
-    inotify
-        .into_event_stream([0u8; 1024])
-        .map_err(|e| Error::Internal(format!("inotify: {e}")))
+    Wake::new(
+        &[(p.gdir.proc_path(), mask), (p.mdir.proc_path(), mask)],
+        "watching the group membership",
+    )
 }
 
 async fn heartbeat(
     store: Store,
     paths: JoinedPaths,
-    mut events: inotify::EventStream<[u8; 1024]>,
+    mut events: Wake,
     tx: watch::Sender<Health>,
     lost_msg: String,
 ) {
@@ -144,12 +119,7 @@ async fn heartbeat(
         } else {
             tokio::select! {
             _ = tokio::time::sleep_until(next) => true,
-            ev = events.next() => {
-                if ev.is_none() {
-                    return;
-                }
-                false
-            }
+            _ = events.next() => false,
             }
         };
         let (s, p) = (store.clone(), paths.clone());
@@ -190,15 +160,12 @@ impl Release for Membership {
         } = *self;
         task.abort();
         blocking(move || {
-            let _dl = DriverLock::take(&store.dir)?;
+            let _dl = DriverLock::take(&store.root.write()?)?;
             // Only what is still ours: after a `leave --member` another process may have
             // joined with the same id.
-            if fs::metadata(&paths.live_path)
-                .map(|m| m.ino() == paths.ino)
-                .unwrap_or(false)
-            {
-                let _ = fs::remove_file(&paths.raw);
-                let _ = fs::remove_file(&paths.live_path);
+            if matches!(paths.mdir.stat(&paths.live_name), Ok(Some(s)) if s.ino == paths.ino) {
+                let _ = paths.gdir.remove(&paths.raw);
+                let _ = paths.mdir.remove(&paths.live_name);
             }
             let _ = ofd::unlock(&live);
             Ok(())

@@ -5,7 +5,7 @@
 //! | path | who | what |
 //! |---|---|---|
 //! | `DIR/<lock name>` | tooz and us | the lock file; tooz takes a POSIX `fcntl` write lock on it, we take an OFD `fcntl` lock (write, or read for `--shared`/`--limit`) **and** a `flock(2)` lock |
-//! | `DIR/groups/`, `DIR/tmp/`, `DIR/.driver_lock` | tooz | created at start as tooz does; groups live here |
+//! | `DIR/groups/`, `DIR/tmp/`, `DIR/.driver_lock` | tooz and us | tooz makes them at start; we make them when we first write (reading commands create nothing); groups live here |
 //! | `DIR/.toozctl/locks/<enc>/token` | us | the fencing counter (decimal), incremented under an OFD lock on itself |
 //! | `DIR/.toozctl/locks/<enc>/holders/<token>.json` | us | one record per current holder; the holder keeps an OFD lock on it, so a record without a lock is stale (its process died) and is removed by the next reader |
 //! | `DIR/.toozctl/locks/<enc>/slots/<i>` | us | `--limit N` semaphores: holder *i* keeps an OFD write lock on slot *i* (and a read lock on the lock file, so exclusive holders and tooz are excluded) |
@@ -18,17 +18,24 @@
 //! (names over 200 bytes so encoded become `sha1-<hex>`). tooz ignores `.toozctl`.
 //! Lock names are paths relative to `DIR`, as in tooz: `a/b` is `DIR/a/b`; a name that is
 //! absolute, has an empty, `.` or `..` component, or starts with a reserved name is refused.
+//!
+//! Every access goes through `safefs` (one handle on `DIR`, `openat` and `O_NOFOLLOW`
+//! everywhere, only our own kind of file written, root's creations given to the owner of a
+//! user's directory); every wait on file events through `notify` (inotify, else polling).
 
 mod groups;
 mod inspect;
 mod leader;
 mod lock;
 mod membership;
+mod notify;
 mod ofd;
+mod safefs;
 mod tooz_format;
 mod watch;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -38,13 +45,14 @@ use crate::coordination::{
     Identity, LockInfo, LockRequest, Member, Result, Wait, WatchTarget,
 };
 use groups::{blocking, Store};
+use safefs::Root;
 
 /// Names tooz and we keep for ourselves at the top of the directory.
 const RESERVED: [&str; 4] = ["groups", "tmp", ".driver_lock", ".toozctl"];
 
 pub struct FileCoordinator {
     url: BackendUrl,
-    dir: PathBuf,
+    root: Arc<Root>,
     identity: Identity,
     /// tooz's `?timeout=`: member liveness window (groups).
     timeout: Duration,
@@ -52,6 +60,11 @@ pub struct FileCoordinator {
 
 impl FileCoordinator {
     pub fn open(url: &BackendUrl, identity: Identity) -> Result<FileCoordinator> {
+        if url.username.is_some() || url.password().is_some() {
+            return Err(Error::InvalidUrl(format!(
+                "file URL '{url}' has a user or password, which the file backend cannot use (write file:///absolute/dir)"
+            )));
+        }
         if let Some(h) = url.hosts.first() {
             return Err(Error::InvalidUrl(format!(
                 "file URL '{url}' names host '{h}': the directory is the URL's path, so write three slashes (file:///{h}{})",
@@ -66,18 +79,12 @@ impl FileCoordinator {
         let timeout = url
             .seconds_option("timeout")?
             .unwrap_or(Duration::from_secs(10));
-        let dir = PathBuf::from(&url.path);
-        for sub in ["groups", "tmp"] {
-            std::fs::create_dir_all(dir.join(sub)).map_err(|e| {
-                Error::Unavailable(format!(
-                    "cannot create backend directory {}: {e}",
-                    dir.join(sub).display()
-                ))
-            })?;
-        }
+        // Nothing is created here: reading commands must not write. The directory and its
+        // parents are checked now (see `safefs`); writers create it on first use.
+        let root = Arc::new(Root::new(PathBuf::from(&url.path))?);
         Ok(FileCoordinator {
             url: url.clone(),
-            dir,
+            root,
             identity,
             timeout,
         })
@@ -86,27 +93,39 @@ impl FileCoordinator {
     /// What the (blocking) group operations need.
     fn store(&self) -> Store {
         Store {
-            dir: self.dir.clone(),
+            root: self.root.clone(),
             timeout: self.timeout,
             identity: self.identity.clone(),
         }
     }
 
-    /// The lock file tooz uses for `name`, after checking the name cannot escape `DIR`.
-    fn lock_file(&self, name: &str) -> Result<PathBuf> {
+    /// The lock file tooz uses for `name` (relative to `DIR`), after checking the name
+    /// cannot escape `DIR`.
+    fn lock_file(&self, name: &str) -> Result<String> {
         validate_lock_name(name)?;
-        Ok(self.dir.join(name))
+        Ok(name.to_string())
     }
 
-    /// Our companion directory for lock `name`.
-    fn lock_meta(&self, name: &str) -> PathBuf {
-        self.dir.join(".toozctl/locks").join(encode_name(name))
+    /// Our companion directory for lock `name`, relative to `DIR`.
+    fn lock_meta(&self, name: &str) -> String {
+        meta_rel(name)
     }
 }
 
 pub fn validate_lock_name(name: &str) -> Result<()> {
     validate_name("lock", name)?;
-    let bad = |why: &str| Err(Error::InvalidName(format!("lock name {name:?} {why}")));
+    let bad = |why: &str| {
+        Err(Error::InvalidName(format!(
+            "lock name {:?} {why}",
+            safefs::short(name)
+        )))
+    };
+    if name.len() > 4096 {
+        return bad(&format!(
+            "is {} bytes long: a lock file's path cannot be longer than 4096 bytes",
+            name.len()
+        ));
+    }
     // coordination::validate_name lets control characters through (names from tooz
     // clients on servers); lock files keep refusing them, as before.
     if name.chars().any(|c| c.is_control()) {
@@ -136,6 +155,11 @@ pub fn validate_lock_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Our companion directory for lock `name`, relative to `DIR`.
+fn meta_rel(name: &str) -> String {
+    format!(".toozctl/locks/{}", encode_name(name))
+}
+
 /// A flat, reversible-enough file name for a lock name.
 fn encode_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
@@ -153,8 +177,8 @@ fn encode_name(name: &str) -> String {
     }
 }
 
-fn io_error(what: &str, path: &Path, e: std::io::Error) -> Error {
-    Error::Unavailable(format!("{what} {}: {e}", path.display()))
+fn io_error(what: &str, path: &std::path::Path, e: std::io::Error) -> Error {
+    safefs::os_error(what, path, e)
 }
 
 #[async_trait]
@@ -169,7 +193,9 @@ impl Coordinator for FileCoordinator {
 
     async fn lock_holders(&self, name: &str) -> Result<Vec<Holder>> {
         self.lock_file(name)?;
-        Ok(inspect::info(self, name)?.holders)
+        let root = self.root.clone();
+        let name = name.to_string();
+        Ok(blocking(move || inspect::info(&root, &name)).await?.holders)
     }
 
     async fn create_group(&self, group: &str) -> Result<()> {

@@ -12,64 +12,78 @@
 //!   releaser, tooz included, and by the kernel for a killed holder) and our holder
 //!   records; reports `acquired`/`released` when the lock goes from free to held and back.
 //!
+//! Reading never writes: a directory or lock file that does not exist yet is not created;
+//! the watch looks for it at each wake (a timer ticks while something is missing) and
+//! watches it once it appears. When the system gives no inotify instance (the per-user
+//! limit), the watch polls instead (`notify`).
+//!
 //! A close event can come a moment before the kernel drops a dead process's lock, and a
 //! blocked tooz waiter polls every ≤ 100 ms, so after each event the state is read again a
 //! few times over the next ~40 ms (and, after a release, up to ~250 ms).
 
 use std::collections::{BTreeMap, HashSet};
-use std::fs::{self, File, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::fs::File;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use inotify::{EventMask, Inotify, WatchMask};
+use inotify::{EventMask, WatchMask, Watches};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_stream::StreamExt;
 
 use super::groups::{blocking, DriverLock, Store};
-use super::io_error;
+use super::notify::{self, Stream, POLL};
 use super::ofd::{self, Kind};
+use super::safefs::{self, Dir, Open, Root};
 use super::tooz_format::{decode_member, stamp};
 use super::{leader, FileCoordinator};
-use crate::coordination::{Error, Event, EventKind, Events, Holder, Result, WatchTarget};
-
-type Stream = inotify::EventStream<[u8; 4096]>;
+use crate::coordination::{Event, EventKind, Events, Holder, Result, WatchTarget};
 
 /// Re-read pauses after an event (ms).
 const SETTLE: [u64; 5] = [0, 1, 4, 10, 25];
 /// Extra re-reads after a release, for tooz waiters that poll the lock (ms, cumulative).
 const AFTER_RELEASE: [u64; 5] = [50, 100, 150, 200, 250];
 
-fn inotify_err(e: std::io::Error) -> Error {
-    Error::Internal(format!("inotify: {e}"))
-}
-
-fn stream(paths: &[(&Path, WatchMask)]) -> Result<Stream> {
-    let inotify = Inotify::init().map_err(inotify_err)?;
-    for (p, mask) in paths {
-        inotify
-            .watches()
-            .add(p, *mask)
-            .map_err(|e| io_error("cannot watch", p, e))?;
-    }
-    inotify.into_event_stream([0u8; 4096]).map_err(inotify_err)
-}
-
 /// What a reader task captured from each event, in event order.
 type Captured<C> = mpsc::UnboundedReceiver<Option<C>>;
 
 /// Read inotify events on their own task as they come and apply `capture` to each at once,
 /// so a record that exists only for a moment is read before the watch's slower re-reads
-/// could miss it. Every event sends one message (`None` when nothing was captured).
+/// could miss it. Every event sends one message (`None` when nothing was captured). With
+/// `tick` (or without inotify), a timer wakes the watch too: `capture(None)`.
 fn reader<C: Send + 'static>(
-    mut events: Stream,
-    capture: impl Fn(&inotify::EventOwned) -> Option<C> + Send + 'static,
+    events: Option<Stream>,
+    tick: Option<Duration>,
+    capture: impl Fn(Option<&inotify::EventOwned>) -> Option<C> + Send + 'static,
 ) -> Captured<C> {
     let (tx, rx) = mpsc::unbounded_channel();
+    let tick = if events.is_none() { Some(POLL) } else { tick };
     tokio::spawn(async move {
-        while let Some(Ok(e)) = events.next().await {
-            if tx.send(capture(&e)).is_err() {
+        let mut events = events;
+        let far = Duration::from_secs(86400);
+        loop {
+            let pause = if events.is_none() {
+                POLL
+            } else {
+                tick.unwrap_or(far)
+            };
+            let got = tokio::select! {
+                e = async {
+                    match events.as_mut() {
+                        Some(s) => s.next().await,
+                        None => std::future::pending().await,
+                    }
+                } => match e {
+                    Some(Ok(e)) => capture(Some(&e)),
+                    // A broken stream: poll from now on.
+                    _ => {
+                        events = None;
+                        capture(None)
+                    }
+                },
+                _ = tokio::time::sleep(pause) => capture(None),
+            };
+            if tx.send(got).is_err() {
                 return;
             }
         }
@@ -103,8 +117,8 @@ fn named<'a>(e: &'a inotify::EventOwned, mask: EventMask, suffix: &str) -> Optio
     (e.mask.intersects(mask) && n.ends_with(suffix) && !n.starts_with('.')).then_some(n)
 }
 
-fn read_holder(path: &Path) -> Option<Holder> {
-    serde_json::from_slice(&fs::read(path).ok()?).ok()
+fn read_holder(dir: &Dir, name: &str) -> Option<Holder> {
+    serde_json::from_slice(&dir.read(name).ok()??).ok()
 }
 
 fn event(
@@ -133,58 +147,71 @@ pub(super) async fn watch(c: &FileCoordinator, target: &WatchTarget) -> Result<E
     match target {
         WatchTarget::Group(g) => {
             let (s, g2) = (store.clone(), g.clone());
-            blocking(move || s.require(&g2)).await?;
-            let events = group_stream(&store, g)?;
+            let events = blocking(move || {
+                s.require(&g2)?;
+                group_stream(&s, &g2)
+            })
+            .await?;
             tokio::spawn(group_task(ready_tx, store, target.clone(), events, tx));
         }
         WatchTarget::Leader(g) => {
             let (s, g2) = (store.clone(), g.clone());
-            blocking(move || s.require(&g2)).await?;
-            let dir = leader::leader_dir(&store, g);
-            fs::create_dir_all(&dir).map_err(|e| io_error("cannot create", &dir, e))?;
-            let mask = WatchMask::CREATE
-                | WatchMask::MOVED_TO
-                | WatchMask::DELETE
-                | WatchMask::CLOSE_WRITE;
-            let events = stream(&[(&dir, mask)])?;
-            tokio::spawn(leader_task(ready_tx, store, target.clone(), events, tx));
+            let dir = blocking(move || {
+                s.require(&g2)?;
+                leader::leader_dir(&s, &g2, false)
+            })
+            .await?;
+            drop(dir);
+            let events = notify::stream(&[], "watching the leader");
+            let rel = format!("{}/leader", super::groups::our_rel(g));
+            let watching = match &events {
+                Some(e) => watch_deepest(&mut e.watches(), &store.root, &rel, LEADER_MASK),
+                None => false,
+            };
+            tokio::spawn(leader_task(
+                ready_tx,
+                store,
+                target.clone(),
+                events,
+                watching,
+                tx,
+            ));
         }
         WatchTarget::Lock(name) => {
-            let path = c.lock_file(name)?;
-            if let Some(parent) = path.parent() {
-                fs::create_dir_all(parent).map_err(|e| io_error("cannot create", parent, e))?;
-            }
-            // Opened (created, as tooz would) once and kept open: our own checks must not
-            // cause open/close events.
-            let file = OpenOptions::new()
-                .append(true)
-                .create(true)
-                .mode(0o666)
-                .custom_flags(libc::O_CLOEXEC)
-                .open(&path)
-                .map_err(|e| io_error("cannot open lock file", &path, e))?;
-            let holders = c.lock_meta(name).join("holders");
-            fs::create_dir_all(&holders).map_err(|e| io_error("cannot create", &holders, e))?;
-            let events = stream(&[
-                (&path, WatchMask::OPEN | WatchMask::CLOSE),
-                (
-                    &holders,
-                    WatchMask::MOVED_TO | WatchMask::CREATE | WatchMask::DELETE,
-                ),
-            ])?;
-            let c2 = LockProbe {
-                holders: holders.clone(),
-                url: c.url.clone(),
-                identity: c.identity.clone(),
+            c.lock_file(name)?;
+            let probe = LockProbe {
+                root: c.root.clone(),
                 name: name.clone(),
-                file,
+                st: Mutex::new(ProbeState::default()),
             };
-            tokio::spawn(lock_task(ready_tx, c2, target.clone(), events, tx));
+            // A backend directory that does not exist yet cannot be watched: look for it
+            // with a timer until it does.
+            let missing = c.root.read()?.is_none();
+            let events = notify::stream(&[], "watching the lock");
+            let complete = match &events {
+                Some(e) => probe.refresh(&mut e.watches())?,
+                None => probe.refresh_files()?,
+            };
+            tokio::spawn(lock_task(
+                ready_tx,
+                probe,
+                target.clone(),
+                events,
+                complete,
+                missing,
+                tx,
+            ));
         }
     }
     let _ = ready_rx.await;
     Ok(rx)
 }
+
+/// A leader directory: a new `holder.json`, the leader lock closed by a dying leader.
+const LEADER_MASK: WatchMask = WatchMask::CREATE
+    .union(WatchMask::MOVED_TO)
+    .union(WatchMask::DELETE)
+    .union(WatchMask::CLOSE_WRITE);
 
 /// A group directory: records created, removed, renamed or touched (tooz's heartbeat).
 const GROUP_DIR_MASK: WatchMask = WatchMask::CREATE
@@ -202,16 +229,81 @@ const MEMBERS_DIR_MASK: WatchMask = WatchMask::CREATE
     .union(WatchMask::CLOSE_WRITE)
     .union(WatchMask::ONLYDIR);
 
-fn group_stream(store: &Store, group: &str) -> Result<Stream> {
-    let root = store.dir.join("groups");
-    let members = store.our_dir(group).join("members");
-    fs::create_dir_all(&members).map_err(|e| io_error("cannot create", &members, e))?;
+/// The directories of a group's watch that exist (`DIR/groups`, the group's, our member
+/// lock files'), with what to watch in each.
+fn group_dirs(store: &Store, group: &str) -> Result<Vec<(Dir, WatchMask)>> {
     let root_mask = WatchMask::CREATE | WatchMask::DELETE | WatchMask::MOVE | WatchMask::ONLYDIR;
-    stream(&[
-        (&root, root_mask),
-        (&store.group_dir(group), GROUP_DIR_MASK),
-        (&members, MEMBERS_DIR_MASK),
-    ])
+    let mut out = Vec::new();
+    if let Some(r) = store.read_root()? {
+        if let Some(g) = r.sub("groups", false)? {
+            out.push((g, root_mask));
+        }
+    }
+    if let Some(g) = store.group_dir(group)? {
+        out.push((g, GROUP_DIR_MASK));
+    }
+    if let Some(m) = members_dir(store, group)? {
+        out.push((m, MEMBERS_DIR_MASK));
+    }
+    Ok(out)
+}
+
+fn members_dir(store: &Store, group: &str) -> Result<Option<Dir>> {
+    match store.our_dir(group, false)? {
+        Some(o) => o.sub("members", false),
+        None => Ok(None),
+    }
+}
+
+/// Watch the directory `rel` under the backend directory with `mask` when it exists (then
+/// `true`); else watch its deepest existing ancestor for entries appearing, so the watch
+/// wakes when the next part of the path is made and can look again.
+fn watch_deepest(w: &mut Watches, root: &Root, rel: &str, mask: WatchMask) -> bool {
+    let appear = WatchMask::CREATE | WatchMask::MOVED_TO | WatchMask::MASK_ADD;
+    // A part made between our look and the watch would send no event: after watching an
+    // ancestor, look again, until what we watch is what we found.
+    for _ in 0..64 {
+        let Ok(Some(mut dir)) = root.read() else {
+            return false;
+        };
+        let mut missing = None;
+        for comp in rel.split('/').filter(|c| !c.is_empty()) {
+            match dir.sub(comp, false) {
+                Ok(Some(d)) => dir = d,
+                _ => {
+                    missing = Some(comp);
+                    break;
+                }
+            }
+        }
+        let Some(comp) = missing else {
+            return w.add(dir.proc_path(), mask).is_ok();
+        };
+        if w.add(dir.proc_path(), appear).is_err() {
+            return false;
+        }
+        if !matches!(dir.stat(comp), Ok(Some(_))) {
+            return false;
+        }
+    }
+    false
+}
+
+/// Watch each directory (again: a directory keeps its one watch).
+fn add_all(w: &mut Watches, dirs: &[(Dir, WatchMask)]) {
+    for (p, m) in proc_paths(dirs) {
+        let _ = w.add(p, m);
+    }
+}
+
+/// `/proc/self/fd/N` of each handle, resolved by the kernel while the handles are open.
+fn proc_paths(dirs: &[(Dir, WatchMask)]) -> Vec<(std::path::PathBuf, WatchMask)> {
+    dirs.iter().map(|(d, m)| (d.proc_path(), *m)).collect()
+}
+
+fn group_stream(store: &Store, group: &str) -> Result<Option<Stream>> {
+    let dirs = group_dirs(store, group)?;
+    Ok(notify::stream(&proc_paths(&dirs), "watching the group"))
 }
 
 /// Live members by id: our holder record (toozctl members) and the membership's stamp.
@@ -223,11 +315,18 @@ type Snapshot = (Members, Option<SystemTime>);
 /// Live members of a group (an absent group counts as empty), and when the freshest tooz
 /// record would expire.
 fn snapshot(store: &Store, group: &str) -> Result<Snapshot> {
-    if !store.exists(group) {
+    let Some(root) = store.read_root()? else {
+        return Ok((BTreeMap::new(), None));
+    };
+    if !store.exists(group)? {
         return Ok((BTreeMap::new(), None));
     }
-    let _dl = DriverLock::take(&store.dir)?;
-    let recs = store.records(&store.group_dir(group), &store.our_dir(group), false)?;
+    let _dl = DriverLock::read(&root)?;
+    let Some(gdir) = store.group_dir(group)? else {
+        return Ok((BTreeMap::new(), None));
+    };
+    let odir = store.our_dir(group, false)?;
+    let recs = store.records(&gdir, odir.as_ref(), false, false)?;
     let expiry = recs.iter().filter_map(|r| r.fresh_until).min();
     Ok((
         recs.into_iter()
@@ -305,20 +404,18 @@ async fn group_task(
     ready: oneshot::Sender<()>,
     store: Store,
     target: WatchTarget,
-    events: Stream,
+    events: Option<Stream>,
     tx: mpsc::Sender<Result<Event>>,
 ) {
     let group = target.name().to_string();
-    let gdir = store.group_dir(&group);
-    let mdir = store.our_dir(&group).join("members");
-    let mut watches = events.watches();
+    let mut watches = events.as_ref().map(|e| e.watches());
     // Records that appear are read at once, so a member that joins and leaves between two
     // reads of the group is still reported (join, then leave).
-    let dir = gdir.clone();
-    let mut rx = reader(events, move |e| {
+    let dir = store.group_dir(&group).ok().flatten();
+    let mut rx = reader(events, None, move |e| {
         let appeared = EventMask::CREATE | EventMask::MOVED_TO | EventMask::CLOSE_WRITE;
-        let n = named(e, appeared, ".raw")?;
-        let bytes = fs::read(dir.join(n)).ok()?;
+        let n = named(e?, appeared, ".raw")?;
+        let bytes = dir.as_ref()?.read(n).ok()??;
         decode_member(&bytes).map(|(id, _)| (id, stamp(&bytes)))
     });
     let read = |s: &Store| {
@@ -348,13 +445,11 @@ async fn group_task(
             while let Ok(m) = rx.try_recv() {
                 fleeting.extend(m);
             }
-            // The group may have been deleted and created again: watching its directories
-            // again is harmless (a directory keeps its one watch).
-            if gdir.is_dir() {
-                let _ = watches.add(&gdir, GROUP_DIR_MASK);
-            }
-            if store.exists(&group) && fs::create_dir_all(&mdir).is_ok() {
-                let _ = watches.add(&mdir, MEMBERS_DIR_MASK);
+            // The group may have been deleted and created again, our member directory
+            // made: watching its directories again is harmless (a directory keeps its one
+            // watch).
+            if let (Some(w), Ok(dirs)) = (watches.as_mut(), group_dirs(&store, &group)) {
+                add_all(w, &dirs);
             }
             let (now, exp) = match read(&store).await {
                 Ok(v) => v,
@@ -380,20 +475,41 @@ async fn leader_task(
     ready: oneshot::Sender<()>,
     store: Store,
     target: WatchTarget,
-    events: Stream,
+    events: Option<Stream>,
+    watching: bool,
     tx: mpsc::Sender<Result<Event>>,
 ) {
-    let record = leader::leader_dir(&store, target.name()).join("holder.json");
-    let mut last = read_holder(&record)
-        .and_then(|h| h.fencing_token)
-        .unwrap_or(0);
+    let group = target.name().to_string();
+    let read = {
+        let (store, group) = (store.clone(), group.clone());
+        move || {
+            let dir = leader::leader_dir(&store, &group, false).ok()??;
+            read_holder(&dir, "holder.json")
+        }
+    };
+    let mut last = read().and_then(|h| h.fencing_token).unwrap_or(0);
     let _ = ready.send(());
-    let path = record.clone();
-    let mut rx = reader(events, move |e| {
-        named(e, EventMask::MOVED_TO, "holder.json")?;
-        read_holder(&path)
+    let mut watches = events.as_ref().map(|e| e.watches());
+    // Until the leader directory exists (nobody campaigned yet), its deepest existing
+    // directory is watched; each wake looks again, and reads the record once it is found.
+    let mut watching = watching;
+    let rel = format!("{}/leader", super::groups::our_rel(&group));
+    let r = read.clone();
+    let mut rx = reader(events, None, move |e| {
+        if let Some(e) = e {
+            named(e, EventMask::MOVED_TO, "holder.json")?;
+        }
+        r()
     });
-    while let Some(captured) = next_wake(&mut rx, None, &tx).await {
+    while let Some(mut captured) = next_wake(&mut rx, None, &tx).await {
+        if !watching {
+            if let Some(w) = watches.as_mut() {
+                watching = watch_deepest(w, &store.root, &rel, LEADER_MASK);
+                if watching {
+                    captured.extend(read());
+                }
+            }
+        }
         // Records in the order they appeared (the rename is atomic: no re-read needed).
         for h in captured {
             let Some(token) = h.fencing_token.filter(|t| *t > last) else {
@@ -408,31 +524,115 @@ async fn leader_task(
     }
 }
 
+/// What a lock watch has found of the lock so far: each appears when first used.
+#[derive(Default)]
+struct ProbeState {
+    /// The lock file, opened for reading once and kept open: our own checks must not
+    /// cause open/close events.
+    file: Option<File>,
+    file_watched: bool,
+    holders_watched: bool,
+}
+
 /// What a lock watch needs to look at the lock.
 struct LockProbe {
-    holders: std::path::PathBuf,
-    url: crate::coordination::BackendUrl,
-    identity: crate::coordination::Identity,
+    root: Arc<Root>,
     name: String,
-    file: File,
+    st: Mutex<ProbeState>,
 }
 
 impl LockProbe {
+    fn lock_dir(&self) -> Result<Option<Dir>> {
+        match self.root.read()? {
+            Some(r) => r.sub(safefs::split(&self.name).0, false),
+            None => Ok(None),
+        }
+    }
+
+    /// Open the lock file if it exists now (without watches).
+    fn refresh_files(&self) -> Result<bool> {
+        let mut st = self.st.lock().unwrap_or_else(|p| p.into_inner());
+        if st.file.is_none() {
+            if let Some(d) = self.lock_dir()? {
+                st.file = d.open(safefs::split(&self.name).1, Open::Read)?;
+            }
+        }
+        Ok(st.file.is_some())
+    }
+
+    /// Open and watch what exists now and is not watched yet (else the deepest existing
+    /// directory on its way). Returns whether everything is watched.
+    fn holders_watched(&self) -> bool {
+        self.st
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .holders_watched
+    }
+
+    fn refresh(&self, w: &mut Watches) -> Result<bool> {
+        // Twice: a lock file made just before its directory was watched sends no event.
+        for _ in 0..2 {
+            self.refresh_files()?;
+            let mut st = self.st.lock().unwrap_or_else(|p| p.into_inner());
+            if st.file_watched {
+                break;
+            }
+            if let Some(f) = &st.file {
+                let p = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(f));
+                st.file_watched = w.add(p, WatchMask::OPEN | WatchMask::CLOSE).is_ok();
+                break;
+            }
+            drop(st);
+            let parent = safefs::split(&self.name).0;
+            let mask = WatchMask::CREATE | WatchMask::MOVED_TO | WatchMask::MASK_ADD;
+            watch_deepest(w, &self.root, parent, mask);
+        }
+        let mut st = self.st.lock().unwrap_or_else(|p| p.into_inner());
+        if !st.holders_watched {
+            let holders = format!("{}/holders", super::meta_rel(&self.name));
+            let mask = WatchMask::MOVED_TO | WatchMask::CREATE | WatchMask::DELETE;
+            st.holders_watched = watch_deepest(w, &self.root, &holders, mask);
+        }
+        Ok(st.file_watched && st.holders_watched)
+    }
+
     /// `None` when free; else the pid of a classic POSIX holder (tooz), or -1 for an OFD
     /// holder (toozctl, whose record says who it is).
     fn blocker(&self) -> Option<i32> {
-        ofd::blocker(&self.file, Kind::Write)
+        let _ = self.refresh_files();
+        let st = self.st.lock().unwrap_or_else(|p| p.into_inner());
+        ofd::blocker(st.file.as_ref()?, Kind::Write)
             .ok()?
             .map(|(pid, _)| pid)
     }
 
     fn holder(&self) -> Option<Holder> {
-        let c = FileCoordinator::open(&self.url, self.identity.clone()).ok()?;
-        super::inspect::info(&c, &self.name)
+        super::inspect::info(&self.root, &self.name)
             .ok()?
             .holders
             .into_iter()
             .next()
+    }
+
+    /// A toozctl term newer than `last`: its record, else the fencing counter's number.
+    fn newer(&self, last: u64) -> Option<Holder> {
+        self.holder()
+            .filter(|h| h.fencing_token.is_some_and(|t| t > last))
+            .or_else(|| self.unnamed(last))
+    }
+
+    /// For a toozctl term whose record was gone before it could be read (the watch began
+    /// before the record directory existed): the fencing counter, when it moved past
+    /// `last`, names the term (toozctl bumps it before writing the record; tooz never does).
+    fn unnamed(&self, last: u64) -> Option<Holder> {
+        let token = super::inspect::info(&self.root, &self.name)
+            .ok()?
+            .fencing_token
+            .filter(|t| *t > last)?;
+        Some(Holder {
+            fencing_token: Some(token),
+            ..Holder::default()
+        })
     }
 }
 
@@ -495,9 +695,13 @@ impl LockState {
                 })
             }
             (true, None) => {
-                let old = self.term.take().expect("checked");
+                let mut old = self.term.take().expect("checked");
                 if !old.reported {
-                    out.push(event(EventKind::Acquired, target, None, None));
+                    old.holder = probe.unnamed(self.last_token);
+                    if let Some(t) = old.holder.as_ref().and_then(|h| h.fencing_token) {
+                        self.last_token = t;
+                    }
+                    out.push(event(EventKind::Acquired, target, None, old.holder.clone()));
                 }
                 out.push(event(
                     EventKind::Released,
@@ -515,11 +719,21 @@ impl LockState {
     /// At the end of a settle window: a holder still unnamed is reported as it is.
     fn settle(&mut self, target: &WatchTarget, probe: &LockProbe, out: &mut Vec<Event>) {
         if self.term.as_ref().is_some_and(|t| !t.reported) {
-            let h = probe.holder();
+            let h = probe.holder().or_else(|| probe.unnamed(self.last_token));
             if let Some(t) = h.as_ref().and_then(|h| h.fencing_token) {
                 self.last_token = self.last_token.max(t);
             }
             self.acquired(target, h, out);
+        } else if self.term.is_none() {
+            // Free, yet the fencing counter moved on: a toozctl term began and ended between
+            // two looks (its record came and went unseen, e.g. before its directory was
+            // watched). Report it from the counter; several such terms show as one.
+            if let Some(h) = probe.unnamed(self.last_token) {
+                self.last_token = h.fencing_token.unwrap_or(self.last_token);
+                self.acquired(target, Some(h), out);
+                let old = self.term.take().expect("just set");
+                out.push(event(EventKind::Released, target, None, old.holder));
+            }
         }
     }
 }
@@ -528,40 +742,93 @@ async fn lock_task(
     ready: oneshot::Sender<()>,
     probe: LockProbe,
     target: WatchTarget,
-    events: Stream,
+    events: Option<Stream>,
+    complete: bool,
+    missing: bool,
     tx: mpsc::Sender<Result<Event>>,
 ) {
-    let holders = probe.holders.clone();
-    let mut rx = reader(events, move |e| {
-        let n = named(e, EventMask::MOVED_TO, ".json")?;
-        let token = n.strip_suffix(".json")?.parse::<u64>().ok()?;
-        Some(read_holder(&holders.join(n)).unwrap_or(Holder {
-            fencing_token: Some(token),
-            ..Holder::default()
-        }))
+    let probe = Arc::new(probe);
+    let (root, meta) = (probe.root.clone(), super::meta_rel(&probe.name));
+    let mut watches = events.as_ref().map(|e| e.watches());
+    // Polling sees no record appear: a term handed straight to the next holder shows as
+    // the fencing counter moving on instead.
+    let polling = events.is_none();
+    let mut complete = complete;
+    // Until the lock file and our holder records exist, their deepest existing directory is
+    // watched, and each event looks again at once, on the reader task (a short term can
+    // come and go while the watch task settles); records already there when their
+    // directory is first watched are captured too.
+    let (p2, w2) = (probe.clone(), Mutex::new(watches.clone()));
+    let done = std::sync::atomic::AtomicBool::new(complete);
+    let mut rx = reader(events, missing.then_some(POLL), move |e| {
+        use std::sync::atomic::Ordering::SeqCst;
+        let mut out = Vec::new();
+        if !done.load(SeqCst) {
+            let mut w = w2.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(w) = w.as_mut() {
+                let had = p2.holders_watched();
+                done.store(p2.refresh(w).unwrap_or(false), SeqCst);
+                if !had && p2.holders_watched() {
+                    out.extend(p2.holder());
+                }
+            }
+        }
+        if let Some(n) = e.and_then(|e| named(e, EventMask::MOVED_TO, ".json")) {
+            if let Some(token) = n.strip_suffix(".json").and_then(|t| t.parse::<u64>().ok()) {
+                let holders = root
+                    .read()
+                    .ok()
+                    .flatten()
+                    .and_then(|r| r.sub(&format!("{meta}/holders"), false).ok().flatten());
+                out.push(holders.and_then(|h| read_holder(&h, n)).unwrap_or(Holder {
+                    fencing_token: Some(token),
+                    ..Holder::default()
+                }));
+            }
+        }
+        (!out.is_empty()).then_some(out)
     });
+    // Terms before the watch are not reported: start from the counter as it stands.
+    let counter = super::inspect::info(&probe.root, &probe.name)
+        .ok()
+        .and_then(|i| i.fencing_token)
+        .unwrap_or(0);
     let mut st = LockState {
         term: None,
-        last_token: 0,
+        last_token: counter,
     };
     if probe.blocker().is_some() {
         let h = probe.holder();
-        st.last_token = h.as_ref().and_then(|h| h.fencing_token).unwrap_or(0);
+        st.last_token = h
+            .as_ref()
+            .and_then(|h| h.fencing_token)
+            .unwrap_or(0)
+            .max(counter);
         st.term = Some(Term {
             holder: h,
             reported: true,
         });
     }
     let _ = ready.send(());
-    while let Some(mut records) = next_wake(&mut rx, None, &tx).await {
+    while let Some(captured) = next_wake(&mut rx, None, &tx).await {
+        let mut records: Vec<Holder> = captured.into_iter().flatten().collect();
         let mut pauses: Vec<u64> = SETTLE.to_vec();
         let mut i = 0;
         while i < pauses.len() {
             tokio::time::sleep(Duration::from_millis(pauses[i])).await;
             i += 1;
+            // What appeared since (the lock file, our record directory) is watched from now.
+            if !complete {
+                if let Some(w) = watches.as_mut() {
+                    complete = probe.refresh(w).unwrap_or(false);
+                }
+            }
             // Records that arrived meanwhile are taken in too, in order.
             while let Ok(m) = rx.try_recv() {
-                records.extend(m);
+                records.extend(m.into_iter().flatten());
+            }
+            if polling && st.term.is_some() {
+                records.extend(probe.newer(st.last_token));
             }
             let mut out = Vec::new();
             records.sort_by_key(|h| h.fencing_token);

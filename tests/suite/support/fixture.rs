@@ -178,12 +178,6 @@ impl Fx {
         fx
     }
 
-    /// Whether the server checks the password ([`Fx::with_password`]): a wrong one is
-    /// refused (exit 69). The file backend has no server to ask.
-    pub fn checks_password(&self) -> bool {
-        self.kind != Kind::File
-    }
-
     /// [`Fx::url`] with `password` in place of the fixture's (or added).
     pub fn url_with_password(&self, password: Option<&str>) -> String {
         let url = self.url_without_password();

@@ -16,5 +16,6 @@ mod help;
 mod lock;
 mod locks;
 mod redis;
+mod supervision;
 mod watch;
 mod zookeeper;

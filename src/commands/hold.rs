@@ -252,7 +252,8 @@ async fn await_time_to_start(cx: &mut Ctx<'_>) -> Result<()> {
             return Err(Error::Lost(reason));
         }
         if !std::mem::replace(&mut said, true) {
-            cx.log.info("too little time left on the lease to start COMMAND: waiting for a renewal");
+            cx.log
+                .info("too little time left on the lease to start COMMAND: waiting for a renewal");
         }
         tokio::select! {
             Some((i, h)) = cx.changes.recv() => cx.dog.update(i, h, Now::read()),
@@ -276,7 +277,10 @@ async fn run_command(spec: &Spec<'_>, cx: &mut Ctx<'_>, announce: impl FnOnce())
         "started COMMAND as pid {} in its own process group",
         child.pid()
     ));
-    cx.log.info(&format!("COMMAND's process tree is contained by {}", child.containment()));
+    cx.log.info(&format!(
+        "COMMAND's process tree is contained by {}",
+        child.containment()
+    ));
     let status = supervise_tree(spec.supervise, cx, &mut child).await;
     child.finish();
     match supervise::exit_code(status) {
@@ -291,7 +295,10 @@ async fn supervise_tree(s: &Supervise, cx: &mut Ctx<'_>, child: &mut Child) -> E
     loop {
         act_on_loss(cx, s, child);
         keep_safe_deadline(cx, child);
-        let nap = cx.dog.nap(Now::read()).or(child.stopping().then_some(Duration::from_millis(250)));
+        let nap = cx
+            .dog
+            .nap(Now::read())
+            .or(child.stopping().then_some(Duration::from_millis(250)));
         tokio::select! {
             ev = next_event(child, status.is_some()) => match (ev, status) {
                 (Next::Child(Event::Exited(st)), _) => {
@@ -349,7 +356,8 @@ fn stop_leftovers(cx: &Ctx<'_>, s: &Supervise, child: &mut Child) {
         return;
     }
     if !child.stopping() {
-        cx.log.info("COMMAND exited and left processes behind: stopping them before the release");
+        cx.log
+            .info("COMMAND exited and left processes behind: stopping them before the release");
     }
     child.stop(Signal::SIGTERM, cx.dog.kill_at(Now::read(), s.kill_after));
 }
@@ -357,7 +365,9 @@ fn stop_leftovers(cx: &Ctx<'_>, s: &Supervise, child: &mut Child) {
 /// COMMAND was stopped from the terminal: stop with it; when continued, act on whatever
 /// was lost meanwhile *before* COMMAND runs again, then continue it.
 fn suspend(cx: &mut Ctx<'_>, s: &Supervise, child: &mut Child, sig: Signal) {
-    cx.log.debug(&format!("COMMAND stopped by {sig}: stopping toozctl's job too"));
+    cx.log.debug(&format!(
+        "COMMAND stopped by {sig}: stopping toozctl's job too"
+    ));
     child.suspend_like(sig);
     cx.catch_up();
     act_on_loss(cx, s, child);
@@ -374,15 +384,22 @@ fn act_on_loss(cx: &mut Ctx<'_>, s: &Supervise, child: &mut Child) {
     let now = Now::read();
     let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let (what, sig) = match s.on_lost {
-        OnLost::Term => ("sending SIGTERM to COMMAND's process tree", Some(Signal::SIGTERM)),
-        OnLost::Kill => ("sending SIGKILL to COMMAND's process tree", Some(Signal::SIGKILL)),
+        OnLost::Term => (
+            "sending SIGTERM to COMMAND's process tree",
+            Some(Signal::SIGTERM),
+        ),
+        OnLost::Kill => (
+            "sending SIGKILL to COMMAND's process tree",
+            Some(Signal::SIGKILL),
+        ),
         OnLost::Ignore => ("COMMAND left running (--on-lost ignore)", None),
     };
     cx.log.error(&format!("{reason} (at {at}): {what}"));
     if let Some(sig) = sig {
         let kill_at = cx.dog.kill_at(now, s.kill_after);
         if kill_at <= now.mono && sig == Signal::SIGTERM {
-            cx.log.error("the lease's safe deadline has passed: SIGKILL at once");
+            cx.log
+                .error("the lease's safe deadline has passed: SIGKILL at once");
         }
         child.stop(sig, kill_at);
     }
@@ -442,7 +459,13 @@ mod tests {
     ) -> (Held, watch::Sender<Health>) {
         let (tx, rx) = watch::channel(health);
         let released = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let held = Held::new("lock 'p'".into(), 1, lease, rx, Box::new(Probe(released, release)));
+        let held = Held::new(
+            "lock 'p'".into(),
+            1,
+            lease,
+            rx,
+            Box::new(Probe(released, release)),
+        );
         (held, tx)
     }
 

@@ -66,11 +66,7 @@ where
         Some(d) => Wait::Until(patience.started + d),
         None => Wait::Forever,
     };
-    let spinner = Spinner::start(
-        log,
-        ctx.stderr_tty,
-        &format!("{}, {by}", contest.waiting),
-    );
+    let spinner = Spinner::start(log, ctx.stderr_tty, &format!("{}, {by}", contest.waiting));
     let got = hold::interruptible(signals, attempt(wait)).await;
     spinner.finish();
     match got?? {
@@ -156,9 +152,15 @@ mod tests {
     fn a_holder_is_named_once() {
         assert_eq!(held_by("held", "m1 (pid 3)"), "held by m1 (pid 3)");
         assert_eq!(
-            held_by("held", "held by a tooz client (tooz stores only a random token on Redis)"),
+            held_by(
+                "held",
+                "held by a tooz client (tooz stores only a random token on Redis)"
+            ),
             "held by a tooz client (tooz stores only a random token on Redis)"
         );
-        assert_eq!(held_by("led", "held by a tooz client"), "led by a tooz client");
+        assert_eq!(
+            held_by("led", "held by a tooz client"),
+            "led by a tooz client"
+        );
     }
 }

@@ -128,7 +128,10 @@ impl Child {
         if let Some(fd) = tty {
             tty::give(fd, pid);
         }
-        ROOTS.lock().unwrap_or_else(|e| e.into_inner()).push(pid.as_raw());
+        ROOTS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(pid.as_raw());
         Ok(Child {
             child,
             pgid: pid,
@@ -163,6 +166,10 @@ impl Child {
     /// forked later get it when found), and SIGKILL to all at `kill_at`. A later call can
     /// only bring the SIGKILL forward, never push it back: one deadline per stop.
     pub fn stop(&mut self, sig: Signal, kill_at: Instant) {
+        let kill_at = match sig {
+            Signal::SIGKILL => kill_at.min(Instant::now()),
+            _ => kill_at,
+        };
         let stop = match self.stop {
             Some(s) => Stop {
                 kill_at: s.kill_at.min(kill_at),
@@ -175,10 +182,10 @@ impl Child {
             },
         };
         self.stop = Some(stop);
-        if sig == Signal::SIGKILL || Instant::now() >= stop.kill_at {
+        if Instant::now() >= stop.kill_at {
             self.kill_tree();
         } else {
-            self.signal_newcomers(sig);
+            self.signal_newcomers(stop.sig);
         }
     }
 
@@ -200,6 +207,7 @@ impl Child {
                     self.status = Some(r.unwrap_or_else(|_| ExitStatus::from_raw(70 << 8)));
                 }
                 _ = sigchld(&mut self.sigchld) => {
+                    reap_orphans();
                     if let Some(sig) = self.suspended_by() {
                         return Event::Suspended(sig);
                     }
@@ -372,6 +380,23 @@ impl Child {
             }
             _ => None,
         }
+    }
+}
+
+/// Reap children that died after being re-parented to us (we are a subreaper), so a
+/// long-running COMMAND that daemonises often leaves no zombies behind. COMMANDs themselves
+/// are tokio's to reap: a root found first ends the round.
+fn reap_orphans() {
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    while let Ok(WaitStatus::Exited(pid, _) | WaitStatus::Signaled(pid, _, _)) =
+        waitid(Id::All, flags)
+    {
+        let roots = ROOTS.lock().unwrap_or_else(|e| e.into_inner());
+        if roots.contains(&pid.as_raw()) {
+            break;
+        }
+        drop(roots);
+        let _ = waitpid(pid, Some(WaitPidFlag::WNOHANG));
     }
 }
 

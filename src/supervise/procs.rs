@@ -123,7 +123,10 @@ mod tests {
     fn stat_lines_with_odd_names_parse() {
         let l = "4242 (a) b (c)) S 17 4242 4242 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 991 0 0";
         let p = parse_stat(l).unwrap();
-        assert_eq!((p.pid, p.ppid, p.pgrp, p.start, p.zombie), (4242, 17, 4242, 991, false));
+        assert_eq!(
+            (p.pid, p.ppid, p.pgrp, p.start, p.zombie),
+            (4242, 17, 4242, 991, false)
+        );
         let z = "7 (sh) Z 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0";
         assert!(parse_stat(z).unwrap().zombie);
     }

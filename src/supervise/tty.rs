@@ -8,9 +8,9 @@ use nix::unistd::{getpgrp, tcgetpgrp, tcsetpgrp, Pid};
 
 /// The terminal whose foreground group we are, if any (stdin, stdout or stderr).
 pub fn foreground_tty() -> Option<i32> {
-    [0, 1, 2]
-        .into_iter()
-        .find(|&fd| nix::unistd::isatty(fd).unwrap_or(false) && foreground_of(fd) == Some(getpgrp()))
+    [0, 1, 2].into_iter().find(|&fd| {
+        nix::unistd::isatty(fd).unwrap_or(false) && foreground_of(fd) == Some(getpgrp())
+    })
 }
 
 /// The foreground group of terminal `fd`.

@@ -25,13 +25,26 @@ fn a_normal_exit_stops_descendants_outside_the_group_before_the_release() {
         log.display()
     );
     let out = fb
-        .cmd(&["lock", "--kill-after", "2s", "leftover", "--", "sh", "-c", &script])
+        .cmd(&[
+            "lock",
+            "--kill-after",
+            "2s",
+            "leftover",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
         .output()
         .unwrap();
     let n = size(&log);
     std::thread::sleep(Duration::from_millis(600));
     let grew = size(&log) != n;
-    let pid: u32 = std::fs::read_to_string(&pidf).unwrap().trim().parse().unwrap();
+    let pid: u32 = std::fs::read_to_string(&pidf)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     if support::alive(pid) {
         support::signal(pid, libc::SIGKILL);
     }
@@ -118,7 +131,14 @@ fn ctrl_z_returns_to_the_shell_and_fg_resumes_the_command_with_the_lock_held() {
         .expect("python3");
     let report = String::from_utf8_lossy(&out.stdout);
     let transcript = String::from_utf8_lossy(&out.stderr);
-    for step in ["running", "stopped", "frozen", "held", "resumed", "interrupted"] {
+    for step in [
+        "running",
+        "stopped",
+        "frozen",
+        "held",
+        "resumed",
+        "interrupted",
+    ] {
         assert!(
             report.contains(&format!("{step} ok")),
             "step '{step}' failed:\n{report}\n--- terminal ---\n{transcript}"
@@ -130,4 +150,98 @@ fn ctrl_z_returns_to_the_shell_and_fg_resumes_the_command_with_the_lock_held() {
         std::thread::sleep(Duration::from_millis(300));
         size(&log) == n
     }));
+}
+
+/// Ctrl-Z for longer than the lease (Redis, `--ttl 3s`): someone else takes the lock
+/// meanwhile; on `fg` toozctl finds the lease ran out and stops COMMAND before it runs
+/// again (no write after `fg`), and exits 3 saying the lease ran out.
+const SUSPENDED_PAST_THE_LEASE: &str = r#"
+import os, pty, select, sys, time
+hold, other, log = sys.argv[1:4]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp("bash", ["bash", "--norc", "--noprofile", "-i"])
+out = b""
+def read_until(pred, timeout):
+    global out
+    end = time.time() + timeout
+    while time.time() < end:
+        r, _, _ = select.select([fd], [], [], 0.1)
+        if r:
+            try:
+                out += os.read(fd, 4096)
+            except OSError:
+                break
+        if pred():
+            return True
+    return pred()
+def size():
+    try:
+        return os.path.getsize(log)
+    except OSError:
+        return 0
+def say(s):
+    os.write(fd, s.encode())
+def result(what, ok):
+    print(what, "ok" if ok else "FAILED")
+say("PS1='<''ready''> '\n")
+read_until(lambda: b"<ready> " in out, 10)
+say(hold + "\n")
+n = size()
+result("running", read_until(lambda: size() > n, 15))
+mark = len(out)
+say("\x1a")
+result("stopped", read_until(lambda: b"Stopped" in out[mark:] and b"<ready> " in out[mark:], 10))
+time.sleep(4.5)
+mark = len(out)
+say(other + "; echo other=$?\n")
+result("taken meanwhile", read_until(lambda: b"other=0" in out[mark:], 15))
+n = size()
+mark = len(out)
+say("fg\n")
+read_until(lambda: b"<ready> " in out[mark:], 15)
+say("echo rc=$?\n")
+result("lost", read_until(lambda: b"rc=3" in out[mark:], 10))
+time.sleep(0.5)
+result("not resumed", size() == n)
+say("exit\n")
+sys.stderr.write(out.decode(errors="replace"))
+"#;
+
+#[test]
+fn a_lease_that_ran_out_while_suspended_stops_the_command_before_it_runs_again() {
+    use crate::support::fixture::{Fx, Kind};
+    let fx = Fx::shared(Kind::Redis, "suspended");
+    let name = fx.name("z");
+    let log = fx.home.path().join("job");
+    let bin = support::bin();
+    let hold = format!(
+        "{} -b '{}' lock --ttl 3s --kill-after 1s {name} -- sh -c 'while :; do date +%s%N >> {}; sleep .1; done'",
+        bin.display(),
+        fx.url(),
+        log.display()
+    );
+    let other = format!("{} -b '{}' lock -n {name} -- true", bin.display(), fx.url());
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(SUSPENDED_PAST_THE_LEASE)
+        .args([&hold, &other, log.to_str().unwrap()])
+        .env("HOME", fx.home.path())
+        .output()
+        .expect("python3");
+    let report = String::from_utf8_lossy(&out.stdout);
+    let transcript = String::from_utf8_lossy(&out.stderr);
+    for step in [
+        "running",
+        "stopped",
+        "taken meanwhile",
+        "lost",
+        "not resumed",
+    ] {
+        assert!(
+            report.contains(&format!("{step} ok")),
+            "step '{step}' failed:\n{report}\n--- terminal ---\n{transcript}"
+        );
+    }
+    assert!(transcript.contains("ran out"), "{transcript}");
 }

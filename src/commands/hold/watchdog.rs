@@ -43,7 +43,7 @@ impl Now {
     }
 
     /// A monotonic instant (as backends publish) as a BOOTTIME deadline.
-    pub fn to_boot(&self, at: Instant) -> Duration {
+    pub fn to_boot(self, at: Instant) -> Duration {
         if at >= self.mono {
             self.boot + (at - self.mono)
         } else {
@@ -52,12 +52,12 @@ impl Now {
     }
 
     /// A BOOTTIME deadline as a monotonic instant to sleep until (now, if it has passed).
-    pub fn to_mono(&self, boot: Duration) -> Instant {
+    pub fn to_mono(self, boot: Duration) -> Instant {
         self.mono + boot.saturating_sub(self.boot)
     }
 
     /// A BOOTTIME moment as wall-clock time, for messages.
-    pub fn to_wall(&self, boot: Duration) -> String {
+    pub fn to_wall(self, boot: Duration) -> String {
         let t = if boot >= self.boot {
             self.wall + (boot - self.boot)
         } else {
@@ -162,7 +162,9 @@ impl Watchdog {
     /// ", no renewal since T0": when the last successful renewal was sent.
     fn renewed_note(&self, i: usize, now: Now) -> String {
         match (self.expires[i], self.held[i].lease) {
-            (Some(e), Some(l)) => format!(", no renewal since {}", now.to_wall(e.saturating_sub(l))),
+            (Some(e), Some(l)) => {
+                format!(", no renewal since {}", now.to_wall(e.saturating_sub(l)))
+            }
             _ => String::new(),
         }
     }
@@ -223,10 +225,7 @@ impl Watchdog {
     /// so a suspend of the machine (which monotonic sleeps do not count) is noticed soon.
     pub fn nap(&self, now: Now) -> Option<Duration> {
         let a = self.act_at()?;
-        Some(
-            a.saturating_sub(now.boot)
-                .min(Duration::from_millis(250)),
-        )
+        Some(a.saturating_sub(now.boot).min(Duration::from_millis(250)))
     }
 
     /// Act on a lease about to run out (or already run out, when toozctl could not look
@@ -285,15 +284,31 @@ mod tests {
     fn deadlines_are_converted_to_boottime_when_received() {
         let mono = Instant::now();
         let now = now_at(mono, 100);
-        assert_eq!(now.to_boot(mono + Duration::from_secs(7)), Duration::from_secs(107));
-        assert_eq!(now.to_boot(mono - Duration::from_secs(2)), Duration::from_secs(98));
-        assert_eq!(now.to_mono(Duration::from_secs(103)), mono + Duration::from_secs(3));
-        assert_eq!(now.to_mono(Duration::from_secs(90)), mono, "a passed deadline is now");
+        assert_eq!(
+            now.to_boot(mono + Duration::from_secs(7)),
+            Duration::from_secs(107)
+        );
+        assert_eq!(
+            now.to_boot(mono - Duration::from_secs(2)),
+            Duration::from_secs(98)
+        );
+        assert_eq!(
+            now.to_mono(Duration::from_secs(103)),
+            mono + Duration::from_secs(3)
+        );
+        assert_eq!(
+            now.to_mono(Duration::from_secs(90)),
+            mono,
+            "a passed deadline is now"
+        );
     }
 
     #[test]
     fn a_suspend_that_outlasts_the_lease_makes_it_due() {
-        let _rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let _rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let lease = Duration::from_secs(10);
         let (held, _tx, _) = probe(Some(lease));
         let held = [held];
@@ -308,19 +323,39 @@ mod tests {
         // The machine slept 60 s: the monotonic clock did not move, BOOTTIME did.
         let after_suspend = now_at(mono, 1060);
         assert!(dog.due(after_suspend), "an elapsed lease is elapsed");
-        assert_eq!(dog.kill_at(after_suspend, Duration::from_secs(2)), mono, "KILL at once");
+        assert_eq!(
+            dog.kill_at(after_suspend, Duration::from_secs(2)),
+            mono,
+            "KILL at once"
+        );
         dog.expire(after_suspend);
         let msg = dog.lost().unwrap().to_string();
-        assert!(msg.contains("ran out at") && msg.contains("no renewal since"), "{msg}");
-        assert!(msg.contains("stopped, or the machine was suspended"), "{msg}");
-        dog.update(0, Health::Lost("taken by someone else".into()), after_suspend);
+        assert!(
+            msg.contains("ran out at") && msg.contains("no renewal since"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("stopped, or the machine was suspended"),
+            "{msg}"
+        );
+        dog.update(
+            0,
+            Health::Lost("taken by someone else".into()),
+            after_suspend,
+        );
         let msg = dog.lost().unwrap();
-        assert!(msg.ends_with("; the backend then reported it lost: taken by someone else"), "{msg}");
+        assert!(
+            msg.ends_with("; the backend then reported it lost: taken by someone else"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn acting_in_time_says_it_could_not_be_renewed() {
-        let _rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let _rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let lease = Duration::from_secs(10);
         let (held, _tx, _) = probe(Some(lease));
         let held = [held];
@@ -328,7 +363,12 @@ mod tests {
         let health = Health::Held {
             expires: Some(mono + lease),
         };
-        let mut dog = Watchdog::new(&held, vec![health], Duration::from_secs(2), now_at(mono, 1000));
+        let mut dog = Watchdog::new(
+            &held,
+            vec![health],
+            Duration::from_secs(2),
+            now_at(mono, 1000),
+        );
         let at = now_at(mono, 1008);
         assert!(dog.due(at));
         assert_eq!(
@@ -338,6 +378,9 @@ mod tests {
         );
         dog.expire(at);
         let msg = dog.lost().unwrap();
-        assert!(msg.contains("could not be renewed before its lease would run out"), "{msg}");
+        assert!(
+            msg.contains("could not be renewed before its lease would run out"),
+            "{msg}"
+        );
     }
 }

@@ -134,7 +134,9 @@ fn descendants_that_left_the_group_are_stopped_on_a_loss(kind: Kind) {
         worker(&logs[2], "\\$\\$")
     );
     let c = lock(&fx, &name, &script);
-    assert!(wait_until(Duration::from_secs(20), || logs.iter().all(|l| size(l) > 0)));
+    assert!(wait_until(Duration::from_secs(20), || logs
+        .iter()
+        .all(|l| size(l) > 0)));
     fx.delete_lock(&name);
     let start = Instant::now();
     let (code, err) = finish(c);

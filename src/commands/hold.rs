@@ -383,24 +383,28 @@ fn act_on_loss(cx: &mut Ctx<'_>, s: &Supervise, child: &mut Child) {
     }
     let now = Now::read();
     let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let kill_at = cx.dog.kill_at(now, s.kill_after);
     let (what, sig) = match s.on_lost {
+        OnLost::Term if kill_at <= now.mono => (
+            "the lease's safe deadline has passed: sending SIGKILL to COMMAND's process tree"
+                .to_string(),
+            Some(Signal::SIGKILL),
+        ),
         OnLost::Term => (
-            "sending SIGTERM to COMMAND's process tree",
+            format!(
+                "sending SIGTERM to COMMAND's process tree, SIGKILL in {:.1}s",
+                (kill_at - now.mono).as_secs_f64()
+            ),
             Some(Signal::SIGTERM),
         ),
         OnLost::Kill => (
-            "sending SIGKILL to COMMAND's process tree",
+            "sending SIGKILL to COMMAND's process tree".to_string(),
             Some(Signal::SIGKILL),
         ),
-        OnLost::Ignore => ("COMMAND left running (--on-lost ignore)", None),
+        OnLost::Ignore => ("COMMAND left running (--on-lost ignore)".to_string(), None),
     };
     cx.log.error(&format!("{reason} (at {at}): {what}"));
     if let Some(sig) = sig {
-        let kill_at = cx.dog.kill_at(now, s.kill_after);
-        if kill_at <= now.mono && sig == Signal::SIGTERM {
-            cx.log
-                .error("the lease's safe deadline has passed: SIGKILL at once");
-        }
         child.stop(sig, kill_at);
     }
 }

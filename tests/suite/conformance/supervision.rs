@@ -12,7 +12,8 @@ use crate::support::wait_until;
 
 crate::on_every_backend!(
     one_deadline_for_the_tree_when_command_exits_after_term,
-    descendants_that_left_the_group_are_stopped_on_a_loss
+    descendants_that_left_the_group_are_stopped_on_a_loss,
+    a_toozctl_stopped_past_its_lease_says_the_lease_ran_out
 );
 
 /// `lock --kill-after 2s NAME -- sh -c SCRIPT`, with a lease long enough to leave the
@@ -152,4 +153,35 @@ fn descendants_that_left_the_group_are_stopped_on_a_loss(kind: Kind) {
             start.elapsed()
         );
     }
+}
+
+/// Hole 13: toozctl itself SIGSTOPped longer than its lease. Once continued it must not
+/// say the lease "could not be renewed before it would run out": it ran out, and the
+/// message says so (and when), then exit 3 with COMMAND stopped.
+fn a_toozctl_stopped_past_its_lease_says_the_lease_ran_out(kind: Kind) {
+    if !kind.has_lease() {
+        return; // the file backend has no lease to run out
+    }
+    let fx = Fx::shared(kind, "sigstop");
+    let name = fx.name("s");
+    let up = fx.home.path().join("up");
+    let mut args = vec!["lock", "--kill-after", "1s"];
+    if matches!(kind, Kind::Redis | Kind::Etcd) {
+        args.extend(["--ttl", "3s"]);
+    }
+    let script = format!("touch {}; exec sleep 60", up.display());
+    args.extend([name.as_str(), "--", "sh", "-c", &script]);
+    let c = fx.cmd(&args).stderr(Stdio::piped()).spawn().unwrap();
+    assert!(wait_until(Duration::from_secs(20), || up.exists()));
+    // Longer than the lease (3 s; ZooKeeper's session here is 4 s).
+    crate::support::signal(c.id(), libc::SIGSTOP);
+    std::thread::sleep(Duration::from_millis(5500));
+    crate::support::signal(c.id(), libc::SIGCONT);
+    let (code, err) = finish(c);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("ran out at"),
+        "does not say the lease ran out: {err}"
+    );
+    assert!(!err.contains("could not be renewed before"), "{err}");
 }

@@ -2,7 +2,7 @@
 //! cgroup, where one can be made), forwarding signals to the group, job control, and
 //! stopping the whole tree with **one deadline** ([`Child::stop`]).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::ffi::OsString;
 use std::io;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -25,8 +25,13 @@ const POLL: Duration = Duration::from_millis(50);
 /// How long processes may take to vanish after SIGKILL before we stop waiting for them.
 const AFTER_KILL: Duration = Duration::from_secs(2);
 
-/// The roots of the COMMANDs running in this process (one, except in unit tests).
-static ROOTS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+/// The COMMANDs running in this process (one, except in unit tests): root pid -> the pids
+/// seen in its tree, so an orphan re-parented to us is claimed by the tree it came from.
+static CLAIMS: Mutex<BTreeMap<i32, HashSet<i32>>> = Mutex::new(BTreeMap::new());
+
+fn claims() -> std::sync::MutexGuard<'static, BTreeMap<i32, HashSet<i32>>> {
+    CLAIMS.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// What [`Child::wait_exit`] saw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +124,8 @@ impl Child {
         }
         // Listening before the spawn, so a stop right after it is not missed.
         let sigchld = signal(SignalKind::child()).ok();
+        // Claimed before any other COMMAND's look at /proc can take it for an orphan.
+        let mut claimed = claims();
         let child = tokio::process::Command::from(cmd)
             .spawn()
             .map_err(|e| spawn_error(program, e))?;
@@ -128,10 +135,10 @@ impl Child {
         if let Some(fd) = tty {
             tty::give(fd, pid);
         }
-        ROOTS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(pid.as_raw());
+        claimed.insert(pid.as_raw(), [pid.as_raw()].into());
+        drop(claimed);
+        // Say "cgroup" only when COMMAND really entered it (it may already have exited).
+        let cgroup = cgroup.filter(|c| c.pids().contains(&pid.as_raw()) || !running(pid));
         Ok(Child {
             child,
             pgid: pid,
@@ -324,15 +331,15 @@ impl Child {
 
     /// The live processes of the tree (pid, start time); reaps orphans that died.
     fn members(&mut self) -> Vec<(i32, u64)> {
-        let all = procs::scan();
         let root = self.pgid.as_raw();
         let me = getpid().as_raw();
-        let others: Vec<i32> = ROOTS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        // Held while looking, so a COMMAND being spawned is never taken for an orphan.
+        let mut claimed = claims();
+        let all = procs::scan();
+        let others: HashSet<i32> = claimed
             .iter()
-            .copied()
-            .filter(|&r| r != root)
+            .filter(|(&r, _)| r != root)
+            .flat_map(|(_, pids)| pids.iter().copied())
             .collect();
         let scope = Scope {
             root,
@@ -358,6 +365,10 @@ impl Child {
                 }
             }
         }
+        if let Some(mine) = claimed.get_mut(&root) {
+            mine.extend(live.iter().map(|id| id.0));
+        }
+        drop(claimed);
         self.known.extend(live.iter().copied());
         live
     }
@@ -391,11 +402,9 @@ fn reap_orphans() {
     while let Ok(WaitStatus::Exited(pid, _) | WaitStatus::Signaled(pid, _, _)) =
         waitid(Id::All, flags)
     {
-        let roots = ROOTS.lock().unwrap_or_else(|e| e.into_inner());
-        if roots.contains(&pid.as_raw()) {
+        if claims().contains_key(&pid.as_raw()) {
             break;
         }
-        drop(roots);
         let _ = waitpid(pid, Some(WaitPidFlag::WNOHANG));
     }
 }
@@ -407,6 +416,14 @@ async fn sigchld(s: &mut Option<tokio::signal::unix::Signal>) {
         }
         None => std::future::pending().await,
     }
+}
+
+/// Whether `pid` is alive and not a zombie.
+fn running(pid: Pid) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|l| procs::parse_stat(&l))
+        .is_some_and(|p| !p.zombie)
 }
 
 fn spawn_error(program: &OsString, e: io::Error) -> SpawnError {
@@ -429,10 +446,7 @@ impl Drop for Child {
     fn drop(&mut self) {
         self.finish();
         let root = self.pgid.as_raw();
-        ROOTS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|&r| r != root);
+        claims().remove(&root);
     }
 }
 
@@ -488,10 +502,12 @@ mod tests {
         rt().block_on(async {
             let dir = tempfile::tempdir().unwrap();
             let pidf = dir.path().join("leftover");
-            // COMMAND takes 600 ms to exit after SIGTERM; what it leaves ignores SIGTERM.
+            // COMMAND takes 600 ms to exit after SIGTERM; what it leaves ignores SIGTERM
+            // (both traps are set before the pid file appears).
             let script = format!(
-                "(trap '' TERM; while :; do sleep 0.05; done) & echo $! > {}; \
-                 trap 'sleep 0.6; exit 0' TERM; while :; do sleep 0.05; done",
+                "trap 'sleep 0.6; exit 0' TERM; \
+                 sh -c 'trap \"\" TERM; echo $$ > {}; while :; do sleep 0.05; done' & \
+                 while :; do sleep 0.05; done",
                 pidf.display()
             );
             let mut child = if cgroup {

@@ -65,9 +65,9 @@ pub struct Scope<'a> {
     pub me: i32,
     /// Processes seen in the tree before (they stay in it when re-parented).
     pub known: &'a HashSet<(i32, u64)>,
-    /// Roots of other COMMANDs of this process (only tests run several): their trees and
-    /// our orphans are told apart by `known`.
-    pub others: &'a [i32],
+    /// Pids claimed by other COMMANDs of this process (only tests run several): their
+    /// roots and the processes seen in their trees, which are not our orphans.
+    pub others: &'a HashSet<i32>,
 }
 
 /// The processes of the tree: descendants of the root, of known members and of orphans
@@ -158,7 +158,7 @@ mod tests {
             root: 20,
             me: 10,
             known: &known,
-            others: &[70],
+            others: &[70, 71].into(),
         };
         assert_eq!(
             pids(tree(&procs, &scope)),
@@ -174,7 +174,7 @@ mod tests {
             root: 20,
             me: 10,
             known: &known,
-            others: &[],
+            others: &HashSet::new(),
         };
         assert!(tree(&procs, &scope).is_empty());
     }

@@ -344,7 +344,7 @@ async fn next_event(child: &mut Child, exited: bool) -> Next {
 fn keep_safe_deadline(cx: &Ctx<'_>, child: &mut Child) {
     if child.stopping() {
         if let Some(d) = cx.dog.safe_deadline() {
-            child.stop(Signal::SIGTERM, Now::read().to_mono(d));
+            child.kill_by(Now::read().to_mono(d));
         }
     }
 }

@@ -20,7 +20,7 @@ use super::cgroup::{self, Cgroup};
 use super::procs::{self, Scope};
 use super::tty;
 
-/// How often a stop in progress looks for processes forked since the last look.
+/// How often a stop in progress looks whether the tree is gone or SIGKILL is due.
 const POLL: Duration = Duration::from_millis(50);
 /// How long processes may take to vanish after SIGKILL before we stop waiting for them.
 const AFTER_KILL: Duration = Duration::from_secs(2);
@@ -169,9 +169,11 @@ impl Child {
         let _ = killpg(self.pgid, sig);
     }
 
-    /// Stop the whole tree: `sig` now to every process of it (each process once; those
-    /// forked later get it when found), and SIGKILL to all at `kill_at`. A later call can
-    /// only bring the SIGKILL forward, never push it back: one deadline per stop.
+    /// Stop the whole tree: `sig` now to every process of it not signalled before, and
+    /// SIGKILL to all at `kill_at`. A later call can only bring the SIGKILL forward, never
+    /// push it back: one deadline per stop. Processes forked after the call (a TERM
+    /// handler's own commands, say) are left to their parent until a later call or the
+    /// SIGKILL: a graceful shutdown is not cut short by us.
     pub fn stop(&mut self, sig: Signal, kill_at: Instant) {
         let kill_at = match sig {
             Signal::SIGKILL => kill_at.min(Instant::now()),
@@ -193,6 +195,14 @@ impl Child {
             self.kill_tree();
         } else {
             self.signal_newcomers(stop.sig);
+        }
+    }
+
+    /// Bring the SIGKILL of a stop in progress forward to `at` (no new signal otherwise).
+    pub fn kill_by(&mut self, at: Instant) {
+        if let Some(s) = &mut self.stop {
+            s.kill_at = s.kill_at.min(at);
+            self.poll();
         }
     }
 
@@ -291,14 +301,11 @@ impl Child {
         })
     }
 
-    /// Carry the stop forward: SIGKILL once due (and again to anything still found), else
-    /// the stop signal to processes forked since the last look.
+    /// Carry the stop forward: SIGKILL once due, and again to anything still found.
     fn poll(&mut self) {
         let Some(s) = self.stop else { return };
         if s.killed.is_some() || Instant::now() >= s.kill_at {
             self.kill_tree();
-        } else {
-            self.signal_newcomers(s.sig);
         }
     }
 
@@ -554,6 +561,24 @@ mod tests {
             stop_all(&mut child, Duration::from_secs(2)).await;
             assert!(!alive(a), "the setsid descendant survived");
             assert!(!alive(b), "the orphaned double-fork survived");
+        });
+    }
+
+    #[test]
+    fn what_a_term_handler_starts_is_not_cut_short() {
+        rt().block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let (up, done) = (dir.path().join("up"), dir.path().join("done"));
+            let script = format!(
+                "trap 'sh -c \"sleep 0.3; touch {done}\"; exit 0' TERM; echo $$ > {up}; \
+                 while :; do sleep 0.05; done",
+                up = up.display(),
+                done = done.display()
+            );
+            let mut child = Child::spawn(&sh(&script), &[]).unwrap();
+            read_pid(&up).await;
+            stop_all(&mut child, Duration::from_secs(3)).await;
+            assert!(done.exists(), "the handler's own command was stopped");
         });
     }
 

@@ -23,11 +23,12 @@
 //!    started on COMMAND's behalf by someone else (a service manager, `at`, a container
 //!    engine, ssh to another host), and, without a cgroup, a descendant that a subreaper
 //!    of its own re-parents before toozctl ever saw it.
-//! 4. **One deadline per stop** ([`Child::stop`]): the stop signal goes to every process of
-//!    the tree once (processes forked later get it when found, every 50 ms), and every
-//!    process still alive at the deadline gets SIGKILL. The deadline is set by the first
-//!    call; later calls (COMMAND exited and left processes behind, the lease's safe
-//!    deadline came closer) can only bring it forward. A normal exit that leaves processes
+//! 4. **One deadline per stop** ([`Child::stop`]): the stop signal goes once to every
+//!    process of the tree found at that moment (what a TERM handler then starts is left to
+//!    it, so a graceful shutdown is not cut short), and at the deadline every process of
+//!    the tree gets SIGKILL, the tree being looked at again every 50 ms until it is gone.
+//!    The deadline is set by the first call; later calls (COMMAND exited and left
+//!    processes behind, the lease's safe deadline came closer) can only bring it forward. A normal exit that leaves processes
 //!    behind starts a stop too; the primitive is released only when the tree is gone.
 //! 5. **Job control**: when COMMAND is stopped from its terminal (Ctrl-Z), toozctl takes
 //!    the terminal back and stops its own process group with the same signal, so the shell

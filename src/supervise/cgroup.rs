@@ -44,6 +44,7 @@ impl Cgroup {
     pub fn create() -> Option<Cgroup> {
         static N: AtomicU32 = AtomicU32::new(0);
         let parent = own_dir()?;
+        remove_stale(&parent);
         let dir = parent.join(format!(
             "toozctl-{}-{}",
             std::process::id(),
@@ -86,6 +87,29 @@ impl Cgroup {
             .open(self.dir.join("cgroup.kill"))
         {
             let _ = f.write_all(b"1");
+        }
+    }
+}
+
+/// Remove the empty cgroups of toozctl processes that died without removing theirs
+/// (killed with SIGKILL). A cgroup that still holds processes cannot be removed, so what a
+/// killed toozctl's COMMAND still runs is left alone.
+fn remove_stale(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("toozctl-"))
+            .and_then(|n| n.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir(e.path());
         }
     }
 }

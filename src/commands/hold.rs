@@ -33,6 +33,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use self::watchdog::{margin, Now, Watchdog};
 use crate::cli::{OnLost, SuperviseArgs};
@@ -339,8 +340,9 @@ async fn next_event(child: &mut Child, exited: bool) -> Next {
     }
 }
 
-/// A stop in progress never outlives the safe deadline, even one that came closer in
-/// BOOTTIME while the monotonic clock stood still.
+/// A stop in progress never outlives the lease's safe deadline as it stands now: it comes
+/// closer in BOOTTIME while the monotonic clock stands still (suspend), and moves later
+/// while renewals go on (the grace is then not cut for nothing).
 fn keep_safe_deadline(cx: &Ctx<'_>, child: &mut Child) {
     if child.stopping() {
         if let Some(d) = cx.dog.safe_deadline() {
@@ -359,7 +361,8 @@ fn stop_leftovers(cx: &Ctx<'_>, s: &Supervise, child: &mut Child) {
         cx.log
             .info("COMMAND exited and left processes behind: stopping them before the release");
     }
-    child.stop(Signal::SIGTERM, cx.dog.kill_at(Now::read(), s.kill_after));
+    child.stop(Signal::SIGTERM, Instant::now() + s.kill_after);
+    keep_safe_deadline(cx, child);
 }
 
 /// COMMAND was stopped from the terminal: stop with it; when continued, act on whatever
@@ -405,7 +408,8 @@ fn act_on_loss(cx: &mut Ctx<'_>, s: &Supervise, child: &mut Child) {
     };
     cx.log.error(&format!("{reason} (at {at}): {what}"));
     if let Some(sig) = sig {
-        child.stop(sig, kill_at);
+        child.stop(sig, now.mono + s.kill_after);
+        keep_safe_deadline(cx, child);
     }
 }
 

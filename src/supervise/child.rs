@@ -46,8 +46,18 @@ pub enum Event {
 #[derive(Debug, Clone, Copy)]
 struct Stop {
     sig: Signal,
+    /// The end of the grace: set by the first call, only ever brought forward.
     kill_at: Instant,
+    /// An outside limit (the lease's safe deadline), which moves as the lease is renewed.
+    cap: Option<Instant>,
     killed: Option<Instant>,
+}
+
+impl Stop {
+    /// When SIGKILL is due.
+    fn due(&self) -> Instant {
+        self.cap.map_or(self.kill_at, |c| c.min(self.kill_at))
+    }
 }
 
 /// A running COMMAND.
@@ -187,21 +197,24 @@ impl Child {
             None => Stop {
                 sig,
                 kill_at,
+                cap: None,
                 killed: None,
             },
         };
         self.stop = Some(stop);
-        if Instant::now() >= stop.kill_at {
+        if Instant::now() >= stop.due() {
             self.kill_tree();
         } else {
             self.signal_newcomers(stop.sig);
         }
     }
 
-    /// Bring the SIGKILL of a stop in progress forward to `at` (no new signal otherwise).
+    /// Limit the SIGKILL of a stop in progress to `at` at the latest, replacing the limit
+    /// given before (a renewed lease moves its safe deadline later; the grace still ends
+    /// where it ends). Sends no new signal, except SIGKILL when `at` has passed.
     pub fn kill_by(&mut self, at: Instant) {
         if let Some(s) = &mut self.stop {
-            s.kill_at = s.kill_at.min(at);
+            s.cap = Some(at);
             self.poll();
         }
     }
@@ -297,14 +310,14 @@ impl Child {
         let soon = Instant::now() + POLL;
         Some(match s.killed {
             Some(_) => soon,
-            None => s.kill_at.min(soon),
+            None => s.due().min(soon),
         })
     }
 
     /// Carry the stop forward: SIGKILL once due, and again to anything still found.
     fn poll(&mut self) {
         let Some(s) = self.stop else { return };
-        if s.killed.is_some() || Instant::now() >= s.kill_at {
+        if s.killed.is_some() || Instant::now() >= s.due() {
             self.kill_tree();
         }
     }

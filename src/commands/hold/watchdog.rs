@@ -148,7 +148,7 @@ impl Watchdog {
             (None, _) => {
                 let ran_out = match self.expires[i] {
                     Some(e) if e <= now.boot => format!(
-                        " (its lease had run out at {}{})",
+                        " (its lease ran out at {}{})",
                         now.to_wall(e),
                         self.renewed_note(i, now)
                     ),

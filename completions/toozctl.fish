@@ -52,7 +52,7 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -l ttl -d 'Lease f
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -l on-lost -d 'What to do to COMMAND when the primitive is lost: term (SIGTERM, then SIGKILL after --kill-after), kill, or ignore' -r -f -a "term\t''
 kill\t''
 ignore\t''"
-complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -l kill-after -d 'Grace after SIGTERM before SIGKILL goes to COMMAND\'s process group [default: 10s, or half the lease when that is shorter]' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -l kill-after -d 'Grace after the first SIGTERM before SIGKILL goes to COMMAND\'s whole process tree, never past the lease\'s safe deadline [default: 10s, or half the lease when that is shorter]' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
@@ -75,7 +75,7 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -l capabilities -
 complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -l on-lost -d 'What to do to COMMAND when the primitive is lost: term (SIGTERM, then SIGKILL after --kill-after), kill, or ignore' -r -f -a "term\t''
 kill\t''
 ignore\t''"
-complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -l kill-after -d 'Grace after SIGTERM before SIGKILL goes to COMMAND\'s process group [default: 10s, or half the lease when that is shorter]' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -l kill-after -d 'Grace after the first SIGTERM before SIGKILL goes to COMMAND\'s whole process tree, never past the lease\'s safe deadline [default: 10s, or half the lease when that is shorter]' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
@@ -142,7 +142,7 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_s
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -l on-lost -d 'What to do to COMMAND when the primitive is lost: term (SIGTERM, then SIGKILL after --kill-after), kill, or ignore' -r -f -a "term\t''
 kill\t''
 ignore\t''"
-complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -l kill-after -d 'Grace after SIGTERM before SIGKILL goes to COMMAND\'s process group [default: 10s, or half the lease when that is shorter]' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -l kill-after -d 'Grace after the first SIGTERM before SIGKILL goes to COMMAND\'s whole process tree, never past the lease\'s safe deadline [default: 10s, or half the lease when that is shorter]' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F

@@ -157,7 +157,7 @@ pub struct SuperviseArgs {
     /// What to do to COMMAND when the primitive is lost: term (SIGTERM, then SIGKILL after --kill-after), kill, or ignore
     #[arg(long, value_enum, default_value_t = OnLost::Term, value_name = "ACTION")]
     pub on_lost: OnLost,
-    /// Grace after SIGTERM before SIGKILL goes to COMMAND's process group [default: 10s, or half the lease when that is shorter]
+    /// Grace after the first SIGTERM before SIGKILL goes to COMMAND's whole process tree, never past the lease's safe deadline [default: 10s, or half the lease when that is shorter]
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub kill_after: Option<Duration>,
 }

@@ -1,37 +1,52 @@
 //! The one rule shared by `lock`, `elect` and `group join`: the primitives are held before
-//! COMMAND starts and given back only after it (and whatever it left in its process group)
-//! has exited; without COMMAND they are held until SIGINT, SIGTERM or SIGHUP.
+//! COMMAND starts and given back only after its whole process tree has exited; without
+//! COMMAND they are held until SIGINT, SIGTERM or SIGHUP. This module decides *when* to
+//! stop COMMAND; `supervise` carries the stop out, with one deadline for the whole tree.
 //!
 //! Loss is data published by the backends ([`Health`]). An outright loss acts at once. For
 //! leases, each backend publishes when its lease runs out unless renewed; we act early
 //! enough that the whole `--on-lost` sequence (SIGTERM, the `--kill-after` grace, SIGKILL)
-//! ends before that deadline, so another holder can never run beside our COMMAND. Either
-//! way the result is [`Error::Lost`] (exit 3) once COMMAND is gone.
+//! ends before that deadline, so another holder can never run beside our COMMAND; and
+//! whatever started the stop, the SIGKILL comes no later than the lease's deadline less a
+//! margin (the *safe deadline*). Deadlines are kept on CLOCK_BOOTTIME ([`watchdog`]).
+//! Either way the result is [`Error::Lost`] (exit 3) once COMMAND's tree is gone, and so is
+//! a loss the backend finds only when releasing.
+//!
+//! COMMAND is never started inside the margin: when the acquisition answered so late that
+//! less than `--kill-after` plus the margin is left on the lease, we wait for the backend's
+//! next renewal (they renew at a fraction of the lease) until the lease would run out; if
+//! none comes, the primitive is released and the result is [`Error::Lost`] without COMMAND
+//! ever running.
+//!
+//! Job control: when COMMAND is stopped from its terminal (Ctrl-Z), toozctl stops too, so
+//! the shell gets its prompt back. A stopped toozctl cannot renew anything: a suspension
+//! longer than the lease loses it. On `fg`, before COMMAND is continued, toozctl looks at
+//! what it missed: a lease that ran out meanwhile (on BOOTTIME) or a loss already reported
+//! applies `--on-lost` first (SIGKILL at once when the safe deadline has passed), so COMMAND
+//! never runs again without the primitive; then it exits 3.
+
+mod watchdog;
 
 use std::ffi::OsString;
+use std::process::ExitStatus;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use tokio::sync::mpsc;
-use tokio::time::{sleep_until, Instant};
+use tokio::time::Instant;
 
+use self::watchdog::{margin, Now, Watchdog};
 use crate::cli::{OnLost, SuperviseArgs};
-use crate::coordination::{Health, Held};
+use crate::coordination::{self, Health, Held};
 use crate::error::{Error, Result};
 use crate::output::Log;
-use crate::supervise::{self, Child, Signals};
+use crate::supervise::{self, Child, Event, Signals};
 
 /// What to run while holding.
 pub struct Spec<'a> {
     pub command: &'a [OsString],
     pub env: Vec<(String, String)>,
     pub supervise: &'a Supervise,
-}
-
-/// Safety margin before a lease deadline, on top of the `--on-lost` sequence.
-fn margin(lease: Option<Duration>) -> Duration {
-    let tenth = lease.map(|l| l / 10).unwrap_or(Duration::from_millis(250));
-    tenth.min(Duration::from_millis(250))
 }
 
 /// `--kill-after` when none is given (and the lease, if any, is at least twice as long).
@@ -78,8 +93,10 @@ fn seconds(d: Duration) -> String {
     format!("{}s", d.as_secs_f64())
 }
 
+type Changes = mpsc::UnboundedReceiver<(usize, Health)>;
+
 /// Forward every health change of every primitive into one channel.
-fn merge_health(held: &[Held]) -> (mpsc::UnboundedReceiver<(usize, Health)>, Vec<Health>) {
+fn merge_health(held: &[Held]) -> (Changes, Vec<Health>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let mut current = Vec::with_capacity(held.len());
     for (i, h) in held.iter().enumerate() {
@@ -96,54 +113,6 @@ fn merge_health(held: &[Held]) -> (mpsc::UnboundedReceiver<(usize, Health)>, Vec
         });
     }
     (rx, current)
-}
-
-/// Tracks the primitives' health and says when to act.
-struct Watchdog<'a> {
-    held: &'a [Held],
-    current: Vec<Health>,
-    grace: Duration,
-    lost: Option<String>,
-}
-
-impl Watchdog<'_> {
-    fn update(&mut self, i: usize, h: Health) {
-        if let (Health::Lost(reason), None) = (&h, &self.lost) {
-            self.lost = Some(format!("{} was lost: {reason}", self.held[i].what));
-        }
-        self.current[i] = h;
-    }
-
-    /// The instant by which the `--on-lost` sequence must start.
-    fn act_at(&self) -> Option<Instant> {
-        if self.lost.is_some() {
-            return None;
-        }
-        self.current
-            .iter()
-            .zip(self.held)
-            .filter_map(|(h, held)| match h {
-                Health::Held { expires: Some(e) } => {
-                    Some(e.checked_sub(self.grace + margin(held.lease)).unwrap_or(*e))
-                }
-                _ => None,
-            })
-            .min()
-    }
-
-    fn expire(&mut self) {
-        let what: Vec<&str> = self
-            .current
-            .iter()
-            .zip(self.held)
-            .filter(|(h, _)| matches!(h, Health::Held { expires: Some(_) }))
-            .map(|(_, held)| held.what.as_str())
-            .collect();
-        self.lost = Some(format!(
-            "{} could not be renewed before its lease would run out",
-            what.first().copied().unwrap_or("the primitive")
-        ));
-    }
 }
 
 /// Run `fut` unless a stop signal comes first. SIGINT, SIGTERM, SIGHUP and SIGQUIT cancel
@@ -165,6 +134,33 @@ pub async fn interruptible<F: std::future::Future>(
     }
 }
 
+/// What a hold loop works with.
+struct Ctx<'s> {
+    log: &'s Log,
+    dog: Watchdog,
+    changes: Changes,
+    signals: &'s mut Signals,
+    /// `--on-lost` was applied.
+    acted: bool,
+}
+
+impl Ctx<'_> {
+    /// Take in every health change already received (after we were stopped, say).
+    fn catch_up(&mut self) {
+        while let Ok((i, h)) = self.changes.try_recv() {
+            self.dog.update(i, h, Now::read());
+        }
+        self.check_deadline();
+    }
+
+    fn check_deadline(&mut self) {
+        let now = Now::read();
+        if self.dog.due(now) {
+            self.dog.expire(now);
+        }
+    }
+}
+
 /// Hold `held` while COMMAND runs (or, without COMMAND, until a stop signal), then give
 /// everything back. `announce` runs once COMMAND is about to start or the hold begins.
 pub async fn hold(
@@ -174,144 +170,247 @@ pub async fn hold(
     signals: &mut Signals,
     announce: impl FnOnce(),
 ) -> Result<()> {
-    let (mut changes, current) = merge_health(&held);
+    let (changes, current) = merge_health(&held);
     // Without COMMAND there is nothing to stop, so no grace to fit before the deadline.
     let grace = match spec.supervise.on_lost {
         OnLost::Term if !spec.command.is_empty() => spec.supervise.kill_after,
         _ => Duration::ZERO,
     };
-    let mut dog = Watchdog {
-        held: &held,
-        current,
-        grace,
-        lost: None,
+    let mut cx = Ctx {
+        log,
+        dog: Watchdog::new(&held, current, grace, Now::read()),
+        changes,
+        signals,
+        acted: false,
     };
-    for (i, h) in dog.current.clone().into_iter().enumerate() {
-        dog.update(i, h);
-    }
     let outcome = if spec.command.is_empty() {
         announce();
-        hold_without_command(log, &mut dog, &mut changes, signals).await
+        hold_without_command(&mut cx).await
     } else {
-        announce();
-        run_command(log, &spec, &mut dog, &mut changes, signals).await
+        run_command(&spec, &mut cx, announce).await
     };
-    let lost = dog.lost.take();
-    for h in held.into_iter().rev() {
-        let what = h.what.clone();
-        if let Err(e) = h.release().await {
-            if lost.is_none() {
-                log.warn(&format!("releasing {what}: {e}"));
-            }
-        }
-    }
-    match lost {
+    let mut dog = cx.dog;
+    release_all(log, &mut dog, held).await;
+    match dog.take_lost() {
         Some(reason) => Err(Error::Lost(reason)),
         None => outcome,
     }
 }
 
-async fn hold_without_command(
-    log: &Log,
-    dog: &mut Watchdog<'_>,
-    changes: &mut mpsc::UnboundedReceiver<(usize, Health)>,
-    signals: &mut Signals,
-) -> Result<()> {
-    while dog.lost.is_none() {
-        let act_at = dog.act_at();
+/// Give everything back, last taken first. A release that finds the primitive no longer
+/// ours is a loss (it may have been someone else's while COMMAND ran).
+async fn release_all(log: &Log, dog: &mut Watchdog, held: Vec<Held>) {
+    for h in held.into_iter().rev() {
+        let what = h.what.clone();
+        match h.release().await {
+            Ok(()) => {}
+            Err(coordination::Error::Lost(m)) => {
+                dog.set_lost(format!("{what} was found lost when released: {m}"))
+            }
+            Err(e) if dog.lost().is_none() => log.warn(&format!("releasing {what}: {e}")),
+            Err(_) => {}
+        }
+    }
+}
+
+async fn hold_without_command(cx: &mut Ctx<'_>) -> Result<()> {
+    while cx.dog.lost().is_none() {
+        let nap = cx.dog.nap(Now::read());
         tokio::select! {
-            sig = signals.recv() => match sig {
+            sig = cx.signals.recv() => match sig {
                 Signal::SIGINT | Signal::SIGTERM | Signal::SIGHUP | Signal::SIGQUIT => {
-                    log.info(&format!("{sig} received: releasing"));
+                    cx.log.info(&format!("{sig} received: releasing"));
                     return Ok(());
                 }
-                other => log.info(&format!("{other} ignored while holding without a command")),
+                other => cx.log.info(&format!("{other} ignored while holding without a command")),
             },
-            Some((i, h)) = changes.recv() => dog.update(i, h),
-            _ = sleep_until(act_at.unwrap_or_else(far_future)), if act_at.is_some() => dog.expire(),
+            Some((i, h)) = cx.changes.recv() => cx.dog.update(i, h, Now::read()),
+            _ = nap_for(nap), if nap.is_some() => cx.check_deadline(),
         }
     }
     Ok(())
 }
 
-async fn run_command(
-    log: &Log,
-    spec: &Spec<'_>,
-    dog: &mut Watchdog<'_>,
-    changes: &mut mpsc::UnboundedReceiver<(usize, Health)>,
-    signals: &mut Signals,
-) -> Result<()> {
-    if let Some(reason) = &dog.lost {
-        return Err(Error::Lost(reason.clone()));
+async fn nap_for(d: Option<Duration>) {
+    tokio::time::sleep(d.unwrap_or(Duration::ZERO)).await
+}
+
+/// Never start a doomed COMMAND: while the lease leaves less than the `--on-lost`
+/// sequence and the margin, wait for a renewal, until the lease would run out.
+async fn await_time_to_start(cx: &mut Ctx<'_>) -> Result<()> {
+    let mut said = false;
+    loop {
+        if let Some(reason) = cx.dog.lost() {
+            return Err(Error::Lost(reason.to_string()));
+        }
+        let now = Now::read();
+        if !cx.dog.due(now) {
+            return Ok(());
+        }
+        if cx.dog.earliest_expiry().is_none_or(|e| e <= now.boot) {
+            let reason = cx.dog.too_late_to_start(now);
+            cx.dog.set_lost(reason.clone());
+            return Err(Error::Lost(reason));
+        }
+        if !std::mem::replace(&mut said, true) {
+            cx.log
+                .info("too little time left on the lease to start COMMAND: waiting for a renewal");
+        }
+        tokio::select! {
+            Some((i, h)) = cx.changes.recv() => cx.dog.update(i, h, Now::read()),
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            sig = cx.signals.recv() => match sig {
+                Signal::SIGUSR1 | Signal::SIGUSR2 => {}
+                stop => return Err(Error::Interrupted(stop as i32)),
+            },
+        }
     }
+}
+
+async fn run_command(spec: &Spec<'_>, cx: &mut Ctx<'_>, announce: impl FnOnce()) -> Result<()> {
+    await_time_to_start(cx).await?;
+    announce();
     let mut child = Child::spawn(spec.command, &spec.env).map_err(|e| {
-        log.error(&e.message);
+        cx.log.error(&e.message);
         Error::Child(e.code)
     })?;
-    log.debug(&format!(
+    cx.log.debug(&format!(
         "started COMMAND as pid {} in its own process group",
         child.pid()
     ));
-    let mut kill_at: Option<Instant> = None;
-    let mut acted = false;
-    let status = loop {
-        if dog.lost.is_some() && !acted {
-            acted = true;
-            kill_at = on_lost(log, dog, spec.supervise, &child);
-        }
-        let act_at = dog.act_at();
-        tokio::select! {
-            status = child.wait_exit() => break status,
-            sig = signals.recv() => {
-                log.debug(&format!("forwarding {sig} to COMMAND's process group"));
-                child.signal_group(sig);
-            }
-            Some((i, h)) = changes.recv() => dog.update(i, h),
-            _ = sleep_until(act_at.unwrap_or_else(far_future)), if act_at.is_some() => dog.expire(),
-            _ = sleep_until(kill_at.unwrap_or_else(far_future)), if kill_at.is_some() => {
-                log.warn(&format!("COMMAND still running {:?} after SIGTERM: sending SIGKILL to its process group", spec.supervise.kill_after));
-                child.signal_group(Signal::SIGKILL);
-                kill_at = None;
-            }
-        }
-    };
-    child.finish(spec.supervise.kill_after).await;
+    cx.log.info(&format!(
+        "COMMAND's process tree is contained by {}",
+        child.containment()
+    ));
+    let status = supervise_tree(spec.supervise, cx, &mut child).await;
+    child.finish();
     match supervise::exit_code(status) {
         0 => Ok(()),
         code => Err(Error::Child(code)),
     }
 }
 
-/// Apply `--on-lost`; returns when to escalate to SIGKILL.
-fn on_lost(log: &Log, dog: &Watchdog<'_>, s: &Supervise, child: &Child) -> Option<Instant> {
-    let reason = dog.lost.as_deref().unwrap_or("lost");
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    match s.on_lost {
-        OnLost::Term => {
-            log.error(&format!(
-                "{reason} (at {now}): sending SIGTERM to COMMAND's process group"
-            ));
-            child.signal_group(Signal::SIGTERM);
-            Some(Instant::now() + s.kill_after)
-        }
-        OnLost::Kill => {
-            log.error(&format!(
-                "{reason} (at {now}): sending SIGKILL to COMMAND's process group"
-            ));
-            child.signal_group(Signal::SIGKILL);
-            None
-        }
-        OnLost::Ignore => {
-            log.error(&format!(
-                "{reason} (at {now}): COMMAND left running (--on-lost ignore)"
-            ));
-            None
+/// Run until COMMAND and every process it left are gone, acting on a loss.
+async fn supervise_tree(s: &Supervise, cx: &mut Ctx<'_>, child: &mut Child) -> ExitStatus {
+    let mut status: Option<ExitStatus> = None;
+    loop {
+        act_on_loss(cx, s, child);
+        keep_safe_deadline(cx, child);
+        let nap = cx
+            .dog
+            .nap(Now::read())
+            .or(child.stopping().then_some(Duration::from_millis(250)));
+        tokio::select! {
+            ev = next_event(child, status.is_some()) => match (ev, status) {
+                (Next::Child(Event::Exited(st)), _) => {
+                    status = Some(st);
+                    stop_leftovers(cx, s, child);
+                }
+                (Next::Child(Event::Suspended(sig)), _) => suspend(cx, s, child, sig),
+                (Next::Gone(gone), Some(st)) => {
+                    if !gone {
+                        cx.log.warn("processes of COMMAND's tree still exist after SIGKILL (stuck in the kernel)");
+                    }
+                    return st;
+                }
+                (Next::Gone(_), None) => {}
+            },
+            sig = cx.signals.recv() => {
+                cx.log.debug(&format!("forwarding {sig} to COMMAND's process group"));
+                child.signal_group(sig);
+            }
+            Some((i, h)) = cx.changes.recv() => cx.dog.update(i, h, Now::read()),
+            _ = nap_for(nap), if nap.is_some() => cx.check_deadline(),
         }
     }
 }
 
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86400 * 365)
+enum Next {
+    Child(Event),
+    /// The tree is gone (`false`: some survived SIGKILL for a while).
+    Gone(bool),
+}
+
+/// COMMAND's next event, or once it has exited, the end of its tree.
+async fn next_event(child: &mut Child, exited: bool) -> Next {
+    if exited {
+        Next::Gone(child.wait_gone().await)
+    } else {
+        Next::Child(child.wait_exit().await)
+    }
+}
+
+/// A stop in progress never outlives the lease's safe deadline as it stands now: it comes
+/// closer in BOOTTIME while the monotonic clock stands still (suspend), and moves later
+/// while renewals go on (the grace is then not cut for nothing).
+fn keep_safe_deadline(cx: &Ctx<'_>, child: &mut Child) {
+    if child.stopping() {
+        if let Some(d) = cx.dog.safe_deadline() {
+            child.kill_by(Now::read().to_mono(d));
+        }
+    }
+}
+
+/// COMMAND exited: what it left behind gets SIGTERM and the rest of the grace (or of the
+/// stop already in progress: no second grace), then SIGKILL; the release waits for it.
+fn stop_leftovers(cx: &Ctx<'_>, s: &Supervise, child: &mut Child) {
+    if !child.has_leftovers() {
+        return;
+    }
+    if !child.stopping() {
+        cx.log
+            .info("COMMAND exited and left processes behind: stopping them before the release");
+    }
+    child.stop(Signal::SIGTERM, Instant::now() + s.kill_after);
+    keep_safe_deadline(cx, child);
+}
+
+/// COMMAND was stopped from the terminal: stop with it; when continued, act on whatever
+/// was lost meanwhile *before* COMMAND runs again, then continue it.
+fn suspend(cx: &mut Ctx<'_>, s: &Supervise, child: &mut Child, sig: Signal) {
+    cx.log.debug(&format!(
+        "COMMAND stopped by {sig}: stopping toozctl's job too"
+    ));
+    child.suspend_like(sig);
+    cx.catch_up();
+    act_on_loss(cx, s, child);
+    keep_safe_deadline(cx, child);
+    child.resume();
+}
+
+/// Apply `--on-lost` once, when a loss is known.
+fn act_on_loss(cx: &mut Ctx<'_>, s: &Supervise, child: &mut Child) {
+    let Some(reason) = cx.dog.lost() else { return };
+    if std::mem::replace(&mut cx.acted, true) {
+        return;
+    }
+    let now = Now::read();
+    let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let kill_at = cx.dog.kill_at(now, s.kill_after);
+    let (what, sig) = match s.on_lost {
+        OnLost::Term if kill_at <= now.mono => (
+            "the lease's safe deadline has passed: sending SIGKILL to COMMAND's process tree"
+                .to_string(),
+            Some(Signal::SIGKILL),
+        ),
+        OnLost::Term => (
+            format!(
+                "sending SIGTERM to COMMAND's process tree, SIGKILL in {:.1}s",
+                (kill_at - now.mono).as_secs_f64()
+            ),
+            Some(Signal::SIGTERM),
+        ),
+        OnLost::Kill => (
+            "sending SIGKILL to COMMAND's process tree".to_string(),
+            Some(Signal::SIGKILL),
+        ),
+        OnLost::Ignore => ("COMMAND left running (--on-lost ignore)".to_string(), None),
+    };
+    cx.log.error(&format!("{reason} (at {at}): {what}"));
+    if let Some(sig) = sig {
+        child.stop(sig, now.mono + s.kill_after);
+        keep_safe_deadline(cx, child);
+    }
 }
 
 #[cfg(test)]
@@ -319,19 +418,24 @@ mod tests {
     use super::*;
     use crate::coordination::Release;
     use tokio::sync::watch;
+    use tokio::time::Instant;
 
-    /// A primitive whose health the test publishes itself; releasing it records that.
-    struct Probe(std::sync::Arc<std::sync::atomic::AtomicBool>);
+    /// A primitive whose health the test publishes itself; releasing it records that and
+    /// answers with the error given, if any.
+    pub(crate) struct Probe(
+        std::sync::Arc<std::sync::atomic::AtomicBool>,
+        Option<crate::coordination::Error>,
+    );
 
     #[async_trait::async_trait]
     impl Release for Probe {
         async fn release(self: Box<Self>) -> crate::coordination::Result<()> {
             self.0.store(true, std::sync::atomic::Ordering::SeqCst);
-            Ok(())
+            self.1.map_or(Ok(()), Err)
         }
     }
 
-    fn probe(
+    pub(crate) fn probe(
         lease: Option<Duration>,
     ) -> (
         Held,
@@ -348,11 +452,106 @@ mod tests {
                 1,
                 lease,
                 rx,
-                Box::new(Probe(released.clone())),
+                Box::new(Probe(released.clone(), None)),
             ),
             tx,
             released,
         )
+    }
+
+    /// A probe whose health starts as `health` and whose release answers `release`.
+    fn probe_with(
+        lease: Option<Duration>,
+        health: Health,
+        release: Option<crate::coordination::Error>,
+    ) -> (Held, watch::Sender<Health>) {
+        let (tx, rx) = watch::channel(health);
+        let released = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let held = Held::new(
+            "lock 'p'".into(),
+            1,
+            lease,
+            rx,
+            Box::new(Probe(released, release)),
+        );
+        (held, tx)
+    }
+
+    fn sup(kill_after_ms: u64) -> Supervise {
+        Supervise {
+            on_lost: OnLost::Term,
+            kill_after: Duration::from_millis(kill_after_ms),
+        }
+    }
+
+    fn touch(marker: &std::path::Path) -> Vec<OsString> {
+        vec!["touch".into(), marker.into()]
+    }
+
+    async fn hold_one(held: Held, cmd: &[OsString], s: &Supervise) -> Result<()> {
+        let mut signals = Signals::install().unwrap();
+        let spec = Spec {
+            command: cmd,
+            env: vec![],
+            supervise: s,
+        };
+        hold(&Log::new(-1), spec, vec![held], &mut signals, || {}).await
+    }
+
+    #[test]
+    fn a_loss_found_only_at_release_is_a_loss() {
+        rt().block_on(async {
+            let taken = crate::coordination::Error::Lost("the key holds another owner's token".into());
+            let (held, _tx) = probe_with(None, Health::Held { expires: None }, Some(taken));
+            let r = hold_one(held, &["true".into()], &sup(1000)).await;
+            assert!(
+                matches!(&r, Err(Error::Lost(m)) if m.contains("another owner's token") && m.contains("lock 'p'")),
+                "{r:?}"
+            );
+        });
+    }
+
+    #[test]
+    fn command_is_not_started_inside_the_safety_margin() {
+        rt().block_on(async {
+            // 300 ms left of a 1 s lease: less than --kill-after 500 ms + the 100 ms margin.
+            let lease = Duration::from_secs(1);
+            let late = Health::Held {
+                expires: Some(Instant::now() + Duration::from_millis(300)),
+            };
+            let (held, _tx) = probe_with(Some(lease), late, None);
+            let dir = tempfile::tempdir().unwrap();
+            let marker = dir.path().join("ran");
+            let r = hold_one(held, &touch(&marker), &sup(500)).await;
+            assert!(
+                matches!(&r, Err(Error::Lost(m)) if m.contains("not started")),
+                "{r:?}"
+            );
+            assert!(!marker.exists(), "a doomed COMMAND was started");
+        });
+    }
+
+    #[test]
+    fn a_renewal_inside_the_margin_lets_the_command_start() {
+        rt().block_on(async {
+            let lease = Duration::from_secs(1);
+            let late = Health::Held {
+                expires: Some(Instant::now() + Duration::from_millis(300)),
+            };
+            let (held, tx) = probe_with(Some(lease), late, None);
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let _ = tx.send(Health::Held {
+                    expires: Some(Instant::now() + lease),
+                });
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            });
+            let dir = tempfile::tempdir().unwrap();
+            let marker = dir.path().join("ran");
+            let r = hold_one(held, &touch(&marker), &sup(500)).await;
+            assert!(r.is_ok(), "{r:?}");
+            assert!(marker.exists(), "COMMAND started after the renewal");
+        });
     }
 
     fn rt() -> tokio::runtime::Runtime {

@@ -58,27 +58,30 @@ where
         code: patience.conflict_exit_code,
     };
     let (what, held) = (&contest.what, contest.held);
+    let by = held_by(held, &who);
     if patience.no_wait {
-        return Err(not_taken(format!("{what} is {held} by {who}")));
+        return Err(not_taken(format!("{what} is {by}")));
     }
     let wait = match patience.wait {
         Some(d) => Wait::Until(patience.started + d),
         None => Wait::Forever,
     };
-    let spinner = Spinner::start(
-        log,
-        ctx.stderr_tty,
-        &format!("{}, {held} by {who}", contest.waiting),
-    );
+    let spinner = Spinner::start(log, ctx.stderr_tty, &format!("{}, {by}", contest.waiting));
     let got = hold::interruptible(signals, attempt(wait)).await;
     spinner.finish();
     match got?? {
         Some(h) => Ok(h),
         None => Err(not_taken(format!(
-            "{what} still {held} by {who} after waiting {}",
+            "{what} still {by} after waiting {}",
             seconds(patience.wait.unwrap_or_default())
         ))),
     }
+}
+
+/// "held by X" ("led by X"), also when the holder's description already starts with "held
+/// by" (backends describe tooz clients as "held by a tooz client ..."): never "held by held by".
+fn held_by(held: &str, who: &str) -> String {
+    format!("{held} by {}", who.strip_prefix("held by ").unwrap_or(who))
 }
 
 fn seconds(d: Duration) -> String {
@@ -138,5 +141,26 @@ pub fn announce(
         });
     } else {
         log.info(done);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::held_by;
+
+    #[test]
+    fn a_holder_is_named_once() {
+        assert_eq!(held_by("held", "m1 (pid 3)"), "held by m1 (pid 3)");
+        assert_eq!(
+            held_by(
+                "held",
+                "held by a tooz client (tooz stores only a random token on Redis)"
+            ),
+            "held by a tooz client (tooz stores only a random token on Redis)"
+        );
+        assert_eq!(
+            held_by("led", "held by a tooz client"),
+            "led by a tooz client"
+        );
     }
 }

@@ -22,6 +22,7 @@ mod locks;
 mod redis;
 mod redis_faults;
 mod torture;
+mod supervision;
 mod watch;
 mod zookeeper;
 mod zookeeper_faults;

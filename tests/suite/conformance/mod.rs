@@ -15,3 +15,4 @@ mod locks;
 mod release;
 mod sharing;
 mod signals;
+mod supervision;

@@ -1,0 +1,139 @@
+//! A cgroup v2 of COMMAND's own, where toozctl may create one: root with a writable cgroup2
+//! hierarchy, or a user given a delegated subtree (systemd's `Delegate=yes`, `systemd-run
+//! --user --scope -p Delegate=yes`). COMMAND enters it between fork and exec, so every
+//! descendant is born inside it whatever it does to its process group or session, and
+//! `cgroup.kill` (Linux 5.14) kills all of them at once, with no fork race. Anything that
+//! fails here is silent: the caller falls back to walking `/proc` (see `procs.rs`).
+
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// A cgroup created for one COMMAND; removed when dropped (once empty).
+pub struct Cgroup {
+    dir: PathBuf,
+    procs: File,
+}
+
+/// Where the cgroup2 hierarchy is mounted and the mount's root inside it.
+fn cgroup2_mount() -> Option<(PathBuf, String)> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    info.lines().find_map(|l| {
+        let (left, right) = l.split_once(" - ")?;
+        if right.split_whitespace().next()? != "cgroup2" {
+            return None;
+        }
+        let f: Vec<&str> = left.split_whitespace().collect();
+        Some((PathBuf::from(f.get(4)?), f.get(3)?.to_string()))
+    })
+}
+
+/// Our own cgroup's directory, when the cgroup2 hierarchy is mounted and shows it.
+fn own_dir() -> Option<PathBuf> {
+    let (mount, root) = cgroup2_mount()?;
+    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let path = own.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let rel = path.strip_prefix(root.as_str()).unwrap_or(path);
+    Some(mount.join(rel.trim_start_matches('/')))
+}
+
+impl Cgroup {
+    /// Create `toozctl-<pid>-<n>` below our own cgroup; `None` where we may not.
+    pub fn create() -> Option<Cgroup> {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let parent = own_dir()?;
+        remove_stale(&parent);
+        let dir = parent.join(format!(
+            "toozctl-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir(&dir).ok()?;
+        let cg = Cgroup {
+            procs: match File::options().write(true).open(dir.join("cgroup.procs")) {
+                Ok(f) => f,
+                Err(_) => {
+                    let _ = std::fs::remove_dir(&dir);
+                    return None;
+                }
+            },
+            dir,
+        };
+        cg.dir.join("cgroup.kill").exists().then_some(cg)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The `cgroup.procs` descriptor a child writes "0" to, between fork and exec.
+    pub fn procs_fd(&self) -> RawFd {
+        self.procs.as_raw_fd()
+    }
+
+    /// The pids inside (empty when it cannot be read).
+    pub fn pids(&self) -> Vec<i32> {
+        std::fs::read_to_string(self.dir.join("cgroup.procs"))
+            .map(|s| s.lines().filter_map(|l| l.trim().parse().ok()).collect())
+            .unwrap_or_default()
+    }
+
+    /// SIGKILL every process inside, atomically with respect to forks.
+    pub fn kill(&self) {
+        if let Ok(mut f) = File::options()
+            .write(true)
+            .open(self.dir.join("cgroup.kill"))
+        {
+            let _ = f.write_all(b"1");
+        }
+    }
+}
+
+/// Remove the empty cgroups of toozctl processes that died without removing theirs
+/// (killed with SIGKILL). A cgroup that still holds processes cannot be removed, so what a
+/// killed toozctl's COMMAND still runs is left alone.
+fn remove_stale(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("toozctl-"))
+            .and_then(|n| n.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir(e.path());
+        }
+    }
+}
+
+/// Move the calling process into the cgroup whose `cgroup.procs` is `fd`. Only
+/// async-signal-safe calls: it runs between fork and exec.
+pub fn enter(fd: RawFd) -> std::io::Result<()> {
+    // SAFETY: write(2) on a descriptor we own, from a buffer that outlives the call.
+    let n = unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) };
+    if n == 1 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+impl Drop for Cgroup {
+    fn drop(&mut self) {
+        // Killed processes leave the cgroup a moment after they die.
+        for _ in 0..50 {
+            if std::fs::remove_dir(&self.dir).is_ok() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+}

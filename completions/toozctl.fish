@@ -46,7 +46,7 @@ complete -c toozctl -n "__fish_toozctl_needs_command" -f -a "unlock" -d 'Break a
 complete -c toozctl -n "__fish_toozctl_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
 complete -c toozctl -n "__fish_toozctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s w -l wait -d 'Give up after DURATION (30s, 5m, 1h, plain seconds) [default: wait forever]' -r
-complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s E -l conflict-exit-code -d 'Exit status when the lock is not acquired' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s E -l conflict-exit-code -d 'Exit status when not acquired (or not elected)' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s l -l limit -d 'Semaphore: up to N holders at once' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -l ttl -d 'Lease for TTL-based backends (Redis, etcd), refreshed well before expiry; at least 1s [default: the URL\'s lock_timeout]' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -l on-lost -d 'What to do to COMMAND when the primitive is lost: term (SIGTERM, then SIGKILL after --kill-after), kill, or ignore' -r -f -a "term\t''
@@ -62,7 +62,7 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s m -l member-id 
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s o -l output -d 'Output format' -r -f -a "text\t'Tables on a terminal, plain lines otherwise'
 json\t''
 yaml\t''"
-complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s n -l no-wait -d 'Fail at once if the lock is held'
+complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s n -l no-wait -d 'Fail at once if another holds it (the lock, or the group\'s leadership)'
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s s -l shared -d 'Shared (reader) lock: readers share, an exclusive holder excludes them'
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -l record-command -d 'Record COMMAND\'s words (up to 80 characters) in the holder record that other backend users can read, instead of only its program name'
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s v -l verbose -d 'More logging on stderr (repeat for more)'
@@ -70,7 +70,7 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s q -l quiet -d '
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s V -l version -d 'Print version'
 complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -s w -l wait -d 'Give up after DURATION (30s, 5m, 1h, plain seconds) [default: wait forever]' -r
-complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -s E -l conflict-exit-code -d 'Exit status when not elected' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -s E -l conflict-exit-code -d 'Exit status when not acquired (or not elected)' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -l capabilities -d 'Capabilities as JSON, stored in tooz\'s encoding' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -l on-lost -d 'What to do to COMMAND when the primitive is lost: term (SIGTERM, then SIGKILL after --kill-after), kill, or ignore' -r -f -a "term\t''
 kill\t''
@@ -85,7 +85,7 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -s m -l member-id
 complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -s o -l output -d 'Output format' -r -f -a "text\t'Tables on a terminal, plain lines otherwise'
 json\t''
 yaml\t''"
-complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -s n -l no-wait -d 'Fail at once if another member leads'
+complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -s n -l no-wait -d 'Fail at once if another holds it (the lock, or the group\'s leadership)'
 complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -l record-command -d 'Record COMMAND\'s words (up to 80 characters) in the holder record that other backend users can read, instead of only its program name'
 complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -s v -l verbose -d 'More logging on stderr (repeat for more)'
 complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -s q -l quiet -d 'Less logging on stderr: only errors'

@@ -17,6 +17,30 @@ pub mod code {
     pub const NOT_FOUND: i32 = 4;
     pub const UNAVAILABLE: i32 = 69;
     pub const INTERNAL: i32 = 70;
+
+    /// Every code with its meaning, as `--help` and the man pages show them.
+    pub const TABLE: &[(&str, &str)] = &[
+        ("0", "success, or COMMAND exited 0"),
+        ("N", "COMMAND's own status; 128+S when it died of signal S"),
+        (
+            "1",
+            "not acquired: --no-wait found it held, or --wait elapsed (change with -E)",
+        ),
+        (
+            "2",
+            "usage or bad input: unknown flag, invalid name, malformed URL, config or capabilities",
+        ),
+        (
+            "3",
+            "lost: the lock, leadership or membership was lost while COMMAND ran",
+        ),
+        ("4", "not found: the group or member named does not exist"),
+        (
+            "69",
+            "backend unavailable: could not connect or keep a session",
+        ),
+        ("70", "internal error"),
+    ];
 }
 
 #[derive(Debug)]

@@ -28,12 +28,12 @@ use clap::Parser;
 /// Parse, resolve, run; returns the process exit status. Never exits by itself.
 pub fn main_with_args(args: Vec<std::ffi::OsString>) -> i32 {
     let urls = url_like_args(&args);
-    let cli = match cli::Cli::try_parse_from(args) {
+    let cli = match commands::Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => return report_clap_error(e, &urls),
     };
     // Completion scripts need no backend, and a broken config must not stop them.
-    if let cli::Command::Completions(args) = cli.command {
+    if let commands::Command::Completions(args) = cli.command {
         return match commands::completions::run(args) {
             Ok(()) => error::code::SUCCESS,
             Err(e) => report(&e),

@@ -8,7 +8,7 @@ use std::io::Write;
 use clap::CommandFactory;
 use clap_complete::{Generator, Shell};
 
-use crate::cli::Cli;
+use crate::commands::Cli;
 use crate::error::{Error, Result};
 
 const AFTER_HELP: &str = "\

@@ -4,13 +4,12 @@
 //! stops COMMAND as `--on-lost` says.
 
 use std::ffi::OsString;
-use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::hold;
 use super::take::{self, Announcement, Contest, Patience};
-use crate::cli::{parse_duration, SuperviseArgs, EXIT_CODES};
+use crate::cli::{SuperviseArgs, WaitArgs, EXIT_CODES};
 use crate::context::Context;
 use crate::coordination::{Capabilities, Coordinator};
 use crate::error::Result;
@@ -44,15 +43,8 @@ pub struct Args {
     /// GROUP, once [`super::name_and_command`] has read it.
     #[arg(skip)]
     pub group: String,
-    /// Fail at once if another member leads
-    #[arg(short = 'n', long, conflicts_with = "wait")]
-    pub no_wait: bool,
-    /// Give up after DURATION (30s, 5m, 1h, plain seconds) [default: wait forever]
-    #[arg(short = 'w', long, value_parser = parse_duration, value_name = "DURATION")]
-    pub wait: Option<Duration>,
-    /// Exit status when not elected
-    #[arg(short = 'E', long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(i32).range(0..=255))]
-    pub conflict_exit_code: i32,
+    #[command(flatten)]
+    pub waiting: WaitArgs,
     /// Capabilities as JSON, stored in tooz's encoding
     #[arg(long, value_name = "JSON", value_parser = super::group::parse_capabilities)]
     pub capabilities: Option<Capabilities>,
@@ -102,12 +94,7 @@ async fn elect_and_hold(
         held: "led",
         waiting: format!("waiting to lead group '{}'", args.group),
     };
-    let patience = Patience {
-        no_wait: args.no_wait,
-        wait: args.wait,
-        conflict_exit_code: args.conflict_exit_code,
-        started,
-    };
+    let patience = Patience::new(&args.waiting, started);
     let attempt = async |wait| coord.campaign(&args.group, wait).await;
     let holder = async || match coord.leader(&args.group).await {
         Ok(Some(h)) => h.to_string(),

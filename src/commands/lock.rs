@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::hold;
 use super::take::{self, Announcement, Contest, Patience};
-use crate::cli::{parse_duration, SuperviseArgs, EXIT_CODES};
+use crate::cli::{SuperviseArgs, WaitArgs, EXIT_CODES};
 use crate::context::Context;
 use crate::coordination::{Coordinator, Holder, LockMode, LockRequest};
 use crate::error::Result;
@@ -48,15 +48,8 @@ pub struct Args {
     /// NAME, once [`super::name_and_command`] has read it.
     #[arg(skip)]
     pub name: String,
-    /// Fail at once if the lock is held
-    #[arg(short = 'n', long, conflicts_with = "wait")]
-    pub no_wait: bool,
-    /// Give up after DURATION (30s, 5m, 1h, plain seconds) [default: wait forever]
-    #[arg(short = 'w', long, value_parser = parse_duration, value_name = "DURATION")]
-    pub wait: Option<Duration>,
-    /// Exit status when the lock is not acquired
-    #[arg(short = 'E', long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(i32).range(0..=255))]
-    pub conflict_exit_code: i32,
+    #[command(flatten)]
+    pub waiting: WaitArgs,
     /// Shared (reader) lock: readers share, an exclusive holder excludes them
     #[arg(short = 's', long, conflicts_with = "limit")]
     pub shared: bool,
@@ -120,12 +113,7 @@ async fn lock_and_hold(
         held: "held",
         waiting: format!("waiting for lock '{}'", args.name),
     };
-    let patience = Patience {
-        no_wait: args.no_wait,
-        wait: args.wait,
-        conflict_exit_code: args.conflict_exit_code,
-        started,
-    };
+    let patience = Patience::new(&args.waiting, started);
     let mode = args.mode();
     let attempt = async |wait| {
         let req = LockRequest {

@@ -1,5 +1,7 @@
-//! One module per subcommand: an `Args` struct (clap) and its `run()`. This is the only
-//! layer that joins the coordination API, the backends, supervision and output.
+//! The command tree ([`Cli`], [`Command`]) and one module per subcommand: an `Args` struct
+//! (clap) and its `run()`. This is the only layer that joins the coordination API, the
+//! backends, supervision and output; the argument groups shared by several commands live
+//! below it in `crate::cli`.
 
 pub mod completions;
 pub mod elect;
@@ -14,12 +16,62 @@ pub mod watch;
 use std::ffi::OsString;
 
 use crate::backends;
-use crate::cli::Command;
+use clap::{Parser, Subcommand};
+
+use crate::cli::{GlobalArgs, EXIT_CODES};
 use crate::context::Context;
 use crate::coordination::Coordinator;
 use crate::error::{Error, Result};
 use crate::output::Log;
 use crate::supervise::Signals;
+
+const EXAMPLES: &str = "\
+Examples:
+  # run a job under a lock on the embedded file backend (no server needed)
+  toozctl lock nightly -- echo hello
+  # the same lock for every machine, on Redis; exit 0 quietly if another run holds it
+  toozctl -b redis://redis.example:6379 -q lock -n -E 0 backup -- /usr/local/bin/backup
+  # who holds what, on the backend nova uses
+  toozctl --oslo-config /etc/nova/nova.conf locks
+  # a password from a file, not on the command line (where `ps` shows it)
+  toozctl -b redis://redis.example:6379 --password-file /etc/toozctl/redis.pw locks
+
+Configuration: flag > environment (TOOZCTL_BACKEND, TOOZCTL_PROFILE, TOOZCTL_CONFIG, ...) >
+profile > default_profile of the config file > embedded file backend; --oslo-config sits
+between --backend and TOOZCTL_BACKEND. Passwords: --password-file, or a profile's
+password_file/password_env; never in -b, which every local user sees in `ps`. See the
+README for the config file and for what toozctl trusts and refuses (Security).";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "toozctl",
+    version,
+    about = "Hold distributed locks, leaderships and group memberships for the lifetime of a command",
+    long_about = "Hold distributed locks, leaderships and group memberships for the lifetime of a command.\n\n\
+toozctl is flock(1) across machines: it takes a coordination primitive on a tooz backend \
+(file, Redis, ZooKeeper, etcd) with tooz's own data layout, runs COMMAND while holding it, \
+and gives it back when COMMAND exits. With no configuration it uses an embedded file \
+backend in $XDG_STATE_HOME/toozctl (~/.local/state/toozctl).",
+    after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}"),
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Lock(lock::Args),
+    Elect(elect::Args),
+    Group(group::Args),
+    Watch(watch::Args),
+    Locks(locks::Args),
+    Unlock(unlock::Args),
+    Completions(completions::Args),
+}
 
 pub async fn run(ctx: &Context, command: Command) -> Result<()> {
     let verbosity = ctx.verbosity;
@@ -111,6 +163,12 @@ mod tests {
 
     fn words(v: &[&str]) -> Vec<OsString> {
         v.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
     }
 
     #[test]

@@ -9,6 +9,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::hold;
+use crate::cli::WaitArgs;
 use crate::context::Context;
 use crate::coordination::{self, Held, Wait};
 use crate::error::{Error, Result};
@@ -31,6 +32,18 @@ pub struct Patience {
     pub wait: Option<Duration>,
     pub conflict_exit_code: i32,
     pub started: Instant,
+}
+
+impl Patience {
+    /// From the command's `-n/-w/-E`, counting a `-w` deadline from `started`.
+    pub fn new(w: &WaitArgs, started: Instant) -> Patience {
+        Patience {
+            no_wait: w.no_wait,
+            wait: w.wait,
+            conflict_exit_code: w.conflict_exit_code,
+            started,
+        }
+    }
 }
 
 /// Take a primitive with `attempt`: once without waiting, then (unless `-n`) naming its

@@ -81,7 +81,7 @@ fn man_pages_are_fresh() {
 fn every_subcommand_has_a_man_page() {
     use clap::CommandFactory;
     let names: Vec<String> = man_pages().into_iter().map(|(n, _)| n).collect();
-    for sub in toozctl::cli::Cli::command().get_subcommands() {
+    for sub in toozctl::commands::Cli::command().get_subcommands() {
         let page = format!("toozctl-{}.1", sub.get_name());
         assert!(names.contains(&page), "no man page {page}");
     }

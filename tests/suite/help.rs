@@ -30,7 +30,7 @@ fn help(args: &[String]) -> (i32, String, String) {
 fn top_level_help_lists_every_command() {
     let (code, out, err) = help(&["--help".to_string()]);
     assert_eq!(code, 0, "{err}");
-    for sub in toozctl::cli::Cli::command()
+    for sub in toozctl::commands::Cli::command()
         .get_subcommands()
         .filter(|s| !s.is_hide_set())
     {
@@ -52,7 +52,7 @@ fn top_level_help_lists_every_command() {
 #[test]
 fn every_command_has_a_description_an_example_and_exit_codes() {
     let mut all = Vec::new();
-    paths(&toozctl::cli::Cli::command(), Vec::new(), &mut all);
+    paths(&toozctl::commands::Cli::command(), Vec::new(), &mut all);
     assert!(all.len() >= 4, "{all:?}");
     let mut missing = Vec::new();
     for (path, is_group) in all {

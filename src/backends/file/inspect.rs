@@ -3,35 +3,12 @@
 //! POSIX `fcntl` lock on it: tooz; else a `flock(2)` holder found in `/proc/locks`), and `break_lock()`, which cannot take a lock away from a
 //! live process (the kernel holds it for that process), so it names the holder instead.
 
+use super::local::{command_line, hostname};
 use super::lock::{foreign_holder, holders_of};
 use super::ofd::{self, Kind};
 use super::safefs::{self, Dir, Open, Root};
 use super::{FileCoordinator, RESERVED};
 use crate::coordination::{Error, Holder, LockInfo, Result};
-
-/// The command line of a local process, at most 80 characters (`None` if it is gone).
-pub(super) fn command_line(pid: u32) -> Option<String> {
-    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    // One line: newlines and other control characters (a `python -c` script) become spaces.
-    let text: String = String::from_utf8_lossy(&raw)
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let mut s = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if s.is_empty() {
-        return None;
-    }
-    if s.chars().count() > 80 {
-        s = s.chars().take(77).collect::<String>() + "...";
-    }
-    Some(s)
-}
-
-pub(super) fn hostname() -> Option<String> {
-    nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-}
 
 /// Lock names under `DIR`: every regular file outside the reserved names, as a path
 /// relative to `DIR` (tooz never deletes lock files, so free locks are listed too).

@@ -18,10 +18,10 @@ use std::os::unix::fs::FileExt;
 use async_trait::async_trait;
 use tokio::sync::watch;
 
-use super::groups::{blocking, Store};
 use super::notify::Wake;
 use super::ofd::{self, Kind};
 use super::safefs::{self, Dir, Open};
+use super::store::{blocking, Store};
 use crate::coordination::{Error, Health, Held, Holder, Release, Result, Wait};
 
 /// The leader directory of `group`: `None` when missing and not `create`d.

@@ -404,8 +404,8 @@ pub(super) fn foreign_holder(pid: i32) -> Holder {
     if pid > 0 {
         Holder {
             pid: Some(pid as u32),
-            host: super::inspect::hostname(),
-            command: super::inspect::command_line(pid as u32),
+            host: super::local::hostname(),
+            command: super::local::command_line(pid as u32),
             ..Holder::unknown("holds a POSIX fcntl lock (a tooz client?)")
         }
     } else {

@@ -9,10 +9,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::watch;
 
-use super::groups::{blocking, DriverLock, Store};
 use super::notify::Wake;
 use super::ofd;
 use super::safefs::Dir;
+use super::store::{blocking, DriverLock, Store};
 use crate::coordination::{Health, Held, Release, Result};
 
 impl Store {

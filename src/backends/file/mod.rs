@@ -22,15 +22,23 @@
 //! Every access goes through `safefs` (one handle on `DIR`, `openat` and `O_NOFOLLOW`
 //! everywhere, only our own kind of file written, root's creations given to the owner of a
 //! user's directory); every wait on file events through `notify` (inotify, else polling).
+//!
+//! The modules, each importing only those listed before it (dependencies point one way):
+//! `safefs`, `ofd`, `notify`, `tooz_format` (the file-system layer); `local` (what this
+//! machine says about a process); `store` (the backend directory, group paths, tooz's
+//! `.driver_lock`, off-thread work); `lock`; `inspect` (`locks`, `unlock`); `membership`;
+//! `leader`; `groups`; `watch`.
 
 mod groups;
 mod inspect;
 mod leader;
+mod local;
 mod lock;
 mod membership;
 mod notify;
 mod ofd;
 mod safefs;
+mod store;
 mod tooz_format;
 mod watch;
 
@@ -44,8 +52,8 @@ use crate::coordination::{
     validate_name, BackendUrl, Capabilities, Coordinator, Error, Events, GroupInfo, Held, Holder,
     Identity, LockInfo, LockRequest, Member, Result, Wait, WatchTarget,
 };
-use groups::{blocking, Store};
 use safefs::Root;
+use store::{blocking, Store};
 
 /// Names tooz and we keep for ourselves at the top of the directory.
 const RESERVED: [&str; 4] = ["groups", "tmp", ".driver_lock", ".toozctl"];

@@ -31,10 +31,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_stream::StreamExt;
 
-use super::groups::{blocking, DriverLock, Store};
 use super::notify::{self, Stream, POLL};
 use super::ofd::{self, Kind};
 use super::safefs::{self, Dir, Open, Root};
+use super::store::{blocking, DriverLock, Store};
 use super::tooz_format::{decode_member, stamp};
 use super::{leader, FileCoordinator};
 use crate::coordination::{Event, EventKind, Events, Holder, Result, WatchTarget};
@@ -163,7 +163,7 @@ pub(super) async fn watch(c: &FileCoordinator, target: &WatchTarget) -> Result<E
             .await?;
             drop(dir);
             let events = notify::stream(&[], "watching the leader");
-            let rel = format!("{}/leader", super::groups::our_rel(g));
+            let rel = format!("{}/leader", super::store::our_rel(g));
             let watching = match &events {
                 Some(e) => watch_deepest(&mut e.watches(), &store.root, &rel, LEADER_MASK),
                 None => false,
@@ -493,7 +493,7 @@ async fn leader_task(
     // Until the leader directory exists (nobody campaigned yet), its deepest existing
     // directory is watched; each wake looks again, and reads the record once it is found.
     let mut watching = watching;
-    let rel = format!("{}/leader", super::groups::our_rel(&group));
+    let rel = format!("{}/leader", super::store::our_rel(&group));
     let r = read.clone();
     let mut rx = reader(events, None, move |e| {
         if let Some(e) = e {

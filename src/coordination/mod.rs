@@ -372,6 +372,32 @@ pub struct Event {
     pub at: SystemTime,
 }
 
+impl Event {
+    /// An event seen now; its fencing token is the holder record's, where there is one.
+    pub fn now(
+        kind: EventKind,
+        target: &WatchTarget,
+        member: Option<String>,
+        holder: Option<Holder>,
+    ) -> Event {
+        let fencing_token = holder.as_ref().and_then(|h| h.fencing_token);
+        Event {
+            kind,
+            target: target.clone(),
+            member,
+            holder,
+            fencing_token,
+            at: SystemTime::now(),
+        }
+    }
+
+    /// The same event with the fencing token read beside it (a revision, a counter).
+    pub fn with_token(mut self, token: Option<u64>) -> Event {
+        self.fencing_token = token;
+        self
+    }
+}
+
 /// A stream of events; the watch ends when the receiver is dropped.
 pub type Events = mpsc::Receiver<Result<Event>>;
 
@@ -393,10 +419,9 @@ pub trait Coordinator: Send + Sync {
     /// Take a lock. `Ok(None)`: not acquired within `req.wait`.
     async fn acquire(&self, req: &LockRequest) -> Result<Option<Held>>;
 
-    /// Who holds lock `name` now (empty when free).
-    async fn lock_holders(&self, _name: &str) -> Result<Vec<Holder>> {
-        Ok(Vec::new())
-    }
+    /// Who holds lock `name` now (empty when free). No default: "nobody" from a backend
+    /// that forgot it would make `watch lock X --until released` end at once.
+    async fn lock_holders(&self, name: &str) -> Result<Vec<Holder>>;
 
     /// Every lock the backend knows of.
     async fn locks(&self) -> Result<Vec<LockInfo>> {

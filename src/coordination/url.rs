@@ -192,6 +192,18 @@ impl BackendUrl {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The contents of the file that option `name` names (a CA, a certificate, a key):
+    /// `None` when the option is absent; a one-line [`Error::InvalidUrl`] naming the option
+    /// and the path when it cannot be read. Every backend reads such files through here.
+    pub fn option_file(&self, name: &str) -> Result<Option<Vec<u8>>, Error> {
+        let Some(path) = self.option(name) else {
+            return Ok(None);
+        };
+        std::fs::read(path)
+            .map(Some)
+            .map_err(|e| Error::InvalidUrl(format!("option {name}={path}: cannot read it: {e}")))
+    }
+
     /// Every value of a list option (`hosts`, `sentinel_fallback`), in order.
     pub fn options(&self, name: &str) -> Vec<&str> {
         self.query

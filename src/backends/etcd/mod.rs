@@ -240,14 +240,7 @@ fn secs(d: Duration) -> String {
 
 /// TLS from tooz's `ca_cert`, `cert_key`, `cert_cert` options.
 fn tls_options(url: &BackendUrl) -> Result<etcd_client::TlsOptions> {
-    let read = |opt: &str| -> Result<Option<Vec<u8>>> {
-        match url.option(opt) {
-            None => Ok(None),
-            Some(path) => std::fs::read(path)
-                .map(Some)
-                .map_err(|e| Error::InvalidUrl(format!("option {opt}={path}: cannot read: {e}"))),
-        }
-    };
+    let read = |opt: &str| url.option_file(opt);
     let mut tls = etcd_client::TlsOptions::new();
     match read("ca_cert")? {
         Some(ca) => tls = tls.ca_certificate(etcd_client::Certificate::from_pem(ca)),

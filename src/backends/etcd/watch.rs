@@ -12,7 +12,6 @@
 //! is re-read, differences are reported as events, then `resync`.
 
 use std::collections::BTreeMap;
-use std::time::SystemTime;
 
 use etcd_client::EventType;
 use tokio::sync::mpsc;
@@ -21,23 +20,6 @@ use super::follow::{Follow, Seen};
 use super::keys::lock_key;
 use super::{group, lock, EtcdCoordinator, GROUP_PREFIX};
 use crate::coordination::{Event, EventKind, Events, Holder, Result, WatchTarget};
-
-fn event(
-    kind: EventKind,
-    target: &WatchTarget,
-    member: Option<String>,
-    holder: Option<Holder>,
-    token: Option<u64>,
-) -> Event {
-    Event {
-        kind,
-        target: target.clone(),
-        member,
-        holder,
-        fencing_token: token,
-        at: SystemTime::now(),
-    }
-}
 
 /// What a target looks like now: member/holder name → (holder, fencing token).
 type State = BTreeMap<String, (Option<Holder>, Option<u64>)>;
@@ -85,13 +67,13 @@ fn diff(target: &WatchTarget, old: &State, new: &State) -> Vec<Event> {
     if !matches!(target, WatchTarget::Leader(_)) {
         for (k, (h, t)) in old {
             if !new.contains_key(k) {
-                out.push(event(gone, target, Some(k.clone()), h.clone(), *t));
+                out.push(Event::now(gone, target, Some(k.clone()), h.clone()).with_token(*t));
             }
         }
     }
     for (k, (h, t)) in new {
         if old.get(k).map(|(_, ot)| ot) != Some(t) || !old.contains_key(k) {
-            out.push(event(came, target, Some(k.clone()), h.clone(), *t));
+            out.push(Event::now(came, target, Some(k.clone()), h.clone()).with_token(*t));
         }
     }
     out
@@ -134,7 +116,9 @@ pub async fn watch(c: &EtcdCoordinator, target: &WatchTarget) -> Result<Events> 
                 }
                 Seen::Disconnected => {
                     if tx
-                        .send(Ok(event(EventKind::Lost, &target, None, None, None)))
+                        .send(Ok(
+                            Event::now(EventKind::Lost, &target, None, None).with_token(None)
+                        ))
                         .await
                         .is_err()
                     {
@@ -146,7 +130,9 @@ pub async fn watch(c: &EtcdCoordinator, target: &WatchTarget) -> Result<Events> 
                 Seen::Compacted => match snapshot(&me, &target).await {
                     Ok((new, rev)) => {
                         let mut out = diff(&target, &state, &new);
-                        out.push(event(EventKind::Resync, &target, None, None, None));
+                        out.push(
+                            Event::now(EventKind::Resync, &target, None, None).with_token(None),
+                        );
                         state = new;
                         follow.restart(rev + 1);
                         out
@@ -198,24 +184,24 @@ async fn apply_one(
             match ev.event_type() {
                 EventType::Put if kv.version() == 1 => {
                     state.insert(member.clone(), (None, None));
-                    Some(vec![event(
+                    Some(vec![Event::now(
                         EventKind::Join,
                         target,
                         Some(member),
                         None,
-                        None,
-                    )])
+                    )
+                    .with_token(None)])
                 }
                 EventType::Put => None,
                 EventType::Delete => {
                     state.remove(&member)?;
-                    Some(vec![event(
+                    Some(vec![Event::now(
                         EventKind::Leave,
                         target,
                         Some(member),
                         None,
-                        None,
-                    )])
+                    )
+                    .with_token(None)])
                 }
             }
         }
@@ -229,7 +215,9 @@ async fn apply_one(
                         .as_ref()
                         .and_then(|h| h.member_id.clone())
                         .or(Some(id));
-                    out.push(event(EventKind::Released, target, member, holder, token));
+                    out.push(
+                        Event::now(EventKind::Released, target, member, holder).with_token(token),
+                    );
                 }
             }
             if ev.event_type() == EventType::Put {
@@ -240,13 +228,15 @@ async fn apply_one(
                     .clone()
                     .unwrap_or_else(|| holder.to_string());
                 state.insert(id, (Some(holder.clone()), Some(token)));
-                out.push(event(
-                    EventKind::Acquired,
-                    target,
-                    holder.member_id.clone(),
-                    Some(holder),
-                    Some(token),
-                ));
+                out.push(
+                    Event::now(
+                        EventKind::Acquired,
+                        target,
+                        holder.member_id.clone(),
+                        Some(holder),
+                    )
+                    .with_token(Some(token)),
+                );
             }
             Some(out)
         }

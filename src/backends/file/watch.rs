@@ -121,23 +121,6 @@ fn read_holder(dir: &Dir, name: &str) -> Option<Holder> {
     serde_json::from_slice(&dir.read(name).ok()??).ok()
 }
 
-fn event(
-    kind: EventKind,
-    target: &WatchTarget,
-    member: Option<String>,
-    holder: Option<Holder>,
-) -> Event {
-    let fencing_token = holder.as_ref().and_then(|h| h.fencing_token);
-    Event {
-        kind,
-        target: target.clone(),
-        member,
-        holder,
-        fencing_token,
-        at: SystemTime::now(),
-    }
-}
-
 pub(super) async fn watch(c: &FileCoordinator, target: &WatchTarget) -> Result<Events> {
     let (tx, rx) = mpsc::channel(1024);
     // Each task says when it has read the initial state: a change after we return is
@@ -368,7 +351,7 @@ impl GroupState {
             .collect();
         for m in gone {
             let h = self.known.remove(&m).and_then(|(h, _)| h);
-            out.push(event(EventKind::Leave, target, Some(m), h));
+            out.push(Event::now(EventKind::Leave, target, Some(m), h));
         }
         // Captured memberships: a join, and at once a leave if already over.
         for (m, st) in fleeting.drain(..) {
@@ -377,17 +360,22 @@ impl GroupState {
             }
             match now.get(&m) {
                 Some((h, s)) if *s == st => {
-                    out.push(event(EventKind::Join, target, Some(m), h.clone()));
+                    out.push(Event::now(EventKind::Join, target, Some(m), h.clone()));
                 }
                 _ => {
-                    out.push(event(EventKind::Join, target, Some(m.clone()), None));
-                    out.push(event(EventKind::Leave, target, Some(m), None));
+                    out.push(Event::now(EventKind::Join, target, Some(m.clone()), None));
+                    out.push(Event::now(EventKind::Leave, target, Some(m), None));
                 }
             }
         }
         for (m, (h, st)) in &now {
             if self.reported.insert(st.clone()) {
-                out.push(event(EventKind::Join, target, Some(m.clone()), h.clone()));
+                out.push(Event::now(
+                    EventKind::Join,
+                    target,
+                    Some(m.clone()),
+                    h.clone(),
+                ));
             }
         }
         if self.reported.len() > 4096 {
@@ -516,7 +504,7 @@ async fn leader_task(
                 continue;
             };
             last = token;
-            let e = event(EventKind::Elected, &target, h.member_id.clone(), Some(h));
+            let e = Event::now(EventKind::Elected, &target, h.member_id.clone(), Some(h));
             if tx.send(Ok(e)).await.is_err() {
                 return;
             }
@@ -654,7 +642,7 @@ struct LockState {
 
 impl LockState {
     fn acquired(&mut self, target: &WatchTarget, h: Option<Holder>, out: &mut Vec<Event>) {
-        out.push(event(EventKind::Acquired, target, who(&h), h.clone()));
+        out.push(Event::now(EventKind::Acquired, target, who(&h), h.clone()));
         self.term = Some(Term {
             holder: h,
             reported: true,
@@ -670,7 +658,7 @@ impl LockState {
         if let Some(old) = self.term.take() {
             if old.reported {
                 // The previous term ended unseen: the lock went straight to this one.
-                out.push(event(
+                out.push(Event::now(
                     EventKind::Released,
                     target,
                     who(&old.holder),
@@ -701,9 +689,14 @@ impl LockState {
                     if let Some(t) = old.holder.as_ref().and_then(|h| h.fencing_token) {
                         self.last_token = t;
                     }
-                    out.push(event(EventKind::Acquired, target, None, old.holder.clone()));
+                    out.push(Event::now(
+                        EventKind::Acquired,
+                        target,
+                        None,
+                        old.holder.clone(),
+                    ));
                 }
-                out.push(event(
+                out.push(Event::now(
                     EventKind::Released,
                     target,
                     who(&old.holder),
@@ -732,7 +725,7 @@ impl LockState {
                 self.last_token = h.fencing_token.unwrap_or(self.last_token);
                 self.acquired(target, Some(h), out);
                 let old = self.term.take().expect("just set");
-                out.push(event(EventKind::Released, target, None, old.holder));
+                out.push(Event::now(EventKind::Released, target, None, old.holder));
             }
         }
     }

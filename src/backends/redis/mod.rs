@@ -211,14 +211,7 @@ fn redis_settings(url: &BackendUrl) -> Result<RedisConnectionInfo> {
 
 /// The TLS certificates named by `ssl_ca_certs`, `ssl_certfile`, `ssl_keyfile`, if any.
 fn tls_certificates(url: &BackendUrl) -> Result<Option<redis::TlsCertificates>> {
-    let read = |opt: &str| -> Result<Option<Vec<u8>>> {
-        match url.option(opt) {
-            None => Ok(None),
-            Some(path) => std::fs::read(path)
-                .map(Some)
-                .map_err(|e| Error::InvalidUrl(format!("cannot read {opt} file {path}: {e}"))),
-        }
-    };
+    let read = |opt: &str| url.option_file(opt);
     let (ca, cert, key) = (
         read("ssl_ca_certs")?,
         read("ssl_certfile")?,

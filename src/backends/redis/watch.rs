@@ -11,7 +11,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
@@ -59,33 +59,16 @@ async fn read_lock(inner: &Inner, name: &str) -> Result<State> {
     Ok(State::Held(Some((value, holder))))
 }
 
-fn event(
-    target: &WatchTarget,
-    kind: EventKind,
-    member: Option<String>,
-    holder: Option<Holder>,
-) -> Event {
-    let fencing_token = holder.as_ref().and_then(|h| h.fencing_token);
-    Event {
-        kind,
-        target: target.clone(),
-        member,
-        holder,
-        fencing_token,
-        at: SystemTime::now(),
-    }
-}
-
 /// The events that lead from `old` to `new`.
 fn diff(target: &WatchTarget, old: &State, new: &State) -> Vec<Event> {
     let mut out = Vec::new();
     match (old, new) {
         (State::Members(a), State::Members(b)) => {
             for m in b.difference(a) {
-                out.push(event(target, EventKind::Join, Some(m.clone()), None));
+                out.push(Event::now(EventKind::Join, target, Some(m.clone()), None));
             }
             for m in a.difference(b) {
-                out.push(event(target, EventKind::Leave, Some(m.clone()), None));
+                out.push(Event::now(EventKind::Leave, target, Some(m.clone()), None));
             }
         }
         (State::Held(a), State::Held(b)) => {
@@ -98,15 +81,20 @@ fn diff(target: &WatchTarget, old: &State, new: &State) -> Vec<Event> {
                 _ => EventKind::Acquired,
             };
             if let (Some((_, h)), false) = (a, matches!(target, WatchTarget::Leader(_))) {
-                out.push(event(
-                    target,
+                out.push(Event::now(
                     EventKind::Released,
+                    target,
                     h.member_id.clone(),
                     Some(h.clone()),
                 ));
             }
             if let Some((_, h)) = b {
-                out.push(event(target, gained, h.member_id.clone(), Some(h.clone())));
+                out.push(Event::now(
+                    gained,
+                    target,
+                    h.member_id.clone(),
+                    Some(h.clone()),
+                ));
             }
         }
         _ => {}
@@ -175,7 +163,7 @@ async fn run(
                 let mut events = Vec::new();
                 if disconnected {
                     disconnected = false;
-                    events.push(event(&target, EventKind::Resync, None, None));
+                    events.push(Event::now(EventKind::Resync, &target, None, None));
                 }
                 events.extend(diff(&target, &state, &new));
                 state = new;
@@ -189,7 +177,7 @@ async fn run(
                 disconnected = true;
                 ps = None;
                 if tx
-                    .send(Ok(event(&target, EventKind::Lost, None, None)))
+                    .send(Ok(Event::now(EventKind::Lost, &target, None, None)))
                     .await
                     .is_err()
                 {

@@ -52,11 +52,11 @@ pub(super) fn options(url: &BackendUrl) -> Result<Option<Tls>> {
             "keyfile_password: encrypted private keys are not supported; decrypt the key (openssl pkey -in KEY -out KEY.plain), point keyfile at it and drop keyfile_password (backend URL '{url}')"
         )));
     }
-    let read = |option: &str, path: &str| {
-        std::fs::read_to_string(path).map_err(|e| {
-            Error::InvalidUrl(format!(
-                "{option}: cannot read '{path}': {e} (backend URL '{url}')"
-            ))
+    // The option is present whenever this is called; its file is read as PEM text.
+    let read = |option: &str, path: &str| -> Result<String> {
+        let bytes = url.option_file(option)?.unwrap_or_default();
+        String::from_utf8(bytes).map_err(|_| {
+            Error::InvalidUrl(format!("option {option}={path}: not a PEM (text) file"))
         })
     };
     let bad = |option: &str, path: &str, e: zk::Error| {

@@ -17,7 +17,6 @@
 //! error.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::SystemTime;
 
 use tokio::sync::mpsc;
 use zookeeper_client as zk;
@@ -94,18 +93,6 @@ pub(super) async fn watch(c: &ZkCoordinator, target: &WatchTarget) -> Result<Eve
 }
 
 impl Task {
-    fn event(&self, kind: EventKind, member: Option<String>, holder: Option<Holder>) -> Event {
-        let fencing_token = holder.as_ref().and_then(|h| h.fencing_token);
-        Event {
-            kind,
-            target: self.target.clone(),
-            member,
-            holder,
-            fencing_token,
-            at: SystemTime::now(),
-        }
-    }
-
     async fn send(&self, events: Vec<Result<Event>>) -> bool {
         for e in events {
             if self.tx.send(e).await.is_err() {
@@ -126,7 +113,7 @@ impl Task {
                 zk::EventType::Session => match event.session_state {
                     zk::SessionState::Disconnected if !disconnected => {
                         disconnected = true;
-                        vec![Ok(self.event(EventKind::Lost, None, None))]
+                        vec![Ok(Event::now(EventKind::Lost, &self.target, None, None))]
                     }
                     zk::SessionState::SyncConnected | zk::SessionState::ConnectedReadOnly
                         if disconnected =>
@@ -135,7 +122,12 @@ impl Task {
                         match self.read_all().await {
                             Ok(now) => {
                                 let before = std::mem::replace(&mut self.nodes, now);
-                                let mut out = vec![Ok(self.event(EventKind::Resync, None, None))];
+                                let mut out = vec![Ok(Event::now(
+                                    EventKind::Resync,
+                                    &self.target,
+                                    None,
+                                    None,
+                                ))];
                                 out.extend(self.diff(&before).into_iter().map(Ok));
                                 out
                             }
@@ -272,13 +264,13 @@ impl Task {
         if let Some(gone) = gone {
             for (k, (m, h)) in &old {
                 if !new.contains_key(k) {
-                    out.push(self.event(gone, m.clone(), h.clone()));
+                    out.push(Event::now(gone, &self.target, m.clone(), h.clone()));
                 }
             }
         }
         for (k, (m, h)) in &new {
             if !old_keys.contains(k) {
-                out.push(self.event(came, m.clone(), h.clone()));
+                out.push(Event::now(came, &self.target, m.clone(), h.clone()));
             }
         }
         out

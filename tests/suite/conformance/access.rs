@@ -7,7 +7,11 @@ use std::time::{Duration, Instant};
 use super::helpers::run;
 use crate::support::fixture::{Fx, Kind};
 
-crate::on_every_backend!(unreachable_backend_exits_69_fast, passwords_are_never_shown);
+crate::on_every_backend!(
+    unreachable_backend_exits_69_fast,
+    passwords_are_never_shown,
+    an_unreadable_certificate_file_is_bad_input_naming_the_option
+);
 
 fn unreachable_backend_exits_69_fast(kind: Kind) {
     let fx = Fx::shared(kind, "unreach");
@@ -90,4 +94,38 @@ fn passwords_are_never_shown(kind: Kind) {
         }
     }
     holder.stop();
+}
+
+
+/// Every backend reads the files its URL options name (CA, certificate, key) the same way:
+/// an unreadable one is bad input (exit 2) in one line naming the option and the path.
+fn an_unreadable_certificate_file_is_bad_input_naming_the_option(kind: Kind) {
+    let port = crate::support::free_port();
+    let missing = "/nonexistent/toozctl-test-ca.pem";
+    let (url, option) = match kind {
+        // The file backend reads no such file.
+        Kind::File => return,
+        Kind::Redis => (
+            format!("rediss://127.0.0.1:{port}?ssl_ca_certs={missing}"),
+            "ssl_ca_certs",
+        ),
+        Kind::Zookeeper => (
+            format!("zookeeper://127.0.0.1:{port}?use_ssl=true&ca={missing}"),
+            "ca",
+        ),
+        Kind::Etcd => (
+            format!("etcd3+https://127.0.0.1:{port}?ca_cert={missing}"),
+            "ca_cert",
+        ),
+    };
+    let home = tempfile::tempdir().unwrap();
+    let mut c = crate::support::toozctl(home.path());
+    c.args(["-b", &url, "lock", "-n", "x", "--", "true"]);
+    let (code, _, err) = run(c);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("{option}={missing}")) && err.contains("cannot read"),
+        "{err}"
+    );
 }

@@ -231,6 +231,27 @@ pub enum Health {
     Lost(String),
 }
 
+impl Health {
+    /// Whether a lease deadline is published and has passed: the server has dropped (or
+    /// will drop) the primitive by itself, so there is nothing left to give back.
+    pub fn ran_out(&self) -> bool {
+        matches!(self, Health::Held { expires: Some(e) } if *e <= Instant::now())
+    }
+
+    /// How long giving the primitive back may take: until its lease would run out (the
+    /// server drops it by itself then), but at least `floor` (one request must get its
+    /// chance) and at most `cap` (an unreachable server must not hold up toozctl's exit);
+    /// `floor` once lost. Every lease backend's release uses this.
+    pub fn release_budget(&self, floor: Duration, cap: Duration) -> Duration {
+        let left = match self {
+            Health::Lost(_) => floor,
+            Health::Held { expires: Some(e) } => e.saturating_duration_since(Instant::now()),
+            Health::Held { expires: None } => cap,
+        };
+        left.max(floor).min(cap)
+    }
+}
+
 /// Gives a held primitive back. Implemented by each backend.
 #[async_trait]
 pub trait Release: Send {
@@ -522,4 +543,25 @@ pub fn validate_name(kind: &str, name: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn release_budget_follows_the_lease_within_floor_and_cap() {
+        let (floor, cap) = (Duration::from_secs(1), Duration::from_secs(5));
+        let held = |secs: u64| Health::Held {
+            expires: Some(Instant::now() + Duration::from_secs(secs)),
+        };
+        let b = held(3).release_budget(floor, cap);
+        assert!(b > Duration::from_millis(2900) && b <= Duration::from_secs(3), "{b:?}");
+        assert_eq!(held(60).release_budget(floor, cap), cap);
+        assert_eq!(held(0).release_budget(floor, cap), floor);
+        assert_eq!(Health::Lost("x".into()).release_budget(floor, cap), floor);
+        assert_eq!(Health::Held { expires: None }.release_budget(floor, cap), cap);
+        assert!(held(0).ran_out() && !held(60).ran_out());
+        assert!(!Health::Held { expires: None }.ran_out());
+    }
 }

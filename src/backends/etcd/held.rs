@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use super::follow::{Follow, Seen};
 use super::lease::Lease;
 use super::EtcdCoordinator;
-use crate::coordination::{Error, Health, Release, Result};
+use crate::coordination::{Error, Release, Result};
 
 fn put_on(lease: i64) -> Option<PutOptions> {
     Some(PutOptions::new().with_lease(lease))
@@ -206,15 +206,10 @@ impl Release for EtcdLock {
         // Once lost there is little to give back and the server may not answer; past the
         // lease's deadline etcd drops our keys by itself. Either way, do not hold up
         // toozctl's exit for a whole request timeout.
-        let now = tokio::time::Instant::now();
-        let limit = match &*lease.health().borrow() {
-            Health::Lost(_) => Duration::from_secs(1),
-            Health::Held { expires: Some(e) } => {
-                e.saturating_duration_since(now).max(Duration::from_secs(1))
-            }
-            Health::Held { expires: None } => self.c.timeout,
-        }
-        .min(self.c.timeout);
+        let limit = lease
+            .health()
+            .borrow()
+            .release_budget(Duration::from_secs(1), self.c.timeout);
         match tokio::time::timeout(limit, self.give_back(lease)).await {
             Ok(r) => r,
             Err(_) => Err(Error::Unavailable(format!(

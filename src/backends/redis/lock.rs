@@ -701,15 +701,14 @@ struct RedisLock {
     health: watch::Receiver<Health>,
 }
 
-/// How long giving something back may take: never past the lease (the key is gone by
-/// then anyway), and at most a few seconds, so an unreachable server cannot hold up exit.
+/// When giving something back must be done ([`Health::release_budget`]: never much past
+/// the lease, at most 5 s); `None` when the lease has run out already.
 pub(super) fn release_deadline(health: &watch::Receiver<Health>) -> Option<Instant> {
-    let cap = Instant::now() + Duration::from_secs(5);
-    match &*health.borrow() {
-        Health::Held { expires: Some(e) } => (*e > Instant::now()).then(|| (*e).min(cap)),
-        Health::Held { expires: None } => Some(cap),
-        Health::Lost(_) => Some(cap),
+    let h = health.borrow();
+    if h.ran_out() {
+        return None;
     }
+    Some(Instant::now() + h.release_budget(Duration::from_secs(1), Duration::from_secs(5)))
 }
 
 #[async_trait]

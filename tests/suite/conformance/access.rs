@@ -96,7 +96,6 @@ fn passwords_are_never_shown(kind: Kind) {
     holder.stop();
 }
 
-
 /// Every backend reads the files its URL options name (CA, certificate, key) the same way:
 /// an unreadable one is bad input (exit 2) in one line naming the option and the path.
 fn an_unreadable_certificate_file_is_bad_input_naming_the_option(kind: Kind) {

@@ -314,9 +314,12 @@ async fn attempt(
             keys.fence,
             shown(&text)
         )),
-        _ => Attempt::Conflict(format!(
-            "lock '{name}' is held as a semaphore with --limit {limit}; it cannot also be used as {mode}: use one kind (and one --limit) per name"
-        )),
+        _ => {
+            let who = describe(&holders(inner, name).await.unwrap_or_default());
+            Attempt::Conflict(format!(
+                "lock '{name}' is held as a semaphore with --limit {limit} by {who}; it cannot also be used as {mode}: use one kind (and one --limit) per name"
+            ))
+        }
     })
 }
 
@@ -336,9 +339,11 @@ fn shown(text: &str) -> String {
 }
 
 fn describe(h: &[Holder]) -> String {
-    h.first()
-        .map(|h| h.to_string())
-        .unwrap_or_else(|| "another holder".into())
+    match h {
+        [] => "another holder".into(),
+        [one] => one.to_string(),
+        [first, rest @ ..] => format!("{first} and {} more", rest.len()),
+    }
 }
 
 /// An acquire script sent and not yet known to have taken nothing. Dropped armed — the

@@ -173,7 +173,7 @@ pub(super) struct Turn {
 
 /// How one place in the queue ended.
 enum Place {
-    Turn(Turn),
+    Turn(Box<Turn>),
     /// Our node was deleted behind our back: we are no longer queued.
     Gone,
     /// Not within the wait (our node is deleted again).
@@ -200,7 +200,7 @@ pub(super) async fn queue(
     loop {
         let (entry, stat) = enter(c, dir, kind).await?;
         match wait_turn(c, dir, kind, wait, until, check, entry, stat).await? {
-            Place::Turn(turn) => return Ok(Some(turn)),
+            Place::Turn(turn) => return Ok(Some(*turn)),
             Place::GaveUp => return Ok(None),
             Place::Gone => {
                 if until.is_some_and(|d| tokio::time::Instant::now() >= d) {
@@ -332,7 +332,7 @@ async fn wait_turn(
         earlier.sort();
         let Some((_, last)) = earlier.last() else {
             let watch = watch.take().expect("set before the listing");
-            return Ok(Place::Turn(Turn { entry, stat, watch }));
+            return Ok(Place::Turn(Box::new(Turn { entry, stat, watch })));
         };
         let pred = format!("{dir}/{last}");
         if wait == Wait::NoWait {
@@ -402,10 +402,22 @@ pub(super) async fn acquire(c: &ZkCoordinator, req: &LockRequest) -> Result<Opti
             let name = req.name.clone();
             let mode = req.mode;
             let check = move |children: &[String]| match children.iter().find(|ch| is_lease(ch)) {
-                Some(_) => Err(conflict(&name, "a semaphore (--limit)", mode)),
+                Some(_) => Err(conflict(&name, "a semaphore (--limit)", &[], mode)),
                 None => Ok(()),
             };
-            let Some(turn) = queue(c, &dir, kind, req.wait, &check).await? else {
+            let turn = match queue(c, &dir, kind, req.wait, &check).await {
+                // Named with its holders (read now: `check` sees only the listing).
+                Err(Error::Conflict(_)) => {
+                    let (holders, _, limit) = dir_holders(c, &dir).await?;
+                    let theirs = match limit {
+                        Some(m) => format!("a semaphore with --limit {m}"),
+                        None => "a semaphore (--limit)".to_string(),
+                    };
+                    return Err(conflict(&req.name, &theirs, &holders, req.mode));
+                }
+                r => r?,
+            };
+            let Some(turn) = turn else {
                 return Ok(None);
             };
             Ok(Some(held(
@@ -421,9 +433,15 @@ pub(super) async fn acquire(c: &ZkCoordinator, req: &LockRequest) -> Result<Opti
     }
 }
 
-fn conflict(name: &str, theirs: &str, ours: LockMode) -> Error {
+/// One name used as two kinds: the error names both, and who holds it the other way.
+fn conflict(name: &str, theirs: &str, holders: &[(String, Holder)], ours: LockMode) -> Error {
+    let by = match holders {
+        [] => String::new(),
+        [(_, one)] => format!(" held by {one}"),
+        [(_, first), rest @ ..] => format!(" held by {first} and {} more", rest.len()),
+    };
     Error::Conflict(format!(
-        "lock '{name}' is in use as {theirs}; it cannot also be used as {ours}: use one kind (and one --limit) per name"
+        "lock '{name}' is in use as {theirs}{by}; it cannot also be used as {ours}: use one kind (and one --limit) per name"
     ))
 }
 
@@ -555,11 +573,13 @@ async fn semaphore(
         };
         if children.iter().any(|ch| contender(ch).is_some()) {
             side.delete_now().await;
-            return Err(conflict(
-                name,
-                "an exclusive or shared lock",
-                LockMode::Limit(n),
-            ));
+            let (holders, _, _) = dir_holders(c, dir).await?;
+            let theirs = match holders.first().and_then(|(_, h)| h.mode.as_deref()) {
+                Some("shared") => "a shared lock",
+                Some("exclusive") => "an exclusive lock",
+                _ => "an exclusive or shared lock",
+            };
+            return Err(conflict(name, theirs, &holders, LockMode::Limit(n)));
         }
         if children.len() < n as usize {
             // Armed before the request: a cancellation deletes the lease whatever happened.
@@ -645,9 +665,11 @@ async fn check_limit(
         .await
         .map_err(|e| zk_error(&format!("listing {dir}"), e))?;
     if let (Some(m), true) = (current, children.iter().any(|ch| is_lease(ch))) {
+        let (holders, _, _) = dir_holders(c, dir).await?;
         return Err(conflict(
             name,
             &format!("a semaphore with --limit {m}"),
+            &holders,
             LockMode::Limit(n),
         ));
     }
@@ -689,18 +711,19 @@ pub(super) fn holder_nodes(children: &[String], limit: Option<u32>) -> Vec<(Stri
     }
 }
 
-/// Holders of the lock directory `dir`, with what we know of each.
-async fn dir_holders(c: &ZkCoordinator, dir: &str) -> Result<(Vec<(String, Holder)>, Vec<String>)> {
+/// Holders of the lock directory `dir`, with what we know of each; its children; its
+/// semaphore limit, if its data is one.
+async fn dir_holders(c: &ZkCoordinator, dir: &str) -> Result<DirHolders> {
     let client = c.client()?;
     let (data, _) = match client.get_data(dir).await {
         Ok(d) => d,
-        Err(zk::Error::NoNode) => return Ok((Vec::new(), Vec::new())),
+        Err(zk::Error::NoNode) => return Ok((Vec::new(), Vec::new(), None)),
         Err(e) => return Err(zk_error(&format!("reading {dir}"), e)),
     };
     let limit = String::from_utf8_lossy(&data).trim().parse::<u32>().ok();
     let children = match client.list_children(dir).await {
         Ok(ch) => ch,
-        Err(zk::Error::NoNode) => return Ok((Vec::new(), Vec::new())),
+        Err(zk::Error::NoNode) => return Ok((Vec::new(), Vec::new(), limit)),
         Err(e) => return Err(zk_error(&format!("listing {dir}"), e)),
     };
     let mut out = Vec::new();
@@ -713,8 +736,10 @@ async fn dir_holders(c: &ZkCoordinator, dir: &str) -> Result<(Vec<(String, Holde
         h.mode = Some(mode.to_string());
         out.push((path, h));
     }
-    Ok((out, children))
+    Ok((out, children, limit))
 }
+
+type DirHolders = (Vec<(String, Holder)>, Vec<String>, Option<u32>);
 
 pub(super) async fn holders(c: &ZkCoordinator, name: &str) -> Result<Vec<Holder>> {
     let dir = c.lock_dir(name)?;
@@ -729,7 +754,7 @@ pub(super) async fn holders(c: &ZkCoordinator, name: &str) -> Result<Vec<Holder>
 pub(super) async fn break_lock(c: &ZkCoordinator, name: &str) -> Result<Vec<Holder>> {
     let dir = c.lock_dir(name)?;
     let client = c.client()?;
-    let (holders, _) = dir_holders(c, &dir).await?;
+    let (holders, _, _) = dir_holders(c, &dir).await?;
     for (path, _) in &holders {
         delete(&client, path).await?;
     }
@@ -752,7 +777,7 @@ pub(super) async fn list(c: &ZkCoordinator) -> Result<Vec<LockInfo>> {
     let mut out = Vec::new();
     while let Some(name) = todo.pop() {
         let dir = format!("{base}/{name}");
-        let (holders, children) = dir_holders(c, &dir).await?;
+        let (holders, children, _) = dir_holders(c, &dir).await?;
         for ch in &children {
             if contender(ch).is_none() && !is_lease(ch) && name.split('/').count() < 16 {
                 todo.push(format!("{name}/{ch}"));

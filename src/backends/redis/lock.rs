@@ -139,12 +139,21 @@ end
 return 0
 ";
 
-/// KEYS: lock, holder. ARGV: token, channel.
+/// KEYS: lock, holder. ARGV: token, channel. → 1 released | 0 the lock was not ours.
+/// The lock gone (deleted, expired, taken): our holder record goes all the same, if it is
+/// still ours (its "token" is ours) — never another holder's.
 const RELEASE: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1], KEYS[2])
   redis.call('PUBLISH', ARGV[2], 'released')
   return 1
+end
+local rec = redis.call('GET', KEYS[2])
+if rec then
+  local ok, r = pcall(cjson.decode, rec)
+  if ok and type(r) == 'table' and r['token'] == ARGV[1] then
+    redis.call('DEL', KEYS[2])
+  end
 end
 return 0
 ";

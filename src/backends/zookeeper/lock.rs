@@ -12,6 +12,8 @@
 //!
 //! A wait that times out or is cancelled deletes its queue node: by hand on timeout, by
 //! the [`Entry`] drop guard (a background delete that `close` waits for) on cancellation.
+//! A waiter whose own node was deleted behind its back is no longer queued and queues
+//! again ([`queue`]); it never takes its turn from a predecessor's delete alone.
 
 use async_trait::async_trait;
 use tokio::task::JoinHandle;

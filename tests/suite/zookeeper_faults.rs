@@ -156,3 +156,80 @@ fn tokens_increase_across_a_restart() {
         "token {after} after the restart, {before} before"
     );
 }
+
+/// Torture finding: the lock's nodes deleted behind toozctl's back, the waiters' queue
+/// nodes included. A waiter whose own node is gone is no longer queued: it must queue
+/// again (as kazoo does) rather than take the lock when its predecessor goes, and the
+/// holder is lost at once. Then every COMMAND runs alone, in token order: the two
+/// waiters and a newcomer that found the directory empty. (Before the fix, the first
+/// waiter took the lock when its predecessor went, although its own node was gone too,
+/// and ran beside the newcomer; the second failed with a loss.)
+#[test]
+fn waiters_whose_nodes_were_deleted_queue_again() {
+    use crate::conformance::helpers::{assert_serial, intervals, logged};
+    let fx = Fx::shared(Kind::Zookeeper, "zkq");
+    let name = fx.name("requeue");
+    let log = fx.home.path().join("intervals.log");
+    let body = logged(&log, "sleep 1");
+    let holder = fx.hold(&["-m", "holder", "lock", &name]);
+    let contender = |member: &str| {
+        fx.cmd(&[
+            "-m", member, "lock", "-w", "60", &name, "--", "sh", "-c", &body,
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+    };
+    let w1 = contender("waiter-1");
+    let w2 = contender("waiter-2");
+    let dir = format!("locks/{name}");
+    assert!(
+        crate::support::wait_until(Duration::from_secs(20), || fx.zk_children(&dir).len() == 3),
+        "both waiters queued: {:?}",
+        fx.zk_children(&dir)
+    );
+    // In one transaction: deleted one by one, a waiter could rightly take its turn
+    // between two deletes and then lose it (a loss, exit 3) — not the case shown here.
+    let code = "import sys\nfrom kazoo.client import KazooClient\n\
+                k=KazooClient(sys.argv[1]);k.start()\np=sys.argv[2]\nt=k.transaction()\n\
+                for c in k.get_children(p):\n\x20   t.delete(p+'/'+c)\n\
+                print(t.commit());k.stop()";
+    let port = port_of(&fx.url());
+    let (rc, out, err) = python(
+        code,
+        &[&format!("127.0.0.1:{port}"), &format!("/{}/{dir}", fx.ns)],
+    );
+    assert_eq!(rc, 0, "{err}");
+    assert_eq!(
+        out.matches("True").count(),
+        3,
+        "all three deleted at once: {out}"
+    );
+    let deleted = std::time::Instant::now();
+    // A newcomer finds the directory empty (or the waiters queued again) and queues there.
+    let w3 = contender("newcomer");
+    let (rc, err) = holder.finish(Duration::from_secs(10));
+    assert_eq!(rc, 3, "the holder's node was deleted: a loss: {err}");
+    assert!(
+        deleted.elapsed() < Duration::from_secs(2),
+        "the holder noticed the delete at once, not at its session's end: {:?}",
+        deleted.elapsed()
+    );
+    for (who, c) in [("waiter-1", w1), ("waiter-2", w2), ("newcomer", w3)] {
+        let out = c.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{who}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let iv = intervals(&log);
+    assert_eq!(iv.len(), 3, "{iv:?}");
+    assert_serial(&iv);
+    assert!(
+        fx.zk_children(&dir).is_empty(),
+        "{:?}",
+        fx.zk_children(&dir)
+    );
+}

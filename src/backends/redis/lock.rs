@@ -139,12 +139,21 @@ end
 return 0
 ";
 
-/// KEYS: lock, holder. ARGV: token, channel.
+/// KEYS: lock, holder. ARGV: token, channel. → 1 released | 0 the lock was not ours.
+/// The lock gone (deleted, expired, taken): our holder record goes all the same, if it is
+/// still ours (its "token" is ours) — never another holder's.
 const RELEASE: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1], KEYS[2])
   redis.call('PUBLISH', ARGV[2], 'released')
   return 1
+end
+local rec = redis.call('GET', KEYS[2])
+if rec then
+  local ok, r = pcall(cjson.decode, rec)
+  if ok and type(r) == 'table' and r['token'] == ARGV[1] then
+    redis.call('DEL', KEYS[2])
+  end
 end
 return 0
 ";
@@ -314,9 +323,12 @@ async fn attempt(
             keys.fence,
             shown(&text)
         )),
-        _ => Attempt::Conflict(format!(
-            "lock '{name}' is held as a semaphore with --limit {limit}; it cannot also be used as {mode}: use one kind (and one --limit) per name"
-        )),
+        _ => {
+            let who = describe(&holders(inner, name).await.unwrap_or_default());
+            Attempt::Conflict(format!(
+                "lock '{name}' is held as a semaphore with --limit {limit} by {who}; it cannot also be used as {mode}: use one kind (and one --limit) per name"
+            ))
+        }
     })
 }
 
@@ -336,9 +348,11 @@ fn shown(text: &str) -> String {
 }
 
 fn describe(h: &[Holder]) -> String {
-    h.first()
-        .map(|h| h.to_string())
-        .unwrap_or_else(|| "another holder".into())
+    match h {
+        [] => "another holder".into(),
+        [one] => one.to_string(),
+        [first, rest @ ..] => format!("{first} and {} more", rest.len()),
+    }
 }
 
 /// An acquire script sent and not yet known to have taken nothing. Dropped armed — the

@@ -185,7 +185,7 @@ pub(super) async fn join(
         }
         Err(e) => return Err(zk_error(&format!("joining group '{group}'"), e)),
     };
-    let (health, watcher) = c.session.held(client.clone(), path.clone(), "member");
+    let (health, watcher) = c.session.held(client.clone(), path.clone(), None, "member");
     let guard = lock::ZkHeld::new(c, client, path, watcher);
     Ok(Held::new(
         format!("membership of group '{group}'"),
@@ -215,16 +215,16 @@ pub(super) async fn leave(c: &ZkCoordinator, group: &str, member: &str) -> Resul
 pub(super) async fn campaign(c: &ZkCoordinator, group: &str, wait: Wait) -> Result<Option<Held>> {
     let dir = format!("{}/{LEADER}", c.group_dir(group)?);
     member_names(c, group).await?;
-    let Some((entry, stat)) =
-        lock::queue(c, &dir, NodeKind::Write, wait, &|_: &[String]| Ok(())).await?
+    let Some(turn) = lock::queue(c, &dir, NodeKind::Write, wait, &|_: &[String]| Ok(())).await?
     else {
         return Ok(None);
     };
     Ok(Some(lock::held(
         c,
         format!("leadership of group '{group}'"),
-        entry,
-        stat,
+        turn.entry,
+        turn.stat,
+        Some(turn.watch),
         "leader contender",
     )?))
 }

@@ -12,11 +12,14 @@
 //!
 //! A wait that times out or is cancelled deletes its queue node: by hand on timeout, by
 //! the [`Entry`] drop guard (a background delete that `close` waits for) on cancellation.
+//! A waiter whose own node was deleted behind its back is no longer queued and queues
+//! again ([`queue`]); it never takes its turn from a predecessor's delete alone.
 
 use async_trait::async_trait;
 use tokio::task::JoinHandle;
 use zookeeper_client as zk;
 
+use super::session::NodeWatch;
 use super::{again, deadline, zk_error, Cleaner, ZkCoordinator, RECORDS};
 use crate::coordination::{
     Error, Held, Holder, LockInfo, LockMode, LockRequest, Release, Result, Wait,
@@ -161,16 +164,57 @@ async fn create_in(
     }
 }
 
+/// Our queue node whose turn it is, with the watch on it that was set before the listing
+/// that said so: a delete after that listing arrives on this watch, which the holder's
+/// monitor takes over (no moment between "our turn" and "watched").
+pub(super) struct Turn {
+    pub(super) entry: Entry,
+    pub(super) stat: zk::Stat,
+    pub(super) watch: NodeWatch,
+}
+
+/// How one place in the queue ended.
+enum Place {
+    Turn(Box<Turn>),
+    /// Our node was deleted behind our back: we are no longer queued.
+    Gone,
+    /// Not within the wait (our node is deleted again).
+    GaveUp,
+}
+
 /// Take a place in the kazoo lock queue of `dir` and wait for its turn. `Ok(None)`: not
 /// within `wait` (our node is gone again). `check` sees every listing, to refuse a
 /// directory used as another kind of lock.
+///
+/// Whose turn it is is decided only from a listing that contains our own node, read after
+/// a watch on that node was set. A node deleted behind our back (an operator deleting the
+/// lock's children, the waiters' included) is therefore never mistaken for a turn: we are
+/// no longer queued, and queue again with a new node (as kazoo does), at the end of the
+/// queue and with a new, larger czxid as fencing token.
 pub(super) async fn queue(
     c: &ZkCoordinator,
     dir: &str,
     kind: NodeKind,
     wait: Wait,
     check: &(dyn Fn(&[String]) -> Result<()> + Sync),
-) -> Result<Option<(Entry, zk::Stat)>> {
+) -> Result<Option<Turn>> {
+    let until = deadline(wait);
+    loop {
+        let (entry, stat) = enter(c, dir, kind).await?;
+        match wait_turn(c, dir, kind, wait, until, check, entry, stat).await? {
+            Place::Turn(turn) => return Ok(Some(*turn)),
+            Place::GaveUp => return Ok(None),
+            Place::Gone => {
+                if until.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                    return Ok(None);
+                }
+            }
+        }
+    }
+}
+
+/// Create our sequential queue node in `dir`.
+async fn enter(c: &ZkCoordinator, dir: &str, kind: NodeKind) -> Result<(Entry, zk::Stat)> {
     let client = c.client()?;
     let prefix = format!("{dir}/{}{}", uuid::Uuid::new_v4().simple(), kind.marker());
     let data = c.identity.member_id.as_bytes();
@@ -185,11 +229,39 @@ pub(super) async fn queue(
     let (stat, seq) = create_in(c, &client, dir, &prefix, data, &c.ephemeral_sequential()).await?;
     unknown.armed = false;
     let entry = Entry {
-        client: client.clone(),
+        client,
         path: format!("{prefix}{seq}"),
         cleaner: c.cleaner(),
         armed: true,
     };
+    Ok((entry, stat))
+}
+
+/// The watch's event if it has fired already (it is then used up).
+fn fired(watch: &mut Option<NodeWatch>) -> Option<zk::WatchedEvent> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::future::Future::poll(watch.as_mut()?.as_mut(), &mut cx) {
+        std::task::Poll::Ready(event) => {
+            *watch = None;
+            Some(event)
+        }
+        std::task::Poll::Pending => None,
+    }
+}
+
+/// Wait in the queue with our node `entry` until it is our turn.
+#[allow(clippy::too_many_arguments)]
+async fn wait_turn(
+    c: &ZkCoordinator,
+    dir: &str,
+    kind: NodeKind,
+    wait: Wait,
+    until: Option<tokio::time::Instant>,
+    check: &(dyn Fn(&[String]) -> Result<()> + Sync),
+    entry: Entry,
+    stat: zk::Stat,
+) -> Result<Place> {
+    let client = c.client()?;
     let own = entry
         .path
         .rsplit('/')
@@ -199,14 +271,38 @@ pub(super) async fn queue(
     let own_seq = contender(&own)
         .map(|(_, s)| s.to_string())
         .unwrap_or_default();
-    let until = deadline(wait);
+    let mut watch: Option<NodeWatch> = None;
     loop {
-        let children = match client.list_children(dir).await {
+        // The watch on our own node is set before the listing (requests are answered in
+        // order, and a watch event comes before any later answer): our node deleted after
+        // the listing is an event on it; deleted before, the listing lacks it.
+        let arm = watch
+            .is_none()
+            .then(|| client.check_and_watch_stat(&entry.path));
+        let listing = client.list_children(dir);
+        if let Some(arm) = arm {
+            match arm.await {
+                Ok((Some(_), w)) => watch = Some(Box::pin(w.changed())),
+                Ok((None, _)) | Err(zk::Error::NoNode) => {
+                    entry.disarm();
+                    return Ok(Place::Gone);
+                }
+                Err(e) => {
+                    drop(listing);
+                    if !again_until(&client, e, &format!("watching {}", entry.path), until).await? {
+                        entry.delete_now().await;
+                        return Ok(Place::GaveUp);
+                    }
+                    continue;
+                }
+            }
+        }
+        let children = match listing.await {
             Ok(ch) => ch,
             Err(e) => {
                 if !again_until(&client, e, &format!("listing {dir}"), until).await? {
                     entry.delete_now().await;
-                    return Ok(None);
+                    return Ok(Place::GaveUp);
                 }
                 continue;
             }
@@ -216,10 +312,16 @@ pub(super) async fn queue(
             return Err(e);
         }
         if !children.contains(&own) {
-            return Err(Error::Lost(format!(
-                "our queue node {} was deleted while waiting",
-                entry.path
-            )));
+            entry.disarm();
+            return Ok(Place::Gone);
+        }
+        if let Some(event) = fired(&mut watch) {
+            if event.event_type == zk::EventType::NodeDeleted {
+                entry.disarm();
+                return Ok(Place::Gone);
+            }
+            // Anything else (its data set by someone): watch again, list again.
+            continue;
         }
         let mut earlier: Vec<(&str, &String)> = children
             .iter()
@@ -231,38 +333,49 @@ pub(super) async fn queue(
             .collect();
         earlier.sort();
         let Some((_, last)) = earlier.last() else {
-            return Ok(Some((entry, stat)));
+            let watch = watch.take().expect("set before the listing");
+            return Ok(Place::Turn(Box::new(Turn { entry, stat, watch })));
         };
         let pred = format!("{dir}/{last}");
-        // Sequence numbers only grow: once our only predecessor is gone, none can come.
-        let only_one = earlier.len() == 1;
         if wait == Wait::NoWait {
             entry.delete_now().await;
-            return Ok(None);
+            return Ok(Place::GaveUp);
         }
         let watcher = match client.get_and_watch_data(&pred).await {
             Err(zk::Error::NoNode) => continue,
             Err(e) => {
                 if !again_until(&client, e, &format!("watching {pred}"), until).await? {
                     entry.delete_now().await;
-                    return Ok(None);
+                    return Ok(Place::GaveUp);
                 }
                 continue;
             }
             Ok((_, _, w)) => w,
         };
-        let event = match until {
-            None => watcher.changed().await,
-            Some(d) => match tokio::time::timeout_at(d, watcher.changed()).await {
-                Ok(ev) => ev,
-                Err(_) => {
-                    entry.delete_now().await;
-                    return Ok(None);
-                }
-            },
+        let timer = async {
+            match until {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
         };
-        if only_one && event.event_type == zk::EventType::NodeDeleted {
-            return Ok(Some((entry, stat)));
+        let mine = watch.as_mut().expect("set before the listing");
+        tokio::select! {
+            // Our own node changed: deleted (no longer queued), or anything else.
+            event = mine => {
+                watch = None;
+                if event.event_type == zk::EventType::NodeDeleted {
+                    entry.disarm();
+                    return Ok(Place::Gone);
+                }
+            }
+            // The predecessor went (or changed): the next listing decides, and it also
+            // says whether our own node is still there (deleted together with the
+            // predecessor, its event may still be on the way).
+            _ = watcher.changed() => {}
+            () = timer => {
+                entry.delete_now().await;
+                return Ok(Place::GaveUp);
+            }
         }
     }
 }
@@ -291,35 +404,62 @@ pub(super) async fn acquire(c: &ZkCoordinator, req: &LockRequest) -> Result<Opti
             let name = req.name.clone();
             let mode = req.mode;
             let check = move |children: &[String]| match children.iter().find(|ch| is_lease(ch)) {
-                Some(_) => Err(conflict(&name, "a semaphore (--limit)", mode)),
+                Some(_) => Err(conflict(&name, "a semaphore (--limit)", &[], mode)),
                 None => Ok(()),
             };
-            let Some((entry, stat)) = queue(c, &dir, kind, req.wait, &check).await? else {
+            let turn = match queue(c, &dir, kind, req.wait, &check).await {
+                // Named with its holders (read now: `check` sees only the listing).
+                Err(Error::Conflict(_)) => {
+                    let (holders, _, limit) = dir_holders(c, &dir).await?;
+                    let theirs = match limit {
+                        Some(m) => format!("a semaphore with --limit {m}"),
+                        None => "a semaphore (--limit)".to_string(),
+                    };
+                    return Err(conflict(&req.name, &theirs, &holders, req.mode));
+                }
+                r => r?,
+            };
+            let Some(turn) = turn else {
                 return Ok(None);
             };
-            Ok(Some(held(c, what, entry, stat, "lock")?))
+            Ok(Some(held(
+                c,
+                what,
+                turn.entry,
+                turn.stat,
+                Some(turn.watch),
+                "lock",
+            )?))
         }
         LockMode::Limit(n) => semaphore(c, &req.name, &dir, n, req.wait).await,
     }
 }
 
-fn conflict(name: &str, theirs: &str, ours: LockMode) -> Error {
+/// One name used as two kinds: the error names both, and who holds it the other way.
+fn conflict(name: &str, theirs: &str, holders: &[(String, Holder)], ours: LockMode) -> Error {
+    let by = match holders {
+        [] => String::new(),
+        [(_, one)] => format!(" held by {one}"),
+        [(_, first), rest @ ..] => format!(" held by {first} and {} more", rest.len()),
+    };
     Error::Conflict(format!(
-        "lock '{name}' is in use as {theirs}; it cannot also be used as {ours}: use one kind (and one --limit) per name"
+        "lock '{name}' is in use as {theirs}{by}; it cannot also be used as {ours}: use one kind (and one --limit) per name"
     ))
 }
 
-/// Make the Held for our node `entry`, its session and its node watched.
+/// Make the Held for our node `entry`, its session and its node watched (by `watch` when
+/// one is set on it already).
 pub(super) fn held(
     c: &ZkCoordinator,
     what: String,
     entry: Entry,
     stat: zk::Stat,
+    watch: Option<NodeWatch>,
     kind: &'static str,
 ) -> Result<Held> {
     let client = c.client()?;
     let path = entry.disarm();
-    let (health, watcher) = c.session.held(client.clone(), path.clone(), kind);
+    let (health, watcher) = c.session.held(client.clone(), path.clone(), watch, kind);
     let guard = ZkHeld::new(c, client, path, watcher);
     Ok(Held::new(
         what,
@@ -415,7 +555,7 @@ async fn semaphore(
     let client = c.client()?;
     check_limit(c, &client, name, dir, n).await?;
     let side_dir = format!("{dir}{SEMAPHORE_SIDE_LOCK}");
-    let Some((side, _)) =
+    let Some(Turn { entry: side, .. }) =
         queue(c, &side_dir, NodeKind::Write, wait, &|_: &[String]| Ok(())).await?
     else {
         return Ok(None);
@@ -435,11 +575,13 @@ async fn semaphore(
         };
         if children.iter().any(|ch| contender(ch).is_some()) {
             side.delete_now().await;
-            return Err(conflict(
-                name,
-                "an exclusive or shared lock",
-                LockMode::Limit(n),
-            ));
+            let (holders, _, _) = dir_holders(c, dir).await?;
+            let theirs = match holders.first().and_then(|(_, h)| h.mode.as_deref()) {
+                Some("shared") => "a shared lock",
+                Some("exclusive") => "an exclusive lock",
+                _ => "an exclusive or shared lock",
+            };
+            return Err(conflict(name, theirs, &holders, LockMode::Limit(n)));
         }
         if children.len() < n as usize {
             // Armed before the request: a cancellation deletes the lease whatever happened.
@@ -449,16 +591,30 @@ async fn semaphore(
                 cleaner: c.cleaner(),
                 armed: true,
             };
-            let (stat, _) = client
-                .create(&lease, c.identity.member_id.as_bytes(), &c.ephemeral())
+            // Watched in the same breath (answered in order): a delete right after the
+            // create is an event on it, not a gap before the holder's monitor watches.
+            let created = client.create(&lease, c.identity.member_id.as_bytes(), &c.ephemeral());
+            let watched = client.check_and_watch_stat(&lease);
+            let (stat, _) = created
                 .await
                 .map_err(|e| zk_error(&format!("creating {lease}"), e))?;
+            let watch: Option<NodeWatch> = match watched.await {
+                Ok((Some(now), w)) if now.czxid == stat.czxid => Some(Box::pin(w.changed())),
+                // Deleted at once behind our back: not ours; count the leases again.
+                Ok(_) => {
+                    entry.disarm();
+                    continue;
+                }
+                // The holder's monitor sets its own watch.
+                Err(_) => None,
+            };
             side.delete_now().await;
             return Ok(Some(held(
                 c,
                 format!("lock '{name}'"),
                 entry,
                 stat,
+                watch,
                 "semaphore lease",
             )?));
         }
@@ -511,9 +667,11 @@ async fn check_limit(
         .await
         .map_err(|e| zk_error(&format!("listing {dir}"), e))?;
     if let (Some(m), true) = (current, children.iter().any(|ch| is_lease(ch))) {
+        let (holders, _, _) = dir_holders(c, dir).await?;
         return Err(conflict(
             name,
             &format!("a semaphore with --limit {m}"),
+            &holders,
             LockMode::Limit(n),
         ));
     }
@@ -555,18 +713,19 @@ pub(super) fn holder_nodes(children: &[String], limit: Option<u32>) -> Vec<(Stri
     }
 }
 
-/// Holders of the lock directory `dir`, with what we know of each.
-async fn dir_holders(c: &ZkCoordinator, dir: &str) -> Result<(Vec<(String, Holder)>, Vec<String>)> {
+/// Holders of the lock directory `dir`, with what we know of each; its children; its
+/// semaphore limit, if its data is one.
+async fn dir_holders(c: &ZkCoordinator, dir: &str) -> Result<DirHolders> {
     let client = c.client()?;
     let (data, _) = match client.get_data(dir).await {
         Ok(d) => d,
-        Err(zk::Error::NoNode) => return Ok((Vec::new(), Vec::new())),
+        Err(zk::Error::NoNode) => return Ok((Vec::new(), Vec::new(), None)),
         Err(e) => return Err(zk_error(&format!("reading {dir}"), e)),
     };
     let limit = String::from_utf8_lossy(&data).trim().parse::<u32>().ok();
     let children = match client.list_children(dir).await {
         Ok(ch) => ch,
-        Err(zk::Error::NoNode) => return Ok((Vec::new(), Vec::new())),
+        Err(zk::Error::NoNode) => return Ok((Vec::new(), Vec::new(), limit)),
         Err(e) => return Err(zk_error(&format!("listing {dir}"), e)),
     };
     let mut out = Vec::new();
@@ -579,8 +738,10 @@ async fn dir_holders(c: &ZkCoordinator, dir: &str) -> Result<(Vec<(String, Holde
         h.mode = Some(mode.to_string());
         out.push((path, h));
     }
-    Ok((out, children))
+    Ok((out, children, limit))
 }
+
+type DirHolders = (Vec<(String, Holder)>, Vec<String>, Option<u32>);
 
 pub(super) async fn holders(c: &ZkCoordinator, name: &str) -> Result<Vec<Holder>> {
     let dir = c.lock_dir(name)?;
@@ -595,7 +756,7 @@ pub(super) async fn holders(c: &ZkCoordinator, name: &str) -> Result<Vec<Holder>
 pub(super) async fn break_lock(c: &ZkCoordinator, name: &str) -> Result<Vec<Holder>> {
     let dir = c.lock_dir(name)?;
     let client = c.client()?;
-    let (holders, _) = dir_holders(c, &dir).await?;
+    let (holders, _, _) = dir_holders(c, &dir).await?;
     for (path, _) in &holders {
         delete(&client, path).await?;
     }
@@ -618,7 +779,7 @@ pub(super) async fn list(c: &ZkCoordinator) -> Result<Vec<LockInfo>> {
     let mut out = Vec::new();
     while let Some(name) = todo.pop() {
         let dir = format!("{base}/{name}");
-        let (holders, children) = dir_holders(c, &dir).await?;
+        let (holders, children, _) = dir_holders(c, &dir).await?;
         for ch in &children {
             if contender(ch).is_none() && !is_lease(ch) && name.split('/').count() < 16 {
                 todo.push(format!("{name}/{ch}"));

@@ -44,17 +44,20 @@ impl Monitor {
 
     /// A health channel for a primitive whose node is `path`; the returned task must be
     /// aborted when the primitive is released.
+    /// `node_watch`: a watch already set on the node (by the listing that made it ours), so a
+    /// delete since then is not missed while the monitor's own watch is being set.
     pub(crate) fn held(
         &self,
         client: zk::Client,
         path: String,
+        node_watch: Option<NodeWatch>,
         what: &'static str,
     ) -> (watch::Receiver<Health>, JoinHandle<()>) {
         let mut session = self.health.clone();
         let first = session.borrow_and_update().clone();
         let (tx, rx) = watch::channel(first);
         let task = tokio::spawn(async move {
-            let mut gone = Box::pin(node_gone(client, path, what));
+            let mut gone = Box::pin(node_gone(client, path, node_watch, what));
             loop {
                 tokio::select! {
                     changed = session.changed() => {
@@ -80,31 +83,43 @@ impl Monitor {
     }
 }
 
+/// A oneshot watch on one of our nodes, waiting for its event.
+pub(crate) type NodeWatch =
+    std::pin::Pin<Box<dyn std::future::Future<Output = zk::WatchedEvent> + Send>>;
+
 /// Resolves when our node `path` is deleted (with the reason); pends while it exists.
-async fn node_gone(client: zk::Client, path: String, what: &'static str) -> String {
+/// Starts from `first` when a watch is set on it already.
+async fn node_gone(
+    client: zk::Client,
+    path: String,
+    mut first: Option<NodeWatch>,
+    what: &'static str,
+) -> String {
     loop {
-        match client.check_and_watch_stat(&path).await {
-            Ok((None, _)) | Err(zk::Error::NoNode) => {
-                return format!("its {what} node {path} was deleted")
-            }
-            Ok((Some(_), watcher)) => {
-                let event = watcher.changed().await;
-                match event.event_type {
-                    zk::EventType::NodeDeleted => {
-                        return format!("its {what} node {path} was deleted")
-                    }
-                    // A session event: the session monitor reports it.
-                    zk::EventType::Session if event.session_state.is_terminated() => {
-                        return std::future::pending().await
-                    }
-                    _ => continue,
+        let event = match first.take() {
+            Some(w) => w.await,
+            None => match client.check_and_watch_stat(&path).await {
+                Ok((None, _)) | Err(zk::Error::NoNode) => {
+                    return format!("its {what} node {path} was deleted")
                 }
-            }
-            // Disconnected or expired: the session monitor decides; look again later.
-            Err(zk::Error::SessionExpired | zk::Error::ClientClosed) => {
+                Ok((Some(_), watcher)) => watcher.changed().await,
+                // Disconnected or expired: the session monitor decides; look again later.
+                Err(zk::Error::SessionExpired | zk::Error::ClientClosed) => {
+                    return std::future::pending().await
+                }
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        match event.event_type {
+            zk::EventType::NodeDeleted => return format!("its {what} node {path} was deleted"),
+            // A session event: the session monitor reports it.
+            zk::EventType::Session if event.session_state.is_terminated() => {
                 return std::future::pending().await
             }
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            _ => continue,
         }
     }
 }

@@ -157,10 +157,7 @@ fn deleting_the_lock_stops_command_and_exits_3(kind: Kind) {
             && err.contains("SIGTERM"),
         "says what was lost, why, and what it did: {err}"
     );
-    if kind != Kind::Redis {
-        // Redis leaves the `.holder` companion key of a deleted lock to its own expiry.
-        assert!(!fx.lock_exists(&name), "the holder record went too");
-    }
+    assert!(!fx.lock_exists(&name), "the holder record went too");
 }
 
 /// SIGSTOP of the server: no answers, no reset. The lease runs from the last renewal the

@@ -157,13 +157,11 @@ fn one_name_used_as_two_kinds_is_an_error_naming_both(kind: Kind) {
     let (code, _, err) = run(fx.cmd(&["lock", "-n", "-l", "2", &mixed, "--", "true"]));
     assert_eq!(code, 2, "a different --limit: {err}");
     assert!(err.contains("limit 3") && err.contains("limit 2"), "{err}");
-    if !matches!(kind, Kind::Redis | Kind::Zookeeper) {
-        // Redis and ZooKeeper name both limits but not the holder today (reported).
-        assert!(err.contains("sem-holder"), "{err}");
-    }
+    assert!(err.contains("sem-holder"), "names the holder: {err}");
     let (code, _, err) = run(fx.cmd(&["lock", "-n", &mixed, "--", "true"]));
     assert_eq!(code, 2, "a writer meeting semaphore holders: {err}");
     assert!(err.contains("--limit"), "names the other kind: {err}");
+    assert!(err.contains("sem-holder"), "names the holder: {err}");
     if kind != Kind::Redis {
         let (code, _, err) = run(fx.cmd(&["lock", "-n", "-s", &mixed, "--", "true"]));
         assert_eq!(code, 2, "a reader beside a semaphore: {err}");
@@ -176,9 +174,6 @@ fn one_name_used_as_two_kinds_is_an_error_naming_both(kind: Kind) {
         "a semaphore waiter meeting an exclusive holder: {err}"
     );
     assert!(err.contains("exclusive"), "{err}");
-    if kind != Kind::Zookeeper {
-        // ZooKeeper does not name the exclusive holder here today (reported).
-        assert!(err.contains("excl-holder"), "{err}");
-    }
+    assert!(err.contains("excl-holder"), "names the holder: {err}");
     ex.stop();
 }

@@ -556,11 +556,17 @@ mod tests {
             expires: Some(Instant::now() + Duration::from_secs(secs)),
         };
         let b = held(3).release_budget(floor, cap);
-        assert!(b > Duration::from_millis(2900) && b <= Duration::from_secs(3), "{b:?}");
+        assert!(
+            b > Duration::from_millis(2900) && b <= Duration::from_secs(3),
+            "{b:?}"
+        );
         assert_eq!(held(60).release_budget(floor, cap), cap);
         assert_eq!(held(0).release_budget(floor, cap), floor);
         assert_eq!(Health::Lost("x".into()).release_budget(floor, cap), floor);
-        assert_eq!(Health::Held { expires: None }.release_budget(floor, cap), cap);
+        assert_eq!(
+            Health::Held { expires: None }.release_budget(floor, cap),
+            cap
+        );
         assert!(held(0).ran_out() && !held(60).ran_out());
         assert!(!Health::Held { expires: None }.ran_out());
     }

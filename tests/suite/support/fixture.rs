@@ -264,13 +264,19 @@ impl Fx {
                 r.with(|s| s.cli(&["DEL", &key])) == "1"
             }
             Server::Zk(z) => {
-                // A node can go between listing and deleting (its holder let go).
+                // Every child in one transaction, as one client's delete of the lock: one
+                // by one, a waiter could rightly take its turn between two deletes and lose
+                // it at the next. A node can go between listing and commit (its holder let
+                // go): the transaction then fails as a whole and is tried again.
                 let code = "import sys\nfrom kazoo.client import KazooClient\n\
-                            from kazoo.exceptions import NoNodeError\n\
                             k=KazooClient(sys.argv[1]);k.start()\np=sys.argv[2]\nn=0\n\
-                            for c in (k.get_children(p) if k.exists(p) else []):\n\
-                            \x20   try:\n\x20       k.delete(p+'/'+c);n+=1\n\
-                            \x20   except NoNodeError:\n\x20       pass\n\
+                            for _ in range(20):\n\
+                            \x20   cs=k.get_children(p) if k.exists(p) else []\n\
+                            \x20   if not cs: break\n\
+                            \x20   t=k.transaction()\n\
+                            \x20   [t.delete(p+'/'+c) for c in cs]\n\
+                            \x20   if all(r is True for r in t.commit()):\n\
+                            \x20       n=len(cs);break\n\
                             print(n);k.stop()";
                 let hosts = format!("127.0.0.1:{}", z.get().port);
                 let (rc, out, err) = python(code, &[&hosts, &format!("/{}/locks/{name}", self.ns)]);

@@ -187,7 +187,8 @@ pub async fn hold(
         announce();
         hold_without_command(&mut cx).await
     } else {
-        run_command(&spec, &mut cx, announce).await
+        let keep: Vec<_> = held.iter().flat_map(|h| h.keep_alive_fds()).collect();
+        run_command(&spec, &mut cx, &keep, announce).await
     };
     let mut dog = cx.dog;
     release_all(log, &mut dog, held).await;
@@ -267,10 +268,15 @@ async fn await_time_to_start(cx: &mut Ctx<'_>) -> Result<()> {
     }
 }
 
-async fn run_command(spec: &Spec<'_>, cx: &mut Ctx<'_>, announce: impl FnOnce()) -> Result<()> {
+async fn run_command(
+    spec: &Spec<'_>,
+    cx: &mut Ctx<'_>,
+    keep: &[std::os::fd::RawFd],
+    announce: impl FnOnce(),
+) -> Result<()> {
     await_time_to_start(cx).await?;
     announce();
-    let mut child = Child::spawn(spec.command, &spec.env).map_err(|e| {
+    let mut child = Child::spawn(spec.command, &spec.env, keep).map_err(|e| {
         cx.log.error(&e.message);
         Error::Child(e.code)
     })?;
@@ -282,7 +288,14 @@ async fn run_command(spec: &Spec<'_>, cx: &mut Ctx<'_>, announce: impl FnOnce())
         "COMMAND's process tree is contained by {}",
         child.containment()
     ));
+    match child.guard() {
+        Ok(pid) => cx.log.debug(&format!(
+            "guard process {pid} kills COMMAND's tree if toozctl dies or cannot act by the lease's safe deadline"
+        )),
+        Err(why) => cx.log.warn(why),
+    }
     let status = supervise_tree(spec.supervise, cx, &mut child).await;
+    child.dismiss_guard();
     child.finish();
     match supervise::exit_code(status) {
         0 => Ok(()),
@@ -296,6 +309,7 @@ async fn supervise_tree(s: &Supervise, cx: &mut Ctx<'_>, child: &mut Child) -> E
     loop {
         act_on_loss(cx, s, child);
         keep_safe_deadline(cx, child);
+        guard_deadline(cx, s, child);
         let nap = cx
             .dog
             .nap(Now::read())
@@ -349,6 +363,17 @@ fn keep_safe_deadline(cx: &Ctx<'_>, child: &mut Child) {
             child.kill_by(Now::read().to_mono(d));
         }
     }
+}
+
+/// The guard kills the tree at the same safe deadline as our own SIGKILL would come, should
+/// toozctl be unable to act then (stopped, starved of CPU); sent after every renewal.
+/// `--on-lost ignore` asks to leave COMMAND running, so the guard gets no deadline.
+fn guard_deadline(cx: &Ctx<'_>, s: &Supervise, child: &mut Child) {
+    let at = match s.on_lost {
+        OnLost::Ignore => None,
+        _ => cx.dog.safe_deadline(),
+    };
+    child.guard_deadline(at);
 }
 
 /// COMMAND exited: what it left behind gets SIGTERM and the rest of the grace (or of the

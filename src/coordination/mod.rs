@@ -18,6 +18,7 @@ pub mod capabilities;
 pub mod url;
 
 use std::fmt;
+use std::os::fd::RawFd;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -247,6 +248,7 @@ pub struct Held {
     pub lease: Option<Duration>,
     health: watch::Receiver<Health>,
     release: Box<dyn Release>,
+    keep_alive: Vec<RawFd>,
 }
 
 impl Held {
@@ -263,7 +265,23 @@ impl Held {
             lease,
             health,
             release,
+            keep_alive: Vec::new(),
         }
+    }
+
+    /// Name descriptors whose mere being open keeps the primitive held (the file backend's
+    /// OFD locks belong to the open file description, not to a process). They stay open,
+    /// owned by the releaser, until the release.
+    pub fn with_keep_alive_fds(mut self, fds: Vec<RawFd>) -> Held {
+        self.keep_alive = fds;
+        self
+    }
+
+    /// Descriptors that keep the primitive held while open (empty for lease backends):
+    /// whoever runs COMMAND may hand copies to a process that outlives it, so that the
+    /// primitive is not freed before COMMAND's tree is dead.
+    pub fn keep_alive_fds(&self) -> Vec<RawFd> {
+        self.keep_alive.clone()
     }
 
     /// A receiver of health updates (clone it freely).

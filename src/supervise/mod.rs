@@ -38,6 +38,7 @@
 
 mod cgroup;
 mod child;
+pub mod guard;
 mod procs;
 mod tty;
 

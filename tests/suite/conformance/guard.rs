@@ -136,17 +136,18 @@ fn a_frozen_toozctl_does_not_let_command_overlap_the_next_holder(kind: Kind) {
         ),
     );
     assert!(wait_until(Duration::from_secs(20), || size(&log) > 0));
-    let guard = guard_of(first.id()).expect("toozctl started a guard");
+    let guard = guard_of(first.id());
     signal(first.id(), libc::SIGSTOP);
     let second = format!("date +%s%N > {}", started.display());
     let (code, _, err) =
         super::helpers::run(fx.cmd(&["lock", "-w", "20", &name, "--", "sh", "-c", &second]));
     assert_eq!(code, 0, "the second contender: {err}");
     let began = *ns_in(&started).first().expect("the second COMMAND ran");
-    let last = *ns_in(&log).last().unwrap();
     let n = size(&log);
     std::thread::sleep(Duration::from_millis(300));
     let still = size(&log) != n;
+    // Read after a pause, so a write just after the second COMMAND's start is seen.
+    let last = *ns_in(&log).last().unwrap();
     signal(first.id(), libc::SIGCONT);
     let (code, err) = finish(first);
     assert!(
@@ -157,6 +158,7 @@ fn a_frozen_toozctl_does_not_let_command_overlap_the_next_holder(kind: Kind) {
     assert!(!still, "COMMAND still writes while toozctl is stopped");
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("lost") || err.contains("ran out"), "{err}");
+    let guard = guard.expect("toozctl started a guard");
     assert!(
         wait_until(Duration::from_secs(2), || !alive(guard)),
         "the guard outlived toozctl"
@@ -192,7 +194,7 @@ fn killing_toozctl_alone_kills_its_command_tree(kind: Kind) {
     assert!(wait_until(Duration::from_secs(20), || size(&log) > 0
         && size(&slog) > 0));
     let (pid, spid) = (pid_in(&pidf), pid_in(&spidf));
-    let guard = guard_of(first.id()).expect("toozctl started a guard");
+    let guard = guard_of(first.id());
     signal(first.id(), libc::SIGKILL);
     let killed = Instant::now();
     let second = format!("date +%s%N > {}", started.display());
@@ -218,6 +220,7 @@ fn killing_toozctl_alone_kills_its_command_tree(kind: Kind) {
         "the killed holder's tree wrote {:?} after the next holder started",
         Duration::from_nanos((last - began) as u64)
     );
+    let guard = guard.expect("toozctl started a guard");
     assert!(
         wait_until(Duration::from_secs(2), || !alive(guard)),
         "the guard did not exit"

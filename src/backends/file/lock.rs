@@ -181,7 +181,7 @@ pub(super) async fn acquire(c: &FileCoordinator, req: &LockRequest) -> Result<Op
     // (COMMAND's guard) keeps them held until that copy closes too.
     let keep = std::iter::once(&main)
         .chain(slot.as_ref())
-        .map(|f| std::os::fd::AsRawFd::as_raw_fd(f))
+        .map(std::os::fd::AsRawFd::as_raw_fd)
         .collect();
     let guard = FileLock {
         main,

@@ -18,9 +18,14 @@
 //! none comes, the primitive is released and the result is [`Error::Lost`] without COMMAND
 //! ever running.
 //!
+//! Should toozctl itself be unable to act at the safe deadline (frozen by SIGSTOP, starved of
+//! CPU, suspended) or die, COMMAND's guard process (`supervise::guard`) kills the tree: it
+//! is sent the same safe deadline after every renewal, and told when the tree is gone.
+//!
 //! Job control: when COMMAND is stopped from its terminal (Ctrl-Z), toozctl stops too, so
 //! the shell gets its prompt back. A stopped toozctl cannot renew anything: a suspension
-//! longer than the lease loses it. On `fg`, before COMMAND is continued, toozctl looks at
+//! longer than the lease loses it, and the guard kills the (stopped) tree at the safe
+//! deadline. On `fg`, before COMMAND is continued, toozctl looks at
 //! what it missed: a lease that ran out meanwhile (on BOOTTIME) or a loss already reported
 //! applies `--on-lost` first (SIGKILL at once when the safe deadline has passed), so COMMAND
 //! never runs again without the primitive; then it exits 3.

@@ -9,6 +9,12 @@
 //! with the deadline of its last successful renewal, and the supervisor decides what to do
 //! in time (see `commands::hold`).
 //!
+//! A backend whose primitive is held by an open descriptor rather than by a lease (the file
+//! backend's OFD locks belong to the open file description) names those descriptors with
+//! [`Held::with_keep_alive_fds`]; the supervisor hands copies to COMMAND's guard process, so
+//! the primitive is not freed by the kernel before COMMAND's tree is dead, even when
+//! toozctl itself is killed. Lease backends name none: their lease outlives toozctl.
+//!
 //! Waiting is cancelled by dropping the future of [`Coordinator::acquire`] or
 //! [`Coordinator::campaign`]; a backend must leave nothing behind when that happens (a queue
 //! entry is withdrawn by a drop guard, or by [`Coordinator::close`], which commands always

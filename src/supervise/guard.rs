@@ -5,9 +5,10 @@
 //! running without the primitive. Right after COMMAND is spawned, toozctl starts a guard:
 //! its own executable again (`posix_spawn` of `/proc/self/exe` with the reserved first
 //! argument [`ENTRY`] and a pipe as stdin; nothing runs between fork and exec in our
-//! process). The guard is in toozctl's process group (not COMMAND's, so a Ctrl-C typed at
-//! COMMAND never reaches it), reads nothing from the terminal, ignores the signals toozctl
-//! forwards and the job-control stops, and is told over the pipe:
+//! process). The guard is in a process group of its own: neither COMMAND's (a Ctrl-C typed
+//! at COMMAND never reaches it) nor toozctl's (a `kill -9 %1` of toozctl's job, or its
+//! Ctrl-Z, never reaches it either). It reads nothing from the terminal, ignores the
+//! signals toozctl forwards and the job-control stops, and is told over the pipe:
 //! - `init PGID START PARENT PARENT_START CGROUP`: COMMAND's group and start time, toozctl's
 //!   pid and start time, COMMAND's cgroup (empty when none);
 //! - `deadline NANOS` / `deadline none`: everything of COMMAND's must be dead by this
@@ -133,7 +134,13 @@ impl Guard {
                 libc::sigaddset(&mut mask, s);
             }
             libc::posix_spawnattr_setsigmask(&mut at, &mask);
-            libc::posix_spawnattr_setflags(&mut at, libc::POSIX_SPAWN_SETSIGMASK as _);
+            // A process group of its own: a SIGKILL to toozctl's group (`kill -9 %1`) must
+            // not take the guard with it, and COMMAND's group gets what the terminal sends.
+            libc::posix_spawnattr_setpgroup(&mut at, 0);
+            libc::posix_spawnattr_setflags(
+                &mut at,
+                (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETPGROUP) as _,
+            );
             let rc = libc::posix_spawn(
                 &mut pid,
                 path.as_ptr(),

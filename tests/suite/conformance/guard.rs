@@ -13,6 +13,7 @@ use crate::support::{alive, signal, wait_until};
 crate::on_every_backend!(
     a_frozen_toozctl_does_not_let_command_overlap_the_next_holder,
     killing_toozctl_alone_kills_its_command_tree,
+    killing_toozctls_whole_job_kills_its_command_tree,
     no_guard_outlives_a_normal_exit_a_loss_or_a_cancelled_wait
 );
 
@@ -169,6 +170,16 @@ fn a_frozen_toozctl_does_not_let_command_overlap_the_next_holder(kind: Kind) {
 /// included, at once; a contender that starts right then never runs beside it (on the file
 /// backend the lock stays held until the tree is dead); and the guard then exits.
 fn killing_toozctl_alone_kills_its_command_tree(kind: Kind) {
+    kill9(kind, false);
+}
+
+/// As above with SIGKILL to toozctl's whole process group (`kill -9 %1` in a shell): the
+/// guard, in a group of its own, survives it and kills the tree.
+fn killing_toozctls_whole_job_kills_its_command_tree(kind: Kind) {
+    kill9(kind, true);
+}
+
+fn kill9(kind: Kind, job: bool) {
     let fx = Fx::shared(kind, "kill9");
     let name = fx.name("k");
     let dir = fx.home.path();
@@ -184,18 +195,29 @@ fn killing_toozctl_alone_kills_its_command_tree(kind: Kind) {
         p = pidf.display(),
         l = log.display()
     );
-    let first = spawn(
-        &fx,
-        &lock_args(
+    let first = {
+        use std::os::unix::process::CommandExt;
+        let args = lock_args(
             kind,
             &["--kill-after", "1s", &name, "--", "sh", "-c", &script],
-        ),
-    );
+        );
+        let mut c = fx.cmd(&args);
+        c.stdout(Stdio::null()).stderr(Stdio::piped());
+        if job {
+            c.process_group(0);
+        }
+        c.spawn().expect("spawn toozctl")
+    };
     assert!(wait_until(Duration::from_secs(20), || size(&log) > 0
         && size(&slog) > 0));
     let (pid, spid) = (pid_in(&pidf), pid_in(&spidf));
     let guard = guard_of(first.id());
-    signal(first.id(), libc::SIGKILL);
+    if job {
+        // SAFETY: killpg(2) of the group toozctl leads (it was spawned as its leader).
+        unsafe { libc::killpg(first.id() as i32, libc::SIGKILL) };
+    } else {
+        signal(first.id(), libc::SIGKILL);
+    }
     let killed = Instant::now();
     let second = format!("date +%s%N > {}", started.display());
     let contender = spawn(&fx, &["lock", "-w", "20", &name, "--", "sh", "-c", &second]);

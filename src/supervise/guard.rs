@@ -486,3 +486,77 @@ fn boottime_ns() -> u64 {
     unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::CommandExt;
+
+    fn alive(pid: i32) -> bool {
+        procs::stat(pid).is_some_and(|p| !p.zombie)
+    }
+
+    fn read_pid(path: &Path) -> i32 {
+        for _ in 0..500 {
+            if let Some(p) = std::fs::read_to_string(path)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+            {
+                return p;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("no pid in {}", path.display());
+    }
+
+    /// Without a cgroup, the walk alone finds COMMAND's group and a descendant that left it
+    /// (setsid), and spares a process outside it.
+    #[test]
+    fn the_walk_kills_the_tree_without_a_cgroup_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        let mut stranger = std::process::Command::new("sleep")
+            .arg("30")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        let script = format!(
+            "setsid sh -c 'echo $$ > {a}; exec sleep 30' & exec sleep 30",
+            a = a.display()
+        );
+        let mut cmd = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let escaped = read_pid(&a);
+        let root = cmd.id() as i32;
+        let mut w = Watch {
+            pgid: root,
+            start: procs::stat(root).unwrap().start,
+            // No toozctl to adopt orphans here: the test harness's other children are not
+            // COMMAND's.
+            parent: -2,
+            parent_start: 0,
+            cgroup: None,
+            me: std::process::id() as i32,
+            known: HashSet::new(),
+        };
+        assert!(w.kill() >= 2, "nothing was killed");
+        let _ = cmd.wait();
+        for _ in 0..100 {
+            if !alive(escaped) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!alive(escaped), "the setsid descendant survived");
+        assert!(
+            alive(stranger.id() as i32),
+            "a process older than COMMAND was killed"
+        );
+        let _ = stranger.kill();
+        let _ = stranger.wait();
+    }
+}

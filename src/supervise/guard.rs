@@ -191,6 +191,20 @@ impl Guard {
     pub fn dismiss(mut self) {
         self.send("done\n");
         self.pipe = None;
+        // Sleep until it exits (a pidfd turns readable then), at most a second.
+        // SAFETY: pidfd_open(2) of our own unreaped child, polled, then closed.
+        unsafe {
+            let fd = libc::syscall(libc::SYS_pidfd_open, self.pid, 0) as RawFd;
+            if fd >= 0 {
+                let mut pfd = libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                libc::poll(&mut pfd, 1, 1000);
+                libc::close(fd);
+            }
+        }
         let until = Instant::now() + Duration::from_secs(1);
         loop {
             let mut g = guards();

@@ -387,6 +387,15 @@ pub fn main() -> i32 {
                 w.parent
             ));
         }
+        // The cgroup toozctl could not remove: empty a moment after its last process died.
+        if let Some(cg) = &w.cgroup {
+            for _ in 0..50 {
+                if std::fs::remove_dir(cg).is_ok() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
     }
     0
 }

@@ -27,6 +27,11 @@ use clap::Parser;
 
 /// Parse, resolve, run; returns the process exit status. Never exits by itself.
 pub fn main_with_args(args: Vec<std::ffi::OsString>) -> i32 {
+    // A guard started by a toozctl running COMMAND (see `supervise::guard`), recognised
+    // before any parsing: the reserved word and a pipe as stdin.
+    if supervise::guard::is_entry(&args) {
+        return supervise::guard::main();
+    }
     let urls = url_like_args(&args);
     let cli = match commands::Cli::try_parse_from(args) {
         Ok(c) => c,

@@ -18,9 +18,14 @@
 //! none comes, the primitive is released and the result is [`Error::Lost`] without COMMAND
 //! ever running.
 //!
+//! Should toozctl itself be unable to act at the safe deadline (frozen by SIGSTOP, starved of
+//! CPU, suspended) or die, COMMAND's guard process (`supervise::guard`) kills the tree: it
+//! is sent the same safe deadline after every renewal, and told when the tree is gone.
+//!
 //! Job control: when COMMAND is stopped from its terminal (Ctrl-Z), toozctl stops too, so
 //! the shell gets its prompt back. A stopped toozctl cannot renew anything: a suspension
-//! longer than the lease loses it. On `fg`, before COMMAND is continued, toozctl looks at
+//! longer than the lease loses it, and the guard kills the (stopped) tree at the safe
+//! deadline. On `fg`, before COMMAND is continued, toozctl looks at
 //! what it missed: a lease that ran out meanwhile (on BOOTTIME) or a loss already reported
 //! applies `--on-lost` first (SIGKILL at once when the safe deadline has passed), so COMMAND
 //! never runs again without the primitive; then it exits 3.
@@ -187,7 +192,8 @@ pub async fn hold(
         announce();
         hold_without_command(&mut cx).await
     } else {
-        run_command(&spec, &mut cx, announce).await
+        let keep: Vec<_> = held.iter().flat_map(|h| h.keep_alive_fds()).collect();
+        run_command(&spec, &mut cx, &keep, announce).await
     };
     let mut dog = cx.dog;
     release_all(log, &mut dog, held).await;
@@ -267,10 +273,15 @@ async fn await_time_to_start(cx: &mut Ctx<'_>) -> Result<()> {
     }
 }
 
-async fn run_command(spec: &Spec<'_>, cx: &mut Ctx<'_>, announce: impl FnOnce()) -> Result<()> {
+async fn run_command(
+    spec: &Spec<'_>,
+    cx: &mut Ctx<'_>,
+    keep: &[std::os::fd::RawFd],
+    announce: impl FnOnce(),
+) -> Result<()> {
     await_time_to_start(cx).await?;
     announce();
-    let mut child = Child::spawn(spec.command, &spec.env).map_err(|e| {
+    let mut child = Child::spawn(spec.command, &spec.env, keep).map_err(|e| {
         cx.log.error(&e.message);
         Error::Child(e.code)
     })?;
@@ -282,7 +293,14 @@ async fn run_command(spec: &Spec<'_>, cx: &mut Ctx<'_>, announce: impl FnOnce())
         "COMMAND's process tree is contained by {}",
         child.containment()
     ));
+    match child.guard() {
+        Ok(pid) => cx.log.debug(&format!(
+            "guard process {pid} kills COMMAND's tree if toozctl dies or cannot act by the lease's safe deadline"
+        )),
+        Err(why) => cx.log.warn(why),
+    }
     let status = supervise_tree(spec.supervise, cx, &mut child).await;
+    child.dismiss_guard();
     child.finish();
     match supervise::exit_code(status) {
         0 => Ok(()),
@@ -296,6 +314,7 @@ async fn supervise_tree(s: &Supervise, cx: &mut Ctx<'_>, child: &mut Child) -> E
     loop {
         act_on_loss(cx, s, child);
         keep_safe_deadline(cx, child);
+        guard_deadline(cx, s, child);
         let nap = cx
             .dog
             .nap(Now::read())
@@ -349,6 +368,17 @@ fn keep_safe_deadline(cx: &Ctx<'_>, child: &mut Child) {
             child.kill_by(Now::read().to_mono(d));
         }
     }
+}
+
+/// The guard kills the tree at the same safe deadline as our own SIGKILL would come, should
+/// toozctl be unable to act then (stopped, starved of CPU); sent after every renewal.
+/// `--on-lost ignore` asks to leave COMMAND running, so the guard gets no deadline.
+fn guard_deadline(cx: &Ctx<'_>, s: &Supervise, child: &mut Child) {
+    let at = match s.on_lost {
+        OnLost::Ignore => None,
+        _ => cx.dog.safe_deadline(),
+    };
+    child.guard_deadline(at);
 }
 
 /// COMMAND exited: what it left behind gets SIGTERM and the rest of the grace (or of the

@@ -9,6 +9,12 @@
 //! with the deadline of its last successful renewal, and the supervisor decides what to do
 //! in time (see `commands::hold`).
 //!
+//! A backend whose primitive is held by an open descriptor rather than by a lease (the file
+//! backend's OFD locks belong to the open file description) names those descriptors with
+//! [`Held::with_keep_alive_fds`]; the supervisor hands copies to COMMAND's guard process, so
+//! the primitive is not freed by the kernel before COMMAND's tree is dead, even when
+//! toozctl itself is killed. Lease backends name none: their lease outlives toozctl.
+//!
 //! Waiting is cancelled by dropping the future of [`Coordinator::acquire`] or
 //! [`Coordinator::campaign`]; a backend must leave nothing behind when that happens (a queue
 //! entry is withdrawn by a drop guard, or by [`Coordinator::close`], which commands always
@@ -18,6 +24,7 @@ pub mod capabilities;
 pub mod url;
 
 use std::fmt;
+use std::os::fd::RawFd;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -268,6 +275,7 @@ pub struct Held {
     pub lease: Option<Duration>,
     health: watch::Receiver<Health>,
     release: Box<dyn Release>,
+    keep_alive: Vec<RawFd>,
 }
 
 impl Held {
@@ -284,7 +292,23 @@ impl Held {
             lease,
             health,
             release,
+            keep_alive: Vec::new(),
         }
+    }
+
+    /// Name descriptors whose mere being open keeps the primitive held (the file backend's
+    /// OFD locks belong to the open file description, not to a process). They stay open,
+    /// owned by the releaser, until the release.
+    pub fn with_keep_alive_fds(mut self, fds: Vec<RawFd>) -> Held {
+        self.keep_alive = fds;
+        self
+    }
+
+    /// Descriptors that keep the primitive held while open (empty for lease backends):
+    /// whoever runs COMMAND may hand copies to a process that outlives it, so that the
+    /// primitive is not freed before COMMAND's tree is dead.
+    pub fn keep_alive_fds(&self) -> Vec<RawFd> {
+        self.keep_alive.clone()
     }
 
     /// A receiver of health updates (clone it freely).

@@ -17,6 +17,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::time::{sleep_until, Instant};
 
 use super::cgroup::{self, Cgroup};
+use super::guard::{self, Guard};
 use super::procs::{self, Scope};
 use super::tty;
 
@@ -73,6 +74,8 @@ pub struct Child {
     signalled: HashSet<(i32, u64)>,
     stop: Option<Stop>,
     sigchld: Option<tokio::signal::unix::Signal>,
+    /// The guard process, or why there is none.
+    guard: Result<Guard, String>,
 }
 
 /// Why COMMAND could not start: exit 127 (not found) or 126 (not executable), as shells do.
@@ -84,9 +87,22 @@ pub struct SpawnError {
 
 impl Child {
     /// Spawn `command` with `env` added, in its own process group and, where toozctl can
-    /// create one, its own cgroup.
-    pub fn spawn(command: &[OsString], env: &[(String, String)]) -> Result<Child, SpawnError> {
-        Child::spawn_in(command, env, Cgroup::create())
+    /// create one, its own cgroup; then start its guard (see `guard.rs`), which inherits
+    /// the descriptors `keep` so that what they hold stays held until the tree is dead.
+    pub fn spawn(
+        command: &[OsString],
+        env: &[(String, String)],
+        keep: &[std::os::fd::RawFd],
+    ) -> Result<Child, SpawnError> {
+        let mut child = Child::spawn_in(command, env, Cgroup::create())?;
+        // Unit tests run inside the test harness, whose executable is no toozctl.
+        if cfg!(not(test)) {
+            let start = procs::stat(child.pgid.as_raw()).map_or(0, |p| p.start);
+            let cg = child.cgroup.as_ref().map(|c| c.path().to_path_buf());
+            child.guard = Guard::spawn(child.pgid.as_raw(), start, cg.as_deref(), keep)
+                .map_err(|e| format!("cannot start the guard process: {e}"));
+        }
+        Ok(child)
     }
 
     /// As [`Child::spawn`], but contained by the `/proc` walk alone (tests of the fallback).
@@ -159,11 +175,33 @@ impl Child {
             signalled: HashSet::new(),
             stop: None,
             sigchld,
+            guard: Err("no guard in unit tests".into()),
         })
     }
 
     pub fn pid(&self) -> u32 {
         self.pgid.as_raw() as u32
+    }
+
+    /// The guard's pid, or why there is none.
+    pub fn guard(&self) -> Result<i32, &str> {
+        self.guard.as_ref().map(Guard::pid).map_err(String::as_str)
+    }
+
+    /// Everything of the tree must be dead by `at` (CLOCK_BOOTTIME), or never: passed on to
+    /// the guard, which kills the tree then if toozctl has not (frozen, starved).
+    pub fn guard_deadline(&mut self, at: Option<Duration>) {
+        if let Ok(g) = &mut self.guard {
+            g.deadline(at);
+        }
+    }
+
+    /// The tree is gone: let the guard go (it exits, giving up what it inherited). Dropping
+    /// a `Child` without this closes the guard's pipe, and the guard kills the tree.
+    pub fn dismiss_guard(&mut self) {
+        if let Ok(g) = std::mem::replace(&mut self.guard, Err("dismissed".into())) {
+            g.dismiss();
+        }
     }
 
     /// How the tree is found, for `-v`.
@@ -281,7 +319,14 @@ impl Child {
         if let Some(fd) = self.tty {
             tty::give(fd, getpgrp());
             // Default disposition: the kernel stops us here (unless our group is orphaned,
-            // where job-control stops are discarded and we return at once).
+            // where job-control stops are discarded and we return at once). SIGTSTP for a
+            // SIGSTOP: the guard, in our group, ignores job-control stops but could not
+            // ignore SIGSTOP, and must keep its watch while we are stopped.
+            let sig = if sig == Signal::SIGSTOP {
+                Signal::SIGTSTP
+            } else {
+                sig
+            };
             let _ = killpg(getpgrp(), sig);
         }
     }
@@ -356,11 +401,17 @@ impl Child {
         // Held while looking, so a COMMAND being spawned is never taken for an orphan.
         let mut claimed = claims();
         let all = procs::scan();
-        let others: HashSet<i32> = claimed
+        let mut others: HashSet<i32> = claimed
             .iter()
             .filter(|(&r, _)| r != root)
             .flat_map(|(_, pids)| pids.iter().copied())
             .collect();
+        // Our guards are our children too, but no orphans of COMMAND's.
+        for p in &all {
+            if p.ppid == me && guard::is_guard(p.pid) {
+                others.insert(p.pid);
+            }
+        }
         let scope = Scope {
             root,
             me,
@@ -426,6 +477,7 @@ fn reap_orphans() {
             break;
         }
         let _ = waitpid(pid, Some(WaitPidFlag::WNOHANG));
+        guard::reaped(pid.as_raw());
     }
 }
 
@@ -531,7 +583,7 @@ mod tests {
                 pidf.display()
             );
             let mut child = if cgroup {
-                Child::spawn(&sh(&script), &[]).unwrap()
+                Child::spawn(&sh(&script), &[], &[]).unwrap()
             } else {
                 Child::spawn_without_cgroup(&sh(&script), &[]).unwrap()
             };
@@ -588,7 +640,7 @@ mod tests {
                 up = up.display(),
                 done = done.display()
             );
-            let mut child = Child::spawn(&sh(&script), &[]).unwrap();
+            let mut child = Child::spawn(&sh(&script), &[], &[]).unwrap();
             read_pid(&up).await;
             stop_all(&mut child, Duration::from_secs(3)).await;
             assert!(done.exists(), "the handler's own command was stopped");

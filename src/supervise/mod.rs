@@ -35,9 +35,23 @@
 //!    sees the job stopped; once continued it gives the terminal back (after `fg`) and
 //!    continues COMMAND's group ([`Child::suspend_like`], [`Child::resume`]).
 //! 6. [`exit_code`] maps a wait status to the shell convention: the code, or 128+S.
+//! 7. **The guard** ([`guard`]): right after COMMAND (and its cgroup) exists, a process of
+//!    its own — toozctl re-executed with a reserved entry — is told COMMAND's tree and a
+//!    deadline on CLOCK_BOOTTIME ([`Child::guard_deadline`]: `hold` sends the lease's safe
+//!    deadline after every renewal). It SIGKILLs the tree when the deadline passes with no
+//!    newer one (toozctl frozen by SIGSTOP, starved of CPU, or suspended by Ctrl-Z past it)
+//!    or at once when toozctl dies without dismissing it ([`Child::dismiss_guard`], once
+//!    the tree is gone). It inherits the descriptors that keep a primitive held (the file
+//!    backend's OFD locks), so that primitive outlives a killed toozctl until the tree is
+//!    dead. Not covered: SIGSTOP of both toozctl and the guard (their whole process group,
+//!    a frozen cgroup), SIGKILL of the guard, a pause of the whole machine or VM, clock
+//!    jumps on the server. The guard is in a process group of its own, so neither signals
+//!    to COMMAND's group nor to toozctl's (Ctrl-Z, `kill -9 %1`) reach it; and it ignores
+//!    SIGTSTP, which toozctl uses for its own group even when COMMAND got SIGSTOP.
 
 mod cgroup;
 mod child;
+pub mod guard;
 mod procs;
 mod tty;
 

@@ -42,6 +42,11 @@ pub fn parse_stat(line: &str) -> Option<Proc> {
     })
 }
 
+/// One process, if it exists.
+pub fn stat(pid: i32) -> Option<Proc> {
+    parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
 /// Every process on the machine (those that vanish while reading are skipped).
 pub fn scan() -> Vec<Proc> {
     let Ok(dir) = std::fs::read_dir("/proc") else {

@@ -28,11 +28,10 @@
 //!
 //! Faults (`TOOZCTL_TORTURE_FAULTS`, comma-separated; all that apply by default):
 //! - `kill9`: a holder's machine crashes — SIGKILL to its toozctl and CHILD's process group
-//!   at once (SIGKILL to toozctl alone would leave CHILD running with nobody to stop it:
-//!   nothing in a killed process can act).
+//!   at once (toozctl's guard process then kills whatever else of the tree is left).
 //! - `stop-holder`: SIGSTOP a holder's toozctl for longer than its lease, then SIGCONT. Its
-//!   CHILD keeps running meanwhile; only something outside the stopped process could stop
-//!   it in time.
+//!   CHILD keeps running meanwhile until toozctl's guard process, which is not stopped,
+//!   kills it at the lease's safe deadline.
 //! - `pause-server`: SIGSTOP the server for 0.5 s to lease + 2 s, then SIGCONT.
 //! - `restart-server`: stop and restart the server (Redis comes back empty).
 //! - `delete`: delete the lock (key, node, file) as another client would.

@@ -87,18 +87,23 @@ pub(super) async fn campaign(store: &Store, group: &str, wait: Wait) -> Result<O
     };
     let (tx, rx) = watch::channel(Health::Held { expires: None });
     let task = tokio::spawn(guard_lock_file(dir.clone(), file.try_clone().ok(), tx));
+    // A copy of the open file description keeps the OFD lock held (COMMAND's guard).
+    let keep = vec![std::os::fd::AsRawFd::as_raw_fd(&file)];
     let guard = Leadership {
         dir,
         lock: file,
         task,
     };
-    Ok(Some(Held::new(
-        format!("leadership of group '{group}'"),
-        token,
-        None,
-        rx,
-        Box::new(guard),
-    )))
+    Ok(Some(
+        Held::new(
+            format!("leadership of group '{group}'"),
+            token,
+            None,
+            rx,
+            Box::new(guard),
+        )
+        .with_keep_alive_fds(keep),
+    ))
 }
 
 /// Our lock on a leader file that was deleted or replaced no longer excludes anybody:

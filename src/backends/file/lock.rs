@@ -177,19 +177,28 @@ pub(super) async fn acquire(c: &FileCoordinator, req: &LockRequest) -> Result<Op
     };
     let (tx, rx) = watch::channel(Health::Held { expires: None });
     let watchdog = tokio::spawn(watch_lock_file(dir, fname, main.try_clone().ok(), tx));
+    // The OFD locks belong to these open file descriptions: a copy kept open elsewhere
+    // (COMMAND's guard) keeps them held until that copy closes too.
+    let keep = std::iter::once(&main)
+        .chain(slot.as_ref())
+        .map(std::os::fd::AsRawFd::as_raw_fd)
+        .collect();
     let guard = FileLock {
         main,
         slot,
         record,
         watchdog,
     };
-    Ok(Some(Held::new(
-        format!("lock '{}'", safefs::short(&req.name)),
-        token,
-        None,
-        rx,
-        Box::new(guard),
-    )))
+    Ok(Some(
+        Held::new(
+            format!("lock '{}'", safefs::short(&req.name)),
+            token,
+            None,
+            rx,
+            Box::new(guard),
+        )
+        .with_keep_alive_fds(keep),
+    ))
 }
 
 /// Find and take a free semaphore slot, waiting on inotify close events (or polling,

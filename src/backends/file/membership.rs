@@ -81,13 +81,16 @@ pub(super) fn held(store: Store, j: Joined) -> Result<Held> {
         tx,
         lost_msg,
     ));
+    // The member's liveness is the OFD lock on this file: a copy held by COMMAND's guard
+    // keeps the member alive until COMMAND's tree is dead.
+    let keep = vec![std::os::fd::AsRawFd::as_raw_fd(&j.live)];
     let guard = Membership {
         store,
         paths,
         live: j.live,
         task,
     };
-    Ok(Held::new(what, 0, None, rx, Box::new(guard)))
+    Ok(Held::new(what, 0, None, rx, Box::new(guard)).with_keep_alive_fds(keep))
 }
 
 /// Removals in the group directory and the member-lock directory (or a poll, when the

@@ -7,6 +7,7 @@ mod cancel;
 pub mod faultkit;
 mod faults;
 mod groups;
+mod guard;
 #[allow(dead_code)]
 pub mod helpers;
 mod inspect;

@@ -1,5 +1,33 @@
 //! The backends, each implementing `coordination::Coordinator` without clap or printing.
 //! [`connect`] is the only place that matches on the URL scheme.
+//!
+//! ## The shape of a backend (the template is [`redis`])
+//!
+//! - `mod.rs`: the URL's options (validated before connecting: bad input is exit 2),
+//!   connecting, key or path names, mapping the client's errors to `coordination::Error`,
+//!   and the `Coordinator` impl, which only dispatches to the modules below.
+//! - `lock.rs` (locks, semaphores, their `Release`), `group.rs` (groups, members,
+//!   leadership), `watch.rs` (the `watch` command's events, built with `Event::now`), each
+//!   on top of `mod.rs` and of shared pieces below them (etcd's `keys.rs`/`follow.rs`,
+//!   the file backend's `store.rs`): dependencies inside a backend point one way.
+//! - A held primitive publishes its `Health` (held until an instant, or lost) and never
+//!   prints, exits or signals; a release after a loss answers `Error::Lost`; a cancelled
+//!   acquire leaves nothing behind (a drop guard, or `Coordinator::close`).
+//! - Shared helpers live in `coordination`: `BackendUrl::option`/`option_file`,
+//!   `Health::release_budget`, `Event::now`, `validate_name`, `note` for `-v` remarks.
+//!
+//! ## What a new backend touches outside its folder
+//!
+//! 1. `coordination/url.rs`: a `Scheme` variant, its URL scheme names and default port.
+//! 2. Here: `pub mod`, one arm in [`connect`] (behind a Cargo feature if its client is heavy,
+//!    as etcd is).
+//! 3. `Cargo.toml`: the client crate.
+//! 4. Tests: a `Kind` in `tests/suite/support/fixture.rs` (start, URL, delete a lock, pause,
+//!    restart) and a server helper in `tests/suite/support/`; `on_every_backend!` then runs
+//!    every conformance scenario and `scripts/torture --backend NAME` works.
+//! 5. `scripts/test` (install the server package), `scripts/bench` with a
+//!    `scripts/benchmods/NAME.py` module, `docs/NAME-backend.md`, the README's backend
+//!    tables, and the `-b` help text in `cli.rs` (then regenerate completions and man pages).
 
 #[cfg(feature = "etcd")]
 pub mod etcd;

@@ -322,6 +322,9 @@ async fn supervise_tree(s: &Supervise, cx: &mut Ctx<'_>, child: &mut Child) -> E
         tokio::select! {
             ev = next_event(child, status.is_some()) => match (ev, status) {
                 (Next::Child(Event::Exited(st)), _) => {
+                    // COMMAND may have died because the lease ran out while toozctl could
+                    // not act (the guard killed it): that is a loss, said as such.
+                    cx.check_deadline();
                     status = Some(st);
                     stop_leftovers(cx, s, child);
                 }

@@ -16,11 +16,13 @@
 //!   one's last sign of life and the moment its death was seen, and its size says how much.
 //!   The watcher threads run under SCHED_FIFO when allowed, so a death is stamped when the
 //!   kernel reports it, not when a loaded machine gets round to it.
-//! - One overlap is inherent: a lock deleted behind its holder's back is free from that
-//!   moment, and the holder can only stop its CHILD once it learns of it. An overlap whose
-//!   earlier CHILD had its lock deleted while it ran, and was gone within
-//!   `delete_bound` (1 s) of the delete, is counted apart; later than that it is a
-//!   violation. A CHILD that started after the delete gets no such allowance.
+//! - One overlap is inherent: a lock deleted behind its holder's back (or lost with a Redis
+//!   server restarted without persistence) is free from that moment, and the holder can
+//!   only stop its CHILD once it learns of it. An overlap whose earlier CHILD had its lock
+//!   removed so — while it ran, or, when the fault read its token as the holder's with
+//!   `toozctl locks` just before, between its acquisition and its start — and was gone
+//!   within `delete_bound` (1 s) of the fault, is counted apart; later than that it is a
+//!   violation. A CHILD whose lock was taken after the fault gets no such allowance.
 //! - Tokens must strictly increase in the order CHILDs started.
 //! - CHILDs run 0.1-0.6 s (70 %) or 1-5 s (30 %): many hand-overs, and holders that
 //!   outlive the lease, so a stopped holder or a silent server meets a CHILD that must be
@@ -177,6 +179,10 @@ struct Injected {
     /// The CHILD pid of the holder it hit, for holder faults.
     target: Option<u32>,
     note: String,
+    /// For a fault that removes the lock (a delete; a restart of a Redis server without
+    /// persistence): the fencing token of whoever held it just before, read with
+    /// `toozctl locks`. That holder, and only it, had its lock removed from under it.
+    holder_token: Option<u64>,
 }
 
 #[derive(Default)]
@@ -502,15 +508,17 @@ fn inject(cfg: &Config, fx: &Fx, name: &str, state: &State, stop: &AtomicBool, d
         }
         let fault = faults[rng.below(faults.len() as u64) as usize];
         let at = now_ns();
-        let done = |target: Option<u32>, note: String| {
+        let done_with = |target: Option<u32>, note: String, holder_token: Option<u64>| {
             state.lock().unwrap().faults.push(Injected {
                 fault,
                 at,
                 until: now_ns(),
                 target,
                 note,
+                holder_token,
             });
         };
+        let done = |target: Option<u32>, note: String| done_with(target, note, None);
         match fault {
             Fault::Kill9 => {
                 let Some((child, toozctl)) = pick_holder(state, &mut rng) else {
@@ -546,16 +554,31 @@ fn inject(cfg: &Config, fx: &Fx, name: &str, state: &State, stop: &AtomicBool, d
                 done(None, format!("server paused {held:?}"));
             }
             Fault::RestartServer => {
+                // Redis runs without persistence here: a restart removes every lock.
+                let hit = (fx.kind == Kind::Redis)
+                    .then(|| holder_token(fx, name))
+                    .flatten();
                 fx.restart();
-                done(None, "server restarted".into());
+                done_with(None, "server restarted".into(), hit);
             }
             Fault::Delete => {
+                let hit = holder_token(fx, name);
                 if fx.try_delete_lock(name) {
-                    done(None, "lock deleted".into());
+                    done_with(None, "lock deleted".into(), hit);
                 }
             }
         }
     }
+}
+
+/// The fencing token of lock `name`'s holder now (`toozctl locks -o json`), if it is held.
+fn holder_token(fx: &Fx, name: &str) -> Option<u64> {
+    let out = fx.cmd(&["locks", "-o", "json"]).output().ok()?;
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    list.as_array()?
+        .iter()
+        .find(|l| l["name"] == name)
+        .and_then(|l| l["holder"]["fencing_token"].as_u64())
 }
 
 fn ms(ns: i128) -> String {
@@ -624,8 +647,16 @@ fn check(cfg: &Config, state: &State, survivors: &[u32]) -> Report {
                 // lock was free from that moment, and A's CHILD can only be stopped after
                 // toozctl learns of it. Bounded (A gone within the detection bound of the
                 // delete) it is reported, not counted; later than that it is a violation.
+                // A's lock was removed from under it: deleted (or lost with a Redis restart)
+                // while A held it — before B started, and either while A's CHILD ran or, when
+                // the fault read A's token as the holder's, between A's acquisition and its
+                // CHILD's start.
                 let deleted = s.faults.iter().find(|f| {
-                    f.fault == Fault::Delete && f.at >= a.start && f.at <= a_end && f.at <= r.start
+                    let hit_a = match f.fault {
+                        Fault::Delete => f.at >= a.start || f.holder_token == Some(a.token),
+                        _ => f.holder_token == Some(a.token),
+                    };
+                    hit_a && f.at <= a_end && f.at <= r.start
                 });
                 if let (Some(d), Some(death)) = (deleted, a.death) {
                     let after = death.saturating_sub(d.at);
@@ -683,7 +714,7 @@ fn check(cfg: &Config, state: &State, survivors: &[u32]) -> Report {
         *faults.entry(f.fault.name()).or_default() += 1;
     }
     let mut text = format!(
-        "torture: backend {} for {:?}, {} contenders, seed {}, death stamps {}\n  acquisitions: {}\n  faults: {}\n  toozctl exits: {}\n  overlaps after a delete, the old CHILD gone within {:?} of it: {}\n  violations: {}\n",
+        "torture: backend {} for {:?}, {} contenders, seed {}, death stamps {}\n  acquisitions: {}\n  faults: {}\n  toozctl exits: {}\n  overlaps after a delete or Redis restart, the old CHILD gone within {:?} of it: {}\n  violations: {}\n",
         cfg.kind.name(),
         cfg.duration,
         cfg.contenders,

@@ -4,10 +4,10 @@
 //! per-request deadline and error mapping).
 //!
 //! The modules below it, each importing only those listed before it (dependencies point one
-//! way): [`keys`] key names and range helpers; [`follow`] following a key from a revision
-//! (every wait is built on it); [`lease`] keeps leases alive and publishes health; [`held`]
-//! gives held keys back; [`shared`] `--shared` readers; [`lock`] locks and semaphores;
-//! [`group`] groups and elections; [`watch`] the `watch` command.
+//! way): `keys` key names and range helpers; `follow` following a key from a revision
+//! (every wait is built on it); `lease` keeps leases alive and publishes health; `held`
+//! gives held keys back; `shared` `--shared` readers; `lock` locks and semaphores;
+//! `group` groups and elections; `watch` the `watch` command.
 //!
 //! Key layout (tooz's keys first; ours live under `/toozctl/` and `toozctl/elections/`,
 //! which tooz never reads):

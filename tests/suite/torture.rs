@@ -801,36 +801,37 @@ fn run_from_env() {
     assert!(report.violations.is_empty(), "{}", report.text);
 }
 
-/// The short run of the suite: 12 s per backend, 3 contenders, the faults a correct
-/// toozctl survives by itself (not `stop-holder`, which nothing inside a stopped process
-/// can survive, nor `restart-server`, the slowest).
+/// The short run of the suite: 12 s rounds per backend, 3 contenders, the faults that
+/// need no long lease (not `stop-holder`, covered by `conformance::guard`, nor
+/// `restart-server`, the slowest). A loaded machine may see few hand-overs in one round:
+/// rounds go on (at most four) until five acquisitions were checked, each round without a
+/// violation.
 mod short {
     use super::*;
 
     fn short(kind: Kind) {
-        let cfg = Config {
-            kind,
-            duration: Duration::from_secs(12),
-            contenders: 3,
-            faults: vec![Fault::Kill9, Fault::PauseServer, Fault::Delete],
-            fault_every: Duration::from_millis(1500),
-            seed: now_ns() as u64 | 1,
-            out: None,
-            delete_bound: Duration::from_secs(1),
-        };
-        let report = torture(&cfg);
-        eprintln!("{}", report.text);
-        assert!(
-            report.acquisitions >= 5,
-            "too few acquisitions to prove anything:\n{}",
-            report.text
-        );
-        assert!(
-            report.faults.values().sum::<usize>() > 0,
-            "no fault was injected:\n{}",
-            report.text
-        );
-        assert!(report.violations.is_empty(), "{}", report.text);
+        let (mut acquisitions, mut faults) = (0, 0);
+        for _ in 0..4 {
+            let cfg = Config {
+                kind,
+                duration: Duration::from_secs(12),
+                contenders: 3,
+                faults: vec![Fault::Kill9, Fault::PauseServer, Fault::Delete],
+                fault_every: Duration::from_millis(1500),
+                seed: now_ns() as u64 | 1,
+                out: None,
+                delete_bound: Duration::from_secs(1),
+            };
+            let report = torture(&cfg);
+            eprintln!("{}", report.text);
+            assert!(report.violations.is_empty(), "{}", report.text);
+            acquisitions += report.acquisitions;
+            faults += report.faults.values().sum::<usize>();
+            if acquisitions >= 5 && faults > 0 {
+                return;
+            }
+        }
+        panic!("too few acquisitions ({acquisitions}) or faults ({faults}) to prove anything");
     }
 
     crate::on_every_backend!(short);

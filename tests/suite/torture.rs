@@ -20,9 +20,12 @@
 //!   server restarted without persistence) is free from that moment, and the holder can
 //!   only stop its CHILD once it learns of it. An overlap whose earlier CHILD had its lock
 //!   removed so — while it ran, or, when the fault read its token as the holder's with
-//!   `toozctl locks` just before, between its acquisition and its start — and was gone
-//!   within `delete_bound` (1 s) of the fault, is counted apart; later than that it is a
-//!   violation. A CHILD whose lock was taken after the fault gets no such allowance.
+//!   `toozctl locks` just before, between its acquisition and its start; for a Redis
+//!   restart, any holder whose token the old server handed out (tokens are seeded from the
+//!   server clock in µs, so: below the restart's start) — and was gone within
+//!   `delete_bound` (1 s) of the delete or of the restarted server answering again, is
+//!   counted apart; later than that it is a violation. A CHILD whose lock was taken after
+//!   the fault gets no such allowance.
 //! - Tokens must strictly increase in the order CHILDs started.
 //! - CHILDs run 0.1-0.6 s (70 %) or 1-5 s (30 %): many hand-overs, and holders that
 //!   outlive the lease, so a stopped holder or a silent server meets a CHILD that must be
@@ -179,10 +182,13 @@ struct Injected {
     /// The CHILD pid of the holder it hit, for holder faults.
     target: Option<u32>,
     note: String,
-    /// For a fault that removes the lock (a delete; a restart of a Redis server without
-    /// persistence): the fencing token of whoever held it just before, read with
+    /// For a delete: the fencing token of whoever held the lock just before, read with
     /// `toozctl locks`. That holder, and only it, had its lock removed from under it.
     holder_token: Option<u64>,
+    /// For a restart of a Redis server without persistence: every token below this was
+    /// handed out by the server that lost its data. Redis tokens are seeded from the
+    /// server clock in µs (same machine here), so this is the restart's start in µs.
+    lost_below: Option<u64>,
 }
 
 #[derive(Default)]
@@ -508,7 +514,10 @@ fn inject(cfg: &Config, fx: &Fx, name: &str, state: &State, stop: &AtomicBool, d
         }
         let fault = faults[rng.below(faults.len() as u64) as usize];
         let at = now_ns();
-        let done_with = |target: Option<u32>, note: String, holder_token: Option<u64>| {
+        let done_with = |target: Option<u32>,
+                         note: String,
+                         holder_token: Option<u64>,
+                         lost_below: Option<u64>| {
             state.lock().unwrap().faults.push(Injected {
                 fault,
                 at,
@@ -516,9 +525,10 @@ fn inject(cfg: &Config, fx: &Fx, name: &str, state: &State, stop: &AtomicBool, d
                 target,
                 note,
                 holder_token,
+                lost_below,
             });
         };
-        let done = |target: Option<u32>, note: String| done_with(target, note, None);
+        let done = |target: Option<u32>, note: String| done_with(target, note, None, None);
         match fault {
             Fault::Kill9 => {
                 let Some((child, toozctl)) = pick_holder(state, &mut rng) else {
@@ -555,16 +565,14 @@ fn inject(cfg: &Config, fx: &Fx, name: &str, state: &State, stop: &AtomicBool, d
             }
             Fault::RestartServer => {
                 // Redis runs without persistence here: a restart removes every lock.
-                let hit = (fx.kind == Kind::Redis)
-                    .then(|| holder_token(fx, name))
-                    .flatten();
+                let lost_below = (fx.kind == Kind::Redis).then_some((at / 1000) as u64);
                 fx.restart();
-                done_with(None, "server restarted".into(), hit);
+                done_with(None, "server restarted".into(), None, lost_below);
             }
             Fault::Delete => {
                 let hit = holder_token(fx, name);
                 if fx.try_delete_lock(name) {
-                    done_with(None, "lock deleted".into(), hit);
+                    done_with(None, "lock deleted".into(), hit, None);
                 }
             }
         }
@@ -654,12 +662,19 @@ fn check(cfg: &Config, state: &State, survivors: &[u32]) -> Report {
                 let deleted = s.faults.iter().find(|f| {
                     let hit_a = match f.fault {
                         Fault::Delete => f.at >= a.start || f.holder_token == Some(a.token),
-                        _ => f.holder_token == Some(a.token),
+                        _ => f.lost_below.is_some_and(|b| a.token < b),
                     };
                     hit_a && f.at <= a_end && f.at <= r.start
                 });
                 if let (Some(d), Some(death)) = (deleted, a.death) {
-                    let after = death.saturating_sub(d.at);
+                    // From the delete, or from when the restarted server answered again
+                    // (the old holder can only learn of it then).
+                    let from = if d.fault == Fault::Delete {
+                        d.at
+                    } else {
+                        d.until
+                    };
+                    let after = death.saturating_sub(from);
                     if after <= cfg.delete_bound.as_nanos() {
                         broken.push(after);
                         continue_latest(&mut latest, r);

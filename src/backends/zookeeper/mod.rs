@@ -212,6 +212,12 @@ pub(crate) fn zk_error(what: &str, e: zk::Error) -> Error {
         Z::NoAuth | Z::AuthFailed => {
             Error::Unavailable(format!("{what}: ZooKeeper refused access ({e})"))
         }
+        // The socket's own errors (a connection reset while the server restarts) come as
+        // `Custom`; a throttling or read-only server is the server's state. None is a bug
+        // of ours: the backend is unavailable (69), not an internal error (70).
+        Z::Custom(_) | Z::Throttled | Z::NotReadOnly => {
+            Error::Unavailable(format!("{what}: ZooKeeper: {e}"))
+        }
         other => Error::Internal(format!("{what}: ZooKeeper: {other}")),
     }
 }
@@ -610,6 +616,25 @@ impl Coordinator for ZkCoordinator {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn server_side_conditions_are_unavailable_not_internal() {
+        use super::{zk, zk_error, Error};
+        for e in [
+            zk::Error::Throttled,
+            zk::Error::NotReadOnly,
+            zk::Error::ConnectionLoss,
+        ] {
+            assert!(
+                matches!(zk_error("listing /x", e.clone()), Error::Unavailable(_)),
+                "{e}"
+            );
+        }
+        assert!(matches!(
+            zk_error("x", zk::Error::BadArguments(&"bad")),
+            Error::Internal(_)
+        ));
+    }
+
     use super::*;
 
     #[test]

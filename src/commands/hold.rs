@@ -533,6 +533,7 @@ mod tests {
 
     #[test]
     fn a_loss_found_only_at_release_is_a_loss() {
+        let _one = crate::supervise::one_at_a_time();
         rt().block_on(async {
             let taken = crate::coordination::Error::Lost("the key holds another owner's token".into());
             let (held, _tx) = probe_with(None, Health::Held { expires: None }, Some(taken));
@@ -546,6 +547,7 @@ mod tests {
 
     #[test]
     fn command_is_not_started_inside_the_safety_margin() {
+        let _one = crate::supervise::one_at_a_time();
         rt().block_on(async {
             // 300 ms left of a 1 s lease: less than --kill-after 500 ms + the 100 ms margin.
             let lease = Duration::from_secs(1);
@@ -566,6 +568,7 @@ mod tests {
 
     #[test]
     fn a_renewal_inside_the_margin_lets_the_command_start() {
+        let _one = crate::supervise::one_at_a_time();
         rt().block_on(async {
             let lease = Duration::from_secs(1);
             let late = Health::Held {
@@ -600,6 +603,7 @@ mod tests {
 
     #[test]
     fn outright_loss_stops_the_command_at_once_and_gives_lost() {
+        let _one = crate::supervise::one_at_a_time();
         rt().block_on(async {
             let (held, tx, released) = probe(None);
             let sup = Supervise {
@@ -638,6 +642,7 @@ mod tests {
 
     #[test]
     fn command_is_stopped_before_an_unrenewed_lease_runs_out() {
+        let _one = crate::supervise::one_at_a_time();
         rt().block_on(async {
             let lease = Duration::from_millis(1500);
             let (held, _tx, _) = probe(Some(lease));
@@ -670,6 +675,7 @@ mod tests {
 
     #[test]
     fn renewals_keep_the_command_running() {
+        let _one = crate::supervise::one_at_a_time();
         rt().block_on(async {
             let lease = Duration::from_millis(600);
             let (held, tx, _) = probe(Some(lease));
@@ -704,6 +710,7 @@ mod tests {
 
     #[test]
     fn a_primitive_lost_before_the_start_never_runs_the_command() {
+        let _one = crate::supervise::one_at_a_time();
         rt().block_on(async {
             let (held, tx, _) = probe(None);
             let _ = tx.send(Health::Lost("gone".into()));
@@ -728,6 +735,7 @@ mod tests {
 
     #[test]
     fn on_lost_ignore_lets_the_command_finish_but_still_reports_lost() {
+        let _one = crate::supervise::one_at_a_time();
         rt().block_on(async {
             let (held, tx, _) = probe(None);
             tokio::spawn(async move {
@@ -757,6 +765,7 @@ mod tests {
 
     #[test]
     fn grace_must_fit_in_the_lease() {
+        let _one = crate::supervise::one_at_a_time();
         let args = |k: Option<u64>| SuperviseArgs {
             on_lost: OnLost::Term,
             kill_after: k.map(Duration::from_secs),

@@ -601,16 +601,19 @@ mod tests {
 
     #[test]
     fn one_deadline_for_the_whole_tree_found_by_walking_proc() {
+        let _one = crate::supervise::one_at_a_time();
         one_deadline(false);
     }
 
     #[test]
     fn one_deadline_for_the_whole_tree_in_a_cgroup_where_one_can_be_made() {
+        let _one = crate::supervise::one_at_a_time();
         one_deadline(true);
     }
 
     #[test]
     fn descendants_that_left_the_group_or_were_orphaned_are_stopped() {
+        let _one = crate::supervise::one_at_a_time();
         rt().block_on(async {
             let dir = tempfile::tempdir().unwrap();
             let (a, b) = (dir.path().join("a"), dir.path().join("b"));
@@ -631,6 +634,7 @@ mod tests {
 
     #[test]
     fn what_a_term_handler_starts_is_not_cut_short() {
+        let _one = crate::supervise::one_at_a_time();
         rt().block_on(async {
             let dir = tempfile::tempdir().unwrap();
             let (up, done) = (dir.path().join("up"), dir.path().join("done"));
@@ -649,6 +653,7 @@ mod tests {
 
     #[test]
     fn a_normal_exit_leaves_no_descendant_running() {
+        let _one = crate::supervise::one_at_a_time();
         rt().block_on(async {
             let dir = tempfile::tempdir().unwrap();
             let a = dir.path().join("a");

@@ -536,6 +536,7 @@ mod tests {
     /// (setsid), and spares a process outside it.
     #[test]
     fn the_walk_kills_the_tree_without_a_cgroup_and_nothing_else() {
+        let _one = crate::supervise::one_at_a_time();
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("a");
         let mut stranger = std::process::Command::new("sleep")

@@ -113,6 +113,14 @@ pub fn exit_code(status: ExitStatus) -> i32 {
     }
 }
 
+/// Tests that spawn COMMANDs share one process, a subreaper: they run one at a time, so
+/// one test's orphans are never re-parented into another's tree while it looks.
+#[cfg(test)]
+pub(crate) fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

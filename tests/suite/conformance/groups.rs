@@ -14,9 +14,36 @@ crate::on_every_backend!(
     a_member_removed_by_hand_is_lost,
     elect_group_leader_and_hand_over,
     watch_lock_group_and_leader,
+    groups_are_refused_naming_the_backend,
 );
 
+/// A backend without groups (tooz's SQL and IPC drivers) refuses every group command with
+/// exit 2 and one line naming the backend, before touching anything.
+fn groups_are_refused_naming_the_backend(kind: Kind) {
+    if kind.has_groups() {
+        return; // the scenarios above cover it
+    }
+    let fx = Fx::shared(kind, "nogroups");
+    let g = fx.name("g");
+    for args in [
+        vec!["group", "create", g.as_str()],
+        vec!["group", "list"],
+        vec!["group", "members", g.as_str()],
+        vec!["group", "join", g.as_str(), "--", "true"],
+        vec!["elect", g.as_str(), "--", "true"],
+        vec!["watch", "group", g.as_str()],
+    ] {
+        let (code, out, err) = run(fx.cmd(&args));
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(err.contains(kind.name()), "{args:?} names the backend: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: one line: {err}");
+    }
+}
+
 fn group_lifecycle_with_capabilities(kind: Kind) {
+    if !kind.has_groups() {
+        return; // checked in groups_are_refused_naming_the_backend
+    }
     let fx = Fx::shared(kind, "groups");
     let g = fx.name("g");
     assert_eq!(run(fx.cmd(&["group", "create", &g])).0, 0);
@@ -62,6 +89,9 @@ fn group_lifecycle_with_capabilities(kind: Kind) {
 }
 
 fn a_member_removed_by_hand_is_lost(kind: Kind) {
+    if !kind.has_groups() {
+        return; // checked in groups_are_refused_naming_the_backend
+    }
     let fx = Fx::shared(kind, "rmmember");
     let g = fx.name("g");
     let joiner = fx
@@ -106,6 +136,9 @@ fn a_member_removed_by_hand_is_lost(kind: Kind) {
 }
 
 fn elect_group_leader_and_hand_over(kind: Kind) {
+    if !kind.has_groups() {
+        return; // checked in groups_are_refused_naming_the_backend
+    }
     let fx = Fx::shared(kind, "elect");
     let g = fx.name("sched");
     let (code, out, err) = run(fx.cmd(&[
@@ -177,6 +210,9 @@ fn elect_group_leader_and_hand_over(kind: Kind) {
 }
 
 fn watch_lock_group_and_leader(kind: Kind) {
+    if !kind.has_groups() {
+        return; // checked in groups_are_refused_naming_the_backend
+    }
     let fx = Fx::shared(kind, "watch");
     let (lock, g) = (fx.name("wl"), fx.name("wg"));
     assert_eq!(run(fx.cmd(&["group", "create", &g])).0, 0);

@@ -45,6 +45,22 @@ impl Kind {
     pub fn has_server(self) -> bool {
         self != Kind::File
     }
+
+    /// Groups, members, leaders (`group *`, `elect`) and `watch group`/`watch leader`.
+    /// A backend without them (tooz's SQL and IPC drivers) answers exit 2 naming itself.
+    pub fn has_groups(self) -> bool {
+        match self {
+            Kind::File | Kind::Redis | Kind::Zookeeper | Kind::Etcd => true,
+        }
+    }
+
+    /// `lock --shared` (readers share, a writer excludes them).
+    pub fn has_shared(self) -> bool {
+        match self {
+            Kind::File | Kind::Zookeeper | Kind::Etcd => true,
+            Kind::Redis => false,
+        }
+    }
 }
 
 /// The server behind a fixture: shared by the whole binary, or private to one test.

@@ -290,6 +290,20 @@ impl EtcdCluster {
             .unwrap_or(0)
     }
 
+    /// Keys under `prefix` in member `i`'s own copy of the data (a serializable read,
+    /// answered by that member without asking the leader).
+    pub fn local_keys(&self, i: usize, prefix: &str) -> Vec<String> {
+        let out = self.ctl(
+            &self.endpoints(&[i]),
+            &["get", "--consistency=s", "--prefix", "--keys-only", prefix],
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
     /// Keys under `prefix`, read from the nodes `which`.
     pub fn keys(&self, which: &[usize], prefix: &str) -> Vec<String> {
         let out = self.ctl(

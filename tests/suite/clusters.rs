@@ -106,6 +106,67 @@ fn etcd_kill9_of_the_leader_fails_over_without_a_loss() {
     assert!(c.keys(&others, "/tooz/locksfailover").is_empty());
 }
 
+/// The cluster fixture's own faults, as the torture run uses them: a member killed with -9
+/// and started again (same data directory, same ports) rejoins and catches up with what
+/// was written while it was down; then the leader is restarted (SIGTERM, start) while a
+/// lock is held through the members, and the hold rides it out.
+#[test]
+fn etcd_a_member_cut_and_started_again_catches_up() {
+    let c = EtcdCluster::start();
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let leader = c.leader().expect("a leader");
+    let cut = (leader + 1) % 3;
+    let old_pid = c.node(cut).pid();
+    c.kill(cut);
+    assert!(!c.node(cut).alive());
+    let others: Vec<usize> = (0..3).filter(|i| *i != cut).collect();
+    let mut mine = spawn(
+        &c.url(&others),
+        home.path(),
+        &[
+            "lock",
+            "--ttl",
+            "10",
+            "--kill-after",
+            "2",
+            "catchup",
+            "--",
+            "sh",
+            "-c",
+            &ours(dir.path(), 8),
+        ],
+    );
+    stamp(&dir.path().join("start"), Duration::from_secs(10));
+    assert!(
+        c.start_node(cut, Duration::from_secs(30)),
+        "member {cut} did not serve again"
+    );
+    assert_ne!(c.node(cut).pid(), old_pid);
+    assert!(
+        wait_until(Duration::from_secs(10), || c
+            .local_keys(cut, "/tooz/lockscatchup")
+            .contains(&"/tooz/lockscatchup".to_string())),
+        "member {cut} never got the lock written while it was down"
+    );
+    let leader = c.leader().expect("a leader after the rejoin");
+    assert!(
+        c.restart(leader, Duration::from_secs(30)),
+        "the leader did not serve again after its restart"
+    );
+    assert_eq!(
+        mine.exit_within(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        mine.stderr()
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || (0..3)
+            .all(|i| c.local_keys(i, "/tooz/lockscatchup").is_empty())),
+        "a member still has the lock after its release"
+    );
+}
+
 /// A follower toozctl talks to stopped for `stop_secs` while we hold with `ttl`.
 fn etcd_stopped_follower(ttl: &str, kill_after: &str, stop_secs: u64) -> Option<i32> {
     let c = EtcdCluster::start();

@@ -1,36 +1,124 @@
 //! Three-node clusters on loopback for failover tests: a 3-member etcd cluster and a
 //! 3-server ZooKeeper ensemble, each node a process of its own started through
 //! `support::spawn_server` (so it dies with the test process) and stopped by its pid when
-//! the cluster is dropped. Faults: kill -9 a node, SIGSTOP / SIGCONT a node. Each tells
-//! which node leads and, for ZooKeeper, which server a session is connected to.
+//! the cluster is dropped. Faults, one node at a time: kill -9 it, SIGSTOP / SIGCONT it,
+//! start it again after a kill (same data directory, same ports), or restart it (SIGTERM,
+//! then start). Each tells which node leads and, for ZooKeeper, which server a session is
+//! connected to.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use super::{alive, free_port, signal, spawn_server, stop, wait_until};
 
-/// One node: its client port and its process.
+/// One node: its client port, its process now, and how to start it again.
 pub struct Node {
     pub port: u16,
-    pub pid: u32,
+    pid: AtomicU32,
+    /// Starts the node's process with its original command line (same data directory,
+    /// same ports) and returns its pid.
+    launch: Box<dyn Fn() -> u32 + Send + Sync>,
+}
+
+impl Node {
+    fn new(port: u16, launch: Box<dyn Fn() -> u32 + Send + Sync>) -> Node {
+        Node {
+            port,
+            pid: AtomicU32::new(launch()),
+            launch,
+        }
+    }
+
+    /// The pid of its current process (a new one after each start).
+    pub fn pid(&self) -> u32 {
+        self.pid.load(Ordering::SeqCst)
+    }
+
+    pub fn alive(&self) -> bool {
+        alive(self.pid())
+    }
 }
 
 /// Nodes of a cluster, stopped (and resumed first, if paused) when dropped.
 struct Nodes(Vec<Node>);
 
+impl Nodes {
+    fn kill(&self, i: usize) {
+        let pid = self.0[i].pid();
+        signal(pid, libc::SIGKILL);
+        wait_until(Duration::from_secs(5), || !alive(pid));
+    }
+
+    /// Start node `i` again after [`Nodes::kill`] or [`Nodes::stop`]: the same command
+    /// line, so the same data directory and ports. A node still running is left alone.
+    fn start(&self, i: usize) {
+        let n = &self.0[i];
+        if !n.alive() {
+            n.pid.store((n.launch)(), Ordering::SeqCst);
+        }
+    }
+
+    /// Stop node `i` cleanly (SIGTERM, SIGKILL after 5 s), resuming it first if paused.
+    fn stop(&self, i: usize) {
+        let pid = self.0[i].pid();
+        signal(pid, libc::SIGCONT);
+        stop(pid);
+    }
+}
+
 impl Drop for Nodes {
     fn drop(&mut self) {
         for n in &self.0 {
-            signal(n.pid, libc::SIGCONT);
+            signal(n.pid(), libc::SIGCONT);
         }
         for n in &self.0 {
-            stop(n.pid);
+            stop(n.pid());
         }
     }
+}
+
+/// Per-node faults, the same on both kinds of cluster; `ready(i)` says when node `i`
+/// serves again.
+macro_rules! node_faults {
+    () => {
+        /// kill -9 node `i` (its data stays; [`Self::start_node`] brings it back).
+        pub fn kill(&self, i: usize) {
+            self.nodes.kill(i);
+        }
+
+        /// SIGSTOP node `i`: it keeps its connections but answers nothing.
+        pub fn pause(&self, i: usize) {
+            signal(self.nodes.0[i].pid(), libc::SIGSTOP);
+        }
+
+        pub fn resume(&self, i: usize) {
+            signal(self.nodes.0[i].pid(), libc::SIGCONT);
+        }
+
+        /// Start node `i` again after a kill (same data directory and ports) and wait up
+        /// to `limit` until it serves; says whether it did.
+        pub fn start_node(&self, i: usize, limit: Duration) -> bool {
+            self.nodes.start(i);
+            wait_until(limit, || self.ready(i))
+        }
+
+        /// Stop node `i` cleanly (SIGTERM) and start it again, waiting up to `limit`
+        /// until it serves; says whether it did.
+        pub fn restart(&self, i: usize, limit: Duration) -> bool {
+            self.nodes.stop(i);
+            self.start_node(i, limit)
+        }
+
+        /// The client ports of the three nodes, in order.
+        pub fn ports(&self) -> Vec<u16> {
+            self.nodes.0.iter().map(|n| n.port).collect()
+        }
+    };
 }
 
 /// A 3-member etcd cluster (`--initial-cluster-state new`), members `e1`..`e3`.
@@ -66,23 +154,44 @@ impl EtcdCluster {
             let name = format!("e{}", i + 1);
             let client = format!("http://127.0.0.1:{port}");
             let peer = format!("http://127.0.0.1:{peer}");
-            let mut cmd = Command::new("etcd");
-            cmd.arg("--data-dir")
-                .arg(dir.path().join(&name))
-                .args(["--name", &name])
-                .args(["--listen-client-urls", &client])
-                .args(["--advertise-client-urls", &client])
-                .args(["--listen-peer-urls", &peer])
-                .args(["--initial-advertise-peer-urls", &peer])
-                .args(["--initial-cluster", &initial])
-                .args(["--initial-cluster-state", "new"])
-                .args(["--log-level", "error"])
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(dir.path().join(format!("{name}.log"))).unwrap());
-            nodes.push(Node {
-                port: *port,
-                pid: spawn_server(cmd),
-            });
+            let mut argv: Vec<std::ffi::OsString> = vec!["--data-dir".into()];
+            argv.push(dir.path().join(&name).into());
+            for a in [
+                "--name",
+                &name,
+                "--listen-client-urls",
+                &client,
+                "--advertise-client-urls",
+                &client,
+                "--listen-peer-urls",
+                &peer,
+                "--initial-advertise-peer-urls",
+                &peer,
+                "--initial-cluster",
+                &initial,
+                // Ignored once the data directory holds the member: a restart rejoins.
+                "--initial-cluster-state",
+                "new",
+                "--log-level",
+                "error",
+            ] {
+                argv.push(a.into());
+            }
+            let log = dir.path().join(format!("{name}.log"));
+            nodes.push(Node::new(
+                *port,
+                Box::new(move || {
+                    let mut cmd = Command::new("etcd");
+                    cmd.args(&argv).stdout(Stdio::null()).stderr(
+                        std::fs::OpenOptions::new()
+                            .create(true)
+                            .append(true)
+                            .open(&log)
+                            .unwrap(),
+                    );
+                    spawn_server(cmd)
+                }),
+            ));
         }
         let c = EtcdCluster {
             dir,
@@ -118,6 +227,17 @@ impl EtcdCluster {
         &self.nodes.0[i]
     }
 
+    node_faults!();
+
+    /// Node `i` runs and says it is healthy (it has a leader and answers reads).
+    pub fn ready(&self, i: usize) -> bool {
+        self.nodes.0[i].alive()
+            && self
+                .ctl(&self.endpoints(&[i]), &["endpoint", "health"])
+                .status
+                .success()
+    }
+
     /// `127.0.0.1:P` of the nodes `which`, comma-separated, in that order.
     pub fn endpoints(&self, which: &[usize]) -> String {
         which
@@ -144,7 +264,7 @@ impl EtcdCluster {
 
     /// Which node leads now, from `etcdctl endpoint status -w json` of the live ones.
     pub fn leader(&self) -> Option<usize> {
-        let live: Vec<usize> = (0..3).filter(|i| alive(self.nodes.0[*i].pid)).collect();
+        let live: Vec<usize> = (0..3).filter(|i| self.nodes.0[*i].alive()).collect();
         let out = self.ctl(
             &self.endpoints(&live),
             &["endpoint", "status", "-w", "json"],
@@ -161,6 +281,29 @@ impl EtcdCluster {
         })
     }
 
+    /// Delete `key` through the nodes `which`; how many keys went (0 or 1).
+    pub fn delete_key(&self, which: &[usize], key: &str) -> usize {
+        let out = self.ctl(&self.endpoints(which), &["del", key]);
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    }
+
+    /// Keys under `prefix` in member `i`'s own copy of the data (a serializable read,
+    /// answered by that member without asking the leader).
+    pub fn local_keys(&self, i: usize, prefix: &str) -> Vec<String> {
+        let out = self.ctl(
+            &self.endpoints(&[i]),
+            &["get", "--consistency=s", "--prefix", "--keys-only", prefix],
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
     /// Keys under `prefix`, read from the nodes `which`.
     pub fn keys(&self, which: &[usize], prefix: &str) -> Vec<String> {
         let out = self.ctl(
@@ -172,19 +315,6 @@ impl EtcdCluster {
             .filter(|l| !l.is_empty())
             .map(str::to_string)
             .collect()
-    }
-
-    pub fn kill(&self, i: usize) {
-        signal(self.nodes.0[i].pid, libc::SIGKILL);
-        wait_until(Duration::from_secs(5), || !alive(self.nodes.0[i].pid));
-    }
-
-    pub fn pause(&self, i: usize) {
-        signal(self.nodes.0[i].pid, libc::SIGSTOP);
-    }
-
-    pub fn resume(&self, i: usize) {
-        signal(self.nodes.0[i].pid, libc::SIGCONT);
     }
 }
 
@@ -230,10 +360,7 @@ impl ZkEnsemble {
                 home.join("data").display()
             );
             std::fs::write(home.join("zoo.cfg"), cfg).unwrap();
-            nodes.push(Node {
-                port: *port,
-                pid: launch(&home),
-            });
+            nodes.push(Node::new(*port, Box::new(move || launch(&home))));
         }
         let z = ZkEnsemble {
             dir,
@@ -302,20 +429,39 @@ impl ZkEnsemble {
     /// each server's `cons`.
     pub fn server_of(&self, sid: &str) -> Option<usize> {
         let needle = format!("sid=0x{}", sid.trim_start_matches("0x"));
-        (0..3).find(|i| alive(self.nodes.0[*i].pid) && self.four(*i, "cons").contains(&needle))
+        (0..3).find(|i| self.nodes.0[*i].alive() && self.four(*i, "cons").contains(&needle))
     }
 
-    pub fn kill(&self, i: usize) {
-        signal(self.nodes.0[i].pid, libc::SIGKILL);
-        wait_until(Duration::from_secs(5), || !alive(self.nodes.0[i].pid));
+    node_faults!();
+
+    /// Node `i` runs and serves (as leader or follower).
+    pub fn ready(&self, i: usize) -> bool {
+        self.nodes.0[i].alive() && self.mode(i).is_some()
     }
 
-    pub fn pause(&self, i: usize) {
-        signal(self.nodes.0[i].pid, libc::SIGSTOP);
-    }
-
-    pub fn resume(&self, i: usize) {
-        signal(self.nodes.0[i].pid, libc::SIGCONT);
+    /// Delete every child of `path` in one transaction, through the servers `which`, as
+    /// one client's delete of a lock: one by one, a waiter could rightly take its turn
+    /// between two deletes. A child can go between listing and commit (its holder let
+    /// go): the transaction then fails as a whole and is tried again. How many went.
+    pub fn delete_children(&self, which: &[usize], path: &str) -> usize {
+        let code = "import sys\nfrom kazoo.client import KazooClient\n\
+                    k=KazooClient(sys.argv[1]);k.start(timeout=15)\np=sys.argv[2]\nn=0\n\
+                    for _ in range(20):\n\
+                    \x20   cs=k.get_children(p) if k.exists(p) else []\n\
+                    \x20   if not cs: break\n\
+                    \x20   t=k.transaction()\n\
+                    \x20   [t.delete(p+'/'+c) for c in cs]\n\
+                    \x20   if all(r is True for r in t.commit()):\n\
+                    \x20       n=len(cs);break\n\
+                    print(n);k.stop()";
+        let hosts = which
+            .iter()
+            .map(|i| format!("127.0.0.1:{}", self.nodes.0[*i].port))
+            .collect::<Vec<_>>()
+            .join(",");
+        let (rc, out, err) = super::python(code, &[&hosts, path]);
+        assert_eq!(rc, 0, "{err}");
+        out.trim().parse().unwrap_or(0)
     }
 
     pub fn dir(&self) -> &Path {
@@ -333,7 +479,13 @@ fn launch(home: &Path) -> u32 {
         .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
         .arg(home.join("zoo.cfg"))
         .stdin(Stdio::null())
-        .stdout(std::fs::File::create(home.join("server.out")).unwrap())
+        .stdout(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(home.join("server.out"))
+                .unwrap(),
+        )
         .stderr(Stdio::null());
     spawn_server(cmd)
 }

@@ -9,6 +9,7 @@ pub mod group;
 pub mod hold;
 pub mod lock;
 pub mod locks;
+pub mod once_per;
 pub mod take;
 pub mod unlock;
 pub mod watch;
@@ -76,6 +77,7 @@ pub enum Command {
 pub async fn run(ctx: &Context, command: Command) -> Result<()> {
     let verbosity = ctx.verbosity;
     crate::coordination::set_note_sink(Box::new(move |m| Log::new(verbosity).info(m)));
+    crate::supervise::sd_notify::init(ctx.notify_socket.clone());
     match command {
         Command::Lock(args) => lock::run(ctx, args).await,
         Command::Elect(args) => elect::run(ctx, args).await,

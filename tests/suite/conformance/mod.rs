@@ -13,6 +13,7 @@ pub mod helpers;
 mod inspect;
 mod lock_command;
 mod locks;
+mod once_per;
 mod release;
 mod sharing;
 mod signals;

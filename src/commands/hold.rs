@@ -177,7 +177,15 @@ pub async fn hold(
     signals: &mut Signals,
     announce: impl FnOnce(),
 ) -> Result<()> {
-    hold_then(log, spec, held, signals, announce, async |_: &Result<()>, _| {}).await
+    hold_then(
+        log,
+        spec,
+        held,
+        signals,
+        announce,
+        async |_: &Result<()>, _| {},
+    )
+    .await
 }
 
 /// [`hold`], with `before_release` called once COMMAND's tree is gone and before anything

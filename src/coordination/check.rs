@@ -40,7 +40,12 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub fn new(check: &str, level: Level, value: impl Into<String>, meaning: impl Into<String>) -> Finding {
+    pub fn new(
+        check: &str,
+        level: Level,
+        value: impl Into<String>,
+        meaning: impl Into<String>,
+    ) -> Finding {
         Finding {
             check: check.to_string(),
             level,
@@ -82,7 +87,11 @@ pub fn round_trip(rtt: Duration) -> Finding {
             ),
         )
     } else {
-        Finding::ok("round trip", value, "renewals and loss detection get through quickly")
+        Finding::ok(
+            "round trip",
+            value,
+            "renewals and loss detection get through quickly",
+        )
     }
 }
 

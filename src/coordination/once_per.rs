@@ -36,6 +36,9 @@ pub struct SuccessRecord {
     /// Layout version: 1.
     #[serde(default = "one")]
     pub version: u32,
+    /// The lock name (keys and paths may hold it encoded).
+    #[serde(default)]
+    pub name: String,
     /// When the run started (when toozctl decided to run it, holding the lock), ms since
     /// the Unix epoch on [`SuccessRecord::clock`].
     pub started_ms: u64,
@@ -59,9 +62,16 @@ fn one() -> u32 {
 
 impl SuccessRecord {
     /// A record of a run by `who` that started and finished at these instants of `clock`.
-    pub fn new(who: &Identity, started_ms: u64, finished_ms: u64, clock: &str) -> SuccessRecord {
+    pub fn new(
+        who: &Identity,
+        name: &str,
+        started_ms: u64,
+        finished_ms: u64,
+        clock: &str,
+    ) -> SuccessRecord {
         SuccessRecord {
             version: 1,
+            name: name.to_string(),
             started_ms,
             finished_ms,
             clock: clock.to_string(),
@@ -158,7 +168,7 @@ mod tests {
             pid: 7,
             command: "backup".into(),
         };
-        let r = SuccessRecord::new(&who, 1_000, 2_500, "redis TIME");
+        let r = SuccessRecord::new(&who, "n", 1_000, 2_500, "redis TIME");
         assert_eq!(SuccessRecord::parse(&r.to_json()), Some(r.clone()));
         assert_eq!(r.started_at(), "1970-01-01T00:00:01.000Z");
         assert!(SuccessRecord::parse(b"not json").is_none());

@@ -55,11 +55,13 @@ pub(super) async fn end(inner: &Inner, name: &str, run: RunStart, succeeded: boo
         return Ok(());
     }
     let finished = server_ms(inner).await?;
-    let record = SuccessRecord::new(&inner.identity, run.started_ms, finished, CLOCK);
+    let record = SuccessRecord::new(&inner.identity, name, run.started_ms, finished, CLOCK);
     inner
         .cmd::<()>(
             "recording the success",
-            redis::cmd("SET").arg(key(inner, name)).arg(record.to_json()),
+            redis::cmd("SET")
+                .arg(key(inner, name))
+                .arg(record.to_json()),
         )
         .await
 }

@@ -26,7 +26,16 @@ fn lines(path: &std::path::Path) -> Vec<String> {
 /// `-m MEMBER lock --once-per PERIOD NAME -- sh -c SCRIPT`, spawned.
 fn fire(fx: &Fx, member: &str, period: &str, name: &str, script: &str) -> Child {
     fx.cmd(&[
-        "-m", member, "lock", "--once-per", period, name, "--", "sh", "-c", script,
+        "-m",
+        member,
+        "lock",
+        "--once-per",
+        period,
+        name,
+        "--",
+        "sh",
+        "-c",
+        script,
     ])
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
@@ -69,7 +78,18 @@ fn two_members_firing_at_skewed_times_run_the_job_once(kind: Kind) {
     );
 
     let (rc_c, _, err_c) = run(fx.cmd(&[
-        "-m", "machine-c", "lock", "--once-per", "1h", "-E", "0", &name, "--", "sh", "-c", &script,
+        "-m",
+        "machine-c",
+        "lock",
+        "--once-per",
+        "1h",
+        "-E",
+        "0",
+        &name,
+        "--",
+        "sh",
+        "-c",
+        &script,
     ]));
     assert_eq!(rc_c, 0, "-E 0 makes a skip quiet for cron: {err_c}");
     assert_eq!(lines(&log), vec!["machine-a"], "the job ran again");

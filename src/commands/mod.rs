@@ -3,6 +3,7 @@
 //! backends, supervision and output; the argument groups shared by several commands live
 //! below it in `crate::cli`.
 
+pub mod check;
 pub mod completions;
 pub mod elect;
 pub mod group;
@@ -71,6 +72,7 @@ pub enum Command {
     Watch(watch::Args),
     Locks(locks::Args),
     Unlock(unlock::Args),
+    Check(check::Args),
     Completions(completions::Args),
 }
 
@@ -85,6 +87,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
         Command::Watch(args) => watch::run(ctx, args).await,
         Command::Locks(args) => locks::run(ctx, args).await,
         Command::Unlock(args) => unlock::run(ctx, args).await,
+        Command::Check(args) => check::run(ctx, args).await,
         Command::Completions(args) => completions::run(args),
     }
 }

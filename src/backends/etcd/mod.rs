@@ -27,6 +27,7 @@
 //! `<enc …>` is the name with `%` and `/` written as `%25` and `%2F`, so that one name's
 //! prefix never contains another's keys. See `docs/etcd-backend.md`.
 
+mod check;
 mod follow;
 mod group;
 mod held;
@@ -45,8 +46,8 @@ use async_trait::async_trait;
 use etcd_client::{Client, ConnectOptions};
 
 use crate::coordination::{
-    BackendUrl, Capabilities, Coordinator, Error, Events, GroupInfo, Held, Holder, Identity,
-    LastSuccess, LockInfo, LockMode, LockRequest, Member, Result, RunStart, Scheme, Wait,
+    BackendUrl, Capabilities, Coordinator, Error, Events, Finding, GroupInfo, Held, Holder,
+    Identity, LastSuccess, LockInfo, LockMode, LockRequest, Member, Result, RunStart, Scheme, Wait,
     WatchTarget,
 };
 
@@ -442,6 +443,10 @@ impl Coordinator for EtcdCoordinator {
 
     async fn last_successes(&self) -> Result<Vec<LastSuccess>> {
         once_per::list(self).await
+    }
+
+    async fn check(&self) -> Result<Vec<Finding>> {
+        check::check(self).await
     }
 
     async fn watch(&self, target: &WatchTarget) -> Result<Events> {

@@ -30,6 +30,7 @@
 //! `.driver_lock`, off-thread work); `lock`; `inspect` (`locks`, `unlock`); `membership`;
 //! `leader`; `groups`; `watch`.
 
+mod check;
 mod groups;
 mod inspect;
 mod leader;
@@ -51,8 +52,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::coordination::{
-    validate_name, BackendUrl, Capabilities, Coordinator, Error, Events, GroupInfo, Held, Holder,
-    Identity, LastSuccess, LockInfo, LockRequest, Member, Result, RunStart, Wait, WatchTarget,
+    validate_name, BackendUrl, Capabilities, Coordinator, Error, Events, Finding, GroupInfo, Held,
+    Holder, Identity, LastSuccess, LockInfo, LockRequest, Member, Result, RunStart, Wait,
+    WatchTarget,
 };
 use safefs::Root;
 use store::{blocking, Store};
@@ -274,6 +276,10 @@ impl Coordinator for FileCoordinator {
 
     async fn last_successes(&self) -> Result<Vec<LastSuccess>> {
         once_per::last_successes(self).await
+    }
+
+    async fn check(&self) -> Result<Vec<Finding>> {
+        check::check(self).await
     }
 }
 

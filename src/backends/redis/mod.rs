@@ -22,6 +22,7 @@
 //! and error mapping; `lock` owns locks and semaphores, `group` groups and leaders, `watch`
 //! the event streams. Nothing here prints; a lost primitive is published as `Health`.
 
+mod check;
 mod group;
 mod lock;
 mod once_per;
@@ -37,8 +38,8 @@ use redis::{
 };
 
 use crate::coordination::{
-    BackendUrl, Capabilities, Coordinator, Error, Events, GroupInfo, Held, Holder, Identity,
-    LastSuccess, LockInfo, LockRequest, Member, Result, RunStart, Wait, WatchTarget,
+    BackendUrl, Capabilities, Coordinator, Error, Events, Finding, GroupInfo, Held, Holder,
+    Identity, LastSuccess, LockInfo, LockRequest, Member, Result, RunStart, Wait, WatchTarget,
 };
 
 /// How long connecting may take before the server counts as unreachable.
@@ -613,6 +614,10 @@ impl Coordinator for RedisCoordinator {
 
     async fn last_successes(&self) -> Result<Vec<LastSuccess>> {
         once_per::list(&self.inner).await
+    }
+
+    async fn check(&self) -> Result<Vec<Finding>> {
+        check::check(&self.inner).await
     }
 
     /// Wait (a few seconds at most) for the clean-ups of cancelled or failed acquisitions,

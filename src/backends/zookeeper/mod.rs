@@ -22,6 +22,7 @@
 //!
 //! `?use_ssl=true` speaks TLS to every host; the `tls` module maps tooz's TLS options.
 
+mod check;
 mod group;
 mod lock;
 mod once_per;
@@ -37,8 +38,9 @@ use tokio::task::JoinHandle;
 use zookeeper_client as zk;
 
 use crate::coordination::{
-    validate_name, BackendUrl, Capabilities, Coordinator, Error, Events, GroupInfo, Held, Holder,
-    Identity, LastSuccess, LockInfo, LockRequest, Member, Result, RunStart, Wait, WatchTarget,
+    validate_name, BackendUrl, Capabilities, Coordinator, Error, Events, Finding, GroupInfo, Held,
+    Holder, Identity, LastSuccess, LockInfo, LockRequest, Member, Result, RunStart, Wait,
+    WatchTarget,
 };
 
 /// tooz's default session timeout (`?timeout=`), in seconds.
@@ -594,6 +596,10 @@ impl Coordinator for ZkCoordinator {
 
     async fn last_successes(&self) -> Result<Vec<LastSuccess>> {
         once_per::list(self).await
+    }
+
+    async fn check(&self) -> Result<Vec<Finding>> {
+        check::check(self).await
     }
 
     /// Finish pending deletions, stop background watches, then close the session so every

@@ -4,6 +4,7 @@
 
 mod access;
 mod cancel;
+mod check;
 pub mod faultkit;
 mod faults;
 mod groups;

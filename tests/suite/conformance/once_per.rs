@@ -11,6 +11,7 @@ use crate::support::wait_until;
 
 crate::on_every_backend!(
     two_members_firing_at_skewed_times_run_the_job_once,
+    machines_with_skewed_clocks_agree_on_the_servers_clock,
     a_failed_run_does_not_count_and_the_period_ends,
     once_per_needs_a_command_and_an_exclusive_lock,
 );
@@ -107,6 +108,75 @@ fn two_members_firing_at_skewed_times_run_the_job_once(kind: Kind) {
     assert_eq!(row["last_success"]["member_id"], "machine-a", "{out}");
     assert_eq!(row["last_success"]["exit_status"], 0, "{out}");
     assert!(row["last_success"]["started_at"].is_string(), "{out}");
+}
+
+/// `toozctl ARGS` as run on a machine whose clock is `offset` (faketime's `+2h`, `-2h`) off:
+/// the wall clock only (monotonic clocks, which leases use, are left alone).
+fn on_skewed_machine(fx: &Fx, offset: &str, args: &[&str]) -> (i32, String) {
+    let mut c = fx.cmd(args);
+    let program = c.get_program().to_owned();
+    let mut skewed = std::process::Command::new("faketime");
+    skewed
+        .args(["-f", offset])
+        .arg(program)
+        .args(c.get_args())
+        .env_clear()
+        .envs(c.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+    c = skewed;
+    let (rc, _, err) = run(c);
+    (rc, err)
+}
+
+/// Two machines whose clocks are 4 hours apart fire a `--once-per 1h` job one after the
+/// other: the second is skipped, because the age of the first success is measured on the
+/// backend's clock. Had either machine's clock been used, machine b (2 h ahead, after a
+/// success stamped by a machine 2 h behind) would have seen a success 4 h old and run again.
+fn machines_with_skewed_clocks_agree_on_the_servers_clock(kind: Kind) {
+    if kind == Kind::File {
+        return; // one machine, one clock: the file backend uses the local clock by design
+    }
+    assert!(
+        std::process::Command::new("faketime")
+            .args(["-f", "+0", "true"])
+            .status()
+            .is_ok_and(|s| s.success()),
+        "faketime is needed (apt-get install faketime; scripts/test installs it)"
+    );
+    let fx = Fx::shared(kind, "onceskew");
+    let name = fx.name("report");
+    let log = fx.home.path().join("runs");
+    let script = format!("echo $TOOZCTL_MEMBER_ID >> {}", log.display());
+    let job = |member: &'static str| -> Vec<String> {
+        [
+            "-m",
+            member,
+            "lock",
+            "--once-per",
+            "1h",
+            &name,
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let a = job("machine-behind");
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let (rc, err) = on_skewed_machine(&fx, "-2h", &a);
+    assert_eq!(rc, 0, "{err}");
+    let b = job("machine-ahead");
+    let b: Vec<&str> = b.iter().map(String::as_str).collect();
+    let (rc, err) = on_skewed_machine(&fx, "+2h", &b);
+    assert_eq!(
+        rc, 1,
+        "the job ran again on a machine whose clock is ahead: {err}"
+    );
+    assert!(err.contains("machine-behind"), "{err}");
+    assert_eq!(lines(&log), vec!["machine-behind"]);
 }
 
 /// A run that fails leaves no record, so the next firing runs; a success is recorded, and

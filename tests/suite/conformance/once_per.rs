@@ -13,6 +13,7 @@ crate::on_every_backend!(
     two_members_firing_at_skewed_times_run_the_job_once,
     machines_with_skewed_clocks_agree_on_the_servers_clock,
     a_failed_run_does_not_count_and_the_period_ends,
+    a_run_that_lost_its_lock_is_not_recorded,
     once_per_needs_a_command_and_an_exclusive_lock,
 );
 
@@ -210,4 +211,30 @@ fn once_per_needs_a_command_and_an_exclusive_lock(kind: Kind) {
     assert_eq!(rc, 2, "{err}");
     let (rc, _, err) = run(fx.cmd(&["lock", "--once-per", "0.5s", &name, "--", "true"]));
     assert_eq!(rc, 2, "{err}");
+}
+
+/// COMMAND exited 0, but the lock was lost while it ran (deleted behind toozctl's back):
+/// the run is not recorded (another machine may have run beside it), so the next runs.
+fn a_run_that_lost_its_lock_is_not_recorded(kind: Kind) {
+    let fx = Fx::shared(kind, "oncelost");
+    let name = fx.name("job");
+    let log = fx.home.path().join("runs");
+    let script = format!(
+        "echo $TOOZCTL_MEMBER_ID >> {}; trap 'exit 0' TERM; sleep 30 & wait",
+        log.display()
+    );
+    let a = fire(&fx, "a", "1h", &name, &script);
+    assert!(wait_until(Duration::from_secs(20), || !lines(&log).is_empty()));
+    fx.delete_lock(&name);
+    let (rc, err) = finish(a);
+    assert_eq!(rc, 3, "lost: {err}");
+    let (rc, err) = finish(fire(
+        &fx,
+        "b",
+        "1h",
+        &name,
+        &format!("echo b >> {}", log.display()),
+    ));
+    assert_eq!(rc, 0, "a lost run does not count: {err}");
+    assert_eq!(lines(&log), vec!["a", "b"]);
 }

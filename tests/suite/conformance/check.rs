@@ -156,3 +156,22 @@ fn a_world_writable_file_backend_directory_is_a_warning() {
     assert_eq!(level_of(&checks, "directory"), "warn", "{out}");
     assert_eq!(rc, 1, "{err}");
 }
+
+/// Checking reads only: a missing file backend directory is reported, not created.
+#[test]
+fn check_creates_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("not-yet");
+    let mut c = toozctl(tmp.path());
+    c.args([
+        "-b",
+        &format!("file://{}", dir.display()),
+        "-o",
+        "json",
+        "check",
+    ]);
+    let (rc, out, err) = run(c);
+    assert_eq!(rc, 0, "{out}\n{err}");
+    assert!(out.contains("(missing)"), "{out}");
+    assert!(!dir.exists(), "check created the directory");
+}

@@ -46,6 +46,7 @@ Register-ArgumentCompleter -Native -CommandName 'toozctl' -ScriptBlock {
             [CompletionResult]::new('watch', 'watch', [CompletionResultType]::ParameterValue, 'Print group, leader or lock events as they happen')
             [CompletionResult]::new('locks', 'locks', [CompletionResultType]::ParameterValue, 'List the locks on the backend: holder, age, TTL left, fencing token')
             [CompletionResult]::new('unlock', 'unlock', [CompletionResultType]::ParameterValue, 'Break a lock (tooz''s break_) and say who held it')
+            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check that the backend can keep toozctl''s promises: versions, notifications, persistence, RTT, clock skew, TLS/auth')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (bash, zsh, fish, elvish, powershell)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -58,6 +59,7 @@ Register-ArgumentCompleter -Native -CommandName 'toozctl' -ScriptBlock {
             [CompletionResult]::new('-l', '-l', [CompletionResultType]::ParameterName, 'Semaphore: up to N holders at once')
             [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'Semaphore: up to N holders at once')
             [CompletionResult]::new('--ttl', '--ttl', [CompletionResultType]::ParameterName, 'Lease for TTL-based backends (Redis, etcd), refreshed well before expiry; at least 1s [default: the URL''s lock_timeout]')
+            [CompletionResult]::new('--once-per', '--once-per', [CompletionResultType]::ParameterName, 'Run COMMAND only if no run of NAME succeeded within DURATION on any machine sharing the backend (checked and recorded under the lock); otherwise exit with the conflict status (-E) without running. Runs count from their start, failed runs do not count. Clock: Redis TIME; ZooKeeper a node''s mtime (the leader''s clock); etcd a lease of DURATION (no clock in etcd); file backend this machine''s clock')
             [CompletionResult]::new('--on-lost', '--on-lost', [CompletionResultType]::ParameterName, 'What to do to COMMAND when the primitive is lost: term (SIGTERM, then SIGKILL after --kill-after), kill, or ignore')
             [CompletionResult]::new('--kill-after', '--kill-after', [CompletionResultType]::ParameterName, 'Grace after the first SIGTERM before SIGKILL goes to COMMAND''s whole process tree, never past the lease''s safe deadline [default: 10s, or half the lease when that is shorter]')
             [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
@@ -416,6 +418,28 @@ Register-ArgumentCompleter -Native -CommandName 'toozctl' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'toozctl;check' {
+            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
+            [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
+            [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'A named profile from the config file')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'A named profile from the config file')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]')
+            [CompletionResult]::new('--oslo-config', '--oslo-config', [CompletionResultType]::ParameterName, 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config')
+            [CompletionResult]::new('--password-file', '--password-file', [CompletionResultType]::ParameterName, 'Read the backend password from the first line of this file (keeps it out of `ps`, unlike a password in -b)')
+            [CompletionResult]::new('-m', '-m', [CompletionResultType]::ParameterName, 'Member id [default: <hostname>-<pid>]')
+            [CompletionResult]::new('--member-id', '--member-id', [CompletionResultType]::ParameterName, 'Member id [default: <hostname>-<pid>]')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More logging on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More logging on stderr (repeat for more)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Less logging on stderr: only errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Less logging on stderr: only errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'toozctl;completions' {
             [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
             [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
@@ -445,6 +469,7 @@ Register-ArgumentCompleter -Native -CommandName 'toozctl' -ScriptBlock {
             [CompletionResult]::new('watch', 'watch', [CompletionResultType]::ParameterValue, 'Print group, leader or lock events as they happen')
             [CompletionResult]::new('locks', 'locks', [CompletionResultType]::ParameterValue, 'List the locks on the backend: holder, age, TTL left, fencing token')
             [CompletionResult]::new('unlock', 'unlock', [CompletionResultType]::ParameterValue, 'Break a lock (tooz''s break_) and say who held it')
+            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check that the backend can keep toozctl''s promises: versions, notifications, persistence, RTT, clock skew, TLS/auth')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (bash, zsh, fish, elvish, powershell)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -493,6 +518,9 @@ Register-ArgumentCompleter -Native -CommandName 'toozctl' -ScriptBlock {
             break
         }
         'toozctl;help;unlock' {
+            break
+        }
+        'toozctl;help;check' {
             break
         }
         'toozctl;help;completions' {

@@ -16,6 +16,9 @@ _toozctl() {
             ",$1")
                 cmd="toozctl"
                 ;;
+            toozctl,check)
+                cmd="toozctl__subcmd__check"
+                ;;
             toozctl,completions)
                 cmd="toozctl__subcmd__completions"
                 ;;
@@ -88,6 +91,9 @@ _toozctl() {
             toozctl__subcmd__group__subcmd__help,members)
                 cmd="toozctl__subcmd__group__subcmd__help__subcmd__members"
                 ;;
+            toozctl__subcmd__help,check)
+                cmd="toozctl__subcmd__help__subcmd__check"
+                ;;
             toozctl__subcmd__help,completions)
                 cmd="toozctl__subcmd__help__subcmd__completions"
                 ;;
@@ -140,8 +146,66 @@ _toozctl() {
 
     case "${cmd}" in
         toozctl)
-            opts="-b -p -m -o -v -q -h -V --backend --profile --config --oslo-config --password-file --member-id --output --verbose --quiet --help --version lock elect group watch locks unlock completions help"
+            opts="-b -p -m -o -v -q -h -V --backend --profile --config --oslo-config --password-file --member-id --output --verbose --quiet --help --version lock elect group watch locks unlock check completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --backend)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -b)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --oslo-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --member-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -m)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "text json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "text json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        toozctl__subcmd__check)
+            opts="-b -p -m -o -v -q -h -V --backend --profile --config --oslo-config --password-file --member-id --output --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -948,8 +1012,22 @@ _toozctl() {
             return 0
             ;;
         toozctl__subcmd__help)
-            opts="lock elect group watch locks unlock completions help"
+            opts="lock elect group watch locks unlock check completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        toozctl__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1172,7 +1250,7 @@ _toozctl() {
             return 0
             ;;
         toozctl__subcmd__lock)
-            opts="-n -w -E -s -l -b -p -m -o -v -q -h -V --no-wait --wait --conflict-exit-code --shared --limit --ttl --record-command --on-lost --kill-after --backend --profile --config --oslo-config --password-file --member-id --output --verbose --quiet --help --version"
+            opts="-n -w -E -s -l -b -p -m -o -v -q -h -V --no-wait --wait --conflict-exit-code --shared --limit --ttl --once-per --record-command --on-lost --kill-after --backend --profile --config --oslo-config --password-file --member-id --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1203,6 +1281,10 @@ _toozctl() {
                     return 0
                     ;;
                 --ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --once-per)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

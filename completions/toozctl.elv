@@ -43,6 +43,7 @@ set edit:completion:arg-completer[toozctl] = {|@words|
             cand watch 'Print group, leader or lock events as they happen'
             cand locks 'List the locks on the backend: holder, age, TTL left, fencing token'
             cand unlock 'Break a lock (tooz''s break_) and say who held it'
+            cand check 'Check that the backend can keep toozctl''s promises: versions, notifications, persistence, RTT, clock skew, TLS/auth'
             cand completions 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -54,6 +55,7 @@ set edit:completion:arg-completer[toozctl] = {|@words|
             cand -l 'Semaphore: up to N holders at once'
             cand --limit 'Semaphore: up to N holders at once'
             cand --ttl 'Lease for TTL-based backends (Redis, etcd), refreshed well before expiry; at least 1s [default: the URL''s lock_timeout]'
+            cand --once-per 'Run COMMAND only if no run of NAME succeeded within DURATION on any machine sharing the backend (checked and recorded under the lock); otherwise exit with the conflict status (-E) without running. Runs count from their start, failed runs do not count. Clock: Redis TIME; ZooKeeper a node''s mtime (the leader''s clock); etcd a lease of DURATION (no clock in etcd); file backend this machine''s clock'
             cand --on-lost 'What to do to COMMAND when the primitive is lost: term (SIGTERM, then SIGKILL after --kill-after), kill, or ignore'
             cand --kill-after 'Grace after the first SIGTERM before SIGKILL goes to COMMAND''s whole process tree, never past the lease''s safe deadline [default: 10s, or half the lease when that is shorter]'
             cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
@@ -390,6 +392,27 @@ set edit:completion:arg-completer[toozctl] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'toozctl;check'= {
+            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand -p 'A named profile from the config file'
+            cand --profile 'A named profile from the config file'
+            cand --config 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]'
+            cand --oslo-config 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config'
+            cand --password-file 'Read the backend password from the first line of this file (keeps it out of `ps`, unlike a password in -b)'
+            cand -m 'Member id [default: <hostname>-<pid>]'
+            cand --member-id 'Member id [default: <hostname>-<pid>]'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand -v 'More logging on stderr (repeat for more)'
+            cand --verbose 'More logging on stderr (repeat for more)'
+            cand -q 'Less logging on stderr: only errors'
+            cand --quiet 'Less logging on stderr: only errors'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'toozctl;completions'= {
             cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
             cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
@@ -418,6 +441,7 @@ set edit:completion:arg-completer[toozctl] = {|@words|
             cand watch 'Print group, leader or lock events as they happen'
             cand locks 'List the locks on the backend: holder, age, TTL left, fencing token'
             cand unlock 'Break a lock (tooz''s break_) and say who held it'
+            cand check 'Check that the backend can keep toozctl''s promises: versions, notifications, persistence, RTT, clock skew, TLS/auth'
             cand completions 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -453,6 +477,8 @@ set edit:completion:arg-completer[toozctl] = {|@words|
         &'toozctl;help;locks'= {
         }
         &'toozctl;help;unlock'= {
+        }
+        &'toozctl;help;check'= {
         }
         &'toozctl;help;completions'= {
         }

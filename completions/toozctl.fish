@@ -43,12 +43,14 @@ complete -c toozctl -n "__fish_toozctl_needs_command" -f -a "group" -d 'Inspect,
 complete -c toozctl -n "__fish_toozctl_needs_command" -f -a "watch" -d 'Print group, leader or lock events as they happen'
 complete -c toozctl -n "__fish_toozctl_needs_command" -f -a "locks" -d 'List the locks on the backend: holder, age, TTL left, fencing token'
 complete -c toozctl -n "__fish_toozctl_needs_command" -f -a "unlock" -d 'Break a lock (tooz\'s break_) and say who held it'
+complete -c toozctl -n "__fish_toozctl_needs_command" -f -a "check" -d 'Check that the backend can keep toozctl\'s promises: versions, notifications, persistence, RTT, clock skew, TLS/auth'
 complete -c toozctl -n "__fish_toozctl_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
 complete -c toozctl -n "__fish_toozctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s w -l wait -d 'Give up after DURATION (30s, 5m, 1h, plain seconds) [default: wait forever]' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s E -l conflict-exit-code -d 'Exit status when not acquired (or not elected)' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s l -l limit -d 'Semaphore: up to N holders at once' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -l ttl -d 'Lease for TTL-based backends (Redis, etcd), refreshed well before expiry; at least 1s [default: the URL\'s lock_timeout]' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -l once-per -d 'Run COMMAND only if no run of NAME succeeded within DURATION on any machine sharing the backend (checked and recorded under the lock); otherwise exit with the conflict status (-E) without running. Runs count from their start, failed runs do not count. Clock: Redis TIME; ZooKeeper a node\'s mtime (the leader\'s clock); etcd a lease of DURATION (no clock in etcd); file backend this machine\'s clock' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -l on-lost -d 'What to do to COMMAND when the primitive is lost: term (SIGTERM, then SIGKILL after --kill-after), kill, or ignore' -r -f -a "term\t''
 kill\t''
 ignore\t''"
@@ -267,6 +269,19 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand unlock" -s v -l verbose 
 complete -c toozctl -n "__fish_toozctl_using_subcommand unlock" -s q -l quiet -d 'Less logging on stderr: only errors'
 complete -c toozctl -n "__fish_toozctl_using_subcommand unlock" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c toozctl -n "__fish_toozctl_using_subcommand unlock" -s V -l version -d 'Print version'
+complete -c toozctl -n "__fish_toozctl_using_subcommand check" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand check" -s p -l profile -d 'A named profile from the config file' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand check" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
+complete -c toozctl -n "__fish_toozctl_using_subcommand check" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
+complete -c toozctl -n "__fish_toozctl_using_subcommand check" -l password-file -d 'Read the backend password from the first line of this file (keeps it out of `ps`, unlike a password in -b)' -r -F
+complete -c toozctl -n "__fish_toozctl_using_subcommand check" -s m -l member-id -d 'Member id [default: <hostname>-<pid>]' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand check" -s o -l output -d 'Output format' -r -f -a "text\t'Tables on a terminal, plain lines otherwise'
+json\t''
+yaml\t''"
+complete -c toozctl -n "__fish_toozctl_using_subcommand check" -s v -l verbose -d 'More logging on stderr (repeat for more)'
+complete -c toozctl -n "__fish_toozctl_using_subcommand check" -s q -l quiet -d 'Less logging on stderr: only errors'
+complete -c toozctl -n "__fish_toozctl_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c toozctl -n "__fish_toozctl_using_subcommand check" -s V -l version -d 'Print version'
 complete -c toozctl -n "__fish_toozctl_using_subcommand completions" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand completions" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand completions" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
@@ -280,14 +295,15 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand completions" -s v -l ver
 complete -c toozctl -n "__fish_toozctl_using_subcommand completions" -s q -l quiet -d 'Less logging on stderr: only errors'
 complete -c toozctl -n "__fish_toozctl_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c toozctl -n "__fish_toozctl_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c toozctl -n "__fish_toozctl_using_subcommand help; and not __fish_seen_subcommand_from lock elect group watch locks unlock completions help" -f -a "lock" -d 'Hold a lock while COMMAND runs (flock across machines)'
-complete -c toozctl -n "__fish_toozctl_using_subcommand help; and not __fish_seen_subcommand_from lock elect group watch locks unlock completions help" -f -a "elect" -d 'Run COMMAND only while leader of a group'
-complete -c toozctl -n "__fish_toozctl_using_subcommand help; and not __fish_seen_subcommand_from lock elect group watch locks unlock completions help" -f -a "group" -d 'Inspect, join and manage groups (tooz\'s layout: tooz clients see the same groups)'
-complete -c toozctl -n "__fish_toozctl_using_subcommand help; and not __fish_seen_subcommand_from lock elect group watch locks unlock completions help" -f -a "watch" -d 'Print group, leader or lock events as they happen'
-complete -c toozctl -n "__fish_toozctl_using_subcommand help; and not __fish_seen_subcommand_from lock elect group watch locks unlock completions help" -f -a "locks" -d 'List the locks on the backend: holder, age, TTL left, fencing token'
-complete -c toozctl -n "__fish_toozctl_using_subcommand help; and not __fish_seen_subcommand_from lock elect group watch locks unlock completions help" -f -a "unlock" -d 'Break a lock (tooz\'s break_) and say who held it'
-complete -c toozctl -n "__fish_toozctl_using_subcommand help; and not __fish_seen_subcommand_from lock elect group watch locks unlock completions help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
-complete -c toozctl -n "__fish_toozctl_using_subcommand help; and not __fish_seen_subcommand_from lock elect group watch locks unlock completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c toozctl -n "__fish_toozctl_using_subcommand help; and not __fish_seen_subcommand_from lock elect group watch locks unlock check completions help" -f -a "lock" -d 'Hold a lock while COMMAND runs (flock across machines)'
+complete -c toozctl -n "__fish_toozctl_using_subcommand help; and not __fish_seen_subcommand_from lock elect group watch locks unlock check completions help" -f -a "elect" -d 'Run COMMAND only while leader of a group'
+complete -c toozctl -n "__fish_toozctl_using_subcommand help; and not __fish_seen_subcommand_from lock elect group watch locks unlock check completions help" -f -a "group" -d 'Inspect, join and manage groups (tooz\'s layout: tooz clients see the same groups)'
+complete -c toozctl -n "__fish_toozctl_using_subcommand help; and not __fish_seen_subcommand_from lock elect group watch locks unlock check completions help" -f -a "watch" -d 'Print group, leader or lock events as they happen'
+complete -c toozctl -n "__fish_toozctl_using_subcommand help; and not __fish_seen_subcommand_from lock elect group watch locks unlock check completions help" -f -a "locks" -d 'List the locks on the backend: holder, age, TTL left, fencing token'
+complete -c toozctl -n "__fish_toozctl_using_subcommand help; and not __fish_seen_subcommand_from lock elect group watch locks unlock check completions help" -f -a "unlock" -d 'Break a lock (tooz\'s break_) and say who held it'
+complete -c toozctl -n "__fish_toozctl_using_subcommand help; and not __fish_seen_subcommand_from lock elect group watch locks unlock check completions help" -f -a "check" -d 'Check that the backend can keep toozctl\'s promises: versions, notifications, persistence, RTT, clock skew, TLS/auth'
+complete -c toozctl -n "__fish_toozctl_using_subcommand help; and not __fish_seen_subcommand_from lock elect group watch locks unlock check completions help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
+complete -c toozctl -n "__fish_toozctl_using_subcommand help; and not __fish_seen_subcommand_from lock elect group watch locks unlock check completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c toozctl -n "__fish_toozctl_using_subcommand help; and __fish_seen_subcommand_from group" -f -a "list" -d 'List groups: name, member count, leader'
 complete -c toozctl -n "__fish_toozctl_using_subcommand help; and __fish_seen_subcommand_from group" -f -a "members" -d 'List a group\'s members: id, capabilities, leader mark'
 complete -c toozctl -n "__fish_toozctl_using_subcommand help; and __fish_seen_subcommand_from group" -f -a "join" -d 'Be a member of a group while COMMAND runs'

@@ -160,6 +160,18 @@ pub fn parse_ttl(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// `--once-per`: a duration of at least one second (etcd counts leases in whole seconds).
+pub fn parse_period(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d < Duration::from_secs(1) {
+        return Err(format!(
+            "'{}' is shorter than 1s, the shortest --once-per period",
+            crate::output::shorten(text, 40)
+        ));
+    }
+    Ok(d)
+}
+
 /// Parse `30s`, `5m`, `1h`, `250ms`, `1h30m`, `1.5` (plain seconds).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let shown = crate::output::shorten(text, 40);

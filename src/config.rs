@@ -378,7 +378,14 @@ pub fn resolve(global: &GlobalArgs) -> Result<Context> {
         .output
         .or_else(|| profile.as_ref().and_then(|p| p.output))
         .unwrap_or_default();
-    Ok(Context::new(url, member_id, host, output, verbosity))
+    let mut ctx = Context::new(url, member_id, host, output, verbosity);
+    // systemd's readiness socket is toozctl's to use (it is the unit's main process), not
+    // COMMAND's: taken out of the environment before any other thread starts.
+    ctx.notify_socket = std::env::var_os("NOTIFY_SOCKET");
+    if ctx.notify_socket.is_some() {
+        std::env::remove_var("NOTIFY_SOCKET");
+    }
+    Ok(ctx)
 }
 
 /// The profile in use, with the file it came from.

@@ -19,6 +19,9 @@ pub struct Context {
     pub stderr_tty: bool,
     /// stdout is a terminal: tables allowed.
     pub stdout_tty: bool,
+    /// `$NOTIFY_SOCKET`: systemd's readiness socket (`supervise::sd_notify`), taken out of
+    /// the environment so COMMAND does not inherit it.
+    pub notify_socket: Option<std::ffi::OsString>,
 }
 
 impl Context {
@@ -37,6 +40,7 @@ impl Context {
             verbosity,
             stderr_tty: std::io::stderr().is_terminal(),
             stdout_tty: std::io::stdout().is_terminal(),
+            notify_socket: None,
         }
     }
 

@@ -24,7 +24,7 @@ pub mod code {
         ("N", "COMMAND's own status; 128+S when it died of signal S"),
         (
             "1",
-            "not acquired: --no-wait found it held, or --wait elapsed (change with -E)",
+            "not acquired: --no-wait found it held, --wait elapsed, or lock --once-per found a recent success (change with -E)",
         ),
         (
             "2",

@@ -25,7 +25,13 @@
 //! 4. Tests: a `Kind` in `tests/suite/support/fixture.rs` (start, URL, delete a lock, pause,
 //!    restart) and a server helper in `tests/suite/support/`; `on_every_backend!` then runs
 //!    every conformance scenario and `scripts/torture --backend NAME` works.
-//! 5. `scripts/test` (install the server package), `scripts/bench` with a
+//! 5. Optional `Coordinator` methods, whose defaults answer `Error::Unsupported` naming the
+//!    backend (exit 2): `begin_run`/`end_run`/`last_successes` for `lock --once-per` (the
+//!    record layout and the clock are the backend's: see `coordination::once_per`, and
+//!    `redis/once_per.rs` for the template) and `check` for `toozctl check` (one
+//!    `coordination::check::Finding` per topic; reads only). Add the backend's arms to the
+//!    expectations of `tests/suite/conformance/{once_per,check}.rs`.
+//! 6. `scripts/test` (install the server package), `scripts/bench` with a
 //!    `scripts/benchmods/NAME.py` module, `docs/NAME-backend.md`, the README's backend
 //!    tables, and the `-b` help text in `cli.rs` (then regenerate completions and man pages).
 

@@ -147,6 +147,8 @@ struct Ctx<'s> {
     signals: &'s mut Signals,
     /// `--on-lost` was applied.
     acted: bool,
+    /// What is held ("lock 'x'"), for systemd's STATUS line.
+    holding: String,
 }
 
 impl Ctx<'_> {
@@ -175,6 +177,28 @@ pub async fn hold(
     signals: &mut Signals,
     announce: impl FnOnce(),
 ) -> Result<()> {
+    hold_then(
+        log,
+        spec,
+        held,
+        signals,
+        announce,
+        async |_: &Result<()>, _| {},
+    )
+    .await
+}
+
+/// [`hold`], with `before_release` called once COMMAND's tree is gone and before anything
+/// is given back: with the outcome so far and whether a primitive was lost (or its lease
+/// ran out) meanwhile. `lock --once-per` records a success there, still under the lock.
+pub async fn hold_then(
+    log: &Log,
+    spec: Spec<'_>,
+    held: Vec<Held>,
+    signals: &mut Signals,
+    announce: impl FnOnce(),
+    before_release: impl AsyncFnOnce(&Result<()>, bool),
+) -> Result<()> {
     let (changes, current) = merge_health(&held);
     // Without COMMAND there is nothing to stop, so no grace to fit before the deadline.
     let grace = match spec.supervise.on_lost {
@@ -187,14 +211,23 @@ pub async fn hold(
         changes,
         signals,
         acted: false,
+        holding: held
+            .iter()
+            .map(|h| h.what.as_str())
+            .collect::<Vec<_>>()
+            .join(" and "),
     };
     let outcome = if spec.command.is_empty() {
         announce();
+        crate::supervise::sd_notify::ready(&format!("holding {}", cx.holding));
         hold_without_command(&mut cx).await
     } else {
         let keep: Vec<_> = held.iter().flat_map(|h| h.keep_alive_fds()).collect();
         run_command(&spec, &mut cx, &keep, announce).await
     };
+    cx.catch_up();
+    before_release(&outcome, cx.dog.lost().is_some()).await;
+    crate::supervise::sd_notify::send("STOPPING=1");
     let mut dog = cx.dog;
     release_all(log, &mut dog, held).await;
     match dog.take_lost() {
@@ -287,6 +320,11 @@ async fn run_command(
     })?;
     cx.log.debug(&format!(
         "started COMMAND as pid {} in its own process group",
+        child.pid()
+    ));
+    crate::supervise::sd_notify::ready(&format!(
+        "holding {}; COMMAND running as pid {}",
+        cx.holding,
         child.pid()
     ));
     cx.log.info(&format!(

@@ -10,11 +10,12 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::hold;
+use super::once_per;
 use super::take::{self, Announcement, Contest, Patience};
 use crate::cli::{SuperviseArgs, WaitArgs, EXIT_CODES};
 use crate::context::Context;
 use crate::coordination::{Coordinator, Holder, LockMode, LockRequest};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::output::{self, Log};
 use crate::supervise::Signals;
 
@@ -27,7 +28,9 @@ Examples:
   # wait at most 5 minutes; up to 3 holders at once
   toozctl lock -w 5m -l 3 encoder-slots -- ffmpeg ...
   # hold it from a shell script until SIGTERM
-  toozctl lock maintenance &";
+  toozctl lock maintenance &
+  # cron fires this on every machine; it runs at most once per day, wherever it fires first
+  toozctl -b redis://redis.example:6379 lock --once-per 23h -E 0 daily-report -- report.sh";
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -59,6 +62,13 @@ pub struct Args {
     /// Lease for TTL-based backends (Redis, etcd), refreshed well before expiry; at least 1s [default: the URL's lock_timeout]
     #[arg(long, value_parser = crate::cli::parse_ttl, value_name = "DURATION")]
     pub ttl: Option<Duration>,
+    /// Run COMMAND only if no run of NAME succeeded within DURATION on any machine sharing
+    /// the backend (checked and recorded under the lock); otherwise exit with the conflict
+    /// status (-E) without running. Runs count from their start, failed runs do not count.
+    /// Clock: Redis TIME; ZooKeeper a node's mtime (the leader's clock); etcd a lease of
+    /// DURATION (no clock in etcd); file backend this machine's clock
+    #[arg(long, value_parser = crate::cli::parse_period, value_name = "DURATION", conflicts_with_all = ["shared", "limit"])]
+    pub once_per: Option<Duration>,
     /// Record COMMAND's words (up to 80 characters) in the holder record that other backend
     /// users can read, instead of only its program name
     #[arg(long)]
@@ -125,7 +135,28 @@ async fn lock_and_hold(
         coord.acquire(&req).await
     };
     let holder = async || describe(&coord.lock_holders(&args.name).await.unwrap_or_default());
+    if args.once_per.is_some() && args.command.is_empty() {
+        return Err(Error::Usage(
+            "--once-per needs a COMMAND to run (after --)".into(),
+        ));
+    }
     let held = take::take_or_wait(ctx, log, signals, &contest, &patience, attempt, holder).await?;
+    let run = match args.once_per {
+        None => None,
+        Some(period) => {
+            let code = args.waiting.conflict_exit_code;
+            let begun = once_per::begin(coord, &args.name, period, code, ctx.quiet()).await;
+            match begun {
+                Ok(run) => Some(run),
+                Err(e) => {
+                    if let Err(r) = held.release().await {
+                        log.warn(&format!("releasing lock '{}': {r}", args.name));
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    };
     let token = held.fencing_token;
     let spec = hold::Spec {
         command: &args.command,
@@ -141,10 +172,13 @@ async fn lock_and_hold(
         acquired_at: Some(output::rfc3339_now()),
     };
     let done = format!("acquired lock '{}' (fencing token {token})", args.name);
-    hold::hold(log, spec, vec![held], signals, || {
-        take::announce(ctx, log, args.command.is_empty(), &record, &done, "holding")
-    })
-    .await
+    let announce = || take::announce(ctx, log, args.command.is_empty(), &record, &done, "holding");
+    let record_run = async |outcome: &Result<()>, lost: bool| {
+        if let Some(run) = run {
+            once_per::end(coord, log, &args.name, run, outcome, lost).await;
+        }
+    };
+    hold::hold_then(log, spec, vec![held], signals, announce, record_run).await
 }
 
 fn describe(holders: &[Holder]) -> String {

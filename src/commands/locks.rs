@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::backends;
 use crate::context::Context;
-use crate::coordination::{Holder, LockInfo};
+use crate::coordination::{Holder, LastSuccess, LockInfo};
 use crate::error::Result;
 use crate::output::{table, Log};
 
@@ -34,7 +34,9 @@ they have been held, the time left on their lease (Redis, etcd) and their fencin
 toozctl shows its member id, host, pid and command; a lock held by a tooz client shows what tooz stores \
 (on the file backend: the pid holding the POSIX fcntl lock and its command line).\n\n\
 Text output has one row per holder (shared locks and semaphores have several); -o json and -o yaml \
-print one list of objects with the fields name, holder, acquired_at, age_ms, ttl_ms, fencing_token.",
+print one list of objects with the fields name, holder, acquired_at, age_ms, ttl_ms, fencing_token, \
+and last_success for a lock used with `lock --once-per` (member_id, host, pid, started_at, finished_at, \
+age_ms, exit_status, clock). --all also lists free locks known only by such a record.",
     after_help = AFTER_HELP
 )]
 pub struct Args {
@@ -53,9 +55,68 @@ struct Row {
     age_ms: Option<u64>,
     ttl_ms: Option<u64>,
     fencing_token: Option<u64>,
+    /// `lock --once-per`: the last recorded success of the job under this lock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_success: Option<Success>,
 }
 
-fn rows(locks: Vec<LockInfo>, all: bool) -> Vec<Row> {
+/// The last success as `locks` shows it.
+#[derive(Debug, Clone, Serialize)]
+struct Success {
+    member_id: String,
+    host: String,
+    pid: u32,
+    started_at: String,
+    finished_at: String,
+    /// How long ago it started, on the backend's clock where it tells (see `clock`).
+    age_ms: u64,
+    exit_status: i32,
+    clock: String,
+}
+
+impl Success {
+    fn of(l: &LastSuccess) -> Success {
+        let r = &l.record;
+        Success {
+            member_id: r.member_id.clone(),
+            host: r.host.clone(),
+            pid: r.pid,
+            started_at: r.started_at(),
+            finished_at: r.finished_at(),
+            age_ms: l.age_or_local().as_millis() as u64,
+            exit_status: r.exit_status,
+            clock: r.clock.clone(),
+        }
+    }
+}
+
+/// Locks with their last success; with `all`, a lock known only by its record (free, and
+/// the backend keeps nothing else of it) is listed too.
+fn rows(mut locks: Vec<LockInfo>, successes: Vec<LastSuccess>, all: bool) -> Vec<Row> {
+    let by_name: std::collections::HashMap<String, Success> = successes
+        .iter()
+        .map(|l| (l.name.clone(), Success::of(l)))
+        .collect();
+    if all {
+        for l in &successes {
+            if !locks.iter().any(|k| k.name == l.name) {
+                locks.push(LockInfo {
+                    name: l.name.clone(),
+                    holders: Vec::new(),
+                    ttl: None,
+                    fencing_token: None,
+                });
+            }
+        }
+    }
+    let mut out = plain_rows(locks, all);
+    for r in &mut out {
+        r.last_success = by_name.get(&r.name).cloned();
+    }
+    out
+}
+
+fn plain_rows(locks: Vec<LockInfo>, all: bool) -> Vec<Row> {
     let mut out = Vec::new();
     for lock in locks {
         let ttl_ms = lock.ttl.map(|t| t.as_millis() as u64);
@@ -69,6 +130,7 @@ fn rows(locks: Vec<LockInfo>, all: bool) -> Vec<Row> {
                     age_ms: None,
                     ttl_ms,
                     fencing_token,
+                    last_success: None,
                 });
             }
             continue;
@@ -86,6 +148,7 @@ fn rows(locks: Vec<LockInfo>, all: bool) -> Vec<Row> {
                 ttl_ms,
                 fencing_token: h.fencing_token,
                 holder: Some(h),
+                last_success: None,
             });
         }
     }
@@ -140,7 +203,8 @@ fn holder_text(h: &Holder) -> String {
 }
 
 impl table::Row for Row {
-    const HEADERS: &'static [&'static str] = &["NAME", "HOLDER", "AGE", "TTL", "TOKEN"];
+    const HEADERS: &'static [&'static str] =
+        &["NAME", "HOLDER", "AGE", "TTL", "TOKEN", "LAST SUCCESS"];
 
     fn cells(&self) -> Vec<String> {
         let dash = || "-".to_string();
@@ -159,6 +223,17 @@ impl table::Row for Row {
             self.fencing_token
                 .map(|t| t.to_string())
                 .unwrap_or_else(dash),
+            self.last_success
+                .as_ref()
+                .map(|l| {
+                    format!(
+                        "{} ago by {} on {}",
+                        humanize(Duration::from_millis(l.age_ms)),
+                        l.member_id,
+                        l.host
+                    )
+                })
+                .unwrap_or_else(dash),
         ]
     }
 }
@@ -167,10 +242,19 @@ pub async fn run(ctx: &Context, args: Args) -> Result<()> {
     let log = Log::new(ctx.verbosity);
     let coord = backends::connect(&ctx.url, ctx.identity(&[], false)).await?;
     let listed = coord.locks().await;
+    // Backends without once-per records (Unsupported) simply have none to show.
+    let successes = match coord.last_successes().await {
+        Ok(s) => s,
+        Err(crate::coordination::Error::Unsupported(_)) => Vec::new(),
+        Err(e) => {
+            log.warn(&format!("reading the --once-per records: {e}"));
+            Vec::new()
+        }
+    };
     if let Err(e) = coord.close().await {
         log.debug(&format!("closing the backend connection: {e}"));
     }
-    let rows = rows(listed?, args.all);
+    let rows = rows(listed?, successes, args.all);
     if rows.is_empty() && ctx.output == crate::cli::OutputFormat::Text {
         if !ctx.quiet() {
             log.error(&format!(

@@ -3,12 +3,14 @@
 //! backends, supervision and output; the argument groups shared by several commands live
 //! below it in `crate::cli`.
 
+pub mod check;
 pub mod completions;
 pub mod elect;
 pub mod group;
 pub mod hold;
 pub mod lock;
 pub mod locks;
+pub mod once_per;
 pub mod take;
 pub mod unlock;
 pub mod watch;
@@ -70,12 +72,14 @@ pub enum Command {
     Watch(watch::Args),
     Locks(locks::Args),
     Unlock(unlock::Args),
+    Check(check::Args),
     Completions(completions::Args),
 }
 
 pub async fn run(ctx: &Context, command: Command) -> Result<()> {
     let verbosity = ctx.verbosity;
     crate::coordination::set_note_sink(Box::new(move |m| Log::new(verbosity).info(m)));
+    crate::supervise::sd_notify::init(ctx.notify_socket.clone());
     match command {
         Command::Lock(args) => lock::run(ctx, args).await,
         Command::Elect(args) => elect::run(ctx, args).await,
@@ -83,6 +87,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
         Command::Watch(args) => watch::run(ctx, args).await,
         Command::Locks(args) => locks::run(ctx, args).await,
         Command::Unlock(args) => unlock::run(ctx, args).await,
+        Command::Check(args) => check::run(ctx, args).await,
         Command::Completions(args) => completions::run(args),
     }
 }

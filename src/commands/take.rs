@@ -79,7 +79,9 @@ where
         Some(d) => Wait::Until(patience.started + d),
         None => Wait::Forever,
     };
-    let spinner = Spinner::start(log, ctx.stderr_tty, &format!("{}, {by}", contest.waiting));
+    let waiting = format!("{}, {by}", contest.waiting);
+    crate::supervise::sd_notify::status(&waiting);
+    let spinner = Spinner::start(log, ctx.stderr_tty, &waiting);
     let got = hold::interruptible(signals, attempt(wait)).await;
     spinner.finish();
     match got?? {

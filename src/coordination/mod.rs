@@ -21,6 +21,8 @@
 //! call before exiting).
 
 pub mod capabilities;
+pub mod check;
+pub mod once_per;
 pub mod url;
 
 use std::fmt;
@@ -33,6 +35,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 pub use capabilities::Capabilities;
+pub use check::Finding;
+pub use once_per::{LastSuccess, RunStart, SuccessRecord};
 pub use url::{BackendUrl, HostPort, Scheme, Secret};
 
 /// What went wrong, by kind; `crate::error` maps each kind to the contract's exit code.
@@ -525,6 +529,45 @@ pub trait Coordinator: Send + Sync {
     /// Follow changes of `target`.
     async fn watch(&self, _target: &WatchTarget) -> Result<Events> {
         Err(Error::unsupported("watches", self.url().scheme))
+    }
+
+    /// `lock --once-per`, called while holding lock `name` exclusively: read the record of
+    /// the last success of `name` with its age on the backend's clock, and stamp the start
+    /// of a run on that clock. `period` is the `--once-per` duration (a backend may skip
+    /// taking anything for a run that will not happen: the last success is within it).
+    /// See [`once_per`] for the layout and for what each method must do.
+    async fn begin_run(&self, _name: &str, _period: Duration) -> Result<RunStart> {
+        Err(Error::unsupported(
+            "once-per records (lock --once-per)",
+            self.url().scheme,
+        ))
+    }
+
+    /// `lock --once-per`, still holding lock `name`: `succeeded` = COMMAND exited 0 with the
+    /// lock held: record the run begun by [`Coordinator::begin_run`]; otherwise (a failure,
+    /// a loss, a skip) leave the previous record and give back what `begin_run` took.
+    async fn end_run(&self, _name: &str, _run: RunStart, _succeeded: bool) -> Result<()> {
+        Err(Error::unsupported(
+            "once-per records (lock --once-per)",
+            self.url().scheme,
+        ))
+    }
+
+    /// Every recorded success (for `toozctl locks`); reads only.
+    async fn last_successes(&self) -> Result<Vec<LastSuccess>> {
+        Err(Error::unsupported(
+            "once-per records (lock --once-per)",
+            self.url().scheme,
+        ))
+    }
+
+    /// `toozctl check`: one finding per topic (version and features used, persistence,
+    /// round trip, clock skew, TLS/auth...). Reads only. See [`check`].
+    async fn check(&self) -> Result<Vec<Finding>> {
+        Err(Error::unsupported(
+            "checks (toozctl check)",
+            self.url().scheme,
+        ))
     }
 
     /// Withdraw anything left (queue entries of cancelled waits) and close the session.

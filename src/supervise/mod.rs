@@ -53,6 +53,7 @@ mod cgroup;
 mod child;
 pub mod guard;
 mod procs;
+pub mod sd_notify;
 mod tty;
 
 pub use child::{Child, Event, SpawnError};

@@ -17,6 +17,7 @@ mod generated;
 mod group;
 mod help;
 mod hostile_input;
+mod install;
 mod lock;
 mod locks;
 mod redis;

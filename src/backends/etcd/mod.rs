@@ -21,17 +21,20 @@
 //! | `/toozctl/semaphores/<enc name>/<lease hex>` | holder record (JSON, mode `limit N`) | the holder's lease | us |
 //! | `/toozctl/readers/<enc name>/<lease hex>` | a `--shared` holder's record (JSON) | the reader's lease | us (the tooz key then holds `toozctl:shared` on a lease all readers keep alive) |
 //! | `/toozctl/waiters/<enc name>/<lease hex>` | a waiter's value (16 bytes) then its holder record | the waiter's lease | us: hand-over queue |
+//! | `/toozctl/last-success/<enc name>` | `lock --once-per`: the last success (JSON) | a lease of DURATION granted at the run's start, never renewed: etcd's own clock (see `once_per`) | us |
 //! | `toozctl/elections/<enc group>/<lease hex>` | the leader candidate's member id | the candidate's lease | us (etcd's own election layout) |
 //!
 //! `<enc …>` is the name with `%` and `/` written as `%25` and `%2F`, so that one name's
 //! prefix never contains another's keys. See `docs/etcd-backend.md`.
 
+mod check;
 mod follow;
 mod group;
 mod held;
 mod keys;
 mod lease;
 mod lock;
+mod once_per;
 mod shared;
 mod watch;
 
@@ -43,8 +46,9 @@ use async_trait::async_trait;
 use etcd_client::{Client, ConnectOptions};
 
 use crate::coordination::{
-    BackendUrl, Capabilities, Coordinator, Error, Events, GroupInfo, Held, Holder, Identity,
-    LockInfo, LockMode, LockRequest, Member, Result, Scheme, Wait, WatchTarget,
+    BackendUrl, Capabilities, Coordinator, Error, Events, Finding, GroupInfo, Held, Holder,
+    Identity, LastSuccess, LockInfo, LockMode, LockRequest, Member, Result, RunStart, Scheme, Wait,
+    WatchTarget,
 };
 
 /// tooz's default request timeout, and of `lock_timeout` / `membership_timeout`.
@@ -426,6 +430,23 @@ impl Coordinator for EtcdCoordinator {
 
     async fn leader(&self, g: &str) -> Result<Option<Holder>> {
         group::leader(self, g).await
+    }
+
+    async fn begin_run(&self, name: &str, period: Duration) -> Result<RunStart> {
+        crate::coordination::validate_name("lock", name)?;
+        once_per::begin(self, name, period).await
+    }
+
+    async fn end_run(&self, name: &str, run: RunStart, succeeded: bool) -> Result<()> {
+        once_per::end(self, name, run, succeeded).await
+    }
+
+    async fn last_successes(&self) -> Result<Vec<LastSuccess>> {
+        once_per::list(self).await
+    }
+
+    async fn check(&self) -> Result<Vec<Finding>> {
+        check::check(self).await
     }
 
     async fn watch(&self, target: &WatchTarget) -> Result<Events> {

@@ -8,6 +8,7 @@
 //! | `DIR/groups/`, `DIR/tmp/`, `DIR/.driver_lock` | tooz and us | tooz makes them at start; we make them when we first write (reading commands create nothing); groups live here |
 //! | `DIR/.toozctl/locks/<enc>/token` | us | the fencing counter (decimal), incremented under an OFD lock on itself |
 //! | `DIR/.toozctl/locks/<enc>/holders/<token>.json` | us | one record per current holder; the holder keeps an OFD lock on it, so a record without a lock is stale (its process died) and is removed by the next reader |
+//! | `DIR/.toozctl/locks/<enc>/last-success.json` | us | `lock --once-per`: the last success (JSON, this machine's clock), see `once_per` |
 //! | `DIR/.toozctl/locks/<enc>/slots/<i>` | us | `--limit N` semaphores: holder *i* keeps an OFD write lock on slot *i* (and a read lock on the lock file, so exclusive holders and tooz are excluded) |
 //!
 //! | `DIR/groups/<sha1(group)>/…` | tooz and us | groups and members in tooz's layout; see `groups` |
@@ -29,6 +30,7 @@
 //! `.driver_lock`, off-thread work); `lock`; `inspect` (`locks`, `unlock`); `membership`;
 //! `leader`; `groups`; `watch`.
 
+mod check;
 mod groups;
 mod inspect;
 mod leader;
@@ -37,6 +39,7 @@ mod lock;
 mod membership;
 mod notify;
 mod ofd;
+mod once_per;
 mod safefs;
 mod store;
 mod tooz_format;
@@ -49,8 +52,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::coordination::{
-    validate_name, BackendUrl, Capabilities, Coordinator, Error, Events, GroupInfo, Held, Holder,
-    Identity, LockInfo, LockRequest, Member, Result, Wait, WatchTarget,
+    validate_name, BackendUrl, Capabilities, Coordinator, Error, Events, Finding, GroupInfo, Held,
+    Holder, Identity, LastSuccess, LockInfo, LockRequest, Member, Result, RunStart, Wait,
+    WatchTarget,
 };
 use safefs::Root;
 use store::{blocking, Store};
@@ -260,6 +264,22 @@ impl Coordinator for FileCoordinator {
 
     async fn break_lock(&self, name: &str) -> Result<Vec<Holder>> {
         inspect::break_lock(self, name)
+    }
+
+    async fn begin_run(&self, name: &str, _period: Duration) -> Result<RunStart> {
+        once_per::begin(self, name).await
+    }
+
+    async fn end_run(&self, name: &str, run: RunStart, succeeded: bool) -> Result<()> {
+        once_per::end(self, name, run, succeeded).await
+    }
+
+    async fn last_successes(&self) -> Result<Vec<LastSuccess>> {
+        once_per::last_successes(self).await
+    }
+
+    async fn check(&self) -> Result<Vec<Finding>> {
+        check::check(self).await
     }
 }
 

@@ -10,6 +10,7 @@
 //! | `NS_<name>_lock.holder` | us | our `Holder` JSON, same TTL as the lock, deleted on release |
 //! | `NS_<name>_lock.released`, `.acquired` | us | pub/sub channels: published on every release (wakes waiters) and acquisition (wakes watchers) |
 //! | `NS_<name>_lock.sem`, `.holders` | us | `--limit N`: ZSET token → expiry (server ms), HASH token → holder |
+//! | `NS_<name>_lock.last-success` | us | `lock --once-per`: the last success (JSON, times from `TIME`), see `once_per` |
 //! | `NS_groups`, `NS_group:<g>`, `NS_beats:<m>` | tooz and us | groups, members (msgpack), heartbeats |
 //! | `NS_group:<g>.changed` | us | pub/sub channel: published on join/leave, wakes watchers |
 //! | `NS_leader_of_<g>_lock` (+ `.holder`) | tooz and us | the leader lock; the holder record names the leader |
@@ -21,8 +22,10 @@
 //! and error mapping; `lock` owns locks and semaphores, `group` groups and leaders, `watch`
 //! the event streams. Nothing here prints; a lost primitive is published as `Health`.
 
+mod check;
 mod group;
 mod lock;
+mod once_per;
 mod watch;
 
 use std::sync::{Arc, Mutex};
@@ -35,8 +38,8 @@ use redis::{
 };
 
 use crate::coordination::{
-    BackendUrl, Capabilities, Coordinator, Error, Events, GroupInfo, Held, Holder, Identity,
-    LockInfo, LockRequest, Member, Result, Wait, WatchTarget,
+    BackendUrl, Capabilities, Coordinator, Error, Events, Finding, GroupInfo, Held, Holder,
+    Identity, LastSuccess, LockInfo, LockRequest, Member, Result, RunStart, Wait, WatchTarget,
 };
 
 /// How long connecting may take before the server counts as unreachable.
@@ -597,6 +600,24 @@ impl Coordinator for RedisCoordinator {
     async fn watch(&self, target: &WatchTarget) -> Result<Events> {
         validate("watch target", target.name())?;
         watch::watch(&self.inner, target).await
+    }
+
+    async fn begin_run(&self, name: &str, _period: Duration) -> Result<RunStart> {
+        validate("lock", name)?;
+        once_per::begin(&self.inner, name).await
+    }
+
+    async fn end_run(&self, name: &str, run: RunStart, succeeded: bool) -> Result<()> {
+        validate("lock", name)?;
+        once_per::end(&self.inner, name, run, succeeded).await
+    }
+
+    async fn last_successes(&self) -> Result<Vec<LastSuccess>> {
+        once_per::list(&self.inner).await
+    }
+
+    async fn check(&self) -> Result<Vec<Finding>> {
+        check::check(&self.inner).await
     }
 
     /// Wait (a few seconds at most) for the clean-ups of cancelled or failed acquisitions,

@@ -10,6 +10,7 @@
 //! | `/NS/locks/<name>/<uuid4hex>__rlock__<seq10>` | us, kazoo `ReadLock` | `--shared` contender |
 //! | `/NS/locks/<name>/<uuid4hex>` | us, kazoo `Semaphore` | `--limit N` lease, ephemeral; `/NS/locks/<name>` data = N; `/NS/locks/<name>-__lock__` serialises acquirers |
 //! | `/NS/locks/.toozctl/<session id hex>` | us | who we are (JSON: host, pid, command), ephemeral, one per session; tooz never lists it |
+//! | `/NS/locks/.toozctl/clock`, `/NS/locks/.toozctl/last-success/<enc name>` | us | `lock --once-per`: the server's time (a write's mtime) and the last success, see `once_per` |
 //! | `/NS/<group>/<member>` | tooz and us | ephemeral member node, msgpack capabilities |
 //! | `/NS/<group>/leader/<uuid4hex>__lock__<seq10>` | tooz and us | leader contender (kazoo `Lock`), data = member id |
 //!
@@ -21,8 +22,10 @@
 //!
 //! `?use_ssl=true` speaks TLS to every host; the `tls` module maps tooz's TLS options.
 
+mod check;
 mod group;
 mod lock;
+mod once_per;
 mod session;
 mod tls;
 mod watch;
@@ -35,8 +38,9 @@ use tokio::task::JoinHandle;
 use zookeeper_client as zk;
 
 use crate::coordination::{
-    validate_name, BackendUrl, Capabilities, Coordinator, Error, Events, GroupInfo, Held, Holder,
-    Identity, LockInfo, LockRequest, Member, Result, Wait, WatchTarget,
+    validate_name, BackendUrl, Capabilities, Coordinator, Error, Events, Finding, GroupInfo, Held,
+    Holder, Identity, LastSuccess, LockInfo, LockRequest, Member, Result, RunStart, Wait,
+    WatchTarget,
 };
 
 /// tooz's default session timeout (`?timeout=`), in seconds.
@@ -578,6 +582,24 @@ impl Coordinator for ZkCoordinator {
 
     async fn watch(&self, target: &WatchTarget) -> Result<Events> {
         watch::watch(self, target).await
+    }
+
+    async fn begin_run(&self, name: &str, _period: Duration) -> Result<RunStart> {
+        self.lock_dir(name)?;
+        once_per::begin(self, name).await
+    }
+
+    async fn end_run(&self, name: &str, run: RunStart, succeeded: bool) -> Result<()> {
+        self.lock_dir(name)?;
+        once_per::end(self, name, run, succeeded).await
+    }
+
+    async fn last_successes(&self) -> Result<Vec<LastSuccess>> {
+        once_per::list(self).await
+    }
+
+    async fn check(&self) -> Result<Vec<Finding>> {
+        check::check(self).await
     }
 
     /// Finish pending deletions, stop background watches, then close the session so every

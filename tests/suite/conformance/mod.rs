@@ -4,6 +4,7 @@
 
 mod access;
 mod cancel;
+mod check;
 pub mod faultkit;
 mod faults;
 mod groups;
@@ -13,7 +14,9 @@ pub mod helpers;
 mod inspect;
 mod lock_command;
 mod locks;
+mod once_per;
 mod release;
 mod sharing;
 mod signals;
 mod supervision;
+mod systemd;

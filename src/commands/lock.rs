@@ -126,10 +126,10 @@ async fn lock_and_hold(
     };
     let holder = async || describe(&coord.lock_holders(&args.name).await.unwrap_or_default());
     let held = take::take_or_wait(ctx, log, signals, &contest, &patience, attempt, holder).await?;
-    let token = held.fencing_token;
+    let token = held.token();
     let spec = hold::Spec {
         command: &args.command,
-        env: take::child_env(ctx, ("TOOZCTL_LOCK", &args.name), Some(token)),
+        env: take::child_env(ctx, ("TOOZCTL_LOCK", &args.name), token),
         supervise: &supervise,
     };
     let record = Announcement {
@@ -137,10 +137,17 @@ async fn lock_and_hold(
         name: Some(&args.name),
         group: None,
         member_id: &ctx.member_id,
-        fencing_token: Some(token),
+        fencing_token: token,
         acquired_at: Some(output::rfc3339_now()),
     };
-    let done = format!("acquired lock '{}' (fencing token {token})", args.name);
+    let done = match token {
+        Some(t) => format!("acquired lock '{}' (fencing token {t})", args.name),
+        None => format!(
+            "acquired lock '{}' (no fencing token on the {} backend)",
+            args.name,
+            coord.url().scheme.name()
+        ),
+    };
     hold::hold(log, spec, vec![held], signals, || {
         take::announce(ctx, log, args.command.is_empty(), &record, &done, "holding")
     })

@@ -17,6 +17,7 @@ mod generated;
 mod group;
 mod help;
 mod hostile_input;
+mod ipc;
 mod lock;
 mod locks;
 mod redis;

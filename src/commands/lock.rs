@@ -37,7 +37,8 @@ Examples:
 with COMMAND's status (128+S if it died of signal S). Without COMMAND: print one line when acquired, hold \
 until SIGINT or SIGTERM, release, exit 0.\n\nCOMMAND runs in its own process group; SIGINT, SIGTERM, \
 SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are forwarded to it. It gets TOOZCTL_LOCK, TOOZCTL_MEMBER_ID, \
-TOOZCTL_BACKEND (password shown as ***) and TOOZCTL_FENCING_TOKEN in its environment.",
+TOOZCTL_BACKEND (password shown as ***) and TOOZCTL_FENCING_TOKEN in its environment (not on ipc://, \
+which has no number that strictly increases across reboots: none is handed out there).",
     after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}")
 )]
 pub struct Args {

@@ -49,9 +49,10 @@ pub async fn acquire(identity: &Identity, req: &LockRequest) -> Result<Option<He
         command: identity.command.clone(),
         name: req.name.clone(),
     };
-    let exe = std::env::current_exe()
-        .map_err(|e| Error::Internal(format!("cannot find toozctl's own executable: {e}")))?;
-    let mut child = tokio::process::Command::new(exe)
+    // /proc/self/exe, as the guard is started: still our executable after a package
+    // upgrade replaced the file.
+    let mut child = tokio::process::Command::new("/proc/self/exe")
+        .arg0("toozctl")
         .arg(holder::ENTRY)
         .args(holder::args(key, slots, req.wait == Wait::NoWait, &record))
         .stdin(std::process::Stdio::piped())

@@ -295,3 +295,49 @@ fn refusals_listing_and_watching() {
     assert_eq!(events, ["acquired", "released"], "{text}");
     assert!(text.contains("watched"), "{text}");
 }
+
+/// `--limit N` on a name a tooz client holds as tooz's exclusive lock is exit 2 naming the
+/// other kind and the tooz process (a silent overlap would put N holders beside it).
+#[test]
+fn a_semaphore_on_a_tooz_lock_is_an_error_naming_both() {
+    let fx = Fx::shared(Kind::Ipc, "ipc_limit_vs_tooz");
+    let name = fx.name("l");
+    let tooz = ToozHolder::take(&name);
+    let (code, _, err) = run(fx.cmd(&["lock", "-n", "-l", "2", &name, "--", "true"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("exclusive") && err.contains("limit 2"),
+        "names both kinds: {err}"
+    );
+    assert!(
+        err.contains(&format!("pid {}", tooz.pid)),
+        "names the holder: {err}"
+    );
+    tooz.release();
+}
+
+/// A set its creator left at 0 before setting it to 1 (tooz creates, then sets: a creator
+/// killed in between) holds everyone off with no holder: toozctl says so, and `unlock`
+/// removes it, as tooz's break_ would.
+#[test]
+fn a_set_never_initialised_is_named_and_unlock_removes_it() {
+    let fx = Fx::shared(Kind::Ipc, "ipc_uninit");
+    let name = fx.name("u");
+    // semget(2) alone, as a creator killed before its SETVAL left it (sysv_ipc would set a
+    // value, which the kernel records as an operation).
+    let code = "import sys, ctypes\nfrom tooz.drivers import ipc\n\
+                key = ctypes.c_int(ipc.IPCLock(sys.argv[1].encode()).key & 0xffffffff).value\n\
+                libc = ctypes.CDLL(None, use_errno=True)\n\
+                assert libc.semget(key, 1, 0o1000 | 0o2000 | 0o600) >= 0, ctypes.get_errno()\n";
+    let (rc, _, err) = crate::support::python(code, &[&name]);
+    assert_eq!(rc, 0, "{err}");
+    let (code, _, err) = run(fx.cmd(&["lock", "-n", &name, "--", "true"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("never initialised"), "{err}");
+    let (code, out, err) = run(fx.cmd(&["unlock", &name]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("never initialised"), "{out}");
+    assert_eq!(ipc_probe("exists", &name), "0");
+    let (code, _, err) = run(fx.cmd(&["lock", "-n", &name, "--", "true"]));
+    assert_eq!(code, 0, "{err}");
+}

@@ -449,16 +449,21 @@ impl Fx {
     }
 }
 
-/// Python tooz's view of the semaphore of lock `name` (`ipc://`): `exists` prints 1 when a
-/// set exists under tooz's key for it (a clean exit removes it, as tooz's release does),
-/// `break` removes it with tooz's own `IPCLock.break_` and prints 1 when there was one.
+/// The semaphore of lock `name` (`ipc://`) as tooz's ipc driver sees it, through sysv_ipc
+/// and tooz's key formula (`tooz.drivers.ipc.ftok`, written out so that no slow `tooz`
+/// import delays a delete: tests/suite/ipc.rs checks the keys against tooz itself).
+/// `exists` prints 1 when a set exists under the key (a clean exit removes it, as tooz's
+/// release does); `break` removes it as tooz's `IPCLock.break_` does and prints 1 when there
+/// was one.
 pub fn ipc_probe(what: &str, name: &str) -> String {
-    let code = "import sys, sysv_ipc\nfrom tooz.drivers import ipc\n\
-                l = ipc.IPCLock(sys.argv[2].encode())\n\
-                if sys.argv[1] == 'break':\n    print(int(l.break_()))\n\
-                else:\n\
-                \x20   try:\n        sysv_ipc.Semaphore(l.key); print(1)\n\
-                \x20   except sysv_ipc.ExistentialError:\n        print(0)\n";
+    let code = "import sys, hashlib, sysv_ipc as s\n\
+                r = abs(s.KEY_MIN) + s.KEY_MAX if s.KEY_MIN <= 0 else s.KEY_MAX - s.KEY_MIN\n\
+                h = hashlib.md5(b'__TOOZ_LOCK_' + sys.argv[2].encode())\n\
+                key = int(h.hexdigest(), 16) % r + s.KEY_MIN\n\
+                try:\n    sem = s.Semaphore(key)\nexcept s.ExistentialError:\n    print(0); sys.exit()\n\
+                if sys.argv[1] == 'break':\n\
+                \x20   try:\n        sem.remove()\n    except s.ExistentialError:\n        print(0); sys.exit()\n\
+                print(1)\n";
     let (rc, out, err) = python(code, &[what, name]);
     assert_eq!(rc, 0, "{err}");
     out.trim().to_string()

@@ -37,8 +37,19 @@ fn slots(req: &LockRequest) -> Result<u32> {
     }
 }
 
+/// The longest name taken: the holder process carries it in its command line, where one
+/// argument may have at most 128 KiB (Linux's MAX_ARG_STRLEN).
+const MAX_NAME: usize = 64 * 1024;
+
 pub async fn acquire(identity: &Identity, req: &LockRequest) -> Result<Option<Held>> {
     validate_name("lock", &req.name)?;
+    if req.name.len() > MAX_NAME {
+        return Err(Error::InvalidName(format!(
+            "lock name of {} bytes: the ipc backend takes names of up to {MAX_NAME} bytes \
+             (its holder process carries the name in its command line)",
+            req.name.len()
+        )));
+    }
     let slots = slots(req)?;
     let key = lock_key(&req.name);
     let record = Record {

@@ -32,6 +32,11 @@ pub fn main_with_args(args: Vec<std::ffi::OsString>) -> i32 {
     if supervise::guard::is_entry(&args) {
         return supervise::guard::main();
     }
+    // The ipc backend's semaphore holder (see `backends::ipc::holder`), started by a
+    // toozctl taking an ipc:// lock.
+    if backends::ipc::holder::is_entry(&args) {
+        return backends::ipc::holder::main(&args);
+    }
     let urls = url_like_args(&args);
     let cli = match commands::Cli::try_parse_from(args) {
         Ok(c) => c,

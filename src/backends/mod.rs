@@ -38,6 +38,7 @@
 #[cfg(feature = "etcd")]
 pub mod etcd;
 pub mod file;
+pub mod ipc;
 pub mod redis;
 pub mod zookeeper;
 
@@ -47,6 +48,7 @@ use crate::coordination::{BackendUrl, Coordinator, Identity, Result, Scheme};
 pub async fn connect(url: &BackendUrl, identity: Identity) -> Result<Box<dyn Coordinator>> {
     match url.scheme {
         Scheme::File => Ok(Box::new(file::FileCoordinator::open(url, identity)?)),
+        Scheme::Ipc => Ok(Box::new(ipc::IpcCoordinator::open(url, identity)?)),
         Scheme::Redis => Ok(Box::new(
             redis::RedisCoordinator::open(url, identity).await?,
         )),

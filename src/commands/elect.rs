@@ -108,10 +108,10 @@ async fn elect_and_hold(
                 return Err(e);
             }
         };
-    let token = leadership.fencing_token;
+    let token = leadership.token();
     let spec = hold::Spec {
         command: &args.command,
-        env: take::child_env(ctx, ("TOOZCTL_GROUP", &args.group), Some(token)),
+        env: take::child_env(ctx, ("TOOZCTL_GROUP", &args.group), token),
         supervise: &supervise,
     };
     let record = Announcement {
@@ -119,13 +119,16 @@ async fn elect_and_hold(
         name: None,
         group: Some(&args.group),
         member_id: &ctx.member_id,
-        fencing_token: Some(token),
+        fencing_token: token,
         acquired_at: Some(output::rfc3339_now()),
     };
-    let done = format!(
-        "elected leader of group '{}' (fencing token {token})",
-        args.group
-    );
+    let done = match token {
+        Some(t) => format!(
+            "elected leader of group '{}' (fencing token {t})",
+            args.group
+        ),
+        None => format!("elected leader of group '{}'", args.group),
+    };
     hold::hold(log, spec, vec![membership, leadership], signals, || {
         take::announce(ctx, log, args.command.is_empty(), &record, &done, "holding")
     })

@@ -40,7 +40,8 @@ Examples:
 with COMMAND's status (128+S if it died of signal S). Without COMMAND: print one line when acquired, hold \
 until SIGINT or SIGTERM, release, exit 0.\n\nCOMMAND runs in its own process group; SIGINT, SIGTERM, \
 SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are forwarded to it. It gets TOOZCTL_LOCK, TOOZCTL_MEMBER_ID, \
-TOOZCTL_BACKEND (password shown as ***) and TOOZCTL_FENCING_TOKEN in its environment.",
+TOOZCTL_BACKEND (password shown as ***) and TOOZCTL_FENCING_TOKEN in its environment (not on ipc://, \
+which has no number that strictly increases across reboots: none is handed out there).",
     after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}")
 )]
 pub struct Args {
@@ -157,10 +158,10 @@ async fn lock_and_hold(
             }
         }
     };
-    let token = held.fencing_token;
+    let token = held.token();
     let spec = hold::Spec {
         command: &args.command,
-        env: take::child_env(ctx, ("TOOZCTL_LOCK", &args.name), Some(token)),
+        env: take::child_env(ctx, ("TOOZCTL_LOCK", &args.name), token),
         supervise: &supervise,
     };
     let record = Announcement {
@@ -168,10 +169,17 @@ async fn lock_and_hold(
         name: Some(&args.name),
         group: None,
         member_id: &ctx.member_id,
-        fencing_token: Some(token),
+        fencing_token: token,
         acquired_at: Some(output::rfc3339_now()),
     };
-    let done = format!("acquired lock '{}' (fencing token {token})", args.name);
+    let done = match token {
+        Some(t) => format!("acquired lock '{}' (fencing token {t})", args.name),
+        None => format!(
+            "acquired lock '{}' (no fencing token on the {} backend)",
+            args.name,
+            coord.url().scheme.name()
+        ),
+    };
     let announce = || take::announce(ctx, log, args.command.is_empty(), &record, &done, "holding");
     let record_run = async |outcome: &Result<()>, lost: bool| {
         if let Some(run) = run {

@@ -32,7 +32,9 @@ Exit status:
     long_about = "List the locks on the backend with their holder where the backend can tell, how long \
 they have been held, the time left on their lease (Redis, etcd) and their fencing token. A lock held by \
 toozctl shows its member id, host, pid and command; a lock held by a tooz client shows what tooz stores \
-(on the file backend: the pid holding the POSIX fcntl lock and its command line).\n\n\
+(on the file backend: the pid holding the POSIX fcntl lock and its command line; on ipc://, the pid \
+that took the semaphore, and the lock under its key, as tooz keeps no name). The ipc backend has no fencing \
+tokens.\n\n\
 Text output has one row per holder (shared locks and semaphores have several); -o json and -o yaml \
 print one list of objects with the fields name, holder, acquired_at, age_ms, ttl_ms, fencing_token, \
 and last_success for a lock used with `lock --once-per` (member_id, host, pid, started_at, finished_at, \

@@ -19,7 +19,9 @@ Breaking a lock does not stop its holder: a holder that is still running goes on
 held the lock (a toozctl holder notices on its next renewal and stops its COMMAND).
 On the file backend the kernel holds the lock for the holder's process and frees it only
 when that process exits: unlock names the holder and its pid and exits 2; stop that
-process (kill PID) to free the lock.
+process (kill PID) to free the lock. On ipc:// unlock removes the lock's System V
+semaphore set, as tooz's break_ does; a tooz holder is not told, a toozctl holder notices
+within 200 ms. Stopping the holder (kill PID) frees it for good.
 
 Exit status:
   0    broken; the holder is printed

@@ -273,8 +273,11 @@ pub trait Release: Send {
 pub struct Held {
     /// What it is, for messages ("lock nightly", "leadership of workers").
     pub what: String,
-    /// Strictly increases with every acquisition of the same primitive.
+    /// Strictly increases with every acquisition of the same primitive (0 where the
+    /// backend hands out none: read it through [`Held::token`]).
     pub fencing_token: u64,
+    /// The backend cannot promise a strictly increasing number (ipc): none is handed out.
+    no_token: bool,
     /// The lease length, on backends that have one.
     pub lease: Option<Duration>,
     health: watch::Receiver<Health>,
@@ -293,11 +296,24 @@ impl Held {
         Held {
             what,
             fencing_token,
+            no_token: false,
             lease,
             health,
             release,
             keep_alive: Vec::new(),
         }
+    }
+
+    /// Hand out no fencing token: the backend has no number that strictly increases with
+    /// every acquisition (and refuses to make one up that might not).
+    pub fn without_fencing_token(mut self) -> Held {
+        self.no_token = true;
+        self
+    }
+
+    /// The fencing token to hand out, if the backend has one.
+    pub fn token(&self) -> Option<u64> {
+        (!self.no_token).then_some(self.fencing_token)
     }
 
     /// Name descriptors whose mere being open keeps the primitive held (the file backend's

@@ -21,6 +21,8 @@ pub enum Scheme {
     Zookeeper,
     Etcd3Http,
     Etcd3Https,
+    /// System V semaphores of this host (tooz's `ipc` driver).
+    Ipc,
 }
 
 impl Scheme {
@@ -31,6 +33,7 @@ impl Scheme {
             "zookeeper" | "kazoo" => Scheme::Zookeeper,
             "etcd3+http" => Scheme::Etcd3Http,
             "etcd3+https" => Scheme::Etcd3Https,
+            "ipc" => Scheme::Ipc,
             _ => return None,
         })
     }
@@ -42,6 +45,7 @@ impl Scheme {
             Scheme::Redis => "redis",
             Scheme::Zookeeper => "zookeeper",
             Scheme::Etcd3Http | Scheme::Etcd3Https => "etcd",
+            Scheme::Ipc => "ipc",
         }
     }
 }
@@ -121,7 +125,7 @@ impl BackendUrl {
             .ok_or_else(|| bad("missing '://' (expected e.g. file:///var/lib/toozctl)".into()))?;
         let scheme = Scheme::parse(scheme_text).ok_or_else(|| {
             bad(format!(
-                "unknown scheme '{}' (known: file, redis, zookeeper, kazoo, etcd3+http, etcd3+https)",
+                "unknown scheme '{}' (known: file, redis, zookeeper, kazoo, etcd3+http, etcd3+https, ipc)",
                 shorten(scheme_text, 40)
             ))
         })?;

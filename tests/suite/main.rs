@@ -18,6 +18,7 @@ mod group;
 mod help;
 mod hostile_input;
 mod install;
+mod ipc;
 mod lock;
 mod locks;
 mod redis;

@@ -42,8 +42,8 @@ fn passwords_are_never_shown(kind: Kind) {
     let pw = "Sup3rS3cretPw";
     let fx = Fx::with_password(kind, "pw", pw);
     let name = fx.name("authed");
-    if kind == Kind::File {
-        // A file URL has no server to check a password: one given is bad input (exit 2),
+    if matches!(kind, Kind::File | Kind::Ipc) {
+        // A file or ipc URL has no server to check a password: one given is bad input (exit 2),
         // said in one line that names it without showing it.
         let (code, out, err) = run(fx.cmd(&["-vv", "lock", &name, "--", "true"]));
         assert_eq!(code, 2, "{err}");
@@ -102,8 +102,8 @@ fn an_unreadable_certificate_file_is_bad_input_naming_the_option(kind: Kind) {
     let port = crate::support::free_port();
     let missing = "/nonexistent/toozctl-test-ca.pem";
     let (url, option) = match kind {
-        // The file backend reads no such file.
-        Kind::File => return,
+        // The file and ipc backends read no such file.
+        Kind::File | Kind::Ipc => return,
         Kind::Redis => (
             format!("rediss://127.0.0.1:{port}?ssl_ca_certs={missing}"),
             "ssl_ca_certs",

@@ -74,6 +74,12 @@ fn check_reports_each_topic_and_exits_by_its_findings(kind: Kind) {
             "tls",
             "authentication",
         ],
+        Kind::Ipc => &[
+            "semaphore sets",
+            "ipc namespace",
+            "killed holders",
+            "fencing tokens",
+        ],
     };
     for name in expected {
         level_of(&checks, name);
@@ -95,6 +101,7 @@ fn check_reports_each_topic_and_exits_by_its_findings(kind: Kind) {
         // The shared test Redis persists nothing: a restart forgets every lock.
         Kind::Redis => assert_eq!(level_of(&checks, "persistence"), "warn"),
         Kind::File => assert_eq!(level_of(&checks, "directory"), "ok"),
+        Kind::Ipc => assert_eq!(level_of(&checks, "killed holders"), "ok"),
     }
     // Text: a header, then one line per finding starting with its level.
     let (rc_text, text, _) = run(fx.cmd(&["check"]));

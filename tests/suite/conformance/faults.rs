@@ -18,7 +18,7 @@ crate::on_every_backend!(
 fn ttl_args(kind: Kind) -> Vec<&'static str> {
     match kind {
         Kind::Redis | Kind::Etcd => vec!["--ttl", "30"],
-        Kind::File | Kind::Zookeeper => vec![],
+        Kind::File | Kind::Zookeeper | Kind::Ipc => vec![],
     }
 }
 

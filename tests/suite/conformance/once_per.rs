@@ -59,6 +59,9 @@ fn finish(c: Child) -> (i32, String) {
 /// with status 0. Were the check made before taking the lock, b would have seen no record
 /// and run after a.
 fn two_members_firing_at_skewed_times_run_the_job_once(kind: Kind) {
+    if !kind.has_once_per() {
+        return; // refused: once_per_needs_a_command_and_an_exclusive_lock
+    }
     let fx = Fx::shared(kind, "once");
     let name = fx.name("nightly");
     let log = fx.home.path().join("runs");
@@ -134,6 +137,9 @@ fn on_skewed_machine(fx: &Fx, offset: &str, args: &[&str]) -> (i32, String) {
 /// backend's clock. Had either machine's clock been used, machine b (2 h ahead, after a
 /// success stamped by a machine 2 h behind) would have seen a success 4 h old and run again.
 fn machines_with_skewed_clocks_agree_on_the_servers_clock(kind: Kind) {
+    if !kind.has_once_per() {
+        return; // refused: once_per_needs_a_command_and_an_exclusive_lock
+    }
     if kind == Kind::File {
         return; // one machine, one clock: the file backend uses the local clock by design
     }
@@ -183,6 +189,9 @@ fn machines_with_skewed_clocks_agree_on_the_servers_clock(kind: Kind) {
 /// A run that fails leaves no record, so the next firing runs; a success is recorded, and
 /// once its period has passed the job runs again.
 fn a_failed_run_does_not_count_and_the_period_ends(kind: Kind) {
+    if !kind.has_once_per() {
+        return; // refused: once_per_needs_a_command_and_an_exclusive_lock
+    }
     let fx = Fx::shared(kind, "oncefail");
     let name = fx.name("job");
     let log = fx.home.path().join("runs");
@@ -211,11 +220,25 @@ fn once_per_needs_a_command_and_an_exclusive_lock(kind: Kind) {
     assert_eq!(rc, 2, "{err}");
     let (rc, _, err) = run(fx.cmd(&["lock", "--once-per", "0.5s", &name, "--", "true"]));
     assert_eq!(rc, 2, "{err}");
+    if !kind.has_once_per() {
+        // Refused naming the backend, without running COMMAND, and the lock is free after.
+        let ran = fx.home.path().join("ran");
+        let script = format!("touch {}", ran.display());
+        let (rc, _, err) =
+            run(fx.cmd(&["lock", "--once-per", "1h", &name, "--", "sh", "-c", &script]));
+        assert_eq!(rc, 2, "{err}");
+        assert!(err.contains(kind.name()), "names the backend: {err}");
+        assert!(!ran.exists(), "COMMAND must not run");
+        assert_eq!(run(fx.cmd(&["lock", "-n", &name, "--", "true"])).0, 0);
+    }
 }
 
 /// COMMAND exited 0, but the lock was lost while it ran (deleted behind toozctl's back):
 /// the run is not recorded (another machine may have run beside it), so the next runs.
 fn a_run_that_lost_its_lock_is_not_recorded(kind: Kind) {
+    if !kind.has_once_per() {
+        return; // refused: once_per_needs_a_command_and_an_exclusive_lock
+    }
     let fx = Fx::shared(kind, "oncelost");
     let name = fx.name("job");
     let log = fx.home.path().join("runs");

@@ -24,6 +24,8 @@ pub enum Kind {
     Redis,
     Zookeeper,
     Etcd,
+    /// tooz's `ipc://`: System V semaphores of this host, no server.
+    Ipc,
 }
 
 impl Kind {
@@ -33,17 +35,18 @@ impl Kind {
             Kind::Redis => "redis",
             Kind::Zookeeper => "zookeeper",
             Kind::Etcd => "etcd",
+            Kind::Ipc => "ipc",
         }
     }
 
     /// Primitives are leases that run out when the holder goes silent.
     pub fn has_lease(self) -> bool {
-        self != Kind::File
+        !matches!(self, Kind::File | Kind::Ipc)
     }
 
     /// A server process that can be paused and restarted.
     pub fn has_server(self) -> bool {
-        self != Kind::File
+        !matches!(self, Kind::File | Kind::Ipc)
     }
 
     /// Groups, members, leaders (`group *`, `elect`) and `watch group`/`watch leader`.
@@ -51,6 +54,7 @@ impl Kind {
     pub fn has_groups(self) -> bool {
         match self {
             Kind::File | Kind::Redis | Kind::Zookeeper | Kind::Etcd => true,
+            Kind::Ipc => false,
         }
     }
 
@@ -58,8 +62,20 @@ impl Kind {
     pub fn has_shared(self) -> bool {
         match self {
             Kind::File | Kind::Zookeeper | Kind::Etcd => true,
-            Kind::Redis => false,
+            Kind::Redis | Kind::Ipc => false,
         }
+    }
+
+    /// TOOZCTL_FENCING_TOKEN and `fencing_token` are handed out. The ipc backend has no
+    /// number that strictly increases across reboots, so it hands out none.
+    pub fn has_fencing_tokens(self) -> bool {
+        self != Kind::Ipc
+    }
+
+    /// `lock --once-per` records the last success on the backend. The ipc backend has
+    /// nowhere to keep one (a semaphore holds no data), so it refuses with exit 2.
+    pub fn has_once_per(self) -> bool {
+        self != Kind::Ipc
     }
 }
 
@@ -113,7 +129,7 @@ impl Fx {
     /// On the binary's shared server.
     pub fn shared(kind: Kind, test: &str) -> Fx {
         let server = match kind {
-            Kind::File => Server::None,
+            Kind::File | Kind::Ipc => Server::None,
             Kind::Redis => Server::Redis(Arc::new(RedisHandle::Shared(RedisServer::shared()))),
             Kind::Zookeeper => Server::Zk(Arc::new(ZkHandle::Shared(Zk::shared()))),
             Kind::Etcd => {
@@ -126,7 +142,7 @@ impl Fx {
     /// On a server of its own, for tests that pause, stop or restart it.
     pub fn private(kind: Kind, test: &str) -> Fx {
         let server = match kind {
-            Kind::File => Server::None,
+            Kind::File | Kind::Ipc => Server::None,
             Kind::Redis => Server::Redis(Arc::new(RedisHandle::Own(std::sync::Mutex::new(
                 RedisServer::start(),
             )))),
@@ -170,7 +186,7 @@ impl Fx {
     /// it, so it must be redacted all the same).
     pub fn with_password(kind: Kind, test: &str, password: &str) -> Fx {
         let server = match kind {
-            Kind::File => Server::None,
+            Kind::File | Kind::Ipc => Server::None,
             Kind::Redis => Server::Redis(Arc::new(RedisHandle::Own(std::sync::Mutex::new(
                 RedisServer::start_with(Some(password), &[]),
             )))),
@@ -219,6 +235,7 @@ impl Fx {
 
     fn url_without_password(&self) -> String {
         match &self.server {
+            Server::None if self.kind == Kind::Ipc => "ipc://".to_string(),
             Server::None => format!("file://{}", self.dir.as_ref().unwrap().display()),
             Server::Redis(r) => r.with(|s| s.url(&self.ns, "").replacen(&auth(s), "", 1)),
             Server::Zk(z) => z.get().url(&self.ns, self.zk_timeout),
@@ -244,7 +261,7 @@ impl Fx {
     pub fn unreachable_url(&self) -> Option<String> {
         let port = support::free_port();
         match self.kind {
-            Kind::File => None,
+            Kind::File | Kind::Ipc => None,
             Kind::Redis => Some(format!("redis://127.0.0.1:{port}?timeout=2")),
             Kind::Zookeeper => Some(format!(
                 "zookeeper://127.0.0.1:{port},127.0.0.1:{}?timeout=2",
@@ -274,6 +291,7 @@ impl Fx {
     /// run deletes at random moments, held or not).
     pub fn try_delete_lock(&self, name: &str) -> bool {
         match &self.server {
+            Server::None if self.kind == Kind::Ipc => ipc_probe("break", name) == "1",
             Server::None => std::fs::remove_file(self.dir.as_ref().unwrap().join(name)).is_ok(),
             Server::Redis(r) => {
                 let key = format!("{}_{name}_lock", self.ns);
@@ -313,6 +331,7 @@ impl Fx {
     /// reader/semaphore keys.
     pub fn lock_exists(&self, name: &str) -> bool {
         match &self.server {
+            Server::None if self.kind == Kind::Ipc => ipc_probe("exists", name) == "1",
             Server::None => {
                 let path = self.dir.as_ref().unwrap().join(name);
                 if !path.exists() {
@@ -434,6 +453,26 @@ impl Fx {
     pub fn dir(&self) -> &std::path::Path {
         self.dir.as_deref().expect("the file backend's directory")
     }
+}
+
+/// The semaphore of lock `name` (`ipc://`) as tooz's ipc driver sees it, through sysv_ipc
+/// and tooz's key formula (`tooz.drivers.ipc.ftok`, written out so that no slow `tooz`
+/// import delays a delete: tests/suite/ipc.rs checks the keys against tooz itself).
+/// `exists` prints 1 when a set exists under the key (a clean exit removes it, as tooz's
+/// release does); `break` removes it as tooz's `IPCLock.break_` does and prints 1 when there
+/// was one.
+pub fn ipc_probe(what: &str, name: &str) -> String {
+    let code = "import sys, hashlib, sysv_ipc as s\n\
+                r = abs(s.KEY_MIN) + s.KEY_MAX if s.KEY_MIN <= 0 else s.KEY_MAX - s.KEY_MIN\n\
+                h = hashlib.md5(b'__TOOZ_LOCK_' + sys.argv[2].encode())\n\
+                key = int(h.hexdigest(), 16) % r + s.KEY_MIN\n\
+                try:\n    sem = s.Semaphore(key)\nexcept s.ExistentialError:\n    print(0); sys.exit()\n\
+                if sys.argv[1] == 'break':\n\
+                \x20   try:\n        sem.remove()\n    except s.ExistentialError:\n        print(0); sys.exit()\n\
+                print(1)\n";
+    let (rc, out, err) = python(code, &[what, name]);
+    assert_eq!(rc, 0, "{err}");
+    out.trim().to_string()
 }
 
 /// `:PASSWORD@` as a Redis server's URL spells it, or "".
@@ -588,5 +627,6 @@ macro_rules! on_every_backend {
         mod redis { $( #[test] fn $scenario() { super::$scenario($crate::support::fixture::Kind::Redis) } )* }
         mod zookeeper { $( #[test] fn $scenario() { super::$scenario($crate::support::fixture::Kind::Zookeeper) } )* }
         mod etcd { $( #[test] fn $scenario() { super::$scenario($crate::support::fixture::Kind::Etcd) } )* }
+        mod ipc { $( #[test] fn $scenario() { super::$scenario($crate::support::fixture::Kind::Ipc) } )* }
     };
 }

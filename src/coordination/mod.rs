@@ -21,6 +21,7 @@
 //! call before exiting).
 
 pub mod capabilities;
+pub mod hashring;
 pub mod url;
 
 use std::fmt;

@@ -9,6 +9,7 @@ pub mod group;
 pub mod hold;
 pub mod lock;
 pub mod locks;
+pub mod partition;
 pub mod take;
 pub mod unlock;
 pub mod watch;
@@ -70,6 +71,7 @@ pub enum Command {
     Watch(watch::Args),
     Locks(locks::Args),
     Unlock(unlock::Args),
+    Partition(partition::Args),
     Completions(completions::Args),
 }
 
@@ -83,6 +85,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
         Command::Watch(args) => watch::run(ctx, args).await,
         Command::Locks(args) => locks::run(ctx, args).await,
         Command::Unlock(args) => unlock::run(ctx, args).await,
+        Command::Partition(args) => partition::run(ctx, args).await,
         Command::Completions(args) => completions::run(args),
     }
 }

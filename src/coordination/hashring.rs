@@ -307,12 +307,15 @@ mod tests {
         assert_eq!(weight_of("m", &caps(r#"{"weight": true}"#)).unwrap(), 1);
         assert_eq!(weight_of("m", &caps(r#"{"weight": -2}"#)).unwrap(), -2);
         // tooz stores {"weight": 1} as 81 a6 "weight" 01.
-        let stored = Capabilities::from_msgpack(&[
-            0x81, 0xa6, b'w', b'e', b'i', b'g', b'h', b't', 0x02,
-        ])
-        .unwrap();
+        let stored =
+            Capabilities::from_msgpack(&[0x81, 0xa6, b'w', b'e', b'i', b'g', b'h', b't', 0x02])
+                .unwrap();
         assert_eq!(weight_of("m", &stored).unwrap(), 2);
-        for bad in [r#"{"weight": 1.5}"#, r#"{"weight": "2"}"#, r#"{"weight": null}"#] {
+        for bad in [
+            r#"{"weight": 1.5}"#,
+            r#"{"weight": "2"}"#,
+            r#"{"weight": null}"#,
+        ] {
             let e = weight_of("m", &caps(bad)).unwrap_err();
             assert!(matches!(e, Error::InvalidInput(_)), "{bad}");
             assert!(e.message().contains("member 'm'"), "{e}");

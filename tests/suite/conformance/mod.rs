@@ -13,6 +13,7 @@ pub mod helpers;
 mod inspect;
 mod lock_command;
 mod locks;
+mod partition;
 mod release;
 mod sharing;
 mod signals;

@@ -18,3 +18,4 @@ mod release;
 mod sharing;
 mod signals;
 mod supervision;
+mod watch_initial;

@@ -44,11 +44,13 @@ use redis::aio::MultiplexedConnection;
 
 use super::{millis, random_token, Inner};
 use crate::coordination::{
-    Error, Health, Held, Holder, LockInfo, LockMode, LockRequest, Release, Result, Scheme, Wait,
+    Error, Health, Held, Holder, LockInfo, LockMode, LockRequest, Release, Result, Wait,
 };
 
-/// The lock key's value while a semaphore holds it.
+/// The lock key's value while a semaphore holds it (followed by its limit).
 const SEM_MARKER: &str = "toozctl-semaphore:";
+/// The lock key's value while `--shared` readers hold it.
+const SHARED_MARKER: &str = "toozctl-shared";
 /// The longest pause before retrying when no release message comes.
 const FALLBACK_POLL: Duration = Duration::from_secs(1);
 /// The pause before subscribing again after a pub/sub connection dropped.
@@ -121,9 +123,10 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
 return 0
 ";
 
-/// KEYS: lock, sem. ARGV: token, N. Is our semaphore slot still there and unexpired?
+/// KEYS: lock, sem. ARGV: token, marker. Is our semaphore slot (or reader entry) still
+/// there and unexpired?
 const SEM_OWNS: &str = r"
-if redis.call('GET', KEYS[1]) ~= 'toozctl-semaphore:' .. ARGV[2] then return 0 end
+if redis.call('GET', KEYS[1]) ~= ARGV[2] then return 0 end
 local s = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if not s or tonumber(s) <= now_ms() then return 0 end
 return 1
@@ -158,19 +161,24 @@ end
 return 0
 ";
 
-/// KEYS: lock, sem, holders, fence. ARGV: token, ms, N, holder JSON, acquired channel.
-/// → {1|0|-1|-2|-3, wait ms, limit, fence or why}, as ACQUIRE; -1: an exclusive holder
+/// KEYS: lock, sem, holders, fence. ARGV: token, ms, marker, holder JSON, acquired
+/// channel, limit (0: readers, no limit). → {1|0|-1|-2|-3|-4, wait ms, limit, fence or
+/// why}, as ACQUIRE; -1: an exclusive holder (for a semaphore; a reader waits for it),
+/// -4: readers (for a semaphore).
 const SEM_ACQUIRE: &str = r#"
-local marker = 'toozctl-semaphore:' .. ARGV[3]
+local marker = ARGV[3]
+local limit = tonumber(ARGV[6])
 local v = redis.call('GET', KEYS[1])
 local pt = redis.call('PTTL', KEYS[1])
 if v and v ~= marker then
   if string.sub(v, 1, 18) == 'toozctl-semaphore:' then return {-2, pt, tonumber(string.sub(v, 19)) or 0, ''} end
+  if v == 'toozctl-shared' then return {-4, pt, 0, ''} end
+  if limit == 0 then return {0, pt, 0, ''} end
   return {-1, pt, 0, ''}
 end
 local now = now_ms()
 prune(now)
-if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then
+if limit > 0 and redis.call('ZCARD', KEYS[2]) >= limit then
   local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
   return {0, tonumber(first[2]) - now, 0, ''}
 end
@@ -186,9 +194,9 @@ redis.call('PUBLISH', ARGV[5], 'acquired')
 return {1, 0, 0, t}
 "#;
 
-/// KEYS: lock, sem, holders. ARGV: token, ms, N.
+/// KEYS: lock, sem, holders. ARGV: token, ms, marker.
 const SEM_REFRESH: &str = r"
-local marker = 'toozctl-semaphore:' .. ARGV[3]
+local marker = ARGV[3]
 local now = now_ms()
 local s = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if redis.call('GET', KEYS[1]) ~= marker or not s or tonumber(s) <= now then return 0 end
@@ -200,9 +208,9 @@ redis.call('PEXPIRE', KEYS[3], pt)
 return 1
 ";
 
-/// KEYS: lock, sem, holders. ARGV: token, N, channel.
+/// KEYS: lock, sem, holders. ARGV: token, marker, channel.
 const SEM_RELEASE: &str = r"
-local marker = 'toozctl-semaphore:' .. ARGV[2]
+local marker = ARGV[2]
 local removed = redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[3], ARGV[1])
 prune(now_ms())
@@ -212,6 +220,16 @@ end
 redis.call('PUBLISH', ARGV[3], 'released')
 return removed
 ";
+
+/// The lock key's value while holders of `mode` share it; `None` for an exclusive lock,
+/// whose value is the holder's token.
+fn marker(mode: LockMode) -> Option<String> {
+    match mode {
+        LockMode::Exclusive => None,
+        LockMode::Shared => Some(SHARED_MARKER.to_string()),
+        LockMode::Limit(n) => Some(format!("{SEM_MARKER}{n}")),
+    }
+}
 
 fn with_helpers(body: &str) -> Script {
     Script::new(&format!("{LUA_NOW}\n{LUA_FENCE}\n{body}"))
@@ -275,8 +293,8 @@ async fn attempt(
     let holder = serde_json::to_string(&inner.identity.holder(Some(mode), None))
         .map_err(|e| Error::Internal(format!("holder record: {e}")))?;
     let ms = millis(lease);
-    let (code, wait_ms, limit, text): (i64, i64, i64, String) = match mode {
-        LockMode::Exclusive => {
+    let (code, wait_ms, limit, text): (i64, i64, i64, String) = match (mode, marker(mode)) {
+        (LockMode::Exclusive, _) | (_, None) => {
             let s = with_helpers(ACQUIRE);
             inner
                 .script_on(
@@ -288,20 +306,22 @@ async fn attempt(
                 )
                 .await?
         }
-        LockMode::Limit(n) => {
+        (_, Some(marker)) => {
             let s = with_helpers(SEM_ACQUIRE);
-            let n = n.to_string();
+            let limit = match mode {
+                LockMode::Limit(n) => n.to_string(),
+                _ => "0".to_string(),
+            };
             inner
                 .script_on(
                     conn,
-                    "taking a semaphore slot",
+                    "taking a semaphore slot or a shared lock",
                     &s,
                     &[&keys.lock, &keys.sem, &keys.holders, &keys.fence],
-                    &[token, &ms, &n, &holder, &keys.acquired],
+                    &[token, &ms, &marker, &holder, &keys.acquired, &limit],
                 )
                 .await?
         }
-        LockMode::Shared => return Err(Error::unsupported("shared locks", Scheme::Redis)),
     };
     Ok(match code {
         1 => Attempt::Got(text.parse().map_err(|_| {
@@ -315,6 +335,12 @@ async fn attempt(
             let who = describe(&holders(inner, name).await.unwrap_or_default());
             Attempt::Conflict(format!(
                 "lock '{name}' is held as an exclusive lock by {who}; it cannot also be used as {mode}: use one kind (and one --limit) per name"
+            ))
+        }
+        -4 => {
+            let who = describe(&holders(inner, name).await.unwrap_or_default());
+            Attempt::Conflict(format!(
+                "lock '{name}' is held as a shared lock by {who}; it cannot also be used as {mode}: use one kind (and one --limit) per name"
             ))
         }
         -3 => Attempt::Refused(format!(
@@ -428,13 +454,6 @@ pub(super) async fn acquire(
     req: &LockRequest,
     what: Option<String>,
 ) -> Result<Option<Held>> {
-    if req.mode == LockMode::Shared {
-        return Err(Error::Unsupported(
-            "shared locks are not supported by the redis backend yet; --limit N (up to N holders, \
-             tooz and exclusive users kept out) is the nearest"
-                .into(),
-        ));
-    }
     if req.mode == LockMode::Limit(0) {
         return Err(Error::InvalidInput("--limit must be at least 1".into()));
     }
@@ -605,19 +624,18 @@ async fn keep(
 
 /// Whether our lock (or semaphore slot) is still ours: a read, no renewal.
 async fn owns(inner: &Inner, keys: &Keys, mode: LockMode, token: &str) -> Result<bool> {
-    let r: i64 = match mode {
-        LockMode::Limit(n) => {
-            let n = n.to_string();
+    let r: i64 = match marker(mode) {
+        Some(marker) => {
             inner
                 .script(
-                    "checking a semaphore slot",
+                    "checking a semaphore slot or a shared lock",
                     &with_helpers(SEM_OWNS),
                     &[&keys.lock, &keys.sem],
-                    &[token, &n],
+                    &[token, &marker],
                 )
                 .await?
         }
-        _ => {
+        None => {
             inner
                 .script(
                     "checking a lock",
@@ -678,20 +696,19 @@ async fn refresh(
     lease: Duration,
 ) -> Result<bool> {
     let ms = millis(lease);
-    let r: i64 = match mode {
-        LockMode::Limit(n) => {
+    let r: i64 = match marker(mode) {
+        Some(marker) => {
             let s = with_helpers(SEM_REFRESH);
-            let n = n.to_string();
             inner
                 .script(
-                    "renewing a semaphore slot",
+                    "renewing a semaphore slot or a shared lock",
                     &s,
                     &[&keys.lock, &keys.sem, &keys.holders],
-                    &[token, &ms, &n],
+                    &[token, &ms, &marker],
                 )
                 .await?
         }
-        _ => {
+        None => {
             let s = Script::new(REFRESH);
             inner
                 .script(
@@ -781,20 +798,19 @@ async fn give_back(
         Some(c) => c,
         None => inner.conn().await?,
     };
-    match mode {
-        LockMode::Limit(n) => {
-            let n = n.to_string();
+    match marker(mode) {
+        Some(marker) => {
             inner
                 .script_on(
                     conn,
-                    "releasing a semaphore slot",
+                    "releasing a semaphore slot or a shared lock",
                     &with_helpers(SEM_RELEASE),
                     &[&keys.lock, &keys.sem, &keys.holders],
-                    &[token, &n, &keys.released],
+                    &[token, &marker, &keys.released],
                 )
                 .await
         }
-        _ => {
+        None => {
             inner
                 .script_on(
                     conn,
@@ -836,7 +852,7 @@ pub(super) async fn holders(inner: &Inner, name: &str) -> Result<Vec<Holder>> {
     let Some(value) = value else {
         return Ok(Vec::new());
     };
-    if value.starts_with(SEM_MARKER) {
+    if value.starts_with(SEM_MARKER) || value == SHARED_MARKER {
         let recs: Vec<String> = inner
             .cmd(
                 "reading a semaphore",

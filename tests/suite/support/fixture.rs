@@ -57,8 +57,7 @@ impl Kind {
     /// `lock --shared` (readers share, a writer excludes them).
     pub fn has_shared(self) -> bool {
         match self {
-            Kind::File | Kind::Zookeeper | Kind::Etcd => true,
-            Kind::Redis => false,
+            Kind::File | Kind::Redis | Kind::Zookeeper | Kind::Etcd => true,
         }
     }
 }

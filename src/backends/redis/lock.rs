@@ -1,4 +1,5 @@
-//! Redis locks: exclusive (tooz's `SET NX PX` lock) and `--limit N` semaphores.
+//! Redis locks: exclusive (tooz's `SET NX PX` lock), `--limit N` semaphores and
+//! `--shared` readers.
 //!
 //! Exclusive: one script does `SET NS_<name>_lock <token> PX <lease>` if the key is free,
 //! takes the next fencing token from the counter beside it and writes our holder record, so
@@ -30,6 +31,13 @@
 //! has holders, the tooz lock key itself holds `toozctl-semaphore:<N>` with the longest
 //! lease, so tooz clients and exclusive toozctl users of the same name are kept out, and a
 //! different `N` is detected as a conflict.
+//!
+//! Shared locks (`--shared`) are a semaphore without a limit under another marker: while
+//! readers hold, tooz's key holds `toozctl-shared` (so tooz clients and exclusive toozctl
+//! users, which `SET NX`, stay out and wait), and each reader has its entry in the same
+//! ZSET and HASH, renewed, checked and released by the same scripts. A reader meeting an
+//! exclusive holder waits for it; a writer meeting readers waits for the last one, whose
+//! release deletes the key; a semaphore and readers of one name are a conflict.
 
 use std::sync::Arc;
 use std::time::Duration;

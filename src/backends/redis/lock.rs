@@ -849,7 +849,29 @@ fn tooz_holder() -> Holder {
     Holder::unknown("a tooz client (tooz stores only a random token on Redis)")
 }
 
+/// KEYS: sem, holders. → {token, record, ...} of the entries whose lease has not run out
+/// (a killed holder's entry stays until a script prunes it; it holds nothing meanwhile).
+const LIVE_ENTRIES: &str = r"
+local live = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now_ms(), '+inf')
+local out = {}
+for _, tok in ipairs(live) do
+  local r = redis.call('HGET', KEYS[2], tok)
+  if r then table.insert(out, tok); table.insert(out, r) end
+end
+return out
+";
+
 pub(super) async fn holders(inner: &Inner, name: &str) -> Result<Vec<Holder>> {
+    Ok(holders_by_token(inner, name)
+        .await?
+        .into_iter()
+        .map(|(_, h)| h)
+        .collect())
+}
+
+/// Every current holder with its token (the lock key's value for an exclusive holder, the
+/// entry's for semaphore slots and readers), the longest-held first.
+pub(super) async fn holders_by_token(inner: &Inner, name: &str) -> Result<Vec<(String, Holder)>> {
     let keys = Keys::new(inner, name);
     let (value, record): (Option<String>, Option<String>) = inner
         .cmd(
@@ -861,19 +883,28 @@ pub(super) async fn holders(inner: &Inner, name: &str) -> Result<Vec<Holder>> {
         return Ok(Vec::new());
     };
     if value.starts_with(SEM_MARKER) || value == SHARED_MARKER {
-        let recs: Vec<String> = inner
-            .cmd(
-                "reading a semaphore",
-                redis::cmd("HVALS").arg(&keys.holders),
+        let flat: Vec<String> = inner
+            .script(
+                "reading the holders of a lock",
+                &Script::new(&format!("{LUA_NOW}\n{LIVE_ENTRIES}")),
+                &[&keys.sem, &keys.holders],
+                &[],
             )
             .await?;
-        let mut hs: Vec<Holder> = recs.iter().filter_map(|r| parse_record(r, None)).collect();
-        hs.sort_by(|a, b| a.since.cmp(&b.since));
+        let mut hs: Vec<(String, Holder)> = flat
+            .chunks(2)
+            .filter_map(|p| match p {
+                [tok, rec] => Some((tok.clone(), parse_record(rec, None)?)),
+                _ => None,
+            })
+            .collect();
+        hs.sort_by(|a, b| a.1.since.cmp(&b.1.since));
         return Ok(hs);
     }
-    Ok(vec![record
+    let holder = record
         .and_then(|r| parse_record(&r, Some(&value)))
-        .unwrap_or_else(tooz_holder)])
+        .unwrap_or_else(tooz_holder);
+    Ok(vec![(value, holder)])
 }
 
 /// Escape glob characters for `SCAN MATCH`.

@@ -17,6 +17,7 @@ use crate::support::fixture::{Fx, Kind};
 crate::on_every_backend!(
     initial_watches_started_before_during_and_after_joins_converge,
     initial_lock_and_leader_watches_report_the_holder_then_changes,
+    an_initial_watch_of_a_shared_lock_reports_every_reader,
     a_missing_group_is_awaited_unless_must_exist,
 );
 
@@ -302,4 +303,66 @@ fn a_missing_group_is_awaited_unless_must_exist(kind: Kind) {
     assert!(e.get("initial").is_none(), "{e}");
     let st = w.child.wait().unwrap();
     assert_eq!(st.code(), Some(0));
+}
+
+fn an_initial_watch_of_a_shared_lock_reports_every_reader(kind: Kind) {
+    if !kind.has_shared() {
+        return;
+    }
+    if matches!(kind, Kind::File | Kind::Etcd) {
+        // Their lock watches follow a shared lock as one (free <-> held): readers coming
+        // and going while others hold are not reported one by one (the initial events
+        // still name every reader; see README, "Watches that start from the state").
+        return;
+    }
+    let fx = Fx::shared(kind, "winitshared");
+    let l = fx.name("rw");
+    let r1 = fx.hold(&["-m", "reader-1", "lock", "-s", &l]);
+    let r2 = fx.hold(&["-m", "reader-2", "lock", "-s", &l]);
+    let mut w = Watch::start(&fx, &["--initial", "lock", &l]);
+    let mut held = std::collections::BTreeSet::new();
+    for _ in 0..2 {
+        let e = w.next(Duration::from_secs(10)).expect("an initial reader");
+        assert_eq!(
+            (e["event"].as_str(), &e["initial"]),
+            (Some("acquired"), &Value::Bool(true)),
+            "{e}"
+        );
+        held.insert(e["member_id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(
+        held.iter().map(String::as_str).collect::<Vec<_>>(),
+        ["reader-1", "reader-2"]
+    );
+    let r3 = fx.hold(&["-m", "reader-3", "lock", "-s", &l]);
+    let e = w.next(Duration::from_secs(10)).expect("the third reader");
+    assert_eq!(
+        (e["event"].as_str(), e["member_id"].as_str()),
+        (Some("acquired"), Some("reader-3")),
+        "{e}; all: {:?}",
+        w.events
+    );
+    r1.stop();
+    let e = w
+        .next(Duration::from_secs(10))
+        .expect("the first reader's release");
+    assert_eq!(
+        (e["event"].as_str(), e["member_id"].as_str()),
+        (Some("released"), Some("reader-1")),
+        "{e}; all: {:?}",
+        w.events
+    );
+    r2.stop();
+    r3.stop();
+    let mut gone = std::collections::BTreeSet::new();
+    while gone.len() < 2 {
+        let e = w.next(Duration::from_secs(10)).expect("the other releases");
+        assert_eq!(e["event"], "released", "{e}; all: {:?}", w.events);
+        gone.insert(e["member_id"].as_str().unwrap_or_default().to_string());
+    }
+    assert_eq!(
+        gone.iter().map(String::as_str).collect::<Vec<_>>(),
+        ["reader-2", "reader-3"]
+    );
+    w.assert_quiet(Duration::from_millis(1500), "shared lock watch");
 }

@@ -38,7 +38,10 @@ hashes a str, so toozctl and tooz workers agree item for item. Text output: one 
 then its owners (the ring's first owner first).\n\n\
 --mine prints nothing and exits 0 when the member id in use (-m, or TOOZCTL_MEMBER_ID, which `group join` \
 gives its COMMAND) owns every ITEM, 1 when not. The answer holds for the membership as read at that \
-moment: members joining or leaving move some items (about 1/N of them) to other owners.",
+moment: members joining or leaving move some items (about 1/N of them) to other owners.\n\n\
+Exit 4 when GROUP does not exist, 1 when it has no member with a weight above 0 (nobody owns \
+anything), 2 for an item that is not UTF-8 or a member whose weight is not an integer (tooz's \
+Partitioner fails on it too).",
     after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}")
 )]
 pub struct Args {

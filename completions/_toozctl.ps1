@@ -47,6 +47,7 @@ Register-ArgumentCompleter -Native -CommandName 'toozctl' -ScriptBlock {
             [CompletionResult]::new('locks', 'locks', [CompletionResultType]::ParameterValue, 'List the locks on the backend: holder, age, TTL left, fencing token')
             [CompletionResult]::new('unlock', 'unlock', [CompletionResultType]::ParameterValue, 'Break a lock (tooz''s break_) and say who held it')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check that the backend can keep toozctl''s promises: versions, notifications, persistence, RTT, clock skew, TLS/auth')
+            [CompletionResult]::new('partition', 'partition', [CompletionResultType]::ParameterValue, 'Print which group members own each item (tooz''s Partitioner: a consistent hash ring)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (bash, zsh, fish, elvish, powershell)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -196,6 +197,7 @@ Register-ArgumentCompleter -Native -CommandName 'toozctl' -ScriptBlock {
         }
         'toozctl;group;join' {
             [CompletionResult]::new('--capabilities', '--capabilities', [CompletionResultType]::ParameterName, 'Capabilities as JSON, stored in tooz''s encoding (tooz clients read the same dict)')
+            [CompletionResult]::new('--weight', '--weight', [CompletionResultType]::ParameterName, 'Join as tooz''s join_partitioned_group does: capabilities {"weight": N} (stored as tooz stores them), the group created if needed; `toozctl partition` and tooz''s Partitioner give this member N shares of the items')
             [CompletionResult]::new('--on-lost', '--on-lost', [CompletionResultType]::ParameterName, 'What to do to COMMAND when the primitive is lost: term (SIGTERM, then SIGKILL after --kill-after), kill, or ignore')
             [CompletionResult]::new('--kill-after', '--kill-after', [CompletionResultType]::ParameterName, 'Grace after the first SIGTERM before SIGKILL goes to COMMAND''s whole process tree, never past the lease''s safe deadline [default: 10s, or half the lease when that is shorter]')
             [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
@@ -362,6 +364,8 @@ Register-ArgumentCompleter -Native -CommandName 'toozctl' -ScriptBlock {
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--exec', '--exec', [CompletionResultType]::ParameterName, 'Run COMMAND (after --) once per event')
             [CompletionResult]::new('--fail-fast', '--fail-fast', [CompletionResultType]::ParameterName, 'Stop the watch when a handler fails, exiting with its status')
+            [CompletionResult]::new('--initial', '--initial', [CompletionResultType]::ParameterName, 'First report the current state as events marked initial (a join per member, the leader, an acquired per holder), then the changes, with no gap and no duplicate')
+            [CompletionResult]::new('--must-exist', '--must-exist', [CompletionResultType]::ParameterName, 'Exit 4 when the group does not exist, instead of waiting for it to be created')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More logging on stderr (repeat for more)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More logging on stderr (repeat for more)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Less logging on stderr: only errors')
@@ -440,6 +444,32 @@ Register-ArgumentCompleter -Native -CommandName 'toozctl' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'toozctl;partition' {
+            [CompletionResult]::new('-r', '-r', [CompletionResultType]::ParameterName, 'Owners per item (at most the number of members)')
+            [CompletionResult]::new('--replicas', '--replicas', [CompletionResultType]::ParameterName, 'Owners per item (at most the number of members)')
+            [CompletionResult]::new('--partitions', '--partitions', [CompletionResultType]::ParameterName, 'Points per unit of weight on the ring: tooz''s `partitions` argument (default 32, as tooz''s)')
+            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
+            [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
+            [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'A named profile from the config file')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'A named profile from the config file')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]')
+            [CompletionResult]::new('--oslo-config', '--oslo-config', [CompletionResultType]::ParameterName, 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config')
+            [CompletionResult]::new('--password-file', '--password-file', [CompletionResultType]::ParameterName, 'Read the backend password from the first line of this file (keeps it out of `ps`, unlike a password in -b)')
+            [CompletionResult]::new('-m', '-m', [CompletionResultType]::ParameterName, 'Member id [default: <hostname>-<pid>]')
+            [CompletionResult]::new('--member-id', '--member-id', [CompletionResultType]::ParameterName, 'Member id [default: <hostname>-<pid>]')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--mine', '--mine', [CompletionResultType]::ParameterName, 'Exit 0 when our member id owns every ITEM (one of --replicas owners), 1 when not; print nothing (but with -o json/yaml)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More logging on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More logging on stderr (repeat for more)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Less logging on stderr: only errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Less logging on stderr: only errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'toozctl;completions' {
             [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
             [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
@@ -470,6 +500,7 @@ Register-ArgumentCompleter -Native -CommandName 'toozctl' -ScriptBlock {
             [CompletionResult]::new('locks', 'locks', [CompletionResultType]::ParameterValue, 'List the locks on the backend: holder, age, TTL left, fencing token')
             [CompletionResult]::new('unlock', 'unlock', [CompletionResultType]::ParameterValue, 'Break a lock (tooz''s break_) and say who held it')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check that the backend can keep toozctl''s promises: versions, notifications, persistence, RTT, clock skew, TLS/auth')
+            [CompletionResult]::new('partition', 'partition', [CompletionResultType]::ParameterValue, 'Print which group members own each item (tooz''s Partitioner: a consistent hash ring)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (bash, zsh, fish, elvish, powershell)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -521,6 +552,9 @@ Register-ArgumentCompleter -Native -CommandName 'toozctl' -ScriptBlock {
             break
         }
         'toozctl;help;check' {
+            break
+        }
+        'toozctl;help;partition' {
             break
         }
         'toozctl;help;completions' {

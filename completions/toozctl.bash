@@ -37,6 +37,9 @@ _toozctl() {
             toozctl,locks)
                 cmd="toozctl__subcmd__locks"
                 ;;
+            toozctl,partition)
+                cmd="toozctl__subcmd__partition"
+                ;;
             toozctl,unlock)
                 cmd="toozctl__subcmd__unlock"
                 ;;
@@ -112,6 +115,9 @@ _toozctl() {
             toozctl__subcmd__help,locks)
                 cmd="toozctl__subcmd__help__subcmd__locks"
                 ;;
+            toozctl__subcmd__help,partition)
+                cmd="toozctl__subcmd__help__subcmd__partition"
+                ;;
             toozctl__subcmd__help,unlock)
                 cmd="toozctl__subcmd__help__subcmd__unlock"
                 ;;
@@ -146,7 +152,7 @@ _toozctl() {
 
     case "${cmd}" in
         toozctl)
-            opts="-b -p -m -o -v -q -h -V --backend --profile --config --oslo-config --password-file --member-id --output --verbose --quiet --help --version lock elect group watch locks unlock check completions help"
+            opts="-b -p -m -o -v -q -h -V --backend --profile --config --oslo-config --password-file --member-id --output --verbose --quiet --help --version lock elect group watch locks unlock check partition completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -706,13 +712,17 @@ _toozctl() {
             return 0
             ;;
         toozctl__subcmd__group__subcmd__join)
-            opts="-b -p -m -o -v -q -h -V --capabilities --create --record-command --on-lost --kill-after --backend --profile --config --oslo-config --password-file --member-id --output --verbose --quiet --help --version"
+            opts="-b -p -m -o -v -q -h -V --capabilities --create --weight --record-command --on-lost --kill-after --backend --profile --config --oslo-config --password-file --member-id --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --capabilities)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --weight)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1012,7 +1022,7 @@ _toozctl() {
             return 0
             ;;
         toozctl__subcmd__help)
-            opts="lock elect group watch locks unlock check completions help"
+            opts="lock elect group watch locks unlock check partition completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1221,6 +1231,20 @@ _toozctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        toozctl__subcmd__help__subcmd__partition)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         toozctl__subcmd__help__subcmd__unlock)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1405,6 +1429,76 @@ _toozctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        toozctl__subcmd__partition)
+            opts="-r -b -p -m -o -v -q -h -V --replicas --partitions --mine --backend --profile --config --oslo-config --password-file --member-id --output --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --replicas)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -r)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --partitions)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --backend)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -b)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --oslo-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --member-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -m)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "text json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "text json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         toozctl__subcmd__unlock)
             opts="-b -p -m -o -v -q -h -V --backend --profile --config --oslo-config --password-file --member-id --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1464,7 +1558,7 @@ _toozctl() {
             return 0
             ;;
         toozctl__subcmd__watch)
-            opts="-c -b -p -m -o -v -q -h -V --count --until --exec --fail-fast --backend --profile --config --oslo-config --password-file --member-id --output --verbose --quiet --help --version group leader lock"
+            opts="-c -b -p -m -o -v -q -h -V --count --until --exec --fail-fast --initial --must-exist --backend --profile --config --oslo-config --password-file --member-id --output --verbose --quiet --help --version group leader lock"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -44,6 +44,7 @@ set edit:completion:arg-completer[toozctl] = {|@words|
             cand locks 'List the locks on the backend: holder, age, TTL left, fencing token'
             cand unlock 'Break a lock (tooz''s break_) and say who held it'
             cand check 'Check that the backend can keep toozctl''s promises: versions, notifications, persistence, RTT, clock skew, TLS/auth'
+            cand partition 'Print which group members own each item (tooz''s Partitioner: a consistent hash ring)'
             cand completions 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -187,6 +188,7 @@ set edit:completion:arg-completer[toozctl] = {|@words|
         }
         &'toozctl;group;join'= {
             cand --capabilities 'Capabilities as JSON, stored in tooz''s encoding (tooz clients read the same dict)'
+            cand --weight 'Join as tooz''s join_partitioned_group does: capabilities {"weight": N} (stored as tooz stores them), the group created if needed; `toozctl partition` and tooz''s Partitioner give this member N shares of the items'
             cand --on-lost 'What to do to COMMAND when the primitive is lost: term (SIGTERM, then SIGKILL after --kill-after), kill, or ignore'
             cand --kill-after 'Grace after the first SIGTERM before SIGKILL goes to COMMAND''s whole process tree, never past the lease''s safe deadline [default: 10s, or half the lease when that is shorter]'
             cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
@@ -339,6 +341,8 @@ set edit:completion:arg-completer[toozctl] = {|@words|
             cand --output 'Output format'
             cand --exec 'Run COMMAND (after --) once per event'
             cand --fail-fast 'Stop the watch when a handler fails, exiting with its status'
+            cand --initial 'First report the current state as events marked initial (a join per member, the leader, an acquired per holder), then the changes, with no gap and no duplicate'
+            cand --must-exist 'Exit 4 when the group does not exist, instead of waiting for it to be created'
             cand -v 'More logging on stderr (repeat for more)'
             cand --verbose 'More logging on stderr (repeat for more)'
             cand -q 'Less logging on stderr: only errors'
@@ -413,6 +417,31 @@ set edit:completion:arg-completer[toozctl] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'toozctl;partition'= {
+            cand -r 'Owners per item (at most the number of members)'
+            cand --replicas 'Owners per item (at most the number of members)'
+            cand --partitions 'Points per unit of weight on the ring: tooz''s `partitions` argument (default 32, as tooz''s)'
+            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand -p 'A named profile from the config file'
+            cand --profile 'A named profile from the config file'
+            cand --config 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]'
+            cand --oslo-config 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config'
+            cand --password-file 'Read the backend password from the first line of this file (keeps it out of `ps`, unlike a password in -b)'
+            cand -m 'Member id [default: <hostname>-<pid>]'
+            cand --member-id 'Member id [default: <hostname>-<pid>]'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --mine 'Exit 0 when our member id owns every ITEM (one of --replicas owners), 1 when not; print nothing (but with -o json/yaml)'
+            cand -v 'More logging on stderr (repeat for more)'
+            cand --verbose 'More logging on stderr (repeat for more)'
+            cand -q 'Less logging on stderr: only errors'
+            cand --quiet 'Less logging on stderr: only errors'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'toozctl;completions'= {
             cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
             cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
@@ -442,6 +471,7 @@ set edit:completion:arg-completer[toozctl] = {|@words|
             cand locks 'List the locks on the backend: holder, age, TTL left, fencing token'
             cand unlock 'Break a lock (tooz''s break_) and say who held it'
             cand check 'Check that the backend can keep toozctl''s promises: versions, notifications, persistence, RTT, clock skew, TLS/auth'
+            cand partition 'Print which group members own each item (tooz''s Partitioner: a consistent hash ring)'
             cand completions 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -479,6 +509,8 @@ set edit:completion:arg-completer[toozctl] = {|@words|
         &'toozctl;help;unlock'= {
         }
         &'toozctl;help;check'= {
+        }
+        &'toozctl;help;partition'= {
         }
         &'toozctl;help;completions'= {
         }

@@ -44,6 +44,7 @@ complete -c toozctl -n "__fish_toozctl_needs_command" -f -a "watch" -d 'Print gr
 complete -c toozctl -n "__fish_toozctl_needs_command" -f -a "locks" -d 'List the locks on the backend: holder, age, TTL left, fencing token'
 complete -c toozctl -n "__fish_toozctl_needs_command" -f -a "unlock" -d 'Break a lock (tooz\'s break_) and say who held it'
 complete -c toozctl -n "__fish_toozctl_needs_command" -f -a "check" -d 'Check that the backend can keep toozctl\'s promises: versions, notifications, persistence, RTT, clock skew, TLS/auth'
+complete -c toozctl -n "__fish_toozctl_needs_command" -f -a "partition" -d 'Print which group members own each item (tooz\'s Partitioner: a consistent hash ring)'
 complete -c toozctl -n "__fish_toozctl_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
 complete -c toozctl -n "__fish_toozctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s w -l wait -d 'Give up after DURATION (30s, 5m, 1h, plain seconds) [default: wait forever]' -r
@@ -141,6 +142,7 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_s
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from members" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from members" -s V -l version -d 'Print version'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -l capabilities -d 'Capabilities as JSON, stored in tooz\'s encoding (tooz clients read the same dict)' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -l weight -d 'Join as tooz\'s join_partitioned_group does: capabilities {"weight": N} (stored as tooz stores them), the group created if needed; `toozctl partition` and tooz\'s Partitioner give this member N shares of the items' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -l on-lost -d 'What to do to COMMAND when the primitive is lost: term (SIGTERM, then SIGKILL after --kill-after), kill, or ignore' -r -f -a "term\t''
 kill\t''
 ignore\t''"
@@ -238,6 +240,8 @@ json\t''
 yaml\t''"
 complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -l exec -d 'Run COMMAND (after --) once per event'
 complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -l fail-fast -d 'Stop the watch when a handler fails, exiting with its status'
+complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -l initial -d 'First report the current state as events marked initial (a join per member, the leader, an acquired per holder), then the changes, with no gap and no duplicate'
+complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -l must-exist -d 'Exit 4 when the group does not exist, instead of waiting for it to be created'
 complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -s v -l verbose -d 'More logging on stderr (repeat for more)'
 complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -s q -l quiet -d 'Less logging on stderr: only errors'
 complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -282,6 +286,22 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand check" -s v -l verbose -
 complete -c toozctl -n "__fish_toozctl_using_subcommand check" -s q -l quiet -d 'Less logging on stderr: only errors'
 complete -c toozctl -n "__fish_toozctl_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c toozctl -n "__fish_toozctl_using_subcommand check" -s V -l version -d 'Print version'
+complete -c toozctl -n "__fish_toozctl_using_subcommand partition" -s r -l replicas -d 'Owners per item (at most the number of members)' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand partition" -l partitions -d 'Points per unit of weight on the ring: tooz\'s `partitions` argument (default 32, as tooz\'s)' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand partition" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, ipc:// for this host\'s System V semaphores); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand partition" -s p -l profile -d 'A named profile from the config file' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand partition" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
+complete -c toozctl -n "__fish_toozctl_using_subcommand partition" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
+complete -c toozctl -n "__fish_toozctl_using_subcommand partition" -l password-file -d 'Read the backend password from the first line of this file (keeps it out of `ps`, unlike a password in -b)' -r -F
+complete -c toozctl -n "__fish_toozctl_using_subcommand partition" -s m -l member-id -d 'Member id [default: <hostname>-<pid>]' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand partition" -s o -l output -d 'Output format' -r -f -a "text\t'Tables on a terminal, plain lines otherwise'
+json\t''
+yaml\t''"
+complete -c toozctl -n "__fish_toozctl_using_subcommand partition" -l mine -d 'Exit 0 when our member id owns every ITEM (one of --replicas owners), 1 when not; print nothing (but with -o json/yaml)'
+complete -c toozctl -n "__fish_toozctl_using_subcommand partition" -s v -l verbose -d 'More logging on stderr (repeat for more)'
+complete -c toozctl -n "__fish_toozctl_using_subcommand partition" -s q -l quiet -d 'Less logging on stderr: only errors'
+complete -c toozctl -n "__fish_toozctl_using_subcommand partition" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c toozctl -n "__fish_toozctl_using_subcommand partition" -s V -l version -d 'Print version'
 complete -c toozctl -n "__fish_toozctl_using_subcommand completions" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, ipc:// for this host\'s System V semaphores); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand completions" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand completions" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
@@ -295,15 +315,16 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand completions" -s v -l ver
 complete -c toozctl -n "__fish_toozctl_using_subcommand completions" -s q -l quiet -d 'Less logging on stderr: only errors'
 complete -c toozctl -n "__fish_toozctl_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c toozctl -n "__fish_toozctl_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c toozctl -n "__fish_toozctl_using_subcommand help; and not __fish_seen_subcommand_from lock elect group watch locks unlock check completions help" -f -a "lock" -d 'Hold a lock while COMMAND runs (flock across machines)'
-complete -c toozctl -n "__fish_toozctl_using_subcommand help; and not __fish_seen_subcommand_from lock elect group watch locks unlock check completions help" -f -a "elect" -d 'Run COMMAND only while leader of a group'
-complete -c toozctl -n "__fish_toozctl_using_subcommand help; and not __fish_seen_subcommand_from lock elect group watch locks unlock check completions help" -f -a "group" -d 'Inspect, join and manage groups (tooz\'s layout: tooz clients see the same groups)'
-complete -c toozctl -n "__fish_toozctl_using_subcommand help; and not __fish_seen_subcommand_from lock elect group watch locks unlock check completions help" -f -a "watch" -d 'Print group, leader or lock events as they happen'
-complete -c toozctl -n "__fish_toozctl_using_subcommand help; and not __fish_seen_subcommand_from lock elect group watch locks unlock check completions help" -f -a "locks" -d 'List the locks on the backend: holder, age, TTL left, fencing token'
-complete -c toozctl -n "__fish_toozctl_using_subcommand help; and not __fish_seen_subcommand_from lock elect group watch locks unlock check completions help" -f -a "unlock" -d 'Break a lock (tooz\'s break_) and say who held it'
-complete -c toozctl -n "__fish_toozctl_using_subcommand help; and not __fish_seen_subcommand_from lock elect group watch locks unlock check completions help" -f -a "check" -d 'Check that the backend can keep toozctl\'s promises: versions, notifications, persistence, RTT, clock skew, TLS/auth'
-complete -c toozctl -n "__fish_toozctl_using_subcommand help; and not __fish_seen_subcommand_from lock elect group watch locks unlock check completions help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
-complete -c toozctl -n "__fish_toozctl_using_subcommand help; and not __fish_seen_subcommand_from lock elect group watch locks unlock check completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c toozctl -n "__fish_toozctl_using_subcommand help; and not __fish_seen_subcommand_from lock elect group watch locks unlock check partition completions help" -f -a "lock" -d 'Hold a lock while COMMAND runs (flock across machines)'
+complete -c toozctl -n "__fish_toozctl_using_subcommand help; and not __fish_seen_subcommand_from lock elect group watch locks unlock check partition completions help" -f -a "elect" -d 'Run COMMAND only while leader of a group'
+complete -c toozctl -n "__fish_toozctl_using_subcommand help; and not __fish_seen_subcommand_from lock elect group watch locks unlock check partition completions help" -f -a "group" -d 'Inspect, join and manage groups (tooz\'s layout: tooz clients see the same groups)'
+complete -c toozctl -n "__fish_toozctl_using_subcommand help; and not __fish_seen_subcommand_from lock elect group watch locks unlock check partition completions help" -f -a "watch" -d 'Print group, leader or lock events as they happen'
+complete -c toozctl -n "__fish_toozctl_using_subcommand help; and not __fish_seen_subcommand_from lock elect group watch locks unlock check partition completions help" -f -a "locks" -d 'List the locks on the backend: holder, age, TTL left, fencing token'
+complete -c toozctl -n "__fish_toozctl_using_subcommand help; and not __fish_seen_subcommand_from lock elect group watch locks unlock check partition completions help" -f -a "unlock" -d 'Break a lock (tooz\'s break_) and say who held it'
+complete -c toozctl -n "__fish_toozctl_using_subcommand help; and not __fish_seen_subcommand_from lock elect group watch locks unlock check partition completions help" -f -a "check" -d 'Check that the backend can keep toozctl\'s promises: versions, notifications, persistence, RTT, clock skew, TLS/auth'
+complete -c toozctl -n "__fish_toozctl_using_subcommand help; and not __fish_seen_subcommand_from lock elect group watch locks unlock check partition completions help" -f -a "partition" -d 'Print which group members own each item (tooz\'s Partitioner: a consistent hash ring)'
+complete -c toozctl -n "__fish_toozctl_using_subcommand help; and not __fish_seen_subcommand_from lock elect group watch locks unlock check partition completions help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
+complete -c toozctl -n "__fish_toozctl_using_subcommand help; and not __fish_seen_subcommand_from lock elect group watch locks unlock check partition completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c toozctl -n "__fish_toozctl_using_subcommand help; and __fish_seen_subcommand_from group" -f -a "list" -d 'List groups: name, member count, leader'
 complete -c toozctl -n "__fish_toozctl_using_subcommand help; and __fish_seen_subcommand_from group" -f -a "members" -d 'List a group\'s members: id, capabilities, leader mark'
 complete -c toozctl -n "__fish_toozctl_using_subcommand help; and __fish_seen_subcommand_from group" -f -a "join" -d 'Be a member of a group while COMMAND runs'

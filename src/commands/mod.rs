@@ -11,6 +11,7 @@ pub mod hold;
 pub mod lock;
 pub mod locks;
 pub mod once_per;
+pub mod partition;
 pub mod take;
 pub mod unlock;
 pub mod watch;
@@ -73,6 +74,7 @@ pub enum Command {
     Locks(locks::Args),
     Unlock(unlock::Args),
     Check(check::Args),
+    Partition(partition::Args),
     Completions(completions::Args),
 }
 
@@ -88,6 +90,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
         Command::Locks(args) => locks::run(ctx, args).await,
         Command::Unlock(args) => unlock::run(ctx, args).await,
         Command::Check(args) => check::run(ctx, args).await,
+        Command::Partition(args) => partition::run(ctx, args).await,
         Command::Completions(args) => completions::run(args),
     }
 }

@@ -7,6 +7,12 @@
 //! `TOOZCTL_LOCK`, `TOOZCTL_EVENT_MEMBER`, `TOOZCTL_BACKEND` (and `TOOZCTL_FENCING_TOKEN`
 //! when the event has one). A failing handler is reported and the watch goes on, unless
 //! `--fail-fast`, which ends the watch with the handler's status.
+//!
+//! `--initial` reports the state first (marked `initial`), then the changes; a group that
+//! does not exist yet is waited for unless `--must-exist` (see `state`, which does both
+//! on any backend with the `Coordinator` methods alone).
+
+mod state;
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
@@ -33,7 +39,9 @@ Examples:
   toozctl watch lock nightly-backup --until released && ./after-backup.sh
   # page someone on every leadership change
   toozctl watch leader scheduler --exec -- sh -c 'notify \"$TOOZCTL_EVENT_MEMBER leads\"'
-  toozctl watch group workers --count 2";
+  toozctl watch group workers --count 2
+  # keep a list of members up to date from any start: present members first, then changes
+  toozctl -o json watch --initial group workers --exec -- ./update-pool.sh";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Kind {
@@ -81,7 +89,14 @@ impl Until {
     long_about = "Print one line per event as it happens: join/leave (group), elected (leader), \
 acquired/released (lock). With --exec, run COMMAND once per event, one at a time in event order, with \
 the event's JSON on stdin and TOOZCTL_EVENT, TOOZCTL_GROUP or TOOZCTL_LOCK, TOOZCTL_EVENT_MEMBER and \
-TOOZCTL_BACKEND in its environment. `--until released` exits 0 at once when the lock is already free.",
+TOOZCTL_BACKEND in its environment. `--until released` exits 0 at once when the lock is already free.\n\n\
+--initial first reports the current state as events marked initial (\"initial\": true in JSON, \
+TOOZCTL_EVENT_INITIAL=1 for handlers): a join per present member, the current leader, an acquired \
+per holder; then the changes, with no gap and no duplicate in between, so a handler converges to \
+the backend's state whatever the start order. Initial events count for --count and --until.\n\n\
+A group (or leader) watch on a group that does not exist yet says so once on stderr and waits for \
+it to be created; members present when it appears are reported as joins (changes, not initial, \
+even with --initial: they came after the watch began). --must-exist exits 4 instead.",
     after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}")
 )]
 pub struct Args {
@@ -103,6 +118,13 @@ pub struct Args {
     /// Stop the watch when a handler fails, exiting with its status
     #[arg(long, requires = "exec")]
     pub fail_fast: bool,
+    /// First report the current state as events marked initial (a join per member, the
+    /// leader, an acquired per holder), then the changes, with no gap and no duplicate
+    #[arg(long)]
+    pub initial: bool,
+    /// Exit 4 when the group does not exist, instead of waiting for it to be created
+    #[arg(long)]
+    pub must_exist: bool,
     /// The handler (after --, with --exec)
     #[arg(last = true, value_name = "COMMAND", requires = "exec")]
     pub command: Vec<OsString>,
@@ -123,10 +145,13 @@ struct EventOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     fencing_token: Option<u64>,
     at: String,
+    /// Part of the state read at the start (`--initial`), not a change seen happening.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    initial: bool,
 }
 
 impl EventOut {
-    fn new(e: &Event) -> EventOut {
+    fn new(e: &Event, initial: bool) -> EventOut {
         let (group, name) = match &e.target {
             WatchTarget::Group(g) | WatchTarget::Leader(g) => (Some(g.clone()), None),
             WatchTarget::Lock(n) => (None, Some(n.clone())),
@@ -141,6 +166,7 @@ impl EventOut {
             holder: e.holder.clone(),
             fencing_token: e.fencing_token,
             at,
+            initial,
         }
     }
 
@@ -151,7 +177,8 @@ impl EventOut {
             (None, Some(m)) => m.clone(),
             (None, None) => String::new(),
         };
-        format!("{}  {}  {}  {}", self.at, self.event, target, who)
+        let mark = if self.initial { "(initial)" } else { "" };
+        format!("{}  {}  {}  {}  {}", self.at, self.event, target, who, mark)
             .trim_end()
             .to_string()
     }
@@ -193,7 +220,10 @@ async fn watch(
         Kind::Leader => WatchTarget::Leader(args.target.clone()),
         Kind::Lock => WatchTarget::Lock(args.target.clone()),
     };
-    let mut events = coord.watch(&target).await?;
+    let (mut events, initial, mut tracker) = start(log, args, coord, &target, signals).await?;
+    // After waiting for the group, what is there came after the watch began: changes.
+    let marked = args.initial && !initial.waited;
+    let initial = initial.events;
     if args.kind == Kind::Lock
         && args.until == Some(Until::Released)
         && coord.lock_holders(&args.target).await?.is_empty()
@@ -210,6 +240,23 @@ async fn watch(
     let mut running: Option<Handler> = None;
     let mut seen = 0u64;
     let mut done = false;
+    let mut report =
+        |ev: &Event, initial: bool, queue: &mut VecDeque<EventOut>| -> Result<bool> {
+            let out = EventOut::new(ev, initial);
+            table::stream_item(ctx.output, &out, || out.text())?;
+            seen += 1;
+            if args.exec {
+                queue.push_back(out);
+            }
+            Ok(args.count.is_some_and(|n| seen >= n)
+                || args.until.is_some_and(|u| u.kind() == ev.kind))
+        };
+    for ev in &initial {
+        if report(ev, marked, &mut queue)? {
+            done = true;
+            break;
+        }
+    }
     loop {
         if running.is_none() {
             match queue.pop_front() {
@@ -225,12 +272,8 @@ async fn watch(
                     Some(Err(e)) => return Err(e.into()),
                     None => return Err(Error::Internal("the watch ended unexpectedly".into())),
                 };
-                let out = EventOut::new(&ev);
-                table::stream_item(ctx.output, &out, || out.text())?;
-                seen += 1;
-                done = args.count.is_some_and(|n| seen >= n) || args.until.is_some_and(|u| u.kind() == ev.kind);
-                if args.exec {
-                    queue.push_back(out);
+                if tracker.as_mut().is_none_or(|t| t.admit(&ev)) {
+                    done = report(&ev, false, &mut queue)?;
                 }
             }
             status = async { running.as_mut().expect("guarded").await }, if running.is_some() => {
@@ -257,6 +300,65 @@ async fn watch(
     }
 }
 
+/// The state read at the start, and whether the group had to be waited for first.
+struct Initial {
+    events: Vec<Event>,
+    waited: bool,
+}
+
+/// Subscribe to `target`'s changes; with `--initial`, or after waiting for a group that did
+/// not exist, read the state too (after subscribing, see `state`): its events come first,
+/// and the tracker keeps the stream from repeating them. A missing group is waited for
+/// (said once on stderr) unless `--must-exist`.
+async fn start(
+    log: &Log,
+    args: &Args,
+    coord: &dyn Coordinator,
+    target: &WatchTarget,
+    signals: &mut Signals,
+) -> Result<(crate::coordination::Events, Initial, Option<state::Tracker>)> {
+    let group = match target {
+        WatchTarget::Group(g) | WatchTarget::Leader(g) if !args.must_exist => Some(g),
+        _ => None,
+    };
+    if let (WatchTarget::Group(g) | WatchTarget::Leader(g), true) = (target, args.must_exist) {
+        // Not every backend's watch refuses a missing group by itself (Redis's follows it).
+        coord.members(g).await?;
+    }
+    let mut waited = false;
+    let events = loop {
+        if let Some(g) = group {
+            state::wait_for_group(coord, g, signals, || {
+                waited = true;
+                log.warn(&format!(
+                    "group '{g}' does not exist yet; waiting for it to be created (--must-exist: exit 4 instead)"
+                ));
+            })
+            .await?;
+        }
+        match coord.watch(target).await {
+            // Deleted again between the look and the subscription: wait once more.
+            Err(crate::coordination::Error::NotFound(_)) if group.is_some() => continue,
+            other => break other?,
+        }
+    };
+    if !(args.initial || waited) {
+        let none = Initial {
+            events: Vec::new(),
+            waited,
+        };
+        return Ok((events, none, None));
+    }
+    // After a wait, whoever is there joined after the watch began: reported as changes.
+    let initial = state::snapshot(coord, target).await?;
+    let tracker = state::Tracker::new(&initial);
+    let initial = Initial {
+        events: initial,
+        waited,
+    };
+    Ok((events, initial, Some(tracker)))
+}
+
 fn kind_name(k: Kind) -> String {
     k.to_possible_value()
         .map(|v| v.get_name().to_string())
@@ -280,6 +382,9 @@ fn handler(ctx: &Context, args: &Args, ev: EventOut) -> Handler {
     };
     if let Some(t) = ev.fencing_token {
         cmd.env("TOOZCTL_FENCING_TOKEN", t.to_string());
+    }
+    if ev.initial {
+        cmd.env("TOOZCTL_EVENT_INITIAL", "1");
     }
     let json = serde_json::to_string(&ev).unwrap_or_default() + "\n";
     Box::pin(async move {

@@ -22,6 +22,7 @@
 
 pub mod capabilities;
 pub mod check;
+pub mod hashring;
 pub mod once_per;
 pub mod url;
 

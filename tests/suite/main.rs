@@ -23,6 +23,7 @@ mod lock;
 mod locks;
 mod redis;
 mod redis_faults;
+mod redis_shared;
 mod supervision;
 mod torture;
 mod watch;

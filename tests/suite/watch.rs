@@ -367,7 +367,8 @@ fn a_failing_handler_is_reported_and_the_watch_goes_on_unless_fail_fast() {
 #[test]
 fn exit_codes_and_usage_errors() {
     let fb = FileBackend::new();
-    let (code, _, err) = run(fb.cmd(&["watch", "group", "missing"]));
+    // A missing group is waited for, unless --must-exist (conformance::watch_initial).
+    let (code, _, err) = run(fb.cmd(&["watch", "--must-exist", "group", "missing"]));
     assert_eq!(code, 4, "{err}");
     let (code, _, err) = run(fb.cmd(&["watch", "group", "g", "--until", "released"]));
     assert_eq!(code, 2, "{err}");

@@ -1,4 +1,5 @@
-//! Redis locks: exclusive (tooz's `SET NX PX` lock) and `--limit N` semaphores.
+//! Redis locks: exclusive (tooz's `SET NX PX` lock), `--limit N` semaphores and
+//! `--shared` readers.
 //!
 //! Exclusive: one script does `SET NS_<name>_lock <token> PX <lease>` if the key is free,
 //! takes the next fencing token from the counter beside it and writes our holder record, so
@@ -30,6 +31,13 @@
 //! has holders, the tooz lock key itself holds `toozctl-semaphore:<N>` with the longest
 //! lease, so tooz clients and exclusive toozctl users of the same name are kept out, and a
 //! different `N` is detected as a conflict.
+//!
+//! Shared locks (`--shared`) are a semaphore without a limit under another marker: while
+//! readers hold, tooz's key holds `toozctl-shared` (so tooz clients and exclusive toozctl
+//! users, which `SET NX`, stay out and wait), and each reader has its entry in the same
+//! ZSET and HASH, renewed, checked and released by the same scripts. A reader meeting an
+//! exclusive holder waits for it; a writer meeting readers waits for the last one, whose
+//! release deletes the key; a semaphore and readers of one name are a conflict.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,11 +52,13 @@ use redis::aio::MultiplexedConnection;
 
 use super::{millis, random_token, Inner};
 use crate::coordination::{
-    Error, Health, Held, Holder, LockInfo, LockMode, LockRequest, Release, Result, Scheme, Wait,
+    Error, Health, Held, Holder, LockInfo, LockMode, LockRequest, Release, Result, Wait,
 };
 
-/// The lock key's value while a semaphore holds it.
+/// The lock key's value while a semaphore holds it (followed by its limit).
 const SEM_MARKER: &str = "toozctl-semaphore:";
+/// The lock key's value while `--shared` readers hold it.
+const SHARED_MARKER: &str = "toozctl-shared";
 /// The longest pause before retrying when no release message comes.
 const FALLBACK_POLL: Duration = Duration::from_secs(1);
 /// The pause before subscribing again after a pub/sub connection dropped.
@@ -121,9 +131,10 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
 return 0
 ";
 
-/// KEYS: lock, sem. ARGV: token, N. Is our semaphore slot still there and unexpired?
+/// KEYS: lock, sem. ARGV: token, marker. Is our semaphore slot (or reader entry) still
+/// there and unexpired?
 const SEM_OWNS: &str = r"
-if redis.call('GET', KEYS[1]) ~= 'toozctl-semaphore:' .. ARGV[2] then return 0 end
+if redis.call('GET', KEYS[1]) ~= ARGV[2] then return 0 end
 local s = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if not s or tonumber(s) <= now_ms() then return 0 end
 return 1
@@ -158,19 +169,24 @@ end
 return 0
 ";
 
-/// KEYS: lock, sem, holders, fence. ARGV: token, ms, N, holder JSON, acquired channel.
-/// → {1|0|-1|-2|-3, wait ms, limit, fence or why}, as ACQUIRE; -1: an exclusive holder
+/// KEYS: lock, sem, holders, fence. ARGV: token, ms, marker, holder JSON, acquired
+/// channel, limit (0: readers, no limit). → {1|0|-1|-2|-3|-4, wait ms, limit, fence or
+/// why}, as ACQUIRE; -1: an exclusive holder (for a semaphore; a reader waits for it),
+/// -4: readers (for a semaphore).
 const SEM_ACQUIRE: &str = r#"
-local marker = 'toozctl-semaphore:' .. ARGV[3]
+local marker = ARGV[3]
+local limit = tonumber(ARGV[6])
 local v = redis.call('GET', KEYS[1])
 local pt = redis.call('PTTL', KEYS[1])
 if v and v ~= marker then
   if string.sub(v, 1, 18) == 'toozctl-semaphore:' then return {-2, pt, tonumber(string.sub(v, 19)) or 0, ''} end
+  if v == 'toozctl-shared' then return {-4, pt, 0, ''} end
+  if limit == 0 then return {0, pt, 0, ''} end
   return {-1, pt, 0, ''}
 end
 local now = now_ms()
 prune(now)
-if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then
+if limit > 0 and redis.call('ZCARD', KEYS[2]) >= limit then
   local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
   return {0, tonumber(first[2]) - now, 0, ''}
 end
@@ -186,9 +202,9 @@ redis.call('PUBLISH', ARGV[5], 'acquired')
 return {1, 0, 0, t}
 "#;
 
-/// KEYS: lock, sem, holders. ARGV: token, ms, N.
+/// KEYS: lock, sem, holders. ARGV: token, ms, marker.
 const SEM_REFRESH: &str = r"
-local marker = 'toozctl-semaphore:' .. ARGV[3]
+local marker = ARGV[3]
 local now = now_ms()
 local s = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if redis.call('GET', KEYS[1]) ~= marker or not s or tonumber(s) <= now then return 0 end
@@ -200,9 +216,9 @@ redis.call('PEXPIRE', KEYS[3], pt)
 return 1
 ";
 
-/// KEYS: lock, sem, holders. ARGV: token, N, channel.
+/// KEYS: lock, sem, holders. ARGV: token, marker, channel.
 const SEM_RELEASE: &str = r"
-local marker = 'toozctl-semaphore:' .. ARGV[2]
+local marker = ARGV[2]
 local removed = redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[3], ARGV[1])
 prune(now_ms())
@@ -212,6 +228,16 @@ end
 redis.call('PUBLISH', ARGV[3], 'released')
 return removed
 ";
+
+/// The lock key's value while holders of `mode` share it; `None` for an exclusive lock,
+/// whose value is the holder's token.
+fn marker(mode: LockMode) -> Option<String> {
+    match mode {
+        LockMode::Exclusive => None,
+        LockMode::Shared => Some(SHARED_MARKER.to_string()),
+        LockMode::Limit(n) => Some(format!("{SEM_MARKER}{n}")),
+    }
+}
 
 fn with_helpers(body: &str) -> Script {
     Script::new(&format!("{LUA_NOW}\n{LUA_FENCE}\n{body}"))
@@ -275,8 +301,8 @@ async fn attempt(
     let holder = serde_json::to_string(&inner.identity.holder(Some(mode), None))
         .map_err(|e| Error::Internal(format!("holder record: {e}")))?;
     let ms = millis(lease);
-    let (code, wait_ms, limit, text): (i64, i64, i64, String) = match mode {
-        LockMode::Exclusive => {
+    let (code, wait_ms, limit, text): (i64, i64, i64, String) = match (mode, marker(mode)) {
+        (LockMode::Exclusive, _) | (_, None) => {
             let s = with_helpers(ACQUIRE);
             inner
                 .script_on(
@@ -288,20 +314,22 @@ async fn attempt(
                 )
                 .await?
         }
-        LockMode::Limit(n) => {
+        (_, Some(marker)) => {
             let s = with_helpers(SEM_ACQUIRE);
-            let n = n.to_string();
+            let limit = match mode {
+                LockMode::Limit(n) => n.to_string(),
+                _ => "0".to_string(),
+            };
             inner
                 .script_on(
                     conn,
-                    "taking a semaphore slot",
+                    "taking a semaphore slot or a shared lock",
                     &s,
                     &[&keys.lock, &keys.sem, &keys.holders, &keys.fence],
-                    &[token, &ms, &n, &holder, &keys.acquired],
+                    &[token, &ms, &marker, &holder, &keys.acquired, &limit],
                 )
                 .await?
         }
-        LockMode::Shared => return Err(Error::unsupported("shared locks", Scheme::Redis)),
     };
     Ok(match code {
         1 => Attempt::Got(text.parse().map_err(|_| {
@@ -315,6 +343,12 @@ async fn attempt(
             let who = describe(&holders(inner, name).await.unwrap_or_default());
             Attempt::Conflict(format!(
                 "lock '{name}' is held as an exclusive lock by {who}; it cannot also be used as {mode}: use one kind (and one --limit) per name"
+            ))
+        }
+        -4 => {
+            let who = describe(&holders(inner, name).await.unwrap_or_default());
+            Attempt::Conflict(format!(
+                "lock '{name}' is held as a shared lock by {who}; it cannot also be used as {mode}: use one kind (and one --limit) per name"
             ))
         }
         -3 => Attempt::Refused(format!(
@@ -428,13 +462,6 @@ pub(super) async fn acquire(
     req: &LockRequest,
     what: Option<String>,
 ) -> Result<Option<Held>> {
-    if req.mode == LockMode::Shared {
-        return Err(Error::Unsupported(
-            "shared locks are not supported by the redis backend yet; --limit N (up to N holders, \
-             tooz and exclusive users kept out) is the nearest"
-                .into(),
-        ));
-    }
     if req.mode == LockMode::Limit(0) {
         return Err(Error::InvalidInput("--limit must be at least 1".into()));
     }
@@ -605,19 +632,18 @@ async fn keep(
 
 /// Whether our lock (or semaphore slot) is still ours: a read, no renewal.
 async fn owns(inner: &Inner, keys: &Keys, mode: LockMode, token: &str) -> Result<bool> {
-    let r: i64 = match mode {
-        LockMode::Limit(n) => {
-            let n = n.to_string();
+    let r: i64 = match marker(mode) {
+        Some(marker) => {
             inner
                 .script(
-                    "checking a semaphore slot",
+                    "checking a semaphore slot or a shared lock",
                     &with_helpers(SEM_OWNS),
                     &[&keys.lock, &keys.sem],
-                    &[token, &n],
+                    &[token, &marker],
                 )
                 .await?
         }
-        _ => {
+        None => {
             inner
                 .script(
                     "checking a lock",
@@ -678,20 +704,19 @@ async fn refresh(
     lease: Duration,
 ) -> Result<bool> {
     let ms = millis(lease);
-    let r: i64 = match mode {
-        LockMode::Limit(n) => {
+    let r: i64 = match marker(mode) {
+        Some(marker) => {
             let s = with_helpers(SEM_REFRESH);
-            let n = n.to_string();
             inner
                 .script(
-                    "renewing a semaphore slot",
+                    "renewing a semaphore slot or a shared lock",
                     &s,
                     &[&keys.lock, &keys.sem, &keys.holders],
-                    &[token, &ms, &n],
+                    &[token, &ms, &marker],
                 )
                 .await?
         }
-        _ => {
+        None => {
             let s = Script::new(REFRESH);
             inner
                 .script(
@@ -781,20 +806,19 @@ async fn give_back(
         Some(c) => c,
         None => inner.conn().await?,
     };
-    match mode {
-        LockMode::Limit(n) => {
-            let n = n.to_string();
+    match marker(mode) {
+        Some(marker) => {
             inner
                 .script_on(
                     conn,
-                    "releasing a semaphore slot",
+                    "releasing a semaphore slot or a shared lock",
                     &with_helpers(SEM_RELEASE),
                     &[&keys.lock, &keys.sem, &keys.holders],
-                    &[token, &n, &keys.released],
+                    &[token, &marker, &keys.released],
                 )
                 .await
         }
-        _ => {
+        None => {
             inner
                 .script_on(
                     conn,
@@ -825,7 +849,29 @@ fn tooz_holder() -> Holder {
     Holder::unknown("a tooz client (tooz stores only a random token on Redis)")
 }
 
+/// KEYS: sem, holders. → {token, record, ...} of the entries whose lease has not run out
+/// (a killed holder's entry stays until a script prunes it; it holds nothing meanwhile).
+const LIVE_ENTRIES: &str = r"
+local live = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now_ms(), '+inf')
+local out = {}
+for _, tok in ipairs(live) do
+  local r = redis.call('HGET', KEYS[2], tok)
+  if r then table.insert(out, tok); table.insert(out, r) end
+end
+return out
+";
+
 pub(super) async fn holders(inner: &Inner, name: &str) -> Result<Vec<Holder>> {
+    Ok(holders_by_token(inner, name)
+        .await?
+        .into_iter()
+        .map(|(_, h)| h)
+        .collect())
+}
+
+/// Every current holder with its token (the lock key's value for an exclusive holder, the
+/// entry's for semaphore slots and readers), the longest-held first.
+pub(super) async fn holders_by_token(inner: &Inner, name: &str) -> Result<Vec<(String, Holder)>> {
     let keys = Keys::new(inner, name);
     let (value, record): (Option<String>, Option<String>) = inner
         .cmd(
@@ -836,20 +882,29 @@ pub(super) async fn holders(inner: &Inner, name: &str) -> Result<Vec<Holder>> {
     let Some(value) = value else {
         return Ok(Vec::new());
     };
-    if value.starts_with(SEM_MARKER) {
-        let recs: Vec<String> = inner
-            .cmd(
-                "reading a semaphore",
-                redis::cmd("HVALS").arg(&keys.holders),
+    if value.starts_with(SEM_MARKER) || value == SHARED_MARKER {
+        let flat: Vec<String> = inner
+            .script(
+                "reading the holders of a lock",
+                &Script::new(&format!("{LUA_NOW}\n{LIVE_ENTRIES}")),
+                &[&keys.sem, &keys.holders],
+                &[],
             )
             .await?;
-        let mut hs: Vec<Holder> = recs.iter().filter_map(|r| parse_record(r, None)).collect();
-        hs.sort_by(|a, b| a.since.cmp(&b.since));
+        let mut hs: Vec<(String, Holder)> = flat
+            .chunks(2)
+            .filter_map(|p| match p {
+                [tok, rec] => Some((tok.clone(), parse_record(rec, None)?)),
+                _ => None,
+            })
+            .collect();
+        hs.sort_by(|a, b| a.1.since.cmp(&b.1.since));
         return Ok(hs);
     }
-    Ok(vec![record
+    let holder = record
         .and_then(|r| parse_record(&r, Some(&value)))
-        .unwrap_or_else(tooz_holder)])
+        .unwrap_or_else(tooz_holder);
+    Ok(vec![(value, holder)])
 }
 
 /// Escape glob characters for `SCAN MATCH`.

@@ -9,7 +9,7 @@
 //! | `NS_<name>_lock.fence` | us | fencing counter, advanced in the same script as the `SET`; seeded from the server clock when missing |
 //! | `NS_<name>_lock.holder` | us | our `Holder` JSON, same TTL as the lock, deleted on release |
 //! | `NS_<name>_lock.released`, `.acquired` | us | pub/sub channels: published on every release (wakes waiters) and acquisition (wakes watchers) |
-//! | `NS_<name>_lock.sem`, `.holders` | us | `--limit N`: ZSET token → expiry (server ms), HASH token → holder |
+//! | `NS_<name>_lock.sem`, `.holders` | us | `--limit N` and `--shared`: ZSET token → expiry (server ms), HASH token → holder |
 //! | `NS_<name>_lock.last-success` | us | `lock --once-per`: the last success (JSON, times from `TIME`), see `once_per` |
 //! | `NS_groups`, `NS_group:<g>`, `NS_beats:<m>` | tooz and us | groups, members (msgpack), heartbeats |
 //! | `NS_group:<g>.changed` | us | pub/sub channel: published on join/leave, wakes watchers |

@@ -9,7 +9,7 @@
 //! breaks it reports `lost`, reconnects, re-reads, and reports `resync` plus whatever
 //! changed meanwhile.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,8 +25,9 @@ const POLL: Duration = Duration::from_secs(1);
 #[derive(Clone, PartialEq)]
 enum State {
     Members(BTreeSet<String>),
-    /// The lock value (token) and what we know of its holder.
-    Held(Option<(String, Holder)>),
+    /// Each holder's token (the lock value, or its semaphore or reader entry) and what we
+    /// know of it.
+    Held(BTreeMap<String, Holder>),
 }
 
 async fn read(inner: &Inner, target: &WatchTarget) -> Result<State> {
@@ -44,19 +45,12 @@ async fn read(inner: &Inner, target: &WatchTarget) -> Result<State> {
 }
 
 async fn read_lock(inner: &Inner, name: &str) -> Result<State> {
-    let keys = Keys::new(inner, name);
-    let value: Option<String> = inner
-        .cmd("reading a lock", redis::cmd("GET").arg(&keys.lock))
-        .await?;
-    let Some(value) = value else {
-        return Ok(State::Held(None));
-    };
-    let holder = lock::holders(inner, name)
-        .await?
-        .into_iter()
-        .next()
-        .unwrap_or_default();
-    Ok(State::Held(Some((value, holder))))
+    Ok(State::Held(
+        lock::holders_by_token(inner, name)
+            .await?
+            .into_iter()
+            .collect(),
+    ))
 }
 
 /// The events that lead from `old` to `new`.
@@ -72,29 +66,32 @@ fn diff(target: &WatchTarget, old: &State, new: &State) -> Vec<Event> {
             }
         }
         (State::Held(a), State::Held(b)) => {
-            let same = matches!((a, b), (Some((x, _)), Some((y, _))) if x == y);
-            if same {
-                return out;
-            }
-            let gained = match target {
-                WatchTarget::Leader(_) => EventKind::Elected,
-                _ => EventKind::Acquired,
+            let leader = matches!(target, WatchTarget::Leader(_));
+            let gained = if leader {
+                EventKind::Elected
+            } else {
+                EventKind::Acquired
             };
-            if let (Some((_, h)), false) = (a, matches!(target, WatchTarget::Leader(_))) {
-                out.push(Event::now(
-                    EventKind::Released,
-                    target,
-                    h.member_id.clone(),
-                    Some(h.clone()),
-                ));
+            // Each holder by its token: readers and semaphore slots come and go one by one.
+            for (tok, h) in a {
+                if !leader && !b.contains_key(tok) {
+                    out.push(Event::now(
+                        EventKind::Released,
+                        target,
+                        h.member_id.clone(),
+                        Some(h.clone()),
+                    ));
+                }
             }
-            if let Some((_, h)) = b {
-                out.push(Event::now(
-                    gained,
-                    target,
-                    h.member_id.clone(),
-                    Some(h.clone()),
-                ));
+            for (tok, h) in b {
+                if !a.contains_key(tok) {
+                    out.push(Event::now(
+                        gained,
+                        target,
+                        h.member_id.clone(),
+                        Some(h.clone()),
+                    ));
+                }
             }
         }
         _ => {}
@@ -200,9 +197,10 @@ mod tests {
             member_id: Some(m.into()),
             ..Holder::default()
         };
-        let free = State::Held(None);
-        let a = State::Held(Some(("t1".into(), h("a"))));
-        let b = State::Held(Some(("t2".into(), h("b"))));
+        let free = State::Held(BTreeMap::new());
+        let a = State::Held([("t1".to_string(), h("a"))].into());
+        let b = State::Held([("t2".to_string(), h("b"))].into());
+        let ab = State::Held([("t1".to_string(), h("a")), ("t2".to_string(), h("b"))].into());
         let kinds = |v: Vec<Event>| v.into_iter().map(|e| e.kind).collect::<Vec<_>>();
         assert_eq!(kinds(diff(&t, &free, &a)), vec![EventKind::Acquired]);
         assert_eq!(kinds(diff(&t, &a, &free)), vec![EventKind::Released]);
@@ -211,6 +209,9 @@ mod tests {
             vec![EventKind::Released, EventKind::Acquired]
         );
         assert!(diff(&t, &a, &a).is_empty());
+        // Readers (or semaphore slots) one by one.
+        assert_eq!(kinds(diff(&t, &a, &ab)), vec![EventKind::Acquired]);
+        assert_eq!(kinds(diff(&t, &ab, &b)), vec![EventKind::Released]);
         let g = WatchTarget::Group("g".into());
         let m1 = State::Members(["a".to_string()].into());
         let m2 = State::Members(["b".to_string()].into());

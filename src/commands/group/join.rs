@@ -18,7 +18,12 @@ Examples:
   # a worker that is listed in 'workers' exactly while it runs
   toozctl group join --create --capabilities '{\"role\": \"api\", \"n\": 3}' workers -- ./worker
   # join from a shell script until SIGTERM
-  toozctl group join workers &";
+  toozctl group join workers &
+  # a partitioned worker with twice the share of items (see `toozctl partition`)
+  toozctl group join --weight 2 workers -- ./worker.sh";
+
+/// The largest `--weight`: 32 ring points per unit, so 320 000 points for one member.
+const MAX_WEIGHT: i64 = 10_000;
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -44,6 +49,9 @@ pub struct Args {
     /// Create the group if it does not exist
     #[arg(long)]
     pub create: bool,
+    /// Join as tooz's join_partitioned_group does: capabilities {"weight": N} (stored as tooz stores them), the group created if needed; `toozctl partition` and tooz's Partitioner give this member N shares of the items
+    #[arg(long, value_name = "N", conflicts_with = "capabilities", value_parser = clap::value_parser!(u32).range(1..=MAX_WEIGHT))]
+    pub weight: Option<u32>,
     /// Record COMMAND's words (up to 80 characters) in the holder record that other backend
     /// users can read, instead of only its program name
     #[arg(long)]
@@ -83,8 +91,14 @@ async fn join_and_hold(
         coord.lease_for(None),
         !args.command.is_empty(),
     )?;
-    let caps = args.capabilities.clone().unwrap_or_default();
-    let held = hold::interruptible(signals, coord.join(&args.group, &caps, args.create)).await??;
+    let (caps, create) = match args.weight {
+        Some(w) => (
+            Capabilities::from_json(&serde_json::json!({ "weight": w })),
+            true,
+        ),
+        None => (args.capabilities.clone().unwrap_or_default(), args.create),
+    };
+    let held = hold::interruptible(signals, coord.join(&args.group, &caps, create)).await??;
     let spec = hold::Spec {
         command: &args.command,
         env: take::child_env(ctx, ("TOOZCTL_GROUP", &args.group), None),

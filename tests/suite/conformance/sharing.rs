@@ -1,7 +1,7 @@
 //! Locks with more than one holder, on every backend: `--shared` readers share and keep a
-//! writer out (or exit 2 naming the backend where it is not built: Redis today, which
-//! points at `--limit`); `--limit N` semaphores admit N, wake a waiter on release, free a
-//! killed holder's slot; one name used as two kinds is an error naming both.
+//! writer out (or exit 2 naming the backend where it is not built, pointing at
+//! `--limit`); `--limit N` semaphores admit N, wake a waiter on release, free a killed
+//! holder's slot; one name used as two kinds is an error naming both.
 
 use std::time::{Duration, Instant};
 
@@ -168,10 +168,8 @@ fn one_name_used_as_two_kinds_is_an_error_naming_both(kind: Kind) {
     assert_eq!(code, 2, "a writer meeting semaphore holders: {err}");
     assert!(err.contains("--limit"), "names the other kind: {err}");
     assert!(err.contains("sem-holder"), "names the holder: {err}");
-    if kind != Kind::Redis {
-        let (code, _, err) = run(fx.cmd(&["lock", "-n", "-s", &mixed, "--", "true"]));
-        assert_eq!(code, 2, "a reader beside a semaphore: {err}");
-    }
+    let (code, _, err) = run(fx.cmd(&["lock", "-n", "-s", &mixed, "--", "true"]));
+    assert_eq!(code, 2, "a reader beside a semaphore: {err}");
     sem.stop();
     let ex = fx.hold(&["-m", "excl-holder", "lock", &mixed]);
     let (code, _, err) = run(fx.cmd(&["lock", "-n", "-l", "3", &mixed, "--", "true"]));

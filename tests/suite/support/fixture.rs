@@ -61,8 +61,8 @@ impl Kind {
     /// `lock --shared` (readers share, a writer excludes them).
     pub fn has_shared(self) -> bool {
         match self {
-            Kind::File | Kind::Zookeeper | Kind::Etcd => true,
-            Kind::Redis | Kind::Ipc => false,
+            Kind::File | Kind::Redis | Kind::Zookeeper | Kind::Etcd => true,
+            Kind::Ipc => false,
         }
     }
 

@@ -33,6 +33,7 @@
 pub mod etcd;
 pub mod file;
 pub mod redis;
+pub mod sql;
 pub mod zookeeper;
 
 use crate::coordination::{BackendUrl, Coordinator, Identity, Result, Scheme};
@@ -47,6 +48,8 @@ pub async fn connect(url: &BackendUrl, identity: Identity) -> Result<Box<dyn Coo
         Scheme::Zookeeper => Ok(Box::new(
             zookeeper::ZkCoordinator::connect(url, identity).await?,
         )),
+        Scheme::Mysql => Ok(Box::new(sql::mysql::MysqlCoordinator::open(url, identity).await?)),
+        Scheme::Postgresql => sql::pgsql::PgCoordinator::open(url, identity).await,
         #[cfg(feature = "etcd")]
         Scheme::Etcd3Http | Scheme::Etcd3Https => Ok(Box::new(etcd::EtcdCoordinator::open(url, identity).await?)),
         #[cfg(not(feature = "etcd"))]

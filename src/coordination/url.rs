@@ -21,6 +21,8 @@ pub enum Scheme {
     Zookeeper,
     Etcd3Http,
     Etcd3Https,
+    Mysql,
+    Postgresql,
 }
 
 impl Scheme {
@@ -31,6 +33,8 @@ impl Scheme {
             "zookeeper" | "kazoo" => Scheme::Zookeeper,
             "etcd3+http" => Scheme::Etcd3Http,
             "etcd3+https" => Scheme::Etcd3Https,
+            "mysql" => Scheme::Mysql,
+            "postgresql" => Scheme::Postgresql,
             _ => return None,
         })
     }
@@ -42,6 +46,8 @@ impl Scheme {
             Scheme::Redis => "redis",
             Scheme::Zookeeper => "zookeeper",
             Scheme::Etcd3Http | Scheme::Etcd3Https => "etcd",
+            Scheme::Mysql => "mysql",
+            Scheme::Postgresql => "postgresql",
         }
     }
 }
@@ -121,7 +127,7 @@ impl BackendUrl {
             .ok_or_else(|| bad("missing '://' (expected e.g. file:///var/lib/toozctl)".into()))?;
         let scheme = Scheme::parse(scheme_text).ok_or_else(|| {
             bad(format!(
-                "unknown scheme '{}' (known: file, redis, zookeeper, kazoo, etcd3+http, etcd3+https)",
+                "unknown scheme '{}' (known: file, redis, zookeeper, kazoo, etcd3+http, etcd3+https, mysql, postgresql)",
                 shorten(scheme_text, 40)
             ))
         })?;

@@ -18,7 +18,7 @@ crate::on_every_backend!(
 fn ttl_args(kind: Kind) -> Vec<&'static str> {
     match kind {
         Kind::Redis | Kind::Etcd => vec!["--ttl", "30"],
-        Kind::File | Kind::Zookeeper => vec![],
+        Kind::File | Kind::Zookeeper | Kind::Mysql => vec![],
     }
 }
 
@@ -129,6 +129,13 @@ fn a_server_restart_while_holding_never_overlaps(kind: Kind) {
     );
     match kind {
         Kind::Etcd => assert_eq!(code, 0, "etcd: the lease survives a restart: {err}"),
+        // The session (and its lock) ends with the server: a loss.
+        Kind::Mysql => assert_eq!(
+            code,
+            3,
+            "{}: a restart ends the session: {err}",
+            kind.name()
+        ),
         _ => assert!(
             code == 0 || code == 3,
             "{}: exit {code}: {err}",

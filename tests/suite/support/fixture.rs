@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use crate::support::etcd::Etcd;
+use crate::support::mariadb::Mariadb;
 use crate::support::redis::RedisServer;
 use crate::support::zookeeper::Zk;
 use crate::support::{self, python};
@@ -24,6 +25,7 @@ pub enum Kind {
     Redis,
     Zookeeper,
     Etcd,
+    Mysql,
 }
 
 impl Kind {
@@ -33,12 +35,13 @@ impl Kind {
             Kind::Redis => "redis",
             Kind::Zookeeper => "zookeeper",
             Kind::Etcd => "etcd",
+            Kind::Mysql => "mysql",
         }
     }
 
     /// Primitives are leases that run out when the holder goes silent.
     pub fn has_lease(self) -> bool {
-        self != Kind::File
+        !matches!(self, Kind::File | Kind::Mysql)
     }
 
     /// A server process that can be paused and restarted.
@@ -51,14 +54,20 @@ impl Kind {
     pub fn has_groups(self) -> bool {
         match self {
             Kind::File | Kind::Redis | Kind::Zookeeper | Kind::Etcd => true,
+            Kind::Mysql => false,
         }
+    }
+
+    /// `lock --limit N` semaphores (tooz's SQL drivers have none; toozctl neither, yet).
+    pub fn has_limit(self) -> bool {
+        self != Kind::Mysql
     }
 
     /// `lock --shared` (readers share, a writer excludes them).
     pub fn has_shared(self) -> bool {
         match self {
             Kind::File | Kind::Zookeeper | Kind::Etcd => true,
-            Kind::Redis => false,
+            Kind::Redis | Kind::Mysql => false,
         }
     }
 }
@@ -69,6 +78,7 @@ enum Server {
     Redis(Arc<RedisHandle>),
     Zk(Arc<ZkHandle>),
     Etcd(Arc<EtcdHandle>),
+    Mysql(Arc<MysqlHandle>),
 }
 
 enum RedisHandle {
@@ -78,6 +88,10 @@ enum RedisHandle {
 enum ZkHandle {
     Shared(&'static Zk),
     Own(Zk),
+}
+enum MysqlHandle {
+    Shared(&'static Mariadb),
+    Own(std::sync::Mutex<Mariadb>),
 }
 enum EtcdHandle {
     Shared(&'static Etcd),
@@ -95,15 +109,21 @@ pub struct Fx {
     server: Server,
     /// The password in [`Fx::url`] ([`Fx::with_password`]).
     password: Option<String>,
+    /// The MySQL user of [`Fx::url`] (root, or the one [`Fx::with_password`] made).
+    sql_user: String,
     /// The ZooKeeper session timeout in the URL, seconds ([`Fx::zk_timeout`]).
     zk_timeout: u32,
 }
 
 fn unique_ns(test: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
+    // Short: MySQL lock names end at 64 characters.
     format!(
         "{}_{}_{}",
-        test.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+        test.chars()
+            .take(24)
+            .collect::<String>()
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
         std::process::id(),
         N.fetch_add(1, Ordering::SeqCst)
     )
@@ -119,6 +139,7 @@ impl Fx {
             Kind::Etcd => {
                 Server::Etcd(Arc::new(EtcdHandle::Shared(crate::support::etcd::shared())))
             }
+            Kind::Mysql => Server::Mysql(Arc::new(MysqlHandle::Shared(Mariadb::shared()))),
         };
         Fx::with(kind, test, server)
     }
@@ -133,6 +154,9 @@ impl Fx {
             Kind::Zookeeper => Server::Zk(Arc::new(ZkHandle::Own(Zk::start()))),
             Kind::Etcd => Server::Etcd(Arc::new(EtcdHandle::Own(std::sync::Mutex::new(
                 Etcd::start(),
+            )))),
+            Kind::Mysql => Server::Mysql(Arc::new(MysqlHandle::Own(std::sync::Mutex::new(
+                Mariadb::start(),
             )))),
         };
         Fx::with(kind, test, server)
@@ -152,6 +176,7 @@ impl Fx {
             dir,
             server,
             password: None,
+            sql_user: "root".into(),
             zk_timeout: 4,
         }
     }
@@ -188,14 +213,28 @@ impl Fx {
                 e.ctl_flags.push(format!("--user=root:{password}"));
                 Server::Etcd(Arc::new(EtcdHandle::Own(std::sync::Mutex::new(e))))
             }
+            Kind::Mysql => Server::Mysql(Arc::new(MysqlHandle::Shared(Mariadb::shared()))),
         };
         let mut fx = Fx::with(kind, test, server);
+        if let Server::Mysql(m) = &fx.server {
+            // A user of its own (MariaDB user names end at 80 characters).
+            static N: AtomicU32 = AtomicU32::new(0);
+            fx.sql_user = format!(
+                "pw{}_{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::SeqCst)
+            );
+            m.with(|s| s.user_with(&fx.sql_user, password));
+        }
         fx.password = Some(password.to_string());
         fx
     }
 
     /// [`Fx::url`] with `password` in place of the fixture's (or added).
     pub fn url_with_password(&self, password: Option<&str>) -> String {
+        if let Server::Mysql(m) = &self.server {
+            return m.with(|s| s.url_as(&self.sql_user, password));
+        }
         let url = self.url_without_password();
         let Some(pw) = password else { return url };
         let user = match self.kind {
@@ -223,6 +262,7 @@ impl Fx {
             Server::Redis(r) => r.with(|s| s.url(&self.ns, "").replacen(&auth(s), "", 1)),
             Server::Zk(z) => z.get().url(&self.ns, self.zk_timeout),
             Server::Etcd(e) => e.with(|s| s.url.clone()),
+            Server::Mysql(m) => m.with(|s| s.url_as(&self.sql_user, None)),
         }
     }
 
@@ -251,6 +291,7 @@ impl Fx {
                 support::free_port()
             )),
             Kind::Etcd => Some(format!("etcd3+http://127.0.0.1:{port}?timeout=2")),
+            Kind::Mysql => Some(format!("mysql://root@127.0.0.1:{port}/test")),
         }
     }
 
@@ -303,6 +344,8 @@ impl Fx {
                 let out = s.ctl_ok(&["del", &format!("/tooz/locks{name}")]);
                 out.trim() == "1"
             }),
+            // A session lock cannot be deleted: kill the session holding it.
+            Server::Mysql(m) => m.with(|s| s.kill_holder(name)),
         }
     }
 
@@ -353,6 +396,7 @@ impl Fx {
                     || !s.keys(&format!("/toozctl/readers/{name}/")).is_empty()
                     || !s.keys(&format!("/toozctl/semaphores/{name}/")).is_empty()
             }),
+            Server::Mysql(m) => m.with(|s| s.holder_id(name).is_some()),
         }
     }
 
@@ -408,6 +452,10 @@ impl Fx {
                 EtcdHandle::Own(m) => m.lock().unwrap().restart(),
                 EtcdHandle::Shared(_) => panic!("restart needs Fx::private"),
             },
+            Server::Mysql(m) => match &**m {
+                MysqlHandle::Own(m) => m.lock().unwrap().restart(),
+                MysqlHandle::Shared(_) => panic!("restart needs Fx::private"),
+            },
         }
     }
 
@@ -425,6 +473,10 @@ impl Fx {
             Server::Etcd(e) => match &**e {
                 EtcdHandle::Own(m) => m.lock().unwrap().pid,
                 EtcdHandle::Shared(_) => panic!("fault injection needs Fx::private"),
+            },
+            Server::Mysql(m) => match &**m {
+                MysqlHandle::Own(m) => m.lock().unwrap().pid,
+                MysqlHandle::Shared(_) => panic!("fault injection needs Fx::private"),
             },
             Server::None => panic!("the file backend has no server"),
         }
@@ -552,6 +604,15 @@ impl ZkHandle {
     }
 }
 
+impl MysqlHandle {
+    fn with<T>(&self, f: impl FnOnce(&Mariadb) -> T) -> T {
+        match self {
+            MysqlHandle::Shared(s) => f(s),
+            MysqlHandle::Own(m) => f(&m.lock().unwrap()),
+        }
+    }
+}
+
 impl EtcdHandle {
     fn with<T>(&self, f: impl FnOnce(&Etcd) -> T) -> T {
         match self {
@@ -564,11 +625,13 @@ impl EtcdHandle {
 impl Drop for Fx {
     fn drop(&mut self) {
         // A test that failed while its private server was paused must not leave it stopped.
-        if let Server::Redis(_) | Server::Zk(_) | Server::Etcd(_) = &self.server {
+        if let Server::Redis(_) | Server::Zk(_) | Server::Etcd(_) | Server::Mysql(_) = &self.server
+        {
             let own = match &self.server {
                 Server::Redis(r) => matches!(&**r, RedisHandle::Own(_)),
                 Server::Zk(z) => matches!(&**z, ZkHandle::Own(_)),
                 Server::Etcd(e) => matches!(&**e, EtcdHandle::Own(_)),
+                Server::Mysql(m) => matches!(&**m, MysqlHandle::Own(_)),
                 Server::None => false,
             };
             if own {
@@ -588,5 +651,6 @@ macro_rules! on_every_backend {
         mod redis { $( #[test] fn $scenario() { super::$scenario($crate::support::fixture::Kind::Redis) } )* }
         mod zookeeper { $( #[test] fn $scenario() { super::$scenario($crate::support::fixture::Kind::Zookeeper) } )* }
         mod etcd { $( #[test] fn $scenario() { super::$scenario($crate::support::fixture::Kind::Etcd) } )* }
+        mod mysql { $( #[test] fn $scenario() { super::$scenario($crate::support::fixture::Kind::Mysql) } )* }
     };
 }

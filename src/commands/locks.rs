@@ -167,6 +167,9 @@ pub async fn run(ctx: &Context, args: Args) -> Result<()> {
     let log = Log::new(ctx.verbosity);
     let coord = backends::connect(&ctx.url, ctx.identity(&[], false)).await?;
     let listed = coord.locks().await;
+    for w in coord.listing_warnings() {
+        log.warn(&w);
+    }
     if let Err(e) = coord.close().await {
         log.debug(&format!("closing the backend connection: {e}"));
     }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use crate::support::etcd::Etcd;
 use crate::support::mariadb::Mariadb;
+use crate::support::postgres::Postgres;
 use crate::support::redis::RedisServer;
 use crate::support::zookeeper::Zk;
 use crate::support::{self, python};
@@ -26,6 +27,7 @@ pub enum Kind {
     Zookeeper,
     Etcd,
     Mysql,
+    Postgres,
 }
 
 impl Kind {
@@ -36,12 +38,13 @@ impl Kind {
             Kind::Zookeeper => "zookeeper",
             Kind::Etcd => "etcd",
             Kind::Mysql => "mysql",
+            Kind::Postgres => "postgresql",
         }
     }
 
     /// Primitives are leases that run out when the holder goes silent.
     pub fn has_lease(self) -> bool {
-        !matches!(self, Kind::File | Kind::Mysql)
+        !matches!(self, Kind::File | Kind::Mysql | Kind::Postgres)
     }
 
     /// A server process that can be paused and restarted.
@@ -54,20 +57,20 @@ impl Kind {
     pub fn has_groups(self) -> bool {
         match self {
             Kind::File | Kind::Redis | Kind::Zookeeper | Kind::Etcd => true,
-            Kind::Mysql => false,
+            Kind::Mysql | Kind::Postgres => false,
         }
     }
 
     /// `lock --limit N` semaphores (tooz's SQL drivers have none; toozctl neither, yet).
     pub fn has_limit(self) -> bool {
-        self != Kind::Mysql
+        !matches!(self, Kind::Mysql | Kind::Postgres)
     }
 
     /// `lock --shared` (readers share, a writer excludes them).
     pub fn has_shared(self) -> bool {
         match self {
             Kind::File | Kind::Zookeeper | Kind::Etcd => true,
-            Kind::Redis | Kind::Mysql => false,
+            Kind::Redis | Kind::Mysql | Kind::Postgres => false,
         }
     }
 }
@@ -79,6 +82,7 @@ enum Server {
     Zk(Arc<ZkHandle>),
     Etcd(Arc<EtcdHandle>),
     Mysql(Arc<MysqlHandle>),
+    Pg(Arc<PgHandle>),
 }
 
 enum RedisHandle {
@@ -92,6 +96,10 @@ enum ZkHandle {
 enum MysqlHandle {
     Shared(&'static Mariadb),
     Own(std::sync::Mutex<Mariadb>),
+}
+enum PgHandle {
+    Shared(&'static Postgres),
+    Own(std::sync::Mutex<Postgres>),
 }
 enum EtcdHandle {
     Shared(&'static Etcd),
@@ -140,6 +148,7 @@ impl Fx {
                 Server::Etcd(Arc::new(EtcdHandle::Shared(crate::support::etcd::shared())))
             }
             Kind::Mysql => Server::Mysql(Arc::new(MysqlHandle::Shared(Mariadb::shared()))),
+            Kind::Postgres => Server::Pg(Arc::new(PgHandle::Shared(Postgres::shared()))),
         };
         Fx::with(kind, test, server)
     }
@@ -157,6 +166,9 @@ impl Fx {
             )))),
             Kind::Mysql => Server::Mysql(Arc::new(MysqlHandle::Own(std::sync::Mutex::new(
                 Mariadb::start(),
+            )))),
+            Kind::Postgres => Server::Pg(Arc::new(PgHandle::Own(std::sync::Mutex::new(
+                Postgres::start(),
             )))),
         };
         Fx::with(kind, test, server)
@@ -176,7 +188,10 @@ impl Fx {
             dir,
             server,
             password: None,
-            sql_user: "root".into(),
+            sql_user: match kind {
+                Kind::Postgres => crate::support::postgres::USER.into(),
+                _ => "root".into(),
+            },
             zk_timeout: 4,
         }
     }
@@ -214,17 +229,23 @@ impl Fx {
                 Server::Etcd(Arc::new(EtcdHandle::Own(std::sync::Mutex::new(e))))
             }
             Kind::Mysql => Server::Mysql(Arc::new(MysqlHandle::Shared(Mariadb::shared()))),
+            Kind::Postgres => Server::Pg(Arc::new(PgHandle::Shared(Postgres::shared()))),
         };
         let mut fx = Fx::with(kind, test, server);
-        if let Server::Mysql(m) = &fx.server {
-            // A user of its own (MariaDB user names end at 80 characters).
-            static N: AtomicU32 = AtomicU32::new(0);
-            fx.sql_user = format!(
-                "pw{}_{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::SeqCst)
-            );
-            m.with(|s| s.user_with(&fx.sql_user, password));
+        // A user of its own (MariaDB user names end at 80 characters).
+        static N: AtomicU32 = AtomicU32::new(0);
+        let user = format!(
+            "pw{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        match &fx.server {
+            Server::Mysql(m) => m.with(|s| s.user_with(&user, password)),
+            Server::Pg(p) => p.with(|s| s.user_with(&user, password)),
+            _ => {}
+        }
+        if matches!(kind, Kind::Mysql | Kind::Postgres) {
+            fx.sql_user = user;
         }
         fx.password = Some(password.to_string());
         fx
@@ -234,6 +255,9 @@ impl Fx {
     pub fn url_with_password(&self, password: Option<&str>) -> String {
         if let Server::Mysql(m) = &self.server {
             return m.with(|s| s.url_as(&self.sql_user, password));
+        }
+        if let Server::Pg(p) = &self.server {
+            return p.with(|s| s.url_as(&self.sql_user, password));
         }
         let url = self.url_without_password();
         let Some(pw) = password else { return url };
@@ -263,6 +287,7 @@ impl Fx {
             Server::Zk(z) => z.get().url(&self.ns, self.zk_timeout),
             Server::Etcd(e) => e.with(|s| s.url.clone()),
             Server::Mysql(m) => m.with(|s| s.url_as(&self.sql_user, None)),
+            Server::Pg(p) => p.with(|s| s.url_as(&self.sql_user, None)),
         }
     }
 
@@ -292,6 +317,7 @@ impl Fx {
             )),
             Kind::Etcd => Some(format!("etcd3+http://127.0.0.1:{port}?timeout=2")),
             Kind::Mysql => Some(format!("mysql://root@127.0.0.1:{port}/test")),
+            Kind::Postgres => Some(format!("postgresql://u:p@127.0.0.1:{port}/postgres")),
         }
     }
 
@@ -346,6 +372,7 @@ impl Fx {
             }),
             // A session lock cannot be deleted: kill the session holding it.
             Server::Mysql(m) => m.with(|s| s.kill_holder(name)),
+            Server::Pg(p) => p.with(|s| s.kill_holder(name)),
         }
     }
 
@@ -397,6 +424,7 @@ impl Fx {
                     || !s.keys(&format!("/toozctl/semaphores/{name}/")).is_empty()
             }),
             Server::Mysql(m) => m.with(|s| s.holder_id(name).is_some()),
+            Server::Pg(p) => p.with(|s| s.holder_pid(name).is_some()),
         }
     }
 
@@ -456,6 +484,10 @@ impl Fx {
                 MysqlHandle::Own(m) => m.lock().unwrap().restart(),
                 MysqlHandle::Shared(_) => panic!("restart needs Fx::private"),
             },
+            Server::Pg(p) => match &**p {
+                PgHandle::Own(m) => m.lock().unwrap().restart(),
+                PgHandle::Shared(_) => panic!("restart needs Fx::private"),
+            },
         }
     }
 
@@ -477,6 +509,10 @@ impl Fx {
             Server::Mysql(m) => match &**m {
                 MysqlHandle::Own(m) => m.lock().unwrap().pid,
                 MysqlHandle::Shared(_) => panic!("fault injection needs Fx::private"),
+            },
+            Server::Pg(p) => match &**p {
+                PgHandle::Own(m) => m.lock().unwrap().pid,
+                PgHandle::Shared(_) => panic!("fault injection needs Fx::private"),
             },
             Server::None => panic!("the file backend has no server"),
         }
@@ -613,6 +649,15 @@ impl MysqlHandle {
     }
 }
 
+impl PgHandle {
+    fn with<T>(&self, f: impl FnOnce(&Postgres) -> T) -> T {
+        match self {
+            PgHandle::Shared(s) => f(s),
+            PgHandle::Own(m) => f(&m.lock().unwrap()),
+        }
+    }
+}
+
 impl EtcdHandle {
     fn with<T>(&self, f: impl FnOnce(&Etcd) -> T) -> T {
         match self {
@@ -625,13 +670,18 @@ impl EtcdHandle {
 impl Drop for Fx {
     fn drop(&mut self) {
         // A test that failed while its private server was paused must not leave it stopped.
-        if let Server::Redis(_) | Server::Zk(_) | Server::Etcd(_) | Server::Mysql(_) = &self.server
+        if let Server::Redis(_)
+        | Server::Zk(_)
+        | Server::Etcd(_)
+        | Server::Mysql(_)
+        | Server::Pg(_) = &self.server
         {
             let own = match &self.server {
                 Server::Redis(r) => matches!(&**r, RedisHandle::Own(_)),
                 Server::Zk(z) => matches!(&**z, ZkHandle::Own(_)),
                 Server::Etcd(e) => matches!(&**e, EtcdHandle::Own(_)),
                 Server::Mysql(m) => matches!(&**m, MysqlHandle::Own(_)),
+                Server::Pg(p) => matches!(&**p, PgHandle::Own(_)),
                 Server::None => false,
             };
             if own {
@@ -652,5 +702,6 @@ macro_rules! on_every_backend {
         mod zookeeper { $( #[test] fn $scenario() { super::$scenario($crate::support::fixture::Kind::Zookeeper) } )* }
         mod etcd { $( #[test] fn $scenario() { super::$scenario($crate::support::fixture::Kind::Etcd) } )* }
         mod mysql { $( #[test] fn $scenario() { super::$scenario($crate::support::fixture::Kind::Mysql) } )* }
+        mod postgres { $( #[test] fn $scenario() { super::$scenario($crate::support::fixture::Kind::Postgres) } )* }
     };
 }

@@ -19,6 +19,8 @@ mod help;
 mod hostile_input;
 mod lock;
 mod locks;
+mod mysql;
+mod postgres;
 mod redis;
 mod redis_faults;
 mod supervision;

@@ -518,6 +518,15 @@ impl Fx {
         }
     }
 
+    /// SQL run as the server's superuser (MySQL and PostgreSQL fixtures): its output.
+    pub fn sql(&self, q: &str) -> String {
+        match &self.server {
+            Server::Mysql(m) => m.with(|s| s.sql(q)),
+            Server::Pg(p) => p.with(|s| s.sql(q)),
+            _ => panic!("sql on {}", self.kind.name()),
+        }
+    }
+
     /// The file backend's directory.
     pub fn dir(&self) -> &std::path::Path {
         self.dir.as_deref().expect("the file backend's directory")

@@ -16,6 +16,14 @@
 //! - Shared helpers live in `coordination`: `BackendUrl::option`/`option_file`,
 //!   `Health::release_budget`, `Event::now`, `validate_name`, `note` for `-v` remarks.
 //!
+//! ## Backends that share a folder
+//!
+//! tooz's two SQL drivers differ only in how a server spells a session lock, so they live
+//! together in [`sql`]: `sql/mod.rs` owns what they share, written once (waiting in
+//! server-side slices, the keeper that pings the session and turns its end into
+//! `Health::Lost`, the release, the socket handed to the guard, the fencing table), and
+//! `sql/mysql.rs`, `sql/pgsql.rs` implement its `Session` trait and the `Coordinator`.
+//!
 //! ## What a new backend touches outside its folder
 //!
 //! 1. `coordination/url.rs`: a `Scheme` variant, its URL scheme names and default port.

@@ -177,13 +177,66 @@ pub fn restart_while_holding_is_a_loss(kind: Kind) {
     assert!(!alive(grandchild), "COMMAND's tree outlived the loss");
 }
 
+/// The loss rule for a silent server (SIGSTOP: no answers, no reset): not a loss at once
+/// (nobody else can take the lock while the frozen server keeps our session), but a ping
+/// unanswered for 10 s is: exit 3 with COMMAND stopped, between 10 s and a generous bound.
+pub fn a_silent_server_is_a_loss_after_the_ping_timeout(kind: Kind) {
+    let fx = Fx::private(kind, "silent");
+    let name = fx.name("s");
+    let pidfile = fx.home.path().join("pid");
+    let script = format!("echo $$ > {}; exec sleep 120", pidfile.display());
+    let mut holder = fx
+        .cmd(&[
+            "lock",
+            "--kill-after",
+            "1",
+            &name,
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(20), || {
+        std::fs::read_to_string(&pidfile).is_ok_and(|s| s.ends_with('\n'))
+    }));
+    let child: u32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    fx.pause();
+    let t = Instant::now();
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(
+        holder.try_wait().unwrap().is_none(),
+        "a silent server is not a loss before the ping timeout"
+    );
+    let (code, err) = finish(holder, Duration::from_secs(40));
+    let took = t.elapsed();
+    fx.resume();
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("did not answer"), "{err}");
+    assert!(
+        took >= Duration::from_secs(9) && took < Duration::from_secs(30),
+        "{took:?}"
+    );
+    assert!(!alive(child), "COMMAND outlived the loss");
+}
+
 /// Exit code and stderr of a child, within `limit`.
 pub fn finish(mut c: Child, limit: Duration) -> (i32, String) {
     let end = Instant::now() + limit;
     while c.try_wait().unwrap().is_none() {
         if Instant::now() > end {
             let _ = c.kill();
-            panic!("toozctl did not end within {limit:?}");
+            let out = c.wait_with_output().unwrap();
+            panic!(
+                "toozctl did not end within {limit:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -212,6 +265,11 @@ fn unlock_kills_the_holding_connection_and_the_holder_exits_3() {
 #[test]
 fn a_server_restart_while_holding_exits_3_with_the_tree_stopped() {
     restart_while_holding_is_a_loss(Kind::Mysql);
+}
+
+#[test]
+fn a_silent_server_is_a_loss_only_after_the_ping_timeout() {
+    a_silent_server_is_a_loss_after_the_ping_timeout(Kind::Mysql);
 }
 
 /// MySQL limits user-level lock names to 64 characters: a longer one is bad input (exit

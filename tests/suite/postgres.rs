@@ -5,8 +5,9 @@
 
 use crate::conformance::helpers::run;
 use crate::mysql::{
-    interop_both_ways, killed_holders_session_frees_the_lock, restart_while_holding_is_a_loss,
-    tooz_try, unlock_ends_the_holders_session, ToozHolder,
+    a_silent_server_is_a_loss_after_the_ping_timeout, interop_both_ways,
+    killed_holders_session_frees_the_lock, restart_while_holding_is_a_loss, tooz_try,
+    unlock_ends_the_holders_session, ToozHolder,
 };
 use crate::support::fixture::{Fx, Kind};
 
@@ -28,6 +29,11 @@ fn unlock_terminates_the_holding_session_and_the_holder_exits_3() {
 #[test]
 fn a_server_restart_while_holding_exits_3_with_the_tree_stopped() {
     restart_while_holding_is_a_loss(Kind::Postgres);
+}
+
+#[test]
+fn a_silent_server_is_a_loss_only_after_the_ping_timeout() {
+    a_silent_server_is_a_loss_after_the_ping_timeout(Kind::Postgres);
 }
 
 /// tooz maps `spec_lock` and `spec_x23472` onto one advisory key (231, 49): a live tooz

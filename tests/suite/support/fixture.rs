@@ -450,11 +450,29 @@ impl Fx {
 
     /// The server stops answering (SIGSTOP): a partition as the client sees it.
     pub fn pause(&self) {
-        support::signal(self.server_pid(), libc::SIGSTOP);
+        for pid in self.server_pids() {
+            support::signal(pid, libc::SIGSTOP);
+        }
     }
 
     pub fn resume(&self) {
-        support::signal(self.server_pid(), libc::SIGCONT);
+        for pid in self.server_pids() {
+            support::signal(pid, libc::SIGCONT);
+        }
+    }
+
+    /// The server's processes: PostgreSQL serves each session from a child of its
+    /// postmaster, which must be stopped too for the server to fall silent.
+    fn server_pids(&self) -> Vec<u32> {
+        let pid = self.server_pid();
+        match &self.server {
+            Server::Pg(_) => {
+                let mut all = crate::support::postgres::children(pid);
+                all.insert(0, pid);
+                all
+            }
+            _ => vec![pid],
+        }
     }
 
     /// Stop the server and start it again on the same port (Redis without persistence

@@ -60,6 +60,26 @@ fn as_postgres(cmd: &mut Command) -> &mut Command {
     cmd.uid(uid).gid(gid).env("HOME", "/tmp")
 }
 
+/// The pids whose parent is `pid` (a postmaster's backends and helpers).
+pub fn children(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| {
+        let p: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+        let ppid: u32 = stat
+            .rsplit(')')
+            .next()?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+        (ppid == pid).then_some(p)
+    })
+    .collect()
+}
+
 /// The template data directory, made once.
 fn template() -> &'static Path {
     static T: OnceLock<tempfile::TempDir> = OnceLock::new();

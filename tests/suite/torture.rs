@@ -771,7 +771,11 @@ fn kind_from(name: &str) -> Kind {
         "redis" => Kind::Redis,
         "zookeeper" | "zk" => Kind::Zookeeper,
         "etcd" => Kind::Etcd,
-        other => panic!("TOOZCTL_TORTURE_BACKEND={other:?}: one of file, redis, zookeeper, etcd"),
+        "mysql" => Kind::Mysql,
+        "postgresql" | "postgres" => Kind::Postgres,
+        other => panic!(
+            "TOOZCTL_TORTURE_BACKEND={other:?}: one of file, redis, zookeeper, etcd, mysql, postgresql"
+        ),
     }
 }
 

@@ -42,6 +42,7 @@ fn template() -> &'static Path {
             "mariadb-install-db failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        crate::support::remove_at_exit(t.path());
         t
     })
     .path()
@@ -88,7 +89,11 @@ impl Mariadb {
     /// One server shared by every test of this binary.
     pub fn shared() -> &'static Mariadb {
         static S: OnceLock<Mariadb> = OnceLock::new();
-        S.get_or_init(Mariadb::start)
+        S.get_or_init(|| {
+            let m = Mariadb::start();
+            crate::support::remove_at_exit(m.dir.path());
+            m
+        })
     }
 
     fn wait_ready(&self) -> bool {

@@ -121,6 +121,28 @@ pub fn spawn_server(cmd: Command) -> u32 {
         .expect("cannot start server")
 }
 
+/// Remove `path` when the test process exits: for the data directories of servers kept
+/// in statics (shared servers, templates), which are never dropped; the servers die with
+/// the process (PDEATHSIG), so nothing uses the files by then.
+pub fn remove_at_exit(path: &Path) {
+    static PATHS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    extern "C" fn cleanup() {
+        if let Ok(paths) = PATHS.lock() {
+            for p in paths.iter() {
+                let _ = std::fs::remove_dir_all(p);
+            }
+        }
+    }
+    let mut paths = PATHS.lock().unwrap();
+    if paths.is_empty() {
+        // SAFETY: registers a plain function that only removes files.
+        unsafe {
+            libc::atexit(cleanup);
+        }
+    }
+    paths.push(path.to_path_buf());
+}
+
 /// Send `sig` to a process we started.
 pub fn signal(pid: u32, sig: i32) {
     // SAFETY: plain kill(2) on a pid we own.

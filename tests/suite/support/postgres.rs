@@ -112,6 +112,7 @@ fn template() -> &'static Path {
         let hba = t.path().join("data/pg_hba.conf");
         let rest = std::fs::read_to_string(&hba).unwrap();
         std::fs::write(&hba, format!("host all {USER} 127.0.0.1/32 trust\n{rest}")).unwrap();
+        crate::support::remove_at_exit(t.path());
         t
     })
     .path()
@@ -178,7 +179,11 @@ impl Postgres {
     /// One server shared by every test of this binary.
     pub fn shared() -> &'static Postgres {
         static S: OnceLock<Postgres> = OnceLock::new();
-        S.get_or_init(Postgres::start)
+        S.get_or_init(|| {
+            let p = Postgres::start();
+            crate::support::remove_at_exit(p.dir.path());
+            p
+        })
     }
 
     /// A backend URL as `user` with `password` over TCP.

@@ -16,6 +16,14 @@
 //! - Shared helpers live in `coordination`: `BackendUrl::option`/`option_file`,
 //!   `Health::release_budget`, `Event::now`, `validate_name`, `note` for `-v` remarks.
 //!
+//! ## Backends that share a folder
+//!
+//! tooz's two SQL drivers differ only in how a server spells a session lock, so they live
+//! together in [`sql`]: `sql/mod.rs` owns what they share, written once (waiting in
+//! server-side slices, the keeper that pings the session and turns its end into
+//! `Health::Lost`, the release, the socket handed to the guard, the fencing table), and
+//! `sql/mysql.rs`, `sql/pgsql.rs` implement its `Session` trait and the `Coordinator`.
+//!
 //! ## What a new backend touches outside its folder
 //!
 //! 1. `coordination/url.rs`: a `Scheme` variant, its URL scheme names and default port.
@@ -40,6 +48,7 @@ pub mod etcd;
 pub mod file;
 pub mod ipc;
 pub mod redis;
+pub mod sql;
 pub mod zookeeper;
 
 use crate::coordination::{BackendUrl, Coordinator, Identity, Result, Scheme};
@@ -55,6 +64,8 @@ pub async fn connect(url: &BackendUrl, identity: Identity) -> Result<Box<dyn Coo
         Scheme::Zookeeper => Ok(Box::new(
             zookeeper::ZkCoordinator::connect(url, identity).await?,
         )),
+        Scheme::Mysql => Ok(Box::new(sql::mysql::MysqlCoordinator::open(url, identity).await?)),
+        Scheme::Postgresql => sql::pgsql::PgCoordinator::open(url, identity).await,
         #[cfg(feature = "etcd")]
         Scheme::Etcd3Http | Scheme::Etcd3Https => Ok(Box::new(etcd::EtcdCoordinator::open(url, identity).await?)),
         #[cfg(not(feature = "etcd"))]

@@ -253,6 +253,9 @@ pub async fn run(ctx: &Context, args: Args) -> Result<()> {
             Vec::new()
         }
     };
+    for w in coord.listing_warnings() {
+        log.warn(&w);
+    }
     if let Err(e) = coord.close().await {
         log.debug(&format!("closing the backend connection: {e}"));
     }

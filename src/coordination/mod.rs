@@ -494,6 +494,12 @@ pub trait Coordinator: Send + Sync {
         Err(Error::unsupported("lock listings", self.url().scheme))
     }
 
+    /// What the last [`Coordinator::locks`] found that the operator should be warned of
+    /// (PostgreSQL: names that share one advisory key); taken, so each is said once.
+    fn listing_warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Break lock `name` (tooz's `break_`); returns who held it.
     async fn break_lock(&self, _name: &str) -> Result<Vec<Holder>> {
         Err(Error::unsupported("breaking locks", self.url().scheme))

@@ -23,6 +23,8 @@ pub enum Scheme {
     Etcd3Https,
     /// System V semaphores of this host (tooz's `ipc` driver).
     Ipc,
+    Mysql,
+    Postgresql,
 }
 
 impl Scheme {
@@ -34,6 +36,8 @@ impl Scheme {
             "etcd3+http" => Scheme::Etcd3Http,
             "etcd3+https" => Scheme::Etcd3Https,
             "ipc" => Scheme::Ipc,
+            "mysql" => Scheme::Mysql,
+            "postgresql" => Scheme::Postgresql,
             _ => return None,
         })
     }
@@ -46,6 +50,8 @@ impl Scheme {
             Scheme::Zookeeper => "zookeeper",
             Scheme::Etcd3Http | Scheme::Etcd3Https => "etcd",
             Scheme::Ipc => "ipc",
+            Scheme::Mysql => "mysql",
+            Scheme::Postgresql => "postgresql",
         }
     }
 }
@@ -125,7 +131,7 @@ impl BackendUrl {
             .ok_or_else(|| bad("missing '://' (expected e.g. file:///var/lib/toozctl)".into()))?;
         let scheme = Scheme::parse(scheme_text).ok_or_else(|| {
             bad(format!(
-                "unknown scheme '{}' (known: file, redis, zookeeper, kazoo, etcd3+http, etcd3+https, ipc)",
+                "unknown scheme '{}' (known: file, redis, zookeeper, kazoo, etcd3+http, etcd3+https, mysql, postgresql, ipc)",
                 shorten(scheme_text, 40)
             ))
         })?;

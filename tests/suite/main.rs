@@ -21,6 +21,8 @@ mod install;
 mod ipc;
 mod lock;
 mod locks;
+mod mysql;
+mod postgres;
 mod redis;
 mod redis_faults;
 mod redis_shared;

@@ -1092,10 +1092,12 @@ fn kind_from(name: &str) -> (Kind, bool) {
         "zookeeper" | "zk" => (Kind::Zookeeper, false),
         "etcd" => (Kind::Etcd, false),
         "ipc" => (Kind::Ipc, false),
+        "mysql" => (Kind::Mysql, false),
+        "postgresql" | "postgres" => (Kind::Postgres, false),
         "zookeeper-cluster" | "zk-cluster" => (Kind::Zookeeper, true),
         "etcd-cluster" => (Kind::Etcd, true),
         other => panic!(
-            "TOOZCTL_TORTURE_BACKEND={other:?}: one of file, redis, zookeeper, etcd, ipc, \
+            "TOOZCTL_TORTURE_BACKEND={other:?}: one of file, redis, zookeeper, etcd, ipc, mysql, postgresql, \
              zookeeper-cluster, etcd-cluster"
         ),
     }

@@ -13,7 +13,26 @@ crate::on_every_backend!(
     limit_admits_n_holders_and_wakes_a_waiter_on_release,
     kill9_of_a_semaphore_holder_frees_its_slot,
     one_name_used_as_two_kinds_is_an_error_naming_both,
+    limit_is_refused_naming_the_backend,
 );
+
+/// A backend without semaphores refuses `--limit` in one line naming itself (exit 2),
+/// and takes nothing.
+fn limit_is_refused_naming_the_backend(kind: Kind) {
+    if kind.has_limit() {
+        return; // the scenarios above cover it
+    }
+    let fx = Fx::shared(kind, "nolimit");
+    let sem = fx.name("s");
+    let (code, _, err) = run(fx.cmd(&["lock", "-l", "2", &sem, "--", "true"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(kind.name()) && err.contains("--limit"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!fx.lock_exists(&sem));
+}
 
 fn shared_holders_share_and_exclude_a_writer(kind: Kind) {
     let fx = Fx::shared(kind, "shared");
@@ -22,10 +41,12 @@ fn shared_holders_share_and_exclude_a_writer(kind: Kind) {
         let (code, _, err) = run(fx.cmd(&["lock", "--shared", &rw, "--", "true"]));
         assert_eq!(code, 2, "{err}");
         assert!(err.contains(kind.name()), "names the backend: {err}");
-        assert!(
-            err.contains("--limit"),
-            "names the nearest alternative: {err}"
-        );
+        if kind.has_limit() {
+            assert!(
+                err.contains("--limit"),
+                "names the nearest alternative: {err}"
+            );
+        }
         return;
     }
     let r1 = fx.hold(&["-m", "reader-1", "lock", "--shared", &rw]);
@@ -71,6 +92,9 @@ fn shared_holders_share_and_exclude_a_writer(kind: Kind) {
 }
 
 fn limit_admits_n_holders_and_wakes_a_waiter_on_release(kind: Kind) {
+    if !kind.has_limit() {
+        return; // no semaphores: refused naming the backend (limit_is_refused_naming_the_backend)
+    }
     let fx = Fx::shared(kind, "sem");
     let sem = fx.name("slots");
     let mut holders: Vec<_> = ["sem-a", "sem-b"]
@@ -112,6 +136,9 @@ fn limit_admits_n_holders_and_wakes_a_waiter_on_release(kind: Kind) {
 }
 
 fn kill9_of_a_semaphore_holder_frees_its_slot(kind: Kind) {
+    if !kind.has_limit() {
+        return; // no semaphores: refused naming the backend (limit_is_refused_naming_the_backend)
+    }
     let fx = Fx::shared(kind, "semkill").zk_timeout(2);
     let sem = fx.name("sk");
     let h = fx.hold(&["-o", "json", "lock", "-l", "1", "--ttl", "2s", &sem]);
@@ -157,6 +184,9 @@ fn kill9_of_a_semaphore_holder_frees_its_slot(kind: Kind) {
 }
 
 fn one_name_used_as_two_kinds_is_an_error_naming_both(kind: Kind) {
+    if !kind.has_limit() {
+        return; // no semaphores: refused naming the backend (limit_is_refused_naming_the_backend)
+    }
     let fx = Fx::shared(kind, "mixed");
     let mixed = fx.name("mixed");
     let sem = fx.hold(&["-m", "sem-holder", "lock", "-l", "3", &mixed]);

@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use crate::support::etcd::Etcd;
+use crate::support::mariadb::Mariadb;
+use crate::support::postgres::Postgres;
 use crate::support::redis::RedisServer;
 use crate::support::zookeeper::Zk;
 use crate::support::{self, python};
@@ -26,6 +28,8 @@ pub enum Kind {
     Etcd,
     /// tooz's `ipc://`: System V semaphores of this host, no server.
     Ipc,
+    Mysql,
+    Postgres,
 }
 
 impl Kind {
@@ -36,12 +40,14 @@ impl Kind {
             Kind::Zookeeper => "zookeeper",
             Kind::Etcd => "etcd",
             Kind::Ipc => "ipc",
+            Kind::Mysql => "mysql",
+            Kind::Postgres => "postgresql",
         }
     }
 
     /// Primitives are leases that run out when the holder goes silent.
     pub fn has_lease(self) -> bool {
-        !matches!(self, Kind::File | Kind::Ipc)
+        !matches!(self, Kind::File | Kind::Ipc | Kind::Mysql | Kind::Postgres)
     }
 
     /// A server process that can be paused and restarted.
@@ -54,15 +60,20 @@ impl Kind {
     pub fn has_groups(self) -> bool {
         match self {
             Kind::File | Kind::Redis | Kind::Zookeeper | Kind::Etcd => true,
-            Kind::Ipc => false,
+            Kind::Ipc | Kind::Mysql | Kind::Postgres => false,
         }
+    }
+
+    /// `lock --limit N` semaphores (tooz's SQL drivers have none; toozctl neither, yet).
+    pub fn has_limit(self) -> bool {
+        !matches!(self, Kind::Mysql | Kind::Postgres)
     }
 
     /// `lock --shared` (readers share, a writer excludes them).
     pub fn has_shared(self) -> bool {
         match self {
             Kind::File | Kind::Redis | Kind::Zookeeper | Kind::Etcd => true,
-            Kind::Ipc => false,
+            Kind::Ipc | Kind::Mysql | Kind::Postgres => false,
         }
     }
 
@@ -85,6 +96,8 @@ enum Server {
     Redis(Arc<RedisHandle>),
     Zk(Arc<ZkHandle>),
     Etcd(Arc<EtcdHandle>),
+    Mysql(Arc<MysqlHandle>),
+    Pg(Arc<PgHandle>),
 }
 
 enum RedisHandle {
@@ -94,6 +107,14 @@ enum RedisHandle {
 enum ZkHandle {
     Shared(&'static Zk),
     Own(Zk),
+}
+enum MysqlHandle {
+    Shared(&'static Mariadb),
+    Own(std::sync::Mutex<Mariadb>),
+}
+enum PgHandle {
+    Shared(&'static Postgres),
+    Own(std::sync::Mutex<Postgres>),
 }
 enum EtcdHandle {
     Shared(&'static Etcd),
@@ -111,15 +132,21 @@ pub struct Fx {
     server: Server,
     /// The password in [`Fx::url`] ([`Fx::with_password`]).
     password: Option<String>,
+    /// The MySQL user of [`Fx::url`] (root, or the one [`Fx::with_password`] made).
+    sql_user: String,
     /// The ZooKeeper session timeout in the URL, seconds ([`Fx::zk_timeout`]).
     zk_timeout: u32,
 }
 
 fn unique_ns(test: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
+    // Short: MySQL lock names end at 64 characters.
     format!(
         "{}_{}_{}",
-        test.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+        test.chars()
+            .take(24)
+            .collect::<String>()
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
         std::process::id(),
         N.fetch_add(1, Ordering::SeqCst)
     )
@@ -135,6 +162,8 @@ impl Fx {
             Kind::Etcd => {
                 Server::Etcd(Arc::new(EtcdHandle::Shared(crate::support::etcd::shared())))
             }
+            Kind::Mysql => Server::Mysql(Arc::new(MysqlHandle::Shared(Mariadb::shared()))),
+            Kind::Postgres => Server::Pg(Arc::new(PgHandle::Shared(Postgres::shared()))),
         };
         Fx::with(kind, test, server)
     }
@@ -149,6 +178,12 @@ impl Fx {
             Kind::Zookeeper => Server::Zk(Arc::new(ZkHandle::Own(Zk::start()))),
             Kind::Etcd => Server::Etcd(Arc::new(EtcdHandle::Own(std::sync::Mutex::new(
                 Etcd::start(),
+            )))),
+            Kind::Mysql => Server::Mysql(Arc::new(MysqlHandle::Own(std::sync::Mutex::new(
+                Mariadb::start(),
+            )))),
+            Kind::Postgres => Server::Pg(Arc::new(PgHandle::Own(std::sync::Mutex::new(
+                Postgres::start(),
             )))),
         };
         Fx::with(kind, test, server)
@@ -168,6 +203,10 @@ impl Fx {
             dir,
             server,
             password: None,
+            sql_user: match kind {
+                Kind::Postgres => crate::support::postgres::USER.into(),
+                _ => "root".into(),
+            },
             zk_timeout: 4,
         }
     }
@@ -204,14 +243,37 @@ impl Fx {
                 e.ctl_flags.push(format!("--user=root:{password}"));
                 Server::Etcd(Arc::new(EtcdHandle::Own(std::sync::Mutex::new(e))))
             }
+            Kind::Mysql => Server::Mysql(Arc::new(MysqlHandle::Shared(Mariadb::shared()))),
+            Kind::Postgres => Server::Pg(Arc::new(PgHandle::Shared(Postgres::shared()))),
         };
         let mut fx = Fx::with(kind, test, server);
+        // A user of its own (MariaDB user names end at 80 characters).
+        static N: AtomicU32 = AtomicU32::new(0);
+        let user = format!(
+            "pw{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        match &fx.server {
+            Server::Mysql(m) => m.with(|s| s.user_with(&user, password)),
+            Server::Pg(p) => p.with(|s| s.user_with(&user, password)),
+            _ => {}
+        }
+        if matches!(kind, Kind::Mysql | Kind::Postgres) {
+            fx.sql_user = user;
+        }
         fx.password = Some(password.to_string());
         fx
     }
 
     /// [`Fx::url`] with `password` in place of the fixture's (or added).
     pub fn url_with_password(&self, password: Option<&str>) -> String {
+        if let Server::Mysql(m) = &self.server {
+            return m.with(|s| s.url_as(&self.sql_user, password));
+        }
+        if let Server::Pg(p) = &self.server {
+            return p.with(|s| s.url_as(&self.sql_user, password));
+        }
         let url = self.url_without_password();
         let Some(pw) = password else { return url };
         let user = match self.kind {
@@ -240,6 +302,8 @@ impl Fx {
             Server::Redis(r) => r.with(|s| s.url(&self.ns, "").replacen(&auth(s), "", 1)),
             Server::Zk(z) => z.get().url(&self.ns, self.zk_timeout),
             Server::Etcd(e) => e.with(|s| s.url.clone()),
+            Server::Mysql(m) => m.with(|s| s.url_as(&self.sql_user, None)),
+            Server::Pg(p) => p.with(|s| s.url_as(&self.sql_user, None)),
         }
     }
 
@@ -268,6 +332,8 @@ impl Fx {
                 support::free_port()
             )),
             Kind::Etcd => Some(format!("etcd3+http://127.0.0.1:{port}?timeout=2")),
+            Kind::Mysql => Some(format!("mysql://root@127.0.0.1:{port}/test")),
+            Kind::Postgres => Some(format!("postgresql://u:p@127.0.0.1:{port}/postgres")),
         }
     }
 
@@ -321,6 +387,9 @@ impl Fx {
                 let out = s.ctl_ok(&["del", &format!("/tooz/locks{name}")]);
                 out.trim() == "1"
             }),
+            // A session lock cannot be deleted: kill the session holding it.
+            Server::Mysql(m) => m.with(|s| s.kill_holder(name)),
+            Server::Pg(p) => p.with(|s| s.kill_holder(name)),
         }
     }
 
@@ -372,6 +441,8 @@ impl Fx {
                     || !s.keys(&format!("/toozctl/readers/{name}/")).is_empty()
                     || !s.keys(&format!("/toozctl/semaphores/{name}/")).is_empty()
             }),
+            Server::Mysql(m) => m.with(|s| s.holder_id(name).is_some()),
+            Server::Pg(p) => p.with(|s| s.holder_pid(name).is_some()),
         }
     }
 
@@ -397,11 +468,29 @@ impl Fx {
 
     /// The server stops answering (SIGSTOP): a partition as the client sees it.
     pub fn pause(&self) {
-        support::signal(self.server_pid(), libc::SIGSTOP);
+        for pid in self.server_pids() {
+            support::signal(pid, libc::SIGSTOP);
+        }
     }
 
     pub fn resume(&self) {
-        support::signal(self.server_pid(), libc::SIGCONT);
+        for pid in self.server_pids() {
+            support::signal(pid, libc::SIGCONT);
+        }
+    }
+
+    /// The server's processes: PostgreSQL serves each session from a child of its
+    /// postmaster, which must be stopped too for the server to fall silent.
+    fn server_pids(&self) -> Vec<u32> {
+        let pid = self.server_pid();
+        match &self.server {
+            Server::Pg(_) => {
+                let mut all = crate::support::postgres::children(pid);
+                all.insert(0, pid);
+                all
+            }
+            _ => vec![pid],
+        }
     }
 
     /// Stop the server and start it again on the same port (Redis without persistence
@@ -427,6 +516,14 @@ impl Fx {
                 EtcdHandle::Own(m) => m.lock().unwrap().restart(),
                 EtcdHandle::Shared(_) => panic!("restart needs Fx::private"),
             },
+            Server::Mysql(m) => match &**m {
+                MysqlHandle::Own(m) => m.lock().unwrap().restart(),
+                MysqlHandle::Shared(_) => panic!("restart needs Fx::private"),
+            },
+            Server::Pg(p) => match &**p {
+                PgHandle::Own(m) => m.lock().unwrap().restart(),
+                PgHandle::Shared(_) => panic!("restart needs Fx::private"),
+            },
         }
     }
 
@@ -445,7 +542,24 @@ impl Fx {
                 EtcdHandle::Own(m) => m.lock().unwrap().pid,
                 EtcdHandle::Shared(_) => panic!("fault injection needs Fx::private"),
             },
+            Server::Mysql(m) => match &**m {
+                MysqlHandle::Own(m) => m.lock().unwrap().pid,
+                MysqlHandle::Shared(_) => panic!("fault injection needs Fx::private"),
+            },
+            Server::Pg(p) => match &**p {
+                PgHandle::Own(m) => m.lock().unwrap().pid,
+                PgHandle::Shared(_) => panic!("fault injection needs Fx::private"),
+            },
             Server::None => panic!("the file backend has no server"),
+        }
+    }
+
+    /// SQL run as the server's superuser (MySQL and PostgreSQL fixtures): its output.
+    pub fn sql(&self, q: &str) -> String {
+        match &self.server {
+            Server::Mysql(m) => m.with(|s| s.sql(q)),
+            Server::Pg(p) => p.with(|s| s.sql(q)),
+            _ => panic!("sql on {}", self.kind.name()),
         }
     }
 
@@ -591,6 +705,24 @@ impl ZkHandle {
     }
 }
 
+impl MysqlHandle {
+    fn with<T>(&self, f: impl FnOnce(&Mariadb) -> T) -> T {
+        match self {
+            MysqlHandle::Shared(s) => f(s),
+            MysqlHandle::Own(m) => f(&m.lock().unwrap()),
+        }
+    }
+}
+
+impl PgHandle {
+    fn with<T>(&self, f: impl FnOnce(&Postgres) -> T) -> T {
+        match self {
+            PgHandle::Shared(s) => f(s),
+            PgHandle::Own(m) => f(&m.lock().unwrap()),
+        }
+    }
+}
+
 impl EtcdHandle {
     fn with<T>(&self, f: impl FnOnce(&Etcd) -> T) -> T {
         match self {
@@ -603,11 +735,18 @@ impl EtcdHandle {
 impl Drop for Fx {
     fn drop(&mut self) {
         // A test that failed while its private server was paused must not leave it stopped.
-        if let Server::Redis(_) | Server::Zk(_) | Server::Etcd(_) = &self.server {
+        if let Server::Redis(_)
+        | Server::Zk(_)
+        | Server::Etcd(_)
+        | Server::Mysql(_)
+        | Server::Pg(_) = &self.server
+        {
             let own = match &self.server {
                 Server::Redis(r) => matches!(&**r, RedisHandle::Own(_)),
                 Server::Zk(z) => matches!(&**z, ZkHandle::Own(_)),
                 Server::Etcd(e) => matches!(&**e, EtcdHandle::Own(_)),
+                Server::Mysql(m) => matches!(&**m, MysqlHandle::Own(_)),
+                Server::Pg(p) => matches!(&**p, PgHandle::Own(_)),
                 Server::None => false,
             };
             if own {
@@ -628,5 +767,7 @@ macro_rules! on_every_backend {
         mod zookeeper { $( #[test] fn $scenario() { super::$scenario($crate::support::fixture::Kind::Zookeeper) } )* }
         mod etcd { $( #[test] fn $scenario() { super::$scenario($crate::support::fixture::Kind::Etcd) } )* }
         mod ipc { $( #[test] fn $scenario() { super::$scenario($crate::support::fixture::Kind::Ipc) } )* }
+        mod mysql { $( #[test] fn $scenario() { super::$scenario($crate::support::fixture::Kind::Mysql) } )* }
+        mod postgres { $( #[test] fn $scenario() { super::$scenario($crate::support::fixture::Kind::Postgres) } )* }
     };
 }

@@ -6,6 +6,8 @@
 pub mod cluster;
 pub mod etcd;
 pub mod fixture;
+pub mod mariadb;
+pub mod postgres;
 pub mod redis;
 pub mod zookeeper;
 
@@ -117,6 +119,28 @@ pub fn spawn_server(cmd: Command) -> u32 {
     rx.recv()
         .expect("spawner reply")
         .expect("cannot start server")
+}
+
+/// Remove `path` when the test process exits: for the data directories of servers kept
+/// in statics (shared servers, templates), which are never dropped; the servers die with
+/// the process (PDEATHSIG), so nothing uses the files by then.
+pub fn remove_at_exit(path: &Path) {
+    static PATHS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    extern "C" fn cleanup() {
+        if let Ok(paths) = PATHS.lock() {
+            for p in paths.iter() {
+                let _ = std::fs::remove_dir_all(p);
+            }
+        }
+    }
+    let mut paths = PATHS.lock().unwrap();
+    if paths.is_empty() {
+        // SAFETY: registers a plain function that only removes files.
+        unsafe {
+            libc::atexit(cleanup);
+        }
+    }
+    paths.push(path.to_path_buf());
 }
 
 /// Send `sig` to a process we started.

@@ -24,7 +24,7 @@ function __fish_toozctl_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c toozctl -n "__fish_toozctl_needs_command" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, ipc:// for this host\'s System V semaphores); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
+complete -c toozctl -n "__fish_toozctl_needs_command" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host\'s System V semaphores); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_needs_command" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_needs_command" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
 complete -c toozctl -n "__fish_toozctl_needs_command" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
@@ -56,7 +56,7 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -l on-lost -d 'Wha
 kill\t''
 ignore\t''"
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -l kill-after -d 'Grace after the first SIGTERM before SIGKILL goes to COMMAND\'s whole process tree, never past the lease\'s safe deadline [default: 10s, or half the lease when that is shorter]' -r
-complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, ipc:// for this host\'s System V semaphores); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host\'s System V semaphores); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
@@ -79,7 +79,7 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -l on-lost -d 'Wh
 kill\t''
 ignore\t''"
 complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -l kill-after -d 'Grace after the first SIGTERM before SIGKILL goes to COMMAND\'s whole process tree, never past the lease\'s safe deadline [default: 10s, or half the lease when that is shorter]' -r
-complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, ipc:// for this host\'s System V semaphores); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host\'s System V semaphores); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
@@ -94,7 +94,7 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -s v -l verbose -
 complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -s q -l quiet -d 'Less logging on stderr: only errors'
 complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -s V -l version -d 'Print version'
-complete -c toozctl -n "__fish_toozctl_using_subcommand group; and not __fish_seen_subcommand_from list members join leave create delete leader help" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, ipc:// for this host\'s System V semaphores); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and not __fish_seen_subcommand_from list members join leave create delete leader help" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host\'s System V semaphores); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and not __fish_seen_subcommand_from list members join leave create delete leader help" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and not __fish_seen_subcommand_from list members join leave create delete leader help" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and not __fish_seen_subcommand_from list members join leave create delete leader help" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
@@ -115,7 +115,7 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand group; and not __fish_se
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and not __fish_seen_subcommand_from list members join leave create delete leader help" -f -a "delete" -d 'Delete an empty group'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and not __fish_seen_subcommand_from list members join leave create delete leader help" -f -a "leader" -d 'Print a group\'s current leader'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and not __fish_seen_subcommand_from list members join leave create delete leader help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from list" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, ipc:// for this host\'s System V semaphores); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from list" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host\'s System V semaphores); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from list" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from list" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from list" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
@@ -128,7 +128,7 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_s
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Less logging on stderr: only errors'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
-complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from members" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, ipc:// for this host\'s System V semaphores); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from members" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host\'s System V semaphores); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from members" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from members" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from members" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
@@ -147,7 +147,7 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_s
 kill\t''
 ignore\t''"
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -l kill-after -d 'Grace after the first SIGTERM before SIGKILL goes to COMMAND\'s whole process tree, never past the lease\'s safe deadline [default: 10s, or half the lease when that is shorter]' -r
-complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, ipc:// for this host\'s System V semaphores); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host\'s System V semaphores); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
@@ -163,7 +163,7 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_s
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -s V -l version -d 'Print version'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leave" -l member -d 'The member to remove [default: our member id (-m, TOOZCTL_MEMBER_ID)]' -r
-complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leave" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, ipc:// for this host\'s System V semaphores); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leave" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host\'s System V semaphores); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leave" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leave" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leave" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
@@ -176,7 +176,7 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_s
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leave" -s q -l quiet -d 'Less logging on stderr: only errors'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leave" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leave" -s V -l version -d 'Print version'
-complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from create" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, ipc:// for this host\'s System V semaphores); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from create" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host\'s System V semaphores); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from create" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from create" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from create" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
@@ -189,7 +189,7 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_s
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from create" -s q -l quiet -d 'Less logging on stderr: only errors'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
-complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from delete" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, ipc:// for this host\'s System V semaphores); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from delete" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host\'s System V semaphores); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from delete" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from delete" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from delete" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
@@ -202,7 +202,7 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_s
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from delete" -s q -l quiet -d 'Less logging on stderr: only errors'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from delete" -s V -l version -d 'Print version'
-complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leader" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, ipc:// for this host\'s System V semaphores); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leader" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host\'s System V semaphores); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leader" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leader" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leader" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
@@ -229,7 +229,7 @@ leave\t''
 elected\t''
 acquired\t''
 released\t''"
-complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, ipc:// for this host\'s System V semaphores); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host\'s System V semaphores); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
@@ -246,7 +246,7 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -s v -l verbose -
 complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -s q -l quiet -d 'Less logging on stderr: only errors'
 complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -s V -l version -d 'Print version'
-complete -c toozctl -n "__fish_toozctl_using_subcommand locks" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, ipc:// for this host\'s System V semaphores); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand locks" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host\'s System V semaphores); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand locks" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand locks" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand locks" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
@@ -260,7 +260,7 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand locks" -s v -l verbose -
 complete -c toozctl -n "__fish_toozctl_using_subcommand locks" -s q -l quiet -d 'Less logging on stderr: only errors'
 complete -c toozctl -n "__fish_toozctl_using_subcommand locks" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c toozctl -n "__fish_toozctl_using_subcommand locks" -s V -l version -d 'Print version'
-complete -c toozctl -n "__fish_toozctl_using_subcommand unlock" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, ipc:// for this host\'s System V semaphores); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand unlock" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host\'s System V semaphores); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand unlock" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand unlock" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand unlock" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
@@ -273,7 +273,7 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand unlock" -s v -l verbose 
 complete -c toozctl -n "__fish_toozctl_using_subcommand unlock" -s q -l quiet -d 'Less logging on stderr: only errors'
 complete -c toozctl -n "__fish_toozctl_using_subcommand unlock" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c toozctl -n "__fish_toozctl_using_subcommand unlock" -s V -l version -d 'Print version'
-complete -c toozctl -n "__fish_toozctl_using_subcommand check" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, ipc:// for this host\'s System V semaphores); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand check" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host\'s System V semaphores); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand check" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand check" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand check" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
@@ -288,7 +288,7 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand check" -s h -l help -d '
 complete -c toozctl -n "__fish_toozctl_using_subcommand check" -s V -l version -d 'Print version'
 complete -c toozctl -n "__fish_toozctl_using_subcommand partition" -s r -l replicas -d 'Owners per item (at most the number of members)' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand partition" -l partitions -d 'Points per unit of weight on the ring: tooz\'s `partitions` argument (default 32, as tooz\'s)' -r
-complete -c toozctl -n "__fish_toozctl_using_subcommand partition" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, ipc:// for this host\'s System V semaphores); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand partition" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host\'s System V semaphores); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand partition" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand partition" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand partition" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
@@ -302,7 +302,7 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand partition" -s v -l verbo
 complete -c toozctl -n "__fish_toozctl_using_subcommand partition" -s q -l quiet -d 'Less logging on stderr: only errors'
 complete -c toozctl -n "__fish_toozctl_using_subcommand partition" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c toozctl -n "__fish_toozctl_using_subcommand partition" -s V -l version -d 'Print version'
-complete -c toozctl -n "__fish_toozctl_using_subcommand completions" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, ipc:// for this host\'s System V semaphores); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand completions" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host\'s System V semaphores); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand completions" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand completions" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand completions" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F

@@ -80,6 +80,14 @@ fn check_reports_each_topic_and_exits_by_its_findings(kind: Kind) {
             "killed holders",
             "fencing tokens",
         ],
+        Kind::Mysql | Kind::Postgres => &[
+            "server version",
+            "round trip",
+            "clock skew",
+            "fencing tokens",
+            "tls",
+            "authentication",
+        ],
     };
     for name in expected {
         level_of(&checks, name);

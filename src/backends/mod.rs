@@ -32,6 +32,7 @@
 #[cfg(feature = "etcd")]
 pub mod etcd;
 pub mod file;
+pub mod memcached;
 pub mod redis;
 pub mod zookeeper;
 
@@ -46,6 +47,9 @@ pub async fn connect(url: &BackendUrl, identity: Identity) -> Result<Box<dyn Coo
         )),
         Scheme::Zookeeper => Ok(Box::new(
             zookeeper::ZkCoordinator::connect(url, identity).await?,
+        )),
+        Scheme::Memcached => Ok(Box::new(
+            memcached::MemcachedCoordinator::open(url, identity).await?,
         )),
         #[cfg(feature = "etcd")]
         Scheme::Etcd3Http | Scheme::Etcd3Https => Ok(Box::new(etcd::EtcdCoordinator::open(url, identity).await?)),

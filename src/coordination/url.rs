@@ -21,6 +21,7 @@ pub enum Scheme {
     Zookeeper,
     Etcd3Http,
     Etcd3Https,
+    Memcached,
 }
 
 impl Scheme {
@@ -31,6 +32,7 @@ impl Scheme {
             "zookeeper" | "kazoo" => Scheme::Zookeeper,
             "etcd3+http" => Scheme::Etcd3Http,
             "etcd3+https" => Scheme::Etcd3Https,
+            "memcached" => Scheme::Memcached,
             _ => return None,
         })
     }
@@ -42,6 +44,7 @@ impl Scheme {
             Scheme::Redis => "redis",
             Scheme::Zookeeper => "zookeeper",
             Scheme::Etcd3Http | Scheme::Etcd3Https => "etcd",
+            Scheme::Memcached => "memcached",
         }
     }
 }

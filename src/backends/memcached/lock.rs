@@ -551,6 +551,7 @@ pub(super) async fn acquire(
     loop {
         match spawned_attempt(inner, &keys, req.mode, secs).await? {
             Attempt::Got(g) => {
+                crate::coordination::note(super::caveat());
                 let what = what.unwrap_or_else(|| format!("lock '{}'", req.name));
                 return Ok(Some(held(inner, what, keys, req.mode, secs, g)));
             }

@@ -45,8 +45,10 @@ use crate::coordination::{
 
 /// tooz's default for `timeout` and the three timeouts it defaults.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long connecting may take at most (tooz uses `timeout`; a refused port is known at once).
-const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long connecting (TCP, TLS, authentication, `version`) may take at most: tooz waits
+/// `timeout` (30 s), but a server that does not answer a new client within seconds is
+/// unavailable, and a refused port is known at once.
+const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How often a waiter retries and a watch re-reads (`poll_interval`): memcached pushes
 /// nothing, and tooz's own waiters poll every second.
 const DEFAULT_POLL: Duration = Duration::from_millis(100);
@@ -199,7 +201,6 @@ impl MemcachedCoordinator {
                 p.map(|p| p.expose().to_string()).unwrap_or_default(),
             )),
         };
-        crate::coordination::note(caveat());
         if url.option("ssl_ciphers").is_some() {
             crate::coordination::note(
                 "option ssl_ciphers is ignored: toozctl's TLS (rustls) offers only its own safe cipher suites",
@@ -335,7 +336,7 @@ impl Inner {
             }
             conn.one_line(Req::new("version")).await
         };
-        match tokio::time::timeout(self.op_timeout, hello).await {
+        match tokio::time::timeout(self.connect_timeout, hello).await {
             Ok(Ok(v)) if v.starts_with("VERSION ") => Ok(conn),
             Ok(Ok(v)) => Err(Error::Unavailable(format!(
                 "{} does not answer like a memcached server ('{}')",
@@ -345,7 +346,7 @@ impl Inner {
             Ok(Err(f)) => Err(self.fault("connecting", f)),
             Err(_) => Err(Error::Unavailable(format!(
                 "cannot connect to {}: no answer within {:?}",
-                self.url, self.op_timeout
+                self.url, self.connect_timeout
             ))),
         }
     }
@@ -597,7 +598,7 @@ impl Coordinator for MemcachedCoordinator {
 }
 
 /// Shown where the backend's limits matter (`-v`): what memcached cannot promise.
-fn caveat() -> &'static str {
+pub(crate) fn caveat() -> &'static str {
     "memcached keeps locks in memory only: a server restart frees every lock, and without -M an item can be evicted under memory pressure (see docs/memcached-backend.md)"
 }
 

@@ -116,6 +116,10 @@ fn an_unreadable_certificate_file_is_bad_input_naming_the_option(kind: Kind) {
             format!("etcd3+https://127.0.0.1:{port}?ca_cert={missing}"),
             "ca_cert",
         ),
+        Kind::Memcached => (
+            format!("memcached://127.0.0.1:{port}?use_ssl=true&ca_cert={missing}"),
+            "ca_cert",
+        ),
     };
     let home = tempfile::tempdir().unwrap();
     let mut c = crate::support::toozctl(home.path());

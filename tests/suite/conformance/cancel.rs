@@ -87,7 +87,7 @@ fn cancel_with_an_acquire_in_flight_leaves_nothing(kind: Kind) {
         // unanswered create cancelled inside a live session is the ZooKeeper backend's
         // own test.)
         Kind::Zookeeper => return,
-        Kind::Redis | Kind::Etcd => {}
+        Kind::Redis | Kind::Etcd | Kind::Memcached => {}
     }
     let fx = Fx::private(kind, "inflight");
     let name = fx.name("f");

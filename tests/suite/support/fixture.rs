@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use crate::support::etcd::Etcd;
+use crate::support::memcached::Memcached;
 use crate::support::redis::RedisServer;
 use crate::support::zookeeper::Zk;
 use crate::support::{self, python};
@@ -24,6 +25,7 @@ pub enum Kind {
     Redis,
     Zookeeper,
     Etcd,
+    Memcached,
 }
 
 impl Kind {
@@ -33,6 +35,7 @@ impl Kind {
             Kind::Redis => "redis",
             Kind::Zookeeper => "zookeeper",
             Kind::Etcd => "etcd",
+            Kind::Memcached => "memcached",
         }
     }
 
@@ -50,7 +53,7 @@ impl Kind {
     /// A backend without them (tooz's SQL and IPC drivers) answers exit 2 naming itself.
     pub fn has_groups(self) -> bool {
         match self {
-            Kind::File | Kind::Redis | Kind::Zookeeper | Kind::Etcd => true,
+            Kind::File | Kind::Redis | Kind::Zookeeper | Kind::Etcd | Kind::Memcached => true,
         }
     }
 
@@ -58,7 +61,7 @@ impl Kind {
     pub fn has_shared(self) -> bool {
         match self {
             Kind::File | Kind::Zookeeper | Kind::Etcd => true,
-            Kind::Redis => false,
+            Kind::Redis | Kind::Memcached => false,
         }
     }
 }
@@ -69,6 +72,7 @@ enum Server {
     Redis(Arc<RedisHandle>),
     Zk(Arc<ZkHandle>),
     Etcd(Arc<EtcdHandle>),
+    Memcached(Arc<McHandle>),
 }
 
 enum RedisHandle {
@@ -82,6 +86,10 @@ enum ZkHandle {
 enum EtcdHandle {
     Shared(&'static Etcd),
     Own(std::sync::Mutex<Etcd>),
+}
+enum McHandle {
+    Shared(&'static Memcached),
+    Own(std::sync::Mutex<Memcached>),
 }
 
 /// A backend for one test: a namespace of its own, a private HOME, and fault injection.
@@ -119,6 +127,7 @@ impl Fx {
             Kind::Etcd => {
                 Server::Etcd(Arc::new(EtcdHandle::Shared(crate::support::etcd::shared())))
             }
+            Kind::Memcached => Server::Memcached(Arc::new(McHandle::Shared(Memcached::shared()))),
         };
         Fx::with(kind, test, server)
     }
@@ -133,6 +142,9 @@ impl Fx {
             Kind::Zookeeper => Server::Zk(Arc::new(ZkHandle::Own(Zk::start()))),
             Kind::Etcd => Server::Etcd(Arc::new(EtcdHandle::Own(std::sync::Mutex::new(
                 Etcd::start(),
+            )))),
+            Kind::Memcached => Server::Memcached(Arc::new(McHandle::Own(std::sync::Mutex::new(
+                Memcached::start(),
             )))),
         };
         Fx::with(kind, test, server)
@@ -188,6 +200,10 @@ impl Fx {
                 e.ctl_flags.push(format!("--user=root:{password}"));
                 Server::Etcd(Arc::new(EtcdHandle::Own(std::sync::Mutex::new(e))))
             }
+            // memcached's ASCII authentication (-Y) checks a user and password.
+            Kind::Memcached => Server::Memcached(Arc::new(McHandle::Own(std::sync::Mutex::new(
+                Memcached::start_with_auth("alice", password),
+            )))),
         };
         let mut fx = Fx::with(kind, test, server);
         fx.password = Some(password.to_string());
@@ -199,7 +215,7 @@ impl Fx {
         let url = self.url_without_password();
         let Some(pw) = password else { return url };
         let user = match self.kind {
-            Kind::Zookeeper => "alice",
+            Kind::Zookeeper | Kind::Memcached => "alice",
             Kind::Etcd => "root",
             _ => "",
         };
@@ -223,6 +239,7 @@ impl Fx {
             Server::Redis(r) => r.with(|s| s.url(&self.ns, "").replacen(&auth(s), "", 1)),
             Server::Zk(z) => z.get().url(&self.ns, self.zk_timeout),
             Server::Etcd(e) => e.with(|s| s.url.clone()),
+            Server::Memcached(m) => m.with(|s| format!("memcached://127.0.0.1:{}", s.port)),
         }
     }
 
@@ -251,6 +268,7 @@ impl Fx {
                 support::free_port()
             )),
             Kind::Etcd => Some(format!("etcd3+http://127.0.0.1:{port}?timeout=2")),
+            Kind::Memcached => Some(format!("memcached://127.0.0.1:{port}?timeout=2")),
         }
     }
 
@@ -303,6 +321,7 @@ impl Fx {
                 let out = s.ctl_ok(&["del", &format!("/tooz/locks{name}")]);
                 out.trim() == "1"
             }),
+            Server::Memcached(m) => m.with(|s| s.delete(&format!("__TOOZ_LOCK_{name}"))),
         }
     }
 
@@ -352,6 +371,11 @@ impl Fx {
                         .is_empty()
                     || !s.keys(&format!("/toozctl/readers/{name}/")).is_empty()
                     || !s.keys(&format!("/toozctl/semaphores/{name}/")).is_empty()
+            }),
+            Server::Memcached(m) => m.with(|s| {
+                ["__TOOZ_LOCK_", "_TOOZCTL_HOLDER_", "_TOOZCTL_SEM_0_"]
+                    .iter()
+                    .any(|p| s.get(&format!("{p}{name}")).is_some())
             }),
         }
     }
@@ -408,6 +432,10 @@ impl Fx {
                 EtcdHandle::Own(m) => m.lock().unwrap().restart(),
                 EtcdHandle::Shared(_) => panic!("restart needs Fx::private"),
             },
+            Server::Memcached(m) => match &**m {
+                McHandle::Own(s) => s.lock().unwrap().restart(),
+                McHandle::Shared(_) => panic!("restart needs Fx::private"),
+            },
         }
     }
 
@@ -425,6 +453,10 @@ impl Fx {
             Server::Etcd(e) => match &**e {
                 EtcdHandle::Own(m) => m.lock().unwrap().pid,
                 EtcdHandle::Shared(_) => panic!("fault injection needs Fx::private"),
+            },
+            Server::Memcached(m) => match &**m {
+                McHandle::Own(s) => s.lock().unwrap().pid,
+                McHandle::Shared(_) => panic!("fault injection needs Fx::private"),
             },
             Server::None => panic!("the file backend has no server"),
         }
@@ -561,14 +593,24 @@ impl EtcdHandle {
     }
 }
 
+impl McHandle {
+    fn with<T>(&self, f: impl FnOnce(&Memcached) -> T) -> T {
+        match self {
+            McHandle::Shared(s) => f(s),
+            McHandle::Own(m) => f(&m.lock().unwrap()),
+        }
+    }
+}
+
 impl Drop for Fx {
     fn drop(&mut self) {
         // A test that failed while its private server was paused must not leave it stopped.
-        if let Server::Redis(_) | Server::Zk(_) | Server::Etcd(_) = &self.server {
+        if let Server::Redis(_) | Server::Zk(_) | Server::Etcd(_) | Server::Memcached(_) = &self.server {
             let own = match &self.server {
                 Server::Redis(r) => matches!(&**r, RedisHandle::Own(_)),
                 Server::Zk(z) => matches!(&**z, ZkHandle::Own(_)),
                 Server::Etcd(e) => matches!(&**e, EtcdHandle::Own(_)),
+                Server::Memcached(m) => matches!(&**m, McHandle::Own(_)),
                 Server::None => false,
             };
             if own {
@@ -588,5 +630,6 @@ macro_rules! on_every_backend {
         mod redis { $( #[test] fn $scenario() { super::$scenario($crate::support::fixture::Kind::Redis) } )* }
         mod zookeeper { $( #[test] fn $scenario() { super::$scenario($crate::support::fixture::Kind::Zookeeper) } )* }
         mod etcd { $( #[test] fn $scenario() { super::$scenario($crate::support::fixture::Kind::Etcd) } )* }
+        mod memcached { $( #[test] fn $scenario() { super::$scenario($crate::support::fixture::Kind::Memcached) } )* }
     };
 }

@@ -6,6 +6,7 @@
 pub mod cluster;
 pub mod etcd;
 pub mod fixture;
+pub mod memcached;
 pub mod redis;
 pub mod zookeeper;
 

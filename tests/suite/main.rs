@@ -19,6 +19,7 @@ mod help;
 mod hostile_input;
 mod lock;
 mod locks;
+mod memcached;
 mod redis;
 mod redis_faults;
 mod supervision;

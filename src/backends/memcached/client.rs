@@ -126,10 +126,7 @@ impl Conn {
             buf.pop();
         }
         let line = String::from_utf8_lossy(&buf).into_owned();
-        if line == "ERROR"
-            || line.starts_with("CLIENT_ERROR")
-            || line.starts_with("SERVER_ERROR")
-        {
+        if line == "ERROR" || line.starts_with("CLIENT_ERROR") || line.starts_with("SERVER_ERROR") {
             return Err(Fault::Server(line));
         }
         Ok(line)

@@ -157,7 +157,9 @@ async fn dead_members(inner: &Inner, entries: &Entries) -> Result<Vec<String>> {
 /// Change the group list (`add` or remove `g`) by compare-and-set.
 async fn update_list(inner: &Inner, g: &str, add: bool) -> Result<()> {
     for _ in 0..RACES {
-        let m = inner.meta("reading the group list", get(GROUP_LIST, "v c")).await?;
+        let m = inner
+            .meta("reading the group list", get(GROUP_LIST, "v c"))
+            .await?;
         let (mut ids, cas) = match (m.value.as_deref().filter(|_| m.code == "VA"), m.cas()) {
             (Some(v), Some(cas)) => match decode(v, GROUP_LIST)? {
                 Value::Array(a) => (a, Some(cas)),
@@ -197,7 +199,14 @@ pub(super) async fn create(inner: &Inner, g: &str) -> Result<()> {
     let m = inner
         .meta(
             "creating a group",
-            store(&group_key(g), &encode(&Value::Map(Vec::new())), 2, 0, 'E', None),
+            store(
+                &group_key(g),
+                &encode(&Value::Map(Vec::new())),
+                2,
+                0,
+                'E',
+                None,
+            ),
         )
         .await?;
     if m.code != "HD" {
@@ -481,7 +490,10 @@ pub(super) async fn campaign(inner: &Arc<Inner>, g: &str, wait: Wait) -> Result<
 }
 
 pub(super) async fn leader(inner: &Inner, g: &str) -> Result<Option<Holder>> {
-    Ok(lock::holders(inner, &leader_lock(g)).await?.into_iter().next())
+    Ok(lock::holders(inner, &leader_lock(g))
+        .await?
+        .into_iter()
+        .next())
 }
 
 #[cfg(test)]

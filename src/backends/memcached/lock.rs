@@ -34,9 +34,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
 use super::client::{Meta, Req};
-use super::{
-    lease_of, Inner, FENCE_PREFIX, HOLDER_PREFIX, LOCK_PREFIX, MAX_KEY, SEM_PREFIX,
-};
+use super::{lease_of, Inner, FENCE_PREFIX, HOLDER_PREFIX, LOCK_PREFIX, MAX_KEY, SEM_PREFIX};
 use crate::coordination::{
     Error, Health, Held, Holder, LockInfo, LockMode, LockRequest, Release, Result, Wait,
 };
@@ -79,7 +77,14 @@ struct Claim {
 
 /// `ms` storing `value` with `flags` and expiry `secs` (0: none), in `mode` (`E` add, `S`
 /// set), compared against `cas` when given; asks for the new CAS.
-pub(super) fn store(key: &str, value: &[u8], flags: u32, secs: u64, mode: char, cas: Option<u64>) -> Req {
+pub(super) fn store(
+    key: &str,
+    value: &[u8],
+    flags: u32,
+    secs: u64,
+    mode: char,
+    cas: Option<u64>,
+) -> Req {
     let cmp = cas.map(|c| format!(" C{c}")).unwrap_or_default();
     Req::with_data(
         format!("ms {key} {} F{flags} T{secs} M{mode}{cmp} c", value.len()),
@@ -145,7 +150,9 @@ fn record(inner: &Inner, mode: LockMode, fence: u64) -> Result<Vec<u8>> {
 /// The next fencing token of `key`; `Ok(Err(why))` when the counter is unusable.
 async fn next_fence(inner: &Inner, key: &str) -> Result<std::result::Result<u64, String>> {
     for _ in 0..50 {
-        let m = inner.meta("reading a fencing counter", get(key, "v c")).await?;
+        let m = inner
+            .meta("reading a fencing counter", get(key, "v c"))
+            .await?;
         let Some(v) = m.value.as_ref().filter(|_| m.code == "VA") else {
             let seed = seed(inner).await?;
             let r = inner
@@ -160,9 +167,8 @@ async fn next_fence(inner: &Inner, key: &str) -> Result<std::result::Result<u64,
             continue;
         };
         let text = String::from_utf8_lossy(v);
-        let valid = !text.is_empty()
-            && !text.starts_with('0')
-            && text.bytes().all(|b| b.is_ascii_digit());
+        let valid =
+            !text.is_empty() && !text.starts_with('0') && text.bytes().all(|b| b.is_ascii_digit());
         let n = match text.parse::<u64>() {
             Ok(n) if valid && n < i64::MAX as u64 => n,
             Ok(n) if valid => return Ok(Err(format!("is at {n}, its maximum"))),
@@ -236,7 +242,10 @@ fn parse_record(bytes: &[u8], member: Option<&str>) -> Option<Holder> {
 /// Remove our holder record beside an exclusive lock, if it is still ours.
 async fn drop_record(inner: &Inner, keys: &Keys, fence: Option<u64>) {
     let me = inner.identity.member_id.as_str();
-    if let Ok(m) = inner.meta("reading a holder record", get(&keys.holder, "v c")).await {
+    if let Ok(m) = inner
+        .meta("reading a holder record", get(&keys.holder, "v c"))
+        .await
+    {
         let ours = m
             .value
             .as_deref()
@@ -298,7 +307,10 @@ async fn attempt_exclusive(inner: &Inner, keys: &Keys, secs: u64) -> Result<Atte
     };
     let rec = record(inner, LockMode::Exclusive, fence)?;
     inner
-        .meta("recording the holder", store(&keys.holder, &rec, 0, secs, 'S', None))
+        .meta(
+            "recording the holder",
+            store(&keys.holder, &rec, 0, secs, 'S', None),
+        )
         .await?;
     Ok(Attempt::Got(Grant { claim, fence, sent }))
 }
@@ -313,12 +325,7 @@ fn refusal(keys: &Keys, why: &str) -> String {
 
 /// Make sure the lock key holds our semaphore's marker with at least `secs` to live.
 /// `Ok(None)`: it does; otherwise what stands in the way.
-async fn ensure_marker(
-    inner: &Inner,
-    keys: &Keys,
-    n: u32,
-    secs: u64,
-) -> Result<Option<Attempt>> {
+async fn ensure_marker(inner: &Inner, keys: &Keys, n: u32, secs: u64) -> Result<Option<Attempt>> {
     let marker = format!("{SEM_MARKER}{n}");
     for _ in 0..10 {
         let m = inner.meta("reading a lock", get(&keys.lock, "v t")).await?;
@@ -337,7 +344,10 @@ async fn ensure_marker(
             Some(v) if v == marker.as_bytes() => {
                 if m.ttl().is_some_and(|t| t >= 0 && (t as u64) < secs) {
                     inner
-                        .meta("extending a semaphore", get(&keys.lock, &format!("T{secs}")))
+                        .meta(
+                            "extending a semaphore",
+                            get(&keys.lock, &format!("T{secs}")),
+                        )
                         .await?;
                 }
                 return Ok(None);
@@ -374,7 +384,10 @@ async fn attempt_semaphore(inner: &Inner, keys: &Keys, n: u32, secs: u64) -> Res
     for i in 0..n {
         let key = keys.slot(i);
         let m = inner
-            .meta("taking a semaphore slot", store(&key, &placeholder, 0, secs, 'E', None))
+            .meta(
+                "taking a semaphore slot",
+                store(&key, &placeholder, 0, secs, 'E', None),
+            )
             .await?;
         if m.code == "HD" {
             let cas = m.cas().ok_or_else(|| bad_answer("taking a slot", &m))?;
@@ -443,9 +456,10 @@ async fn clean_up(inner: &Inner, keys: &Keys, mode: LockMode) {
             for i in 0..n {
                 let key = keys.slot(i);
                 if let Ok(m) = inner.meta("reading a slot", get(&key, "v c")).await {
-                    let ours = m.value.as_deref().and_then(|v| {
-                        parse_record(v, Some(&inner.identity.member_id))
-                    });
+                    let ours = m
+                        .value
+                        .as_deref()
+                        .and_then(|v| parse_record(v, Some(&inner.identity.member_id)));
                     if let (Some(h), Some(cas)) = (ours, m.cas()) {
                         if h.pid == Some(inner.identity.pid) {
                             let _ = inner
@@ -508,7 +522,9 @@ async fn spawned_attempt(
             inner.cleanups.lock().unwrap().push(t);
             Err(e)
         }
-        Err(_) => Err(Error::Internal("a lock attempt ended without an answer".into())),
+        Err(_) => Err(Error::Internal(
+            "a lock attempt ended without an answer".into(),
+        )),
     }
 }
 
@@ -567,14 +583,7 @@ pub(super) async fn acquire(
     }
 }
 
-fn held(
-    inner: &Arc<Inner>,
-    what: String,
-    keys: Keys,
-    mode: LockMode,
-    secs: u64,
-    g: Grant,
-) -> Held {
+fn held(inner: &Arc<Inner>, what: String, keys: Keys, mode: LockMode, secs: u64, g: Grant) -> Held {
     let lease = lease_of(secs);
     let (tx, rx) = watch::channel(Health::Held {
         expires: Some(g.sent + lease),
@@ -636,7 +645,10 @@ async fn marker_ok(inner: &Inner, keys: &Keys, n: u32, secs: u64, m: &Meta) -> R
         Some(v) if v == marker.as_bytes() => {
             if m.ttl().is_some_and(|t| t >= 0 && (t as u64) < secs) {
                 inner
-                    .meta("extending a semaphore", get(&keys.lock, &format!("T{secs}")))
+                    .meta(
+                        "extending a semaphore",
+                        get(&keys.lock, &format!("T{secs}")),
+                    )
                     .await?;
             }
             Ok(true)
@@ -654,13 +666,7 @@ enum Seen {
     Gone,
 }
 
-async fn check(
-    inner: &Inner,
-    keys: &Keys,
-    mode: LockMode,
-    c: &Claim,
-    secs: u64,
-) -> Result<Seen> {
+async fn check(inner: &Inner, keys: &Keys, mode: LockMode, c: &Claim, secs: u64) -> Result<Seen> {
     let mut reqs = vec![get(&c.key, "v c")];
     if matches!(mode, LockMode::Limit(_)) {
         reqs.push(get(&keys.lock, "v t"));
@@ -872,12 +878,21 @@ pub(super) async fn holders(inner: &Inner, name: &str) -> Result<Vec<Holder>> {
             vec![get(&keys.lock, "v"), get(&keys.holder, "v")],
         )
         .await?;
-    let Some(value) = answers[0].value.as_deref().filter(|_| answers[0].code == "VA") else {
+    let Some(value) = answers[0]
+        .value
+        .as_deref()
+        .filter(|_| answers[0].code == "VA")
+    else {
         return Ok(Vec::new());
     };
     let value = String::from_utf8_lossy(value).into_owned();
-    if let Some(n) = value.strip_prefix(SEM_MARKER).and_then(|n| n.parse::<u32>().ok()) {
-        let reqs: Vec<Req> = (0..n.min(10_000)).map(|i| get(&keys.slot(i), "v")).collect();
+    if let Some(n) = value
+        .strip_prefix(SEM_MARKER)
+        .and_then(|n| n.parse::<u32>().ok())
+    {
+        let reqs: Vec<Req> = (0..n.min(10_000))
+            .map(|i| get(&keys.slot(i), "v"))
+            .collect();
         let slots = inner.metas("reading a semaphore", reqs).await?;
         let mut hs: Vec<Holder> = slots
             .iter()

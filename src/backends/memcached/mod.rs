@@ -177,12 +177,17 @@ impl MemcachedCoordinator {
         )?;
         let pool_keep = match url.option("max_pool_size") {
             None => POOL_KEEP,
-            Some(v) => v.trim().parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| {
-                Error::InvalidUrl(format!(
-                    "option max_pool_size={} is not a positive number in backend URL '{url}'",
-                    crate::coordination::url::shorten(v, 40)
-                ))
-            })?,
+            Some(v) => v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| {
+                    Error::InvalidUrl(format!(
+                        "option max_pool_size={} is not a positive number in backend URL '{url}'",
+                        crate::coordination::url::shorten(v, 40)
+                    ))
+                })?,
         };
         let (host, port) = match url.hosts.as_slice() {
             [] => ("localhost".to_string(), 11211),
@@ -246,13 +251,16 @@ fn tls_settings(url: &BackendUrl, host: &str) -> Result<Option<Tls>> {
     match url.option_file("ca_cert")? {
         Some(pem) => {
             for c in rustls_pemfile::certs(&mut pem.as_slice()) {
-                let c = c.map_err(|e| bad(format!("option ca_cert: not a PEM certificate: {e}")))?;
+                let c =
+                    c.map_err(|e| bad(format!("option ca_cert: not a PEM certificate: {e}")))?;
                 roots
                     .add(c)
                     .map_err(|e| bad(format!("option ca_cert: unusable certificate: {e}")))?;
             }
             if roots.is_empty() {
-                return Err(bad("option ca_cert: the file holds no PEM certificate".into()));
+                return Err(bad(
+                    "option ca_cert: the file holds no PEM certificate".into()
+                ));
             }
         }
         None => {
@@ -431,7 +439,9 @@ impl Inner {
 
     /// The server's clock (`stats` time), Unix seconds.
     async fn server_time(&self) -> Result<u64> {
-        let lines = self.until_end("reading the server clock", Req::new("stats")).await?;
+        let lines = self
+            .until_end("reading the server clock", Req::new("stats"))
+            .await?;
         lines
             .iter()
             .find_map(|l| l.strip_prefix("STAT time "))
@@ -508,7 +518,9 @@ impl Coordinator for MemcachedCoordinator {
     async fn acquire(&self, req: &LockRequest) -> Result<Option<Held>> {
         validate_lock(&req.name)?;
         let secs = match req.ttl {
-            Some(t) => expiry_secs(t).map_err(|why| Error::InvalidInput(format!("--ttl: {why}")))?,
+            Some(t) => {
+                expiry_secs(t).map_err(|why| Error::InvalidInput(format!("--ttl: {why}")))?
+            }
             None => self.inner.lock_timeout,
         };
         lock::acquire(&self.inner, req, secs, None).await
@@ -637,10 +649,24 @@ mod tests {
     fn options_are_checked() {
         let at = |q: &str| BackendUrl::parse(&format!("memcached://h?{q}")).unwrap();
         assert!(expiry_option(&at("lock_timeout=1"), "lock_timeout", 30).is_err());
-        assert_eq!(expiry_option(&at("lock_timeout=5"), "lock_timeout", 30), Ok(5));
-        assert!(interval_option(&at("poll_interval=0"), "poll_interval", DEFAULT_POLL, POLL_RANGE).is_err());
         assert_eq!(
-            interval_option(&at("poll_interval=0.05"), "poll_interval", DEFAULT_POLL, POLL_RANGE),
+            expiry_option(&at("lock_timeout=5"), "lock_timeout", 30),
+            Ok(5)
+        );
+        assert!(interval_option(
+            &at("poll_interval=0"),
+            "poll_interval",
+            DEFAULT_POLL,
+            POLL_RANGE
+        )
+        .is_err());
+        assert_eq!(
+            interval_option(
+                &at("poll_interval=0.05"),
+                "poll_interval",
+                DEFAULT_POLL,
+                POLL_RANGE
+            ),
             Ok(Duration::from_millis(50))
         );
     }

@@ -53,7 +53,10 @@ async fn read_lock(inner: &Inner, name: &str) -> Result<State> {
         tokio::time::sleep(RECORD_GRACE).await;
         holder = lock::holders(inner, name).await?.into_iter().next();
     }
-    Ok(State::Held(Some(((value, cas), holder.unwrap_or_default()))))
+    Ok(State::Held(Some((
+        (value, cas),
+        holder.unwrap_or_default(),
+    ))))
 }
 
 /// The events that lead from `old` to `new`.
@@ -75,8 +78,7 @@ fn diff(target: &WatchTarget, old: &State, new: &State) -> Vec<Event> {
                 (Some(((x, cx), hx)), Some(((y, cy), hy))) => {
                     x == y
                         && (cx == cy
-                            || (hx.fencing_token.is_some()
-                                && hx.fencing_token == hy.fencing_token))
+                            || (hx.fencing_token.is_some() && hx.fencing_token == hy.fencing_token))
                 }
                 (None, None) => true,
                 _ => false,
@@ -99,7 +101,12 @@ fn diff(target: &WatchTarget, old: &State, new: &State) -> Vec<Event> {
                 } else {
                     EventKind::Acquired
                 };
-                out.push(Event::now(kind, target, h.member_id.clone(), Some(h.clone())));
+                out.push(Event::now(
+                    kind,
+                    target,
+                    h.member_id.clone(),
+                    Some(h.clone()),
+                ));
             }
         }
         _ => {}

@@ -35,7 +35,10 @@ fn groups_are_refused_naming_the_backend(kind: Kind) {
     ] {
         let (code, out, err) = run(fx.cmd(&args));
         assert_eq!(code, 2, "{args:?}: {out}{err}");
-        assert!(err.contains(kind.name()), "{args:?} names the backend: {err}");
+        assert!(
+            err.contains(kind.name()),
+            "{args:?} names the backend: {err}"
+        );
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: one line: {err}");
     }
 }

@@ -321,7 +321,7 @@ impl Fx {
                 let out = s.ctl_ok(&["del", &format!("/tooz/locks{name}")]);
                 out.trim() == "1"
             }),
-            Server::Memcached(m) => m.with(|s| s.delete(&format!("__TOOZ_LOCK_{name}"))),
+            Server::Memcached(m) => m.with(|s| s.probe().delete(&format!("__TOOZ_LOCK_{name}"))),
         }
     }
 
@@ -375,7 +375,7 @@ impl Fx {
             Server::Memcached(m) => m.with(|s| {
                 ["__TOOZ_LOCK_", "_TOOZCTL_HOLDER_", "_TOOZCTL_SEM_0_"]
                     .iter()
-                    .any(|p| s.get(&format!("{p}{name}")).is_some())
+                    .any(|p| s.probe().get(&format!("{p}{name}")).is_some())
             }),
         }
     }
@@ -605,7 +605,9 @@ impl McHandle {
 impl Drop for Fx {
     fn drop(&mut self) {
         // A test that failed while its private server was paused must not leave it stopped.
-        if let Server::Redis(_) | Server::Zk(_) | Server::Etcd(_) | Server::Memcached(_) = &self.server {
+        if let Server::Redis(_) | Server::Zk(_) | Server::Etcd(_) | Server::Memcached(_) =
+            &self.server
+        {
             let own = match &self.server {
                 Server::Redis(r) => matches!(&**r, RedisHandle::Own(_)),
                 Server::Zk(z) => matches!(&**z, ZkHandle::Own(_)),

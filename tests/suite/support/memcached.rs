@@ -46,11 +46,20 @@ impl Memcached {
         for _ in 0..5 {
             let port = free_port();
             let mut cmd = Command::new("memcached");
-            cmd.args(["-l", "127.0.0.1", "-p", &port.to_string(), "-U", "0", "-u", "root"])
-                .args(&extra)
-                .current_dir(dir.path())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null());
+            cmd.args([
+                "-l",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-U",
+                "0",
+                "-u",
+                "root",
+            ])
+            .args(&extra)
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
             let argv: Vec<std::ffi::OsString> = cmd.get_args().map(|a| a.to_owned()).collect();
             let pid = spawn_server(cmd);
             let up = if tls || auth.is_some() {
@@ -93,74 +102,12 @@ impl Memcached {
         format!("memcached://{auth}127.0.0.1:{}{q}", self.port)
     }
 
-    /// Send raw text-protocol requests and return everything answered until `done` holds
-    /// on the answer so far (or 2 s pass). Authenticates first on a `-Y` server.
-    pub fn raw(&self, req: &str, done: impl Fn(&str) -> bool) -> String {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect memcached");
-        s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-        let mut pre = String::new();
-        if let Some((u, p)) = &self.auth {
-            let t = format!("{u} {p}");
-            pre = format!("set a 0 0 {}\r\n{t}\r\n", t.len());
+    /// Raw access to this server.
+    pub fn probe(&self) -> Probe {
+        Probe {
+            port: self.port,
+            auth: self.auth.clone(),
         }
-        s.write_all(format!("{pre}{req}").as_bytes()).unwrap();
-        let mut out = Vec::new();
-        let end = std::time::Instant::now() + Duration::from_secs(2);
-        let mut buf = [0u8; 65536];
-        while std::time::Instant::now() < end {
-            match s.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => out.extend_from_slice(&buf[..n]),
-                Err(_) => {}
-            }
-            let text = String::from_utf8_lossy(&out);
-            let text = text.strip_prefix("STORED\r\n").unwrap_or(&text);
-            if done(text) {
-                break;
-            }
-        }
-        let text = String::from_utf8_lossy(&out).into_owned();
-        text.strip_prefix("STORED\r\n").map(str::to_string).unwrap_or(text)
-    }
-
-    /// `mg KEY v f t` as (flags, ttl, value bytes), or `None` when missing.
-    pub fn get(&self, key: &str) -> Option<(u32, i64, Vec<u8>)> {
-        let out = self.raw(&format!("mg {key} v f t\r\n"), |t| {
-            t.starts_with("EN\r\n") || (t.starts_with("VA ") && t.matches("\r\n").count() >= 2)
-        });
-        let bytes = out.as_bytes();
-        let head_end = out.find("\r\n")?;
-        let head = &out[..head_end];
-        let mut w = head.split(' ');
-        if w.next() != Some("VA") {
-            return None;
-        }
-        let len: usize = w.next()?.parse().ok()?;
-        let (mut flags, mut ttl) = (0, 0);
-        for f in w {
-            if let Some(v) = f.strip_prefix('f') {
-                flags = v.parse().ok()?;
-            }
-            if let Some(v) = f.strip_prefix('t') {
-                ttl = v.parse().ok()?;
-            }
-        }
-        Some((flags, ttl, bytes[head_end + 2..head_end + 2 + len].to_vec()))
-    }
-
-    /// Delete a key; whether it was there.
-    pub fn delete(&self, key: &str) -> bool {
-        self.raw(&format!("md {key}\r\n"), |t| t.ends_with("\r\n"))
-            .starts_with("HD")
-    }
-
-    /// Store a raw value (flags 0, no expiry).
-    pub fn set(&self, key: &str, value: &str) {
-        let out = self.raw(
-            &format!("ms {key} {} T0\r\n{value}\r\n", value.len()),
-            |t| t.ends_with("\r\n"),
-        );
-        assert!(out.starts_with("HD"), "{out}");
     }
 
     /// Stop it and start it again on the same port: memcached comes back empty.
@@ -178,6 +125,111 @@ impl Memcached {
             wait_until(Duration::from_secs(10), || listening(port)),
             "memcached did not come back on port {port}"
         );
+    }
+}
+
+/// Raw text-protocol access to a server (ours or a fixture's), as another client would.
+pub struct Probe {
+    pub port: u16,
+    pub auth: Option<(String, String)>,
+}
+
+impl Probe {
+    /// A server without authentication on `port`.
+    pub fn at(port: u16) -> Probe {
+        Probe { port, auth: None }
+    }
+
+    /// Send raw text-protocol requests and return everything answered until `done` holds
+    /// on the answer so far (or 2 s pass). Authenticates first on a `-Y` server.
+    pub fn raw_bytes(&self, req: &str, done: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect memcached");
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut pre = String::new();
+        if let Some((u, p)) = &self.auth {
+            let t = format!("{u} {p}");
+            pre = format!("set a 0 0 {}\r\n{t}\r\n", t.len());
+        }
+        s.write_all(format!("{pre}{req}").as_bytes()).unwrap();
+        let skip = if pre.is_empty() {
+            0
+        } else {
+            "STORED\r\n".len()
+        };
+        let mut out = Vec::new();
+        let end = std::time::Instant::now() + Duration::from_secs(2);
+        let mut buf = [0u8; 65536];
+        while std::time::Instant::now() < end {
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(_) => {}
+            }
+            if out.len() >= skip && done(&out[skip..]) {
+                break;
+            }
+        }
+        out.drain(..skip.min(out.len()));
+        out
+    }
+
+    /// [`Probe::raw_bytes`] as text.
+    pub fn raw(&self, req: &str, done: impl Fn(&str) -> bool) -> String {
+        let out = self.raw_bytes(req, |b| done(&String::from_utf8_lossy(b)));
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// `mg KEY v f t` as (flags, ttl, value bytes), or `None` when missing.
+    pub fn get(&self, key: &str) -> Option<(u32, i64, Vec<u8>)> {
+        let complete = |b: &[u8]| -> bool {
+            if b.starts_with(b"EN\r\n") {
+                return true;
+            }
+            let Some(i) = b.windows(2).position(|w| w == b"\r\n") else {
+                return false;
+            };
+            let head = String::from_utf8_lossy(&b[..i]);
+            let len: usize = head
+                .split(' ')
+                .nth(1)
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(0);
+            b.len() >= i + 2 + len + 2
+        };
+        let out = self.raw_bytes(&format!("mg {key} v f t\r\n"), complete);
+        let i = out.windows(2).position(|w| w == b"\r\n")?;
+        let head = String::from_utf8_lossy(&out[..i]).into_owned();
+        let mut w = head.split(' ');
+        if w.next() != Some("VA") {
+            return None;
+        }
+        let len: usize = w.next()?.parse().ok()?;
+        let (mut flags, mut ttl) = (0, 0);
+        for f in w {
+            if let Some(v) = f.strip_prefix('f') {
+                flags = v.parse().ok()?;
+            }
+            if let Some(v) = f.strip_prefix('t') {
+                ttl = v.parse().ok()?;
+            }
+        }
+        Some((flags, ttl, out[i + 2..i + 2 + len].to_vec()))
+    }
+
+    /// Delete a key; whether it was there.
+    pub fn delete(&self, key: &str) -> bool {
+        self.raw(&format!("md {key}\r\n"), |t| t.ends_with("\r\n"))
+            .starts_with("HD")
+    }
+
+    /// Store a raw value (flags 0, no expiry).
+    pub fn set(&self, key: &str, value: &str) {
+        let out = self.raw(
+            &format!("ms {key} {} T0\r\n{value}\r\n", value.len()),
+            |t| t.ends_with("\r\n"),
+        );
+        assert!(out.starts_with("HD"), "{out}");
     }
 }
 

@@ -564,8 +564,10 @@ fn inject(cfg: &Config, fx: &Fx, name: &str, state: &State, stop: &AtomicBool, d
                 done(None, format!("server paused {held:?}"));
             }
             Fault::RestartServer => {
-                // Redis runs without persistence here: a restart removes every lock.
-                let lost_below = (fx.kind == Kind::Redis).then_some((at / 1000) as u64);
+                // Redis runs without persistence here, and memcached keeps nothing: a
+                // restart removes every lock (both seed their counters from the clock in µs).
+                let lost_below = matches!(fx.kind, Kind::Redis | Kind::Memcached)
+                    .then_some((at / 1000) as u64);
                 fx.restart();
                 done_with(None, "server restarted".into(), None, lost_below);
             }
@@ -771,7 +773,10 @@ fn kind_from(name: &str) -> Kind {
         "redis" => Kind::Redis,
         "zookeeper" | "zk" => Kind::Zookeeper,
         "etcd" => Kind::Etcd,
-        other => panic!("TOOZCTL_TORTURE_BACKEND={other:?}: one of file, redis, zookeeper, etcd"),
+        "memcached" => Kind::Memcached,
+        other => panic!(
+            "TOOZCTL_TORTURE_BACKEND={other:?}: one of file, redis, zookeeper, etcd, memcached"
+        ),
     }
 }
 
@@ -785,7 +790,7 @@ fn env_or<T: std::str::FromStr>(var: &str, default: T) -> T {
 }
 
 /// The long run, driven by `scripts/torture` through environment variables:
-/// `TOOZCTL_TORTURE_BACKEND` (file, redis, zookeeper, etcd), `TOOZCTL_TORTURE_SECONDS`
+/// `TOOZCTL_TORTURE_BACKEND` (file, redis, zookeeper, etcd, memcached), `TOOZCTL_TORTURE_SECONDS`
 /// (120), `TOOZCTL_TORTURE_CONTENDERS` (4), `TOOZCTL_TORTURE_FAULTS` (all),
 /// `TOOZCTL_TORTURE_FAULT_EVERY_MS` (2000), `TOOZCTL_TORTURE_DELETE_BOUND_MS` (1000),
 /// `TOOZCTL_TORTURE_SEED`, `TOOZCTL_TORTURE_OUT`.

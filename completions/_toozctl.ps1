@@ -21,8 +21,8 @@ Register-ArgumentCompleter -Native -CommandName 'toozctl' -ScriptBlock {
 
     $completions = @(switch ($command) {
         'toozctl' {
-            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
-            [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
+            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
+            [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'A named profile from the config file')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'A named profile from the config file')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]')
@@ -60,8 +60,8 @@ Register-ArgumentCompleter -Native -CommandName 'toozctl' -ScriptBlock {
             [CompletionResult]::new('--ttl', '--ttl', [CompletionResultType]::ParameterName, 'Lease for TTL-based backends (Redis, etcd), refreshed well before expiry; at least 1s [default: the URL''s lock_timeout]')
             [CompletionResult]::new('--on-lost', '--on-lost', [CompletionResultType]::ParameterName, 'What to do to COMMAND when the primitive is lost: term (SIGTERM, then SIGKILL after --kill-after), kill, or ignore')
             [CompletionResult]::new('--kill-after', '--kill-after', [CompletionResultType]::ParameterName, 'Grace after the first SIGTERM before SIGKILL goes to COMMAND''s whole process tree, never past the lease''s safe deadline [default: 10s, or half the lease when that is shorter]')
-            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
-            [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
+            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
+            [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'A named profile from the config file')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'A named profile from the config file')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]')
@@ -94,8 +94,8 @@ Register-ArgumentCompleter -Native -CommandName 'toozctl' -ScriptBlock {
             [CompletionResult]::new('--capabilities', '--capabilities', [CompletionResultType]::ParameterName, 'Capabilities as JSON, stored in tooz''s encoding')
             [CompletionResult]::new('--on-lost', '--on-lost', [CompletionResultType]::ParameterName, 'What to do to COMMAND when the primitive is lost: term (SIGTERM, then SIGKILL after --kill-after), kill, or ignore')
             [CompletionResult]::new('--kill-after', '--kill-after', [CompletionResultType]::ParameterName, 'Grace after the first SIGTERM before SIGKILL goes to COMMAND''s whole process tree, never past the lease''s safe deadline [default: 10s, or half the lease when that is shorter]')
-            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
-            [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
+            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
+            [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'A named profile from the config file')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'A named profile from the config file')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]')
@@ -119,8 +119,8 @@ Register-ArgumentCompleter -Native -CommandName 'toozctl' -ScriptBlock {
             break
         }
         'toozctl;group' {
-            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
-            [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
+            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
+            [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'A named profile from the config file')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'A named profile from the config file')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]')
@@ -149,8 +149,8 @@ Register-ArgumentCompleter -Native -CommandName 'toozctl' -ScriptBlock {
             break
         }
         'toozctl;group;list' {
-            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
-            [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
+            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
+            [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'A named profile from the config file')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'A named profile from the config file')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]')
@@ -171,8 +171,8 @@ Register-ArgumentCompleter -Native -CommandName 'toozctl' -ScriptBlock {
             break
         }
         'toozctl;group;members' {
-            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
-            [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
+            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
+            [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'A named profile from the config file')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'A named profile from the config file')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]')
@@ -196,8 +196,8 @@ Register-ArgumentCompleter -Native -CommandName 'toozctl' -ScriptBlock {
             [CompletionResult]::new('--capabilities', '--capabilities', [CompletionResultType]::ParameterName, 'Capabilities as JSON, stored in tooz''s encoding (tooz clients read the same dict)')
             [CompletionResult]::new('--on-lost', '--on-lost', [CompletionResultType]::ParameterName, 'What to do to COMMAND when the primitive is lost: term (SIGTERM, then SIGKILL after --kill-after), kill, or ignore')
             [CompletionResult]::new('--kill-after', '--kill-after', [CompletionResultType]::ParameterName, 'Grace after the first SIGTERM before SIGKILL goes to COMMAND''s whole process tree, never past the lease''s safe deadline [default: 10s, or half the lease when that is shorter]')
-            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
-            [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
+            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
+            [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'A named profile from the config file')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'A named profile from the config file')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]')
@@ -221,8 +221,8 @@ Register-ArgumentCompleter -Native -CommandName 'toozctl' -ScriptBlock {
         }
         'toozctl;group;leave' {
             [CompletionResult]::new('--member', '--member', [CompletionResultType]::ParameterName, 'The member to remove [default: our member id (-m, TOOZCTL_MEMBER_ID)]')
-            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
-            [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
+            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
+            [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'A named profile from the config file')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'A named profile from the config file')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]')
@@ -243,8 +243,8 @@ Register-ArgumentCompleter -Native -CommandName 'toozctl' -ScriptBlock {
             break
         }
         'toozctl;group;create' {
-            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
-            [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
+            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
+            [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'A named profile from the config file')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'A named profile from the config file')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]')
@@ -265,8 +265,8 @@ Register-ArgumentCompleter -Native -CommandName 'toozctl' -ScriptBlock {
             break
         }
         'toozctl;group;delete' {
-            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
-            [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
+            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
+            [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'A named profile from the config file')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'A named profile from the config file')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]')
@@ -287,8 +287,8 @@ Register-ArgumentCompleter -Native -CommandName 'toozctl' -ScriptBlock {
             break
         }
         'toozctl;group;leader' {
-            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
-            [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
+            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
+            [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'A named profile from the config file')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'A named profile from the config file')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]')
@@ -347,8 +347,8 @@ Register-ArgumentCompleter -Native -CommandName 'toozctl' -ScriptBlock {
             [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Exit 0 after N events')
             [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'Exit 0 after N events')
             [CompletionResult]::new('--until', '--until', [CompletionResultType]::ParameterName, 'Exit 0 after the first event of this kind')
-            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
-            [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
+            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
+            [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'A named profile from the config file')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'A named profile from the config file')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]')
@@ -371,8 +371,8 @@ Register-ArgumentCompleter -Native -CommandName 'toozctl' -ScriptBlock {
             break
         }
         'toozctl;locks' {
-            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
-            [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
+            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
+            [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'A named profile from the config file')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'A named profile from the config file')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]')
@@ -395,8 +395,8 @@ Register-ArgumentCompleter -Native -CommandName 'toozctl' -ScriptBlock {
             break
         }
         'toozctl;unlock' {
-            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
-            [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
+            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
+            [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'A named profile from the config file')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'A named profile from the config file')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]')
@@ -417,8 +417,8 @@ Register-ArgumentCompleter -Native -CommandName 'toozctl' -ScriptBlock {
             break
         }
         'toozctl;completions' {
-            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
-            [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
+            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
+            [CompletionResult]::new('--backend', '--backend', [CompletionResultType]::ParameterName, 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'A named profile from the config file')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'A named profile from the config file')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]')

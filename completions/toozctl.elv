@@ -18,8 +18,8 @@ set edit:completion:arg-completer[toozctl] = {|@words|
     }
     var completions = [
         &'toozctl'= {
-            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
-            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
             cand -p 'A named profile from the config file'
             cand --profile 'A named profile from the config file'
             cand --config 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]'
@@ -56,8 +56,8 @@ set edit:completion:arg-completer[toozctl] = {|@words|
             cand --ttl 'Lease for TTL-based backends (Redis, etcd), refreshed well before expiry; at least 1s [default: the URL''s lock_timeout]'
             cand --on-lost 'What to do to COMMAND when the primitive is lost: term (SIGTERM, then SIGKILL after --kill-after), kill, or ignore'
             cand --kill-after 'Grace after the first SIGTERM before SIGKILL goes to COMMAND''s whole process tree, never past the lease''s safe deadline [default: 10s, or half the lease when that is shorter]'
-            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
-            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
             cand -p 'A named profile from the config file'
             cand --profile 'A named profile from the config file'
             cand --config 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]'
@@ -89,8 +89,8 @@ set edit:completion:arg-completer[toozctl] = {|@words|
             cand --capabilities 'Capabilities as JSON, stored in tooz''s encoding'
             cand --on-lost 'What to do to COMMAND when the primitive is lost: term (SIGTERM, then SIGKILL after --kill-after), kill, or ignore'
             cand --kill-after 'Grace after the first SIGTERM before SIGKILL goes to COMMAND''s whole process tree, never past the lease''s safe deadline [default: 10s, or half the lease when that is shorter]'
-            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
-            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
             cand -p 'A named profile from the config file'
             cand --profile 'A named profile from the config file'
             cand --config 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]'
@@ -113,8 +113,8 @@ set edit:completion:arg-completer[toozctl] = {|@words|
             cand --version 'Print version'
         }
         &'toozctl;group'= {
-            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
-            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
             cand -p 'A named profile from the config file'
             cand --profile 'A named profile from the config file'
             cand --config 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]'
@@ -142,8 +142,8 @@ set edit:completion:arg-completer[toozctl] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'toozctl;group;list'= {
-            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
-            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
             cand -p 'A named profile from the config file'
             cand --profile 'A named profile from the config file'
             cand --config 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]'
@@ -163,8 +163,8 @@ set edit:completion:arg-completer[toozctl] = {|@words|
             cand --version 'Print version'
         }
         &'toozctl;group;members'= {
-            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
-            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
             cand -p 'A named profile from the config file'
             cand --profile 'A named profile from the config file'
             cand --config 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]'
@@ -187,8 +187,8 @@ set edit:completion:arg-completer[toozctl] = {|@words|
             cand --capabilities 'Capabilities as JSON, stored in tooz''s encoding (tooz clients read the same dict)'
             cand --on-lost 'What to do to COMMAND when the primitive is lost: term (SIGTERM, then SIGKILL after --kill-after), kill, or ignore'
             cand --kill-after 'Grace after the first SIGTERM before SIGKILL goes to COMMAND''s whole process tree, never past the lease''s safe deadline [default: 10s, or half the lease when that is shorter]'
-            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
-            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
             cand -p 'A named profile from the config file'
             cand --profile 'A named profile from the config file'
             cand --config 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]'
@@ -211,8 +211,8 @@ set edit:completion:arg-completer[toozctl] = {|@words|
         }
         &'toozctl;group;leave'= {
             cand --member 'The member to remove [default: our member id (-m, TOOZCTL_MEMBER_ID)]'
-            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
-            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
             cand -p 'A named profile from the config file'
             cand --profile 'A named profile from the config file'
             cand --config 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]'
@@ -232,8 +232,8 @@ set edit:completion:arg-completer[toozctl] = {|@words|
             cand --version 'Print version'
         }
         &'toozctl;group;create'= {
-            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
-            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
             cand -p 'A named profile from the config file'
             cand --profile 'A named profile from the config file'
             cand --config 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]'
@@ -253,8 +253,8 @@ set edit:completion:arg-completer[toozctl] = {|@words|
             cand --version 'Print version'
         }
         &'toozctl;group;delete'= {
-            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
-            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
             cand -p 'A named profile from the config file'
             cand --profile 'A named profile from the config file'
             cand --config 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]'
@@ -274,8 +274,8 @@ set edit:completion:arg-completer[toozctl] = {|@words|
             cand --version 'Print version'
         }
         &'toozctl;group;leader'= {
-            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
-            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
             cand -p 'A named profile from the config file'
             cand --profile 'A named profile from the config file'
             cand --config 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]'
@@ -324,8 +324,8 @@ set edit:completion:arg-completer[toozctl] = {|@words|
             cand -c 'Exit 0 after N events'
             cand --count 'Exit 0 after N events'
             cand --until 'Exit 0 after the first event of this kind'
-            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
-            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
             cand -p 'A named profile from the config file'
             cand --profile 'A named profile from the config file'
             cand --config 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]'
@@ -347,8 +347,8 @@ set edit:completion:arg-completer[toozctl] = {|@words|
             cand --version 'Print version'
         }
         &'toozctl;locks'= {
-            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
-            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
             cand -p 'A named profile from the config file'
             cand --profile 'A named profile from the config file'
             cand --config 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]'
@@ -370,8 +370,8 @@ set edit:completion:arg-completer[toozctl] = {|@words|
             cand --version 'Print version'
         }
         &'toozctl;unlock'= {
-            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
-            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
             cand -p 'A named profile from the config file'
             cand --profile 'A named profile from the config file'
             cand --config 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]'
@@ -391,8 +391,8 @@ set edit:completion:arg-completer[toozctl] = {|@words|
             cand --version 'Print version'
         }
         &'toozctl;completions'= {
-            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
-            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
             cand -p 'A named profile from the config file'
             cand --profile 'A named profile from the config file'
             cand --config 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]'

@@ -24,7 +24,7 @@ function __fish_toozctl_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c toozctl -n "__fish_toozctl_needs_command" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
+complete -c toozctl -n "__fish_toozctl_needs_command" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_needs_command" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_needs_command" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
 complete -c toozctl -n "__fish_toozctl_needs_command" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
@@ -53,7 +53,7 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -l on-lost -d 'Wha
 kill\t''
 ignore\t''"
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -l kill-after -d 'Grace after the first SIGTERM before SIGKILL goes to COMMAND\'s whole process tree, never past the lease\'s safe deadline [default: 10s, or half the lease when that is shorter]' -r
-complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand lock" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
@@ -76,7 +76,7 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -l on-lost -d 'Wh
 kill\t''
 ignore\t''"
 complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -l kill-after -d 'Grace after the first SIGTERM before SIGKILL goes to COMMAND\'s whole process tree, never past the lease\'s safe deadline [default: 10s, or half the lease when that is shorter]' -r
-complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
@@ -91,7 +91,7 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -s v -l verbose -
 complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -s q -l quiet -d 'Less logging on stderr: only errors'
 complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c toozctl -n "__fish_toozctl_using_subcommand elect" -s V -l version -d 'Print version'
-complete -c toozctl -n "__fish_toozctl_using_subcommand group; and not __fish_seen_subcommand_from list members join leave create delete leader help" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and not __fish_seen_subcommand_from list members join leave create delete leader help" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and not __fish_seen_subcommand_from list members join leave create delete leader help" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and not __fish_seen_subcommand_from list members join leave create delete leader help" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and not __fish_seen_subcommand_from list members join leave create delete leader help" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
@@ -112,7 +112,7 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand group; and not __fish_se
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and not __fish_seen_subcommand_from list members join leave create delete leader help" -f -a "delete" -d 'Delete an empty group'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and not __fish_seen_subcommand_from list members join leave create delete leader help" -f -a "leader" -d 'Print a group\'s current leader'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and not __fish_seen_subcommand_from list members join leave create delete leader help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from list" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from list" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from list" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from list" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from list" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
@@ -125,7 +125,7 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_s
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Less logging on stderr: only errors'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
-complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from members" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from members" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from members" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from members" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from members" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
@@ -143,7 +143,7 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_s
 kill\t''
 ignore\t''"
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -l kill-after -d 'Grace after the first SIGTERM before SIGKILL goes to COMMAND\'s whole process tree, never past the lease\'s safe deadline [default: 10s, or half the lease when that is shorter]' -r
-complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
@@ -159,7 +159,7 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_s
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from join" -s V -l version -d 'Print version'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leave" -l member -d 'The member to remove [default: our member id (-m, TOOZCTL_MEMBER_ID)]' -r
-complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leave" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leave" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leave" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leave" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leave" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
@@ -172,7 +172,7 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_s
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leave" -s q -l quiet -d 'Less logging on stderr: only errors'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leave" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leave" -s V -l version -d 'Print version'
-complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from create" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from create" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from create" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from create" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from create" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
@@ -185,7 +185,7 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_s
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from create" -s q -l quiet -d 'Less logging on stderr: only errors'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
-complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from delete" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from delete" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from delete" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from delete" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from delete" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
@@ -198,7 +198,7 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_s
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from delete" -s q -l quiet -d 'Less logging on stderr: only errors'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from delete" -s V -l version -d 'Print version'
-complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leader" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leader" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leader" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leader" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand group; and __fish_seen_subcommand_from leader" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
@@ -225,7 +225,7 @@ leave\t''
 elected\t''
 acquired\t''
 released\t''"
-complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
@@ -240,7 +240,7 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -s v -l verbose -
 complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -s q -l quiet -d 'Less logging on stderr: only errors'
 complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c toozctl -n "__fish_toozctl_using_subcommand watch" -s V -l version -d 'Print version'
-complete -c toozctl -n "__fish_toozctl_using_subcommand locks" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand locks" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand locks" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand locks" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand locks" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
@@ -254,7 +254,7 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand locks" -s v -l verbose -
 complete -c toozctl -n "__fish_toozctl_using_subcommand locks" -s q -l quiet -d 'Less logging on stderr: only errors'
 complete -c toozctl -n "__fish_toozctl_using_subcommand locks" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c toozctl -n "__fish_toozctl_using_subcommand locks" -s V -l version -d 'Print version'
-complete -c toozctl -n "__fish_toozctl_using_subcommand unlock" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand unlock" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand unlock" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand unlock" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand unlock" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F
@@ -267,7 +267,7 @@ complete -c toozctl -n "__fish_toozctl_using_subcommand unlock" -s v -l verbose 
 complete -c toozctl -n "__fish_toozctl_using_subcommand unlock" -s q -l quiet -d 'Less logging on stderr: only errors'
 complete -c toozctl -n "__fish_toozctl_using_subcommand unlock" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c toozctl -n "__fish_toozctl_using_subcommand unlock" -s V -l version -d 'Print version'
-complete -c toozctl -n "__fish_toozctl_using_subcommand completions" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
+complete -c toozctl -n "__fish_toozctl_using_subcommand completions" -s b -l backend -d 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211); a password in it shows in `ps`: use --password-file or a profile\'s password_file/password_env' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand completions" -s p -l profile -d 'A named profile from the config file' -r
 complete -c toozctl -n "__fish_toozctl_using_subcommand completions" -l config -d 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]' -r -F
 complete -c toozctl -n "__fish_toozctl_using_subcommand completions" -l oslo-config -d 'Take backend_url (and member_id) from the [coordination] section of an OpenStack service config' -r -F

@@ -566,8 +566,8 @@ fn inject(cfg: &Config, fx: &Fx, name: &str, state: &State, stop: &AtomicBool, d
             Fault::RestartServer => {
                 // Redis runs without persistence here, and memcached keeps nothing: a
                 // restart removes every lock (both seed their counters from the clock in µs).
-                let lost_below = matches!(fx.kind, Kind::Redis | Kind::Memcached)
-                    .then_some((at / 1000) as u64);
+                let lost_below =
+                    matches!(fx.kind, Kind::Redis | Kind::Memcached).then_some((at / 1000) as u64);
                 fx.restart();
                 done_with(None, "server restarted".into(), None, lost_below);
             }

@@ -407,13 +407,9 @@ impl Inner {
                 self.put_back(conn);
                 Ok(v)
             }
-            Ok(Err(fault)) => {
-                // A refused request leaves the connection in step; a broken one does not.
-                if matches!(fault, Fault::Server(_)) {
-                    self.put_back(conn);
-                }
-                Err(self.fault(doing, fault))
-            }
+            // The connection is dropped: after a refused request in a pipeline the answers
+            // still unread would be taken for the next request's.
+            Ok(Err(fault)) => Err(self.fault(doing, fault)),
             Err(_) => Err(Error::Unavailable(format!(
                 "{doing} on {}: no answer within {:?}",
                 self.url, self.op_timeout

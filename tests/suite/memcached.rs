@@ -413,6 +413,35 @@ fn tls_with_a_ca_and_hostname_checks() {
     assert_eq!(code, 69, "no CA given, the test CA is unknown: {err}");
     let (code, _, err) = go(&format!("memcached://127.0.0.1:{}", mc.port));
     assert_eq!(code, 69, "plain text to a TLS port: {err}");
+    // A server that requires a client certificate (signed by the same CA).
+    let strict = Memcached::start_with(
+        &[
+            "-Z".into(),
+            "-o".into(),
+            format!(
+                "ssl_chain_cert={},ssl_key={},ssl_ca_cert={},ssl_verify_mode=2",
+                p("srv.crt"),
+                p("srv.key"),
+                p("ca.crt")
+            ),
+        ],
+        None,
+    );
+    let base = format!(
+        "memcached://127.0.0.1:{}?use_ssl=true&ca_cert={}",
+        strict.port,
+        p("ca.crt")
+    );
+    let (code, _, err) = go(&base);
+    assert_eq!(code, 69, "no client certificate: {err}");
+    let (code, _, err) = go(&format!(
+        "{base}&ssl_cert={}&ssl_key={}",
+        p("srv.crt"),
+        p("srv.key")
+    ));
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = go(&format!("{base}&ssl_cert={}", p("srv.crt")));
+    assert_eq!(code, 2, "a certificate without its key: {err}");
 }
 
 /// The hand-off happens at the next poll: `poll_interval` bounds it.

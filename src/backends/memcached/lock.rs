@@ -763,10 +763,10 @@ async fn keep(
                 return None;
             }
             None => {
+                // Never sooner than `retry`: a renewal held back while `unsure` must not
+                // turn the wait into a busy loop against a server that does not answer.
                 let again = Instant::now() + retry;
-                if renewing {
-                    renew_at = again;
-                }
+                renew_at = renew_at.max(again);
                 check_at = again;
             }
         }

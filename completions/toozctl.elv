@@ -18,8 +18,8 @@ set edit:completion:arg-completer[toozctl] = {|@words|
     }
     var completions = [
         &'toozctl'= {
-            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
-            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
             cand -p 'A named profile from the config file'
             cand --profile 'A named profile from the config file'
             cand --config 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]'
@@ -59,8 +59,8 @@ set edit:completion:arg-completer[toozctl] = {|@words|
             cand --once-per 'Run COMMAND only if no run of NAME succeeded within DURATION on any machine sharing the backend (checked and recorded under the lock); otherwise exit with the conflict status (-E) without running. Runs count from their start, failed runs do not count. Clock: Redis TIME; ZooKeeper a node''s mtime (the leader''s clock); etcd a lease of DURATION (no clock in etcd); file backend this machine''s clock'
             cand --on-lost 'What to do to COMMAND when the primitive is lost: term (SIGTERM, then SIGKILL after --kill-after), kill, or ignore'
             cand --kill-after 'Grace after the first SIGTERM before SIGKILL goes to COMMAND''s whole process tree, never past the lease''s safe deadline [default: 10s, or half the lease when that is shorter]'
-            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
-            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
             cand -p 'A named profile from the config file'
             cand --profile 'A named profile from the config file'
             cand --config 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]'
@@ -92,8 +92,8 @@ set edit:completion:arg-completer[toozctl] = {|@words|
             cand --capabilities 'Capabilities as JSON, stored in tooz''s encoding'
             cand --on-lost 'What to do to COMMAND when the primitive is lost: term (SIGTERM, then SIGKILL after --kill-after), kill, or ignore'
             cand --kill-after 'Grace after the first SIGTERM before SIGKILL goes to COMMAND''s whole process tree, never past the lease''s safe deadline [default: 10s, or half the lease when that is shorter]'
-            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
-            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
             cand -p 'A named profile from the config file'
             cand --profile 'A named profile from the config file'
             cand --config 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]'
@@ -116,8 +116,8 @@ set edit:completion:arg-completer[toozctl] = {|@words|
             cand --version 'Print version'
         }
         &'toozctl;group'= {
-            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
-            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
             cand -p 'A named profile from the config file'
             cand --profile 'A named profile from the config file'
             cand --config 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]'
@@ -145,8 +145,8 @@ set edit:completion:arg-completer[toozctl] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'toozctl;group;list'= {
-            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
-            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
             cand -p 'A named profile from the config file'
             cand --profile 'A named profile from the config file'
             cand --config 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]'
@@ -166,8 +166,8 @@ set edit:completion:arg-completer[toozctl] = {|@words|
             cand --version 'Print version'
         }
         &'toozctl;group;members'= {
-            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
-            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
             cand -p 'A named profile from the config file'
             cand --profile 'A named profile from the config file'
             cand --config 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]'
@@ -191,8 +191,8 @@ set edit:completion:arg-completer[toozctl] = {|@words|
             cand --weight 'Join as tooz''s join_partitioned_group does: capabilities {"weight": N} (stored as tooz stores them), the group created if needed; `toozctl partition` and tooz''s Partitioner give this member N shares of the items'
             cand --on-lost 'What to do to COMMAND when the primitive is lost: term (SIGTERM, then SIGKILL after --kill-after), kill, or ignore'
             cand --kill-after 'Grace after the first SIGTERM before SIGKILL goes to COMMAND''s whole process tree, never past the lease''s safe deadline [default: 10s, or half the lease when that is shorter]'
-            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
-            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
             cand -p 'A named profile from the config file'
             cand --profile 'A named profile from the config file'
             cand --config 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]'
@@ -215,8 +215,8 @@ set edit:completion:arg-completer[toozctl] = {|@words|
         }
         &'toozctl;group;leave'= {
             cand --member 'The member to remove [default: our member id (-m, TOOZCTL_MEMBER_ID)]'
-            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
-            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
             cand -p 'A named profile from the config file'
             cand --profile 'A named profile from the config file'
             cand --config 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]'
@@ -236,8 +236,8 @@ set edit:completion:arg-completer[toozctl] = {|@words|
             cand --version 'Print version'
         }
         &'toozctl;group;create'= {
-            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
-            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
             cand -p 'A named profile from the config file'
             cand --profile 'A named profile from the config file'
             cand --config 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]'
@@ -257,8 +257,8 @@ set edit:completion:arg-completer[toozctl] = {|@words|
             cand --version 'Print version'
         }
         &'toozctl;group;delete'= {
-            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
-            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
             cand -p 'A named profile from the config file'
             cand --profile 'A named profile from the config file'
             cand --config 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]'
@@ -278,8 +278,8 @@ set edit:completion:arg-completer[toozctl] = {|@words|
             cand --version 'Print version'
         }
         &'toozctl;group;leader'= {
-            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
-            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
             cand -p 'A named profile from the config file'
             cand --profile 'A named profile from the config file'
             cand --config 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]'
@@ -328,8 +328,8 @@ set edit:completion:arg-completer[toozctl] = {|@words|
             cand -c 'Exit 0 after N events'
             cand --count 'Exit 0 after N events'
             cand --until 'Exit 0 after the first event of this kind'
-            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
-            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
             cand -p 'A named profile from the config file'
             cand --profile 'A named profile from the config file'
             cand --config 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]'
@@ -353,8 +353,8 @@ set edit:completion:arg-completer[toozctl] = {|@words|
             cand --version 'Print version'
         }
         &'toozctl;locks'= {
-            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
-            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
             cand -p 'A named profile from the config file'
             cand --profile 'A named profile from the config file'
             cand --config 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]'
@@ -376,8 +376,8 @@ set edit:completion:arg-completer[toozctl] = {|@words|
             cand --version 'Print version'
         }
         &'toozctl;unlock'= {
-            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
-            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
             cand -p 'A named profile from the config file'
             cand --profile 'A named profile from the config file'
             cand --config 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]'
@@ -397,8 +397,8 @@ set edit:completion:arg-completer[toozctl] = {|@words|
             cand --version 'Print version'
         }
         &'toozctl;check'= {
-            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
-            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
             cand -p 'A named profile from the config file'
             cand --profile 'A named profile from the config file'
             cand --config 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]'
@@ -421,8 +421,8 @@ set edit:completion:arg-completer[toozctl] = {|@words|
             cand -r 'Owners per item (at most the number of members)'
             cand --replicas 'Owners per item (at most the number of members)'
             cand --partitions 'Points per unit of weight on the ring: tooz''s `partitions` argument (default 32, as tooz''s)'
-            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
-            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
             cand -p 'A named profile from the config file'
             cand --profile 'A named profile from the config file'
             cand --config 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]'
@@ -443,8 +443,8 @@ set edit:completion:arg-completer[toozctl] = {|@words|
             cand --version 'Print version'
         }
         &'toozctl;completions'= {
-            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
-            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand -b 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
+            cand --backend 'Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host''s System V semaphores); a password in it shows in `ps`: use --password-file or a profile''s password_file/password_env'
             cand -p 'A named profile from the config file'
             cand --profile 'A named profile from the config file'
             cand --config 'YAML config file [default: $XDG_CONFIG_HOME/toozctl/config.yaml, then /etc/toozctl/config.yaml]'

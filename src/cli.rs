@@ -31,7 +31,7 @@ impl std::fmt::Display for ExitCodes {
 /// Options accepted by every command, before or after it.
 #[derive(Debug, Args, Clone, Default)]
 pub struct GlobalArgs {
-    /// Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host's System V semaphores); a password in it shows in `ps`: use --password-file or a profile's password_file/password_env
+    /// Backend URL in tooz syntax (file:///dir, redis://host:6379, zookeeper://h1,h2, etcd3+http://h:2379, memcached://h:11211, mysql://user@host/db, postgresql://user@host/db, ipc:// for this host's System V semaphores); a password in it shows in `ps`: use --password-file or a profile's password_file/password_env
     #[arg(
         short = 'b',
         long,

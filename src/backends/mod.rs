@@ -47,6 +47,7 @@
 pub mod etcd;
 pub mod file;
 pub mod ipc;
+pub mod memcached;
 pub mod redis;
 pub mod sql;
 pub mod zookeeper;
@@ -66,6 +67,9 @@ pub async fn connect(url: &BackendUrl, identity: Identity) -> Result<Box<dyn Coo
         )),
         Scheme::Mysql => Ok(Box::new(sql::mysql::MysqlCoordinator::open(url, identity).await?)),
         Scheme::Postgresql => sql::pgsql::PgCoordinator::open(url, identity).await,
+        Scheme::Memcached => Ok(Box::new(
+            memcached::MemcachedCoordinator::open(url, identity).await?,
+        )),
         #[cfg(feature = "etcd")]
         Scheme::Etcd3Http | Scheme::Etcd3Https => Ok(Box::new(etcd::EtcdCoordinator::open(url, identity).await?)),
         #[cfg(not(feature = "etcd"))]

@@ -25,6 +25,7 @@ pub enum Scheme {
     Ipc,
     Mysql,
     Postgresql,
+    Memcached,
 }
 
 impl Scheme {
@@ -38,6 +39,7 @@ impl Scheme {
             "ipc" => Scheme::Ipc,
             "mysql" => Scheme::Mysql,
             "postgresql" => Scheme::Postgresql,
+            "memcached" => Scheme::Memcached,
             _ => return None,
         })
     }
@@ -52,6 +54,7 @@ impl Scheme {
             Scheme::Ipc => "ipc",
             Scheme::Mysql => "mysql",
             Scheme::Postgresql => "postgresql",
+            Scheme::Memcached => "memcached",
         }
     }
 }

@@ -21,6 +21,7 @@ mod install;
 mod ipc;
 mod lock;
 mod locks;
+mod memcached;
 mod mysql;
 mod postgres;
 mod redis;

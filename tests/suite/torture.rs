@@ -836,11 +836,13 @@ fn inject(cfg: &Config, fx: &Bed, name: &str, state: &State, stop: &AtomicBool, 
                 done(None, format!("server paused {held:?}"));
             }
             Fault::RestartServer => {
-                // Redis runs without persistence here: a restart removes every lock.
+                // Redis runs without persistence here, and memcached keeps nothing: a
+                // restart removes every lock (both seed their counters from the clock in µs).
                 let Bed::Single(single) = fx else {
                     unreachable!("restart-server does not apply to clusters")
                 };
-                let lost_below = (single.kind == Kind::Redis).then_some((at / 1000) as u64);
+                let lost_below = matches!(single.kind, Kind::Redis | Kind::Memcached)
+                    .then_some((at / 1000) as u64);
                 single.restart();
                 done_with(None, "server restarted".into(), None, lost_below);
             }
@@ -1091,13 +1093,14 @@ fn kind_from(name: &str) -> (Kind, bool) {
         "redis" => (Kind::Redis, false),
         "zookeeper" | "zk" => (Kind::Zookeeper, false),
         "etcd" => (Kind::Etcd, false),
+        "memcached" => (Kind::Memcached, false),
         "ipc" => (Kind::Ipc, false),
         "mysql" => (Kind::Mysql, false),
         "postgresql" | "postgres" => (Kind::Postgres, false),
         "zookeeper-cluster" | "zk-cluster" => (Kind::Zookeeper, true),
         "etcd-cluster" => (Kind::Etcd, true),
         other => panic!(
-            "TOOZCTL_TORTURE_BACKEND={other:?}: one of file, redis, zookeeper, etcd, ipc, mysql, postgresql, \
+            "TOOZCTL_TORTURE_BACKEND={other:?}: one of file, redis, zookeeper, etcd, memcached, ipc, mysql, postgresql, \
              zookeeper-cluster, etcd-cluster"
         ),
     }
@@ -1113,7 +1116,7 @@ fn env_or<T: std::str::FromStr>(var: &str, default: T) -> T {
 }
 
 /// The long run, driven by `scripts/torture` through environment variables:
-/// `TOOZCTL_TORTURE_BACKEND` (file, redis, zookeeper, etcd, zookeeper-cluster,
+/// `TOOZCTL_TORTURE_BACKEND` (file, redis, zookeeper, etcd, memcached, ipc, mysql, postgresql, zookeeper-cluster,
 /// etcd-cluster), `TOOZCTL_TORTURE_SECONDS`
 /// (120), `TOOZCTL_TORTURE_CONTENDERS` (4), `TOOZCTL_TORTURE_FAULTS` (all),
 /// `TOOZCTL_TORTURE_FAULT_EVERY_MS` (2000), `TOOZCTL_TORTURE_DELETE_BOUND_MS` (1000),

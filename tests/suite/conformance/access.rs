@@ -122,6 +122,10 @@ fn an_unreadable_certificate_file_is_bad_input_naming_the_option(kind: Kind) {
         ),
         // tooz's PostgreSQL driver reads no certificate file (and toozctl has no TLS for it).
         Kind::Postgres => return,
+        Kind::Memcached => (
+            format!("memcached://127.0.0.1:{port}?use_ssl=true&ca_cert={missing}"),
+            "ca_cert",
+        ),
     };
     let home = tempfile::tempdir().unwrap();
     let mut c = crate::support::toozctl(home.path());

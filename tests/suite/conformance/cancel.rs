@@ -91,7 +91,7 @@ fn cancel_with_an_acquire_in_flight_leaves_nothing(kind: Kind) {
         // try is never granted; a cancelled B's session closes with B and the server
         // frees whatever its unanswered GET_LOCK would have taken (the MySQL file's test).
         Kind::Mysql | Kind::Postgres => return,
-        Kind::Redis | Kind::Etcd => {}
+        Kind::Redis | Kind::Etcd | Kind::Memcached => {}
     }
     let fx = Fx::private(kind, "inflight");
     let name = fx.name("f");

@@ -17,7 +17,7 @@ crate::on_every_backend!(
 /// detection within seconds cannot be a renewal's doing).
 fn ttl_args(kind: Kind) -> Vec<&'static str> {
     match kind {
-        Kind::Redis | Kind::Etcd => vec!["--ttl", "30"],
+        Kind::Redis | Kind::Etcd | Kind::Memcached => vec!["--ttl", "30"],
         Kind::File | Kind::Zookeeper | Kind::Ipc | Kind::Mysql | Kind::Postgres => vec![],
     }
 }
@@ -66,6 +66,7 @@ fn a_deleted_lock_stops_the_tree_and_exits_3(kind: Kind) {
 ///   lock is gone: exit 3 within the ownership check interval of the server's return,
 ///   tree dead. (Another client may take the freed key before that: Redis without
 ///   persistence cannot exclude it; docs/redis-backend.md says so.)
+/// - memcached keeps nothing across a restart: as Redis without persistence.
 /// - etcd: keys and leases are on disk, and a restart refreshes leases: toozctl keeps
 ///   holding (exit 0) and a contender gets in only after COMMAND ended.
 /// - ZooKeeper: sessions are on disk; the session survives when the client reconnects in
@@ -92,20 +93,18 @@ fn a_server_restart_while_holding_never_overlaps(kind: Kind) {
     let pgid = read_pid(&pidfile, Duration::from_secs(15));
     fx.restart();
     let back = Instant::now();
-    if kind == Kind::Redis {
+    if matches!(kind, Kind::Redis | Kind::Memcached) {
+        let k = kind.name();
         let (code, err) = holder
             .exit_within(Duration::from_secs(20))
-            .expect("redis: an emptied server must be noticed");
-        assert_eq!(code, 3, "redis: {err}");
+            .unwrap_or_else(|| panic!("{k}: an emptied server must be noticed"));
+        assert_eq!(code, 3, "{k}: {err}");
         assert!(
             back.elapsed() < Duration::from_millis(2500),
-            "redis: noticed {:?} after the server came back: {err}",
+            "{k}: noticed {:?} after the server came back: {err}",
             back.elapsed()
         );
-        assert!(
-            !group_alive(pgid),
-            "redis: COMMAND's group outlived toozctl"
-        );
+        assert!(!group_alive(pgid), "{k}: COMMAND's group outlived toozctl");
         return;
     }
     let started = fx.home.path().join("contender");

@@ -64,7 +64,7 @@ fn size(path: &Path) -> u64 {
 /// (ZooKeeper's session here is 4 s).
 fn lock_args<'a>(kind: Kind, args: &[&'a str]) -> Vec<&'a str> {
     let mut v = vec!["lock"];
-    if matches!(kind, Kind::Redis | Kind::Etcd) {
+    if matches!(kind, Kind::Redis | Kind::Etcd | Kind::Memcached) {
         v.extend(["--ttl", "3s"]);
     }
     v.extend(args);

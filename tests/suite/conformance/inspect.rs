@@ -33,7 +33,7 @@ fn locks_shows_the_holder_and_unlock_breaks_it(kind: Kind) {
     assert_eq!(row["holder"]["member_id"], "rust-h", "{row}");
     assert!(row["holder"]["pid"].as_u64().is_some(), "our record: {row}");
     assert_eq!(row["fencing_token"].as_u64(), token, "{row}");
-    if matches!(kind, Kind::Redis | Kind::Etcd) {
+    if matches!(kind, Kind::Redis | Kind::Etcd | Kind::Memcached) {
         assert!(
             row["ttl_ms"].as_u64().is_some_and(|t| t > 0 && t <= 20_000),
             "the lease left: {row}"

@@ -20,7 +20,7 @@ crate::on_every_backend!(
 /// deletion as the only fault.
 fn lock(fx: &Fx, name: &str, script: &str) -> Child {
     let mut args = vec!["lock", "--kill-after", "2s"];
-    if matches!(fx.kind, Kind::Redis | Kind::Etcd) {
+    if matches!(fx.kind, Kind::Redis | Kind::Etcd | Kind::Memcached) {
         args.extend(["--ttl", "9s"]);
     }
     args.extend([name, "--", "sh", "-c", script]);
@@ -166,7 +166,7 @@ fn a_toozctl_stopped_past_its_lease_says_the_lease_ran_out(kind: Kind) {
     let name = fx.name("s");
     let up = fx.home.path().join("up");
     let mut args = vec!["lock", "--kill-after", "1s"];
-    if matches!(kind, Kind::Redis | Kind::Etcd) {
+    if matches!(kind, Kind::Redis | Kind::Etcd | Kind::Memcached) {
         args.extend(["--ttl", "3s"]);
     }
     let script = format!("touch {}; exec sleep 60", up.display());

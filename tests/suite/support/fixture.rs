@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use crate::support::etcd::Etcd;
 use crate::support::mariadb::Mariadb;
+use crate::support::memcached::Memcached;
 use crate::support::postgres::Postgres;
 use crate::support::redis::RedisServer;
 use crate::support::zookeeper::Zk;
@@ -30,6 +31,7 @@ pub enum Kind {
     Ipc,
     Mysql,
     Postgres,
+    Memcached,
 }
 
 impl Kind {
@@ -42,6 +44,7 @@ impl Kind {
             Kind::Ipc => "ipc",
             Kind::Mysql => "mysql",
             Kind::Postgres => "postgresql",
+            Kind::Memcached => "memcached",
         }
     }
 
@@ -59,7 +62,7 @@ impl Kind {
     /// A backend without them (tooz's SQL and IPC drivers) answers exit 2 naming itself.
     pub fn has_groups(self) -> bool {
         match self {
-            Kind::File | Kind::Redis | Kind::Zookeeper | Kind::Etcd => true,
+            Kind::File | Kind::Redis | Kind::Zookeeper | Kind::Etcd | Kind::Memcached => true,
             Kind::Ipc | Kind::Mysql | Kind::Postgres => false,
         }
     }
@@ -73,7 +76,7 @@ impl Kind {
     pub fn has_shared(self) -> bool {
         match self {
             Kind::File | Kind::Redis | Kind::Zookeeper | Kind::Etcd => true,
-            Kind::Ipc | Kind::Mysql | Kind::Postgres => false,
+            Kind::Ipc | Kind::Mysql | Kind::Postgres | Kind::Memcached => false,
         }
     }
 
@@ -98,6 +101,7 @@ enum Server {
     Etcd(Arc<EtcdHandle>),
     Mysql(Arc<MysqlHandle>),
     Pg(Arc<PgHandle>),
+    Memcached(Arc<McHandle>),
 }
 
 enum RedisHandle {
@@ -119,6 +123,10 @@ enum PgHandle {
 enum EtcdHandle {
     Shared(&'static Etcd),
     Own(std::sync::Mutex<Etcd>),
+}
+enum McHandle {
+    Shared(&'static Memcached),
+    Own(std::sync::Mutex<Memcached>),
 }
 
 /// A backend for one test: a namespace of its own, a private HOME, and fault injection.
@@ -164,6 +172,7 @@ impl Fx {
             }
             Kind::Mysql => Server::Mysql(Arc::new(MysqlHandle::Shared(Mariadb::shared()))),
             Kind::Postgres => Server::Pg(Arc::new(PgHandle::Shared(Postgres::shared()))),
+            Kind::Memcached => Server::Memcached(Arc::new(McHandle::Shared(Memcached::shared()))),
         };
         Fx::with(kind, test, server)
     }
@@ -184,6 +193,9 @@ impl Fx {
             )))),
             Kind::Postgres => Server::Pg(Arc::new(PgHandle::Own(std::sync::Mutex::new(
                 Postgres::start(),
+            )))),
+            Kind::Memcached => Server::Memcached(Arc::new(McHandle::Own(std::sync::Mutex::new(
+                Memcached::start(),
             )))),
         };
         Fx::with(kind, test, server)
@@ -245,6 +257,10 @@ impl Fx {
             }
             Kind::Mysql => Server::Mysql(Arc::new(MysqlHandle::Shared(Mariadb::shared()))),
             Kind::Postgres => Server::Pg(Arc::new(PgHandle::Shared(Postgres::shared()))),
+            // memcached's ASCII authentication (-Y) checks a user and password.
+            Kind::Memcached => Server::Memcached(Arc::new(McHandle::Own(std::sync::Mutex::new(
+                Memcached::start_with_auth("alice", password),
+            )))),
         };
         let mut fx = Fx::with(kind, test, server);
         // A user of its own (MariaDB user names end at 80 characters).
@@ -277,7 +293,7 @@ impl Fx {
         let url = self.url_without_password();
         let Some(pw) = password else { return url };
         let user = match self.kind {
-            Kind::Zookeeper => "alice",
+            Kind::Zookeeper | Kind::Memcached => "alice",
             Kind::Etcd => "root",
             _ => "",
         };
@@ -304,6 +320,7 @@ impl Fx {
             Server::Etcd(e) => e.with(|s| s.url.clone()),
             Server::Mysql(m) => m.with(|s| s.url_as(&self.sql_user, None)),
             Server::Pg(p) => p.with(|s| s.url_as(&self.sql_user, None)),
+            Server::Memcached(m) => m.with(|s| format!("memcached://127.0.0.1:{}", s.port)),
         }
     }
 
@@ -334,6 +351,7 @@ impl Fx {
             Kind::Etcd => Some(format!("etcd3+http://127.0.0.1:{port}?timeout=2")),
             Kind::Mysql => Some(format!("mysql://root@127.0.0.1:{port}/test")),
             Kind::Postgres => Some(format!("postgresql://u:p@127.0.0.1:{port}/postgres")),
+            Kind::Memcached => Some(format!("memcached://127.0.0.1:{port}?timeout=2")),
         }
     }
 
@@ -390,6 +408,7 @@ impl Fx {
             // A session lock cannot be deleted: kill the session holding it.
             Server::Mysql(m) => m.with(|s| s.kill_holder(name)),
             Server::Pg(p) => p.with(|s| s.kill_holder(name)),
+            Server::Memcached(m) => m.with(|s| s.probe().delete(&format!("__TOOZ_LOCK_{name}"))),
         }
     }
 
@@ -443,6 +462,11 @@ impl Fx {
             }),
             Server::Mysql(m) => m.with(|s| s.holder_id(name).is_some()),
             Server::Pg(p) => p.with(|s| s.holder_pid(name).is_some()),
+            Server::Memcached(m) => m.with(|s| {
+                ["__TOOZ_LOCK_", "_TOOZCTL_HOLDER_", "_TOOZCTL_SEM_0_"]
+                    .iter()
+                    .any(|p| s.probe().get(&format!("{p}{name}")).is_some())
+            }),
         }
     }
 
@@ -524,6 +548,10 @@ impl Fx {
                 PgHandle::Own(m) => m.lock().unwrap().restart(),
                 PgHandle::Shared(_) => panic!("restart needs Fx::private"),
             },
+            Server::Memcached(m) => match &**m {
+                McHandle::Own(s) => s.lock().unwrap().restart(),
+                McHandle::Shared(_) => panic!("restart needs Fx::private"),
+            },
         }
     }
 
@@ -549,6 +577,10 @@ impl Fx {
             Server::Pg(p) => match &**p {
                 PgHandle::Own(m) => m.lock().unwrap().pid,
                 PgHandle::Shared(_) => panic!("fault injection needs Fx::private"),
+            },
+            Server::Memcached(m) => match &**m {
+                McHandle::Own(s) => s.lock().unwrap().pid,
+                McHandle::Shared(_) => panic!("fault injection needs Fx::private"),
             },
             Server::None => panic!("the file backend has no server"),
         }
@@ -732,6 +764,15 @@ impl EtcdHandle {
     }
 }
 
+impl McHandle {
+    fn with<T>(&self, f: impl FnOnce(&Memcached) -> T) -> T {
+        match self {
+            McHandle::Shared(s) => f(s),
+            McHandle::Own(m) => f(&m.lock().unwrap()),
+        }
+    }
+}
+
 impl Drop for Fx {
     fn drop(&mut self) {
         // A test that failed while its private server was paused must not leave it stopped.
@@ -739,7 +780,8 @@ impl Drop for Fx {
         | Server::Zk(_)
         | Server::Etcd(_)
         | Server::Mysql(_)
-        | Server::Pg(_) = &self.server
+        | Server::Pg(_)
+        | Server::Memcached(_) = &self.server
         {
             let own = match &self.server {
                 Server::Redis(r) => matches!(&**r, RedisHandle::Own(_)),
@@ -747,6 +789,7 @@ impl Drop for Fx {
                 Server::Etcd(e) => matches!(&**e, EtcdHandle::Own(_)),
                 Server::Mysql(m) => matches!(&**m, MysqlHandle::Own(_)),
                 Server::Pg(p) => matches!(&**p, PgHandle::Own(_)),
+                Server::Memcached(m) => matches!(&**m, McHandle::Own(_)),
                 Server::None => false,
             };
             if own {
@@ -769,5 +812,6 @@ macro_rules! on_every_backend {
         mod ipc { $( #[test] fn $scenario() { super::$scenario($crate::support::fixture::Kind::Ipc) } )* }
         mod mysql { $( #[test] fn $scenario() { super::$scenario($crate::support::fixture::Kind::Mysql) } )* }
         mod postgres { $( #[test] fn $scenario() { super::$scenario($crate::support::fixture::Kind::Postgres) } )* }
+        mod memcached { $( #[test] fn $scenario() { super::$scenario($crate::support::fixture::Kind::Memcached) } )* }
     };
 }

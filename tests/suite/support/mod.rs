@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod etcd;
 pub mod fixture;
 pub mod mariadb;
+pub mod memcached;
 pub mod postgres;
 pub mod redis;
 pub mod zookeeper;

@@ -72,6 +72,8 @@ pub struct Child {
     known: HashSet<(i32, u64)>,
     /// Processes that got the stop signal already (each gets it once).
     signalled: HashSet<(i32, u64)>,
+    /// COMMAND was reaped and its tree found empty once: it stays empty (see `members`).
+    gone: bool,
     stop: Option<Stop>,
     sigchld: Option<tokio::signal::unix::Signal>,
     /// The guard process, or why there is none.
@@ -173,6 +175,7 @@ impl Child {
             cgroup,
             known: HashSet::new(),
             signalled: HashSet::new(),
+            gone: false,
             stop: None,
             sigchld,
             guard: Err("no guard in unit tests".into()),
@@ -395,7 +398,16 @@ impl Child {
     }
 
     /// The live processes of the tree (pid, start time); reaps orphans that died.
+    ///
+    /// Once COMMAND has been reaped and the tree was found empty, it is not looked at again:
+    /// nothing can join an empty tree (no process of it is left to fork, and COMMAND's
+    /// process group no longer exists to be joined), so `has_leftovers` followed by
+    /// `wait_gone` reads `/proc` once, not twice.
     fn members(&mut self) -> Vec<(i32, u64)> {
+        if self.gone || self.surely_empty() {
+            self.gone = true;
+            return Vec::new();
+        }
         let root = self.pgid.as_raw();
         let me = getpid().as_raw();
         // Held while looking, so a COMMAND being spawned is never taken for an orphan.
@@ -441,7 +453,61 @@ impl Child {
         }
         drop(claimed);
         self.known.extend(live.iter().copied());
+        self.gone = live.is_empty() && self.status.is_some();
         live
+    }
+
+    /// After COMMAND was reaped: whether its tree is certainly empty, found without reading
+    /// all of `/proc` (a few hundred files, a millisecond or more on a busy machine, paid
+    /// after every COMMAND). `false` means "look properly", never "not empty".
+    ///
+    /// Every process of the tree (as `procs::tree` defines it) is then one of:
+    /// - a descendant of COMMAND or of an orphan re-parented to us. Walking up its parents
+    ///   from it, every process is alive (a dead parent's children are re-parented to the
+    ///   nearest subreaper above it, and we are one) until one whose parent is toozctl: so
+    ///   toozctl has a child. Orphans are re-parented to the first live thread of the
+    ///   subreaper — the thread group leader, which is also the thread that spawned
+    ///   COMMAND (checked: we run on it) — while the guard is the child of a thread of its
+    ///   own (`guard.rs`). So `waitid(__WNOTHREAD)` on this thread answering ECHILD (no
+    ///   child at all, live or zombie) rules all of these out;
+    /// - a member of COMMAND's process group: `kill(-pgid, 0)` answers ESRCH when it has
+    ///   none (a group id reused by a stranger only makes us look properly);
+    /// - a process seen in the tree before: each is looked up by pid and start time;
+    /// - a process in COMMAND's cgroup: its `cgroup.procs` is read.
+    fn surely_empty(&self) -> bool {
+        if self.status.is_none() || nix::unistd::gettid() != getpid() {
+            return false;
+        }
+        // SAFETY: waitid(2) with WNOWAIT|WNOHANG into a siginfo we own: reaps nothing.
+        let no_child = unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            libc::waitid(
+                libc::P_ALL,
+                0,
+                &mut info,
+                libc::WEXITED
+                    | libc::WSTOPPED
+                    | libc::WNOHANG
+                    | libc::WNOWAIT
+                    | libc::__WNOTHREAD
+                    | libc::__WALL,
+            ) == -1
+                && io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD)
+        };
+        if !no_child {
+            return false;
+        }
+        if killpg(self.pgid, None) != Err(nix::errno::Errno::ESRCH) {
+            return false;
+        }
+        let known_alive = self
+            .known
+            .iter()
+            .any(|&(pid, start)| procs::stat(pid).is_some_and(|p| p.start == start && !p.zombie));
+        if known_alive {
+            return false;
+        }
+        self.cgroup.as_ref().is_none_or(|cg| cg.pids().is_empty())
     }
 
     /// The job-control signal that stopped COMMAND, when it stopped and we hold its

@@ -40,6 +40,10 @@ use super::procs::{self, Proc, Scope};
 /// The reserved first argument that makes toozctl a guard (with a pipe as stdin).
 pub const ENTRY: &str = "__toozctl-guard";
 
+/// A guard whose deadline is further away than this cannot have fired: it is dismissed
+/// with SIGKILL rather than told `done` (see [`Guard::dismiss`]).
+const KILL_MARGIN: Duration = Duration::from_millis(100);
+
 /// Where the inherited file descriptors start in the guard.
 const FIRST_KEPT_FD: RawFd = 3;
 
@@ -51,6 +55,8 @@ pub struct Guard {
     pipe: Option<File>,
     /// The last deadline sent (`None` before the first).
     sent: Option<Option<u64>>,
+    /// Dropped when the guard is gone: lets the thread whose child it is end.
+    _parent: std::sync::mpsc::Sender<()>,
 }
 
 /// The processes that are guards (not COMMANDs, not orphans): pid -> still unreaped.
@@ -104,6 +110,143 @@ impl Guard {
             // SAFETY: a fresh descriptor owned here.
             high.push(unsafe { File::from_raw_fd(d) });
         }
+        // Spawned from a thread of its own that stays parked until the guard is dismissed:
+        // the guard is then that thread's child, not the main thread's, so the main thread
+        // (which spawned COMMAND, and to which COMMAND's orphans are re-parented) can ask
+        // the kernel whether it has any child left with one `waitid(__WNOTHREAD)` instead of
+        // reading all of /proc (see `Child::surely_empty`).
+        let (tx, rx) = std::sync::mpsc::channel::<std::io::Result<libc::pid_t>>();
+        let (release, parked) = std::sync::mpsc::channel::<()>();
+        let spawner = std::thread::Builder::new()
+            .name("toozctl-guard-parent".into())
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                let r = spawn_guard_process(read, high);
+                let ok = r.is_ok();
+                let _ = tx.send(r);
+                if ok {
+                    // Until dismissed (or the Guard is dropped): a sender that goes away
+                    // wakes us too.
+                    let _ = parked.recv();
+                }
+            })?;
+        let pid = match rx.recv() {
+            Ok(r) => r?,
+            Err(_) => {
+                let _ = spawner.join();
+                return Err(std::io::Error::other("the guard's spawning thread ended"));
+            }
+        };
+        guards().push(pid);
+        let mut g = Guard {
+            pid,
+            pipe: Some(write),
+            sent: None,
+            _parent: release,
+        };
+        let cg = cgroup.map(|p| p.display().to_string()).unwrap_or_default();
+        g.send(&format!("init {pgid} {start} {me} {my_start} {cg}\n"));
+        Ok(g)
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Everything of COMMAND's must be dead by `at` (CLOCK_BOOTTIME), or never (`None`).
+    /// Sent only when it changed.
+    pub fn deadline(&mut self, at: Option<Duration>) {
+        let ns = at.map(|d| d.as_nanos() as u64);
+        if self.sent == Some(ns) {
+            return;
+        }
+        self.sent = Some(ns);
+        match ns {
+            Some(ns) => self.send(&format!("deadline {ns}\n")),
+            None => self.send("deadline none\n"),
+        }
+    }
+
+    /// The tree is gone: end the guard, and wait (up to a second) until it has.
+    ///
+    /// The guard acts only when its deadline passes or its pipe reaches end-of-file; until
+    /// then it has done nothing and prints nothing. So while no deadline was sent, or the
+    /// one sent is more than [`KILL_MARGIN`] away, it is SIGKILLed and reaped at once — it
+    /// may still be starting (an exec of this whole binary), which `done` would have to
+    /// wait for. Nearer the deadline it is told `done` and waited for, so a guard that has
+    /// just fired finishes its kill and its message.
+    pub fn dismiss(mut self) {
+        let idle = match self.sent {
+            None | Some(None) => true,
+            Some(Some(ns)) => boottime_ns().saturating_add(KILL_MARGIN.as_nanos() as u64) < ns,
+        };
+        if idle {
+            let mut g = guards();
+            // Unreaped, so the pid is still this guard's.
+            if g.contains(&self.pid) {
+                // SAFETY: kill(2) and waitpid(2) of our own unreaped child.
+                unsafe {
+                    libc::kill(self.pid, libc::SIGKILL);
+                    libc::waitpid(self.pid, std::ptr::null_mut(), 0);
+                }
+                g.retain(|&p| p != self.pid);
+            }
+            return;
+        }
+        self.send("done\n");
+        self.pipe = None;
+        // Sleep until it exits (a pidfd turns readable then), at most a second.
+        // SAFETY: pidfd_open(2) of our own unreaped child, polled, then closed.
+        unsafe {
+            let fd = libc::syscall(libc::SYS_pidfd_open, self.pid, 0) as RawFd;
+            if fd >= 0 {
+                let mut pfd = libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                libc::poll(&mut pfd, 1, 1000);
+                libc::close(fd);
+            }
+        }
+        let until = Instant::now() + Duration::from_secs(1);
+        loop {
+            let mut g = guards();
+            if !g.contains(&self.pid) {
+                return; // reaped by the orphan reaper
+            }
+            // SAFETY: waitpid on our own unreaped child; the lock keeps the reaper off it.
+            let r = unsafe { libc::waitpid(self.pid, std::ptr::null_mut(), libc::WNOHANG) };
+            if r == self.pid || r < 0 {
+                g.retain(|&p| p != self.pid);
+                return;
+            }
+            if Instant::now() >= until {
+                // Unreaped, so the pid is still this guard's.
+                // SAFETY: kill(2) of our own child.
+                unsafe { libc::kill(self.pid, libc::SIGKILL) };
+                // SAFETY: as above; it dies at once.
+                unsafe { libc::waitpid(self.pid, std::ptr::null_mut(), 0) };
+                g.retain(|&p| p != self.pid);
+                return;
+            }
+            drop(g);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn send(&mut self, line: &str) {
+        if let Some(p) = &mut self.pipe {
+            // Non-blocking: a stopped guard never holds toozctl up (the pipe holds 64 KiB).
+            let _ = p.write_all(line.as_bytes());
+        }
+    }
+}
+
+/// `posix_spawn` of `/proc/self/exe` as a guard: `read` (the pipe) as its stdin, /dev/null
+/// as its stdout, the descriptors `high` as 3, 4, ..., in a process group of its own, born
+/// with the signals it ignores blocked.
+fn spawn_guard_process(read: File, high: Vec<File>) -> std::io::Result<libc::pid_t> {
         let argv0 = CString::new("toozctl").expect("no NUL");
         let argv1 = CString::new(ENTRY).expect("no NUL");
         let argv = [argv0.as_ptr(), argv1.as_ptr(), std::ptr::null()];
@@ -158,85 +301,7 @@ impl Guard {
         if rc != 0 {
             return Err(std::io::Error::from_raw_os_error(rc));
         }
-        guards().push(pid);
-        let mut g = Guard {
-            pid,
-            pipe: Some(write),
-            sent: None,
-        };
-        let cg = cgroup.map(|p| p.display().to_string()).unwrap_or_default();
-        g.send(&format!("init {pgid} {start} {me} {my_start} {cg}\n"));
-        Ok(g)
-    }
-
-    pub fn pid(&self) -> i32 {
-        self.pid
-    }
-
-    /// Everything of COMMAND's must be dead by `at` (CLOCK_BOOTTIME), or never (`None`).
-    /// Sent only when it changed.
-    pub fn deadline(&mut self, at: Option<Duration>) {
-        let ns = at.map(|d| d.as_nanos() as u64);
-        if self.sent == Some(ns) {
-            return;
-        }
-        self.sent = Some(ns);
-        match ns {
-            Some(ns) => self.send(&format!("deadline {ns}\n")),
-            None => self.send("deadline none\n"),
-        }
-    }
-
-    /// The tree is gone: tell the guard to exit, and wait (up to a second) until it has.
-    pub fn dismiss(mut self) {
-        self.send("done\n");
-        self.pipe = None;
-        // Sleep until it exits (a pidfd turns readable then), at most a second.
-        // SAFETY: pidfd_open(2) of our own unreaped child, polled, then closed.
-        unsafe {
-            let fd = libc::syscall(libc::SYS_pidfd_open, self.pid, 0) as RawFd;
-            if fd >= 0 {
-                let mut pfd = libc::pollfd {
-                    fd,
-                    events: libc::POLLIN,
-                    revents: 0,
-                };
-                libc::poll(&mut pfd, 1, 1000);
-                libc::close(fd);
-            }
-        }
-        let until = Instant::now() + Duration::from_secs(1);
-        loop {
-            let mut g = guards();
-            if !g.contains(&self.pid) {
-                return; // reaped by the orphan reaper
-            }
-            // SAFETY: waitpid on our own unreaped child; the lock keeps the reaper off it.
-            let r = unsafe { libc::waitpid(self.pid, std::ptr::null_mut(), libc::WNOHANG) };
-            if r == self.pid || r < 0 {
-                g.retain(|&p| p != self.pid);
-                return;
-            }
-            if Instant::now() >= until {
-                // Unreaped, so the pid is still this guard's.
-                // SAFETY: kill(2) of our own child.
-                unsafe { libc::kill(self.pid, libc::SIGKILL) };
-                // SAFETY: as above; it dies at once.
-                unsafe { libc::waitpid(self.pid, std::ptr::null_mut(), 0) };
-                g.retain(|&p| p != self.pid);
-                return;
-            }
-            drop(g);
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
-
-    fn send(&mut self, line: &str) {
-        if let Some(p) = &mut self.pipe {
-            // Non-blocking: a stopped guard never holds toozctl up (the pipe holds 64 KiB).
-            let _ = p.write_all(line.as_bytes());
-        }
-    }
+        Ok(pid)
 }
 
 // ---------------------------------------------------------------- the guard itself

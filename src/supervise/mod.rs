@@ -53,6 +53,7 @@ mod cgroup;
 mod child;
 pub mod guard;
 mod procs;
+mod spawn;
 mod tty;
 
 pub use child::{Child, Event, SpawnError};

@@ -92,23 +92,33 @@ pub(super) async fn list(c: &ZkCoordinator) -> Result<Vec<GroupInfo>> {
         Err(zk::Error::NoNode) => return Ok(Vec::new()),
         Err(e) => return Err(zk_error(&format!("listing {}", c.root), e)),
     };
+    let names: Vec<String> = names.into_iter().filter(|n| n != "locks").collect();
     let mut out = Vec::new();
-    for name in names.into_iter().filter(|n| n != "locks") {
-        let members = match member_names(c, &name).await {
-            Ok(m) => m.len(),
-            Err(Error::NotFound(_)) => continue,
-            Err(e) => return Err(e),
-        };
-        let leader = leader(c, &name)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|h| h.member_id);
-        out.push(GroupInfo {
-            name,
-            members,
-            leader,
-        });
+    // A window of groups at a time: their member listings and leaders read concurrently,
+    // not two round trips per group one after the other.
+    for chunk in names.chunks(crate::backends::WINDOW) {
+        let counts: Vec<Result<Vec<String>>> = crate::backends::concurrently(chunk
+            .iter()
+            .map(|n| Box::pin(member_names(c, n)) as crate::backends::Pending<'_, _>)
+            .collect())
+        .await;
+        let leaders: Vec<Result<Option<Holder>>> = crate::backends::concurrently(chunk
+            .iter()
+            .map(|n| Box::pin(leader(c, n)) as crate::backends::Pending<'_, _>)
+            .collect())
+        .await;
+        for ((name, members), leader) in chunk.iter().zip(counts).zip(leaders) {
+            let members = match members {
+                Ok(m) => m.len(),
+                Err(Error::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            out.push(GroupInfo {
+                name: name.clone(),
+                members,
+                leader: leader.ok().flatten().and_then(|h| h.member_id),
+            });
+        }
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
@@ -117,26 +127,35 @@ pub(super) async fn list(c: &ZkCoordinator) -> Result<Vec<GroupInfo>> {
 pub(super) async fn members(c: &ZkCoordinator, group: &str) -> Result<Vec<Member>> {
     let dir = c.group_dir(group)?;
     let client = c.client()?;
-    let leader = leader(c, group).await?.and_then(|h| h.member_id);
-    let mut out = Vec::new();
-    for m in member_names(c, group).await? {
-        let data = match client.get_data(&format!("{dir}/{m}")).await {
-            Ok((d, _)) => d,
-            Err(zk::Error::NoNode) => continue,
-            Err(e) => return Err(zk_error(&format!("reading member '{m}'"), e)),
-        };
-        // tooz reads empty data as None; anything unreadable is shown as no capabilities.
-        let capabilities = if data.is_empty() {
-            Capabilities::default()
-        } else {
-            Capabilities::from_msgpack(&data).unwrap_or_default()
-        };
-        let is_leader = leader.as_deref() == Some(m.as_str());
-        out.push(Member {
-            member_id: m,
-            capabilities,
-            leader: is_leader,
-        });
+    let (leader, names) = tokio::join!(leader(c, group), member_names(c, group));
+    let leader = leader?.and_then(|h| h.member_id);
+    let names = names?;
+    let mut out = Vec::with_capacity(names.len());
+    // Pipelined: each read is sent when made and answers come in order, so a window of
+    // them costs about one round trip, not one per member.
+    for chunk in names.chunks(crate::backends::WINDOW) {
+        let reads: Vec<_> = chunk
+            .iter()
+            .map(|m| client.get_data(&format!("{dir}/{m}")))
+            .collect();
+        for (m, read) in chunk.iter().zip(reads) {
+            let data = match read.await {
+                Ok((d, _)) => d,
+                Err(zk::Error::NoNode) => continue,
+                Err(e) => return Err(zk_error(&format!("reading member '{m}'"), e)),
+            };
+            // tooz reads empty data as None; anything unreadable is shown as no capabilities.
+            let capabilities = if data.is_empty() {
+                Capabilities::default()
+            } else {
+                Capabilities::from_msgpack(&data).unwrap_or_default()
+            };
+            out.push(Member {
+                leader: leader.as_deref() == Some(m.as_str()),
+                member_id: m.clone(),
+                capabilities,
+            });
+        }
     }
     Ok(out)
 }

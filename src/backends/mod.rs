@@ -61,7 +61,8 @@ pub async fn connect(url: &BackendUrl, identity: Identity) -> Result<Box<dyn Coo
 pub(crate) const WINDOW: usize = 512;
 
 /// A boxed future for [`concurrently`].
-pub(crate) type Pending<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+pub(crate) type Pending<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// Run `futs` concurrently, returning their outputs in order. Over one connection that
 /// answers in order (ZooKeeper, a Redis multiplexed connection) this pipelines their
@@ -89,6 +90,7 @@ pub(crate) async fn concurrently<T>(futs: Vec<Pending<'_, T>>) -> Vec<T> {
         }
     })
     .await;
-    out.into_iter().map(|v| v.expect("every future finished")).collect()
+    out.into_iter()
+        .map(|v| v.expect("every future finished"))
+        .collect()
 }
-

@@ -193,9 +193,9 @@ impl Child {
                     )
                 }
                 .map_err(|e| SpawnError {
-                        code: 126,
-                        message: format!("cannot watch COMMAND's process: {e}"),
-                    })?,
+                    code: 126,
+                    message: format!("cannot watch COMMAND's process: {e}"),
+                })?,
             },
             None => Process::Std(Self::spawn_std(program, args, env, cgroup.as_ref(), tty)?),
         };

@@ -247,61 +247,61 @@ impl Guard {
 /// as its stdout, the descriptors `high` as 3, 4, ..., in a process group of its own, born
 /// with the signals it ignores blocked.
 fn spawn_guard_process(read: File, high: Vec<File>) -> std::io::Result<libc::pid_t> {
-        let argv0 = CString::new("toozctl").expect("no NUL");
-        let argv1 = CString::new(ENTRY).expect("no NUL");
-        let argv = [argv0.as_ptr(), argv1.as_ptr(), std::ptr::null()];
-        let path = CString::new("/proc/self/exe").expect("no NUL");
-        let null = CString::new("/dev/null").expect("no NUL");
-        let mut pid: libc::pid_t = 0;
-        // SAFETY: the attribute and action objects are initialised before use and destroyed
-        // after; every pointer given to posix_spawn lives until it returns.
-        let rc = unsafe {
-            let mut fa: libc::posix_spawn_file_actions_t = std::mem::zeroed();
-            let mut at: libc::posix_spawnattr_t = std::mem::zeroed();
-            libc::posix_spawn_file_actions_init(&mut fa);
-            libc::posix_spawnattr_init(&mut at);
-            libc::posix_spawn_file_actions_adddup2(&mut fa, read.as_raw_fd(), 0);
-            libc::posix_spawn_file_actions_addopen(&mut fa, 1, null.as_ptr(), libc::O_WRONLY, 0);
-            for (i, f) in high.iter().enumerate() {
-                libc::posix_spawn_file_actions_adddup2(
-                    &mut fa,
-                    f.as_raw_fd(),
-                    FIRST_KEPT_FD + i as RawFd,
-                );
-            }
-            // Born with the signals it will ignore blocked, so none kills it before it
-            // ignores them; every other handler is reset to the default by exec.
-            let mut mask: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut mask);
-            for s in IGNORED {
-                libc::sigaddset(&mut mask, s);
-            }
-            libc::posix_spawnattr_setsigmask(&mut at, &mask);
-            // A process group of its own: a SIGKILL to toozctl's group (`kill -9 %1`) must
-            // not take the guard with it, and COMMAND's group gets what the terminal sends.
-            libc::posix_spawnattr_setpgroup(&mut at, 0);
-            libc::posix_spawnattr_setflags(
-                &mut at,
-                (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETPGROUP) as _,
+    let argv0 = CString::new("toozctl").expect("no NUL");
+    let argv1 = CString::new(ENTRY).expect("no NUL");
+    let argv = [argv0.as_ptr(), argv1.as_ptr(), std::ptr::null()];
+    let path = CString::new("/proc/self/exe").expect("no NUL");
+    let null = CString::new("/dev/null").expect("no NUL");
+    let mut pid: libc::pid_t = 0;
+    // SAFETY: the attribute and action objects are initialised before use and destroyed
+    // after; every pointer given to posix_spawn lives until it returns.
+    let rc = unsafe {
+        let mut fa: libc::posix_spawn_file_actions_t = std::mem::zeroed();
+        let mut at: libc::posix_spawnattr_t = std::mem::zeroed();
+        libc::posix_spawn_file_actions_init(&mut fa);
+        libc::posix_spawnattr_init(&mut at);
+        libc::posix_spawn_file_actions_adddup2(&mut fa, read.as_raw_fd(), 0);
+        libc::posix_spawn_file_actions_addopen(&mut fa, 1, null.as_ptr(), libc::O_WRONLY, 0);
+        for (i, f) in high.iter().enumerate() {
+            libc::posix_spawn_file_actions_adddup2(
+                &mut fa,
+                f.as_raw_fd(),
+                FIRST_KEPT_FD + i as RawFd,
             );
-            let rc = libc::posix_spawn(
-                &mut pid,
-                path.as_ptr(),
-                &fa,
-                &at,
-                argv.as_ptr() as *const *mut libc::c_char,
-                environ,
-            );
-            libc::posix_spawn_file_actions_destroy(&mut fa);
-            libc::posix_spawnattr_destroy(&mut at);
-            rc
-        };
-        drop(read);
-        drop(high);
-        if rc != 0 {
-            return Err(std::io::Error::from_raw_os_error(rc));
         }
-        Ok(pid)
+        // Born with the signals it will ignore blocked, so none kills it before it
+        // ignores them; every other handler is reset to the default by exec.
+        let mut mask: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut mask);
+        for s in IGNORED {
+            libc::sigaddset(&mut mask, s);
+        }
+        libc::posix_spawnattr_setsigmask(&mut at, &mask);
+        // A process group of its own: a SIGKILL to toozctl's group (`kill -9 %1`) must
+        // not take the guard with it, and COMMAND's group gets what the terminal sends.
+        libc::posix_spawnattr_setpgroup(&mut at, 0);
+        libc::posix_spawnattr_setflags(
+            &mut at,
+            (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETPGROUP) as _,
+        );
+        let rc = libc::posix_spawn(
+            &mut pid,
+            path.as_ptr(),
+            &fa,
+            &at,
+            argv.as_ptr() as *const *mut libc::c_char,
+            environ,
+        );
+        libc::posix_spawn_file_actions_destroy(&mut fa);
+        libc::posix_spawnattr_destroy(&mut at);
+        rc
+    };
+    drop(read);
+    drop(high);
+    if rc != 0 {
+        return Err(std::io::Error::from_raw_os_error(rc));
+    }
+    Ok(pid)
 }
 
 // ---------------------------------------------------------------- the guard itself

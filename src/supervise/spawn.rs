@@ -195,9 +195,9 @@ pub fn spawn_into(
         // The exec failed: the child exits at once; reap it.
         // SAFETY: waitpid(2) of our own child.
         unsafe { libc::waitpid(pid as i32, std::ptr::null_mut(), 0) };
-        return Err(Failed::Exec(io::Error::from_raw_os_error(i32::from_ne_bytes(
-            buf,
-        ))));
+        return Err(Failed::Exec(io::Error::from_raw_os_error(
+            i32::from_ne_bytes(buf),
+        )));
     }
     Ok(Spawned {
         pid: pid as i32,

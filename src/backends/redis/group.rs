@@ -237,8 +237,7 @@ pub(super) async fn list(inner: &Inner) -> Result<Vec<GroupInfo>> {
             out.push(GroupInfo {
                 name: name.clone(),
                 members: count,
-                leader: leader?
-                    .map(|h| h.member_id.unwrap_or_else(|| "(a tooz member)".into())),
+                leader: leader?.map(|h| h.member_id.unwrap_or_else(|| "(a tooz member)".into())),
             });
         }
     }

@@ -97,15 +97,19 @@ pub(super) async fn list(c: &ZkCoordinator) -> Result<Vec<GroupInfo>> {
     // A window of groups at a time: their member listings and leaders read concurrently,
     // not two round trips per group one after the other.
     for chunk in names.chunks(crate::backends::WINDOW) {
-        let counts: Vec<Result<Vec<String>>> = crate::backends::concurrently(chunk
-            .iter()
-            .map(|n| Box::pin(member_names(c, n)) as crate::backends::Pending<'_, _>)
-            .collect())
+        let counts: Vec<Result<Vec<String>>> = crate::backends::concurrently(
+            chunk
+                .iter()
+                .map(|n| Box::pin(member_names(c, n)) as crate::backends::Pending<'_, _>)
+                .collect(),
+        )
         .await;
-        let leaders: Vec<Result<Option<Holder>>> = crate::backends::concurrently(chunk
-            .iter()
-            .map(|n| Box::pin(leader(c, n)) as crate::backends::Pending<'_, _>)
-            .collect())
+        let leaders: Vec<Result<Option<Holder>>> = crate::backends::concurrently(
+            chunk
+                .iter()
+                .map(|n| Box::pin(leader(c, n)) as crate::backends::Pending<'_, _>)
+                .collect(),
+        )
         .await;
         for ((name, members), leader) in chunk.iter().zip(counts).zip(leaders) {
             let members = match members {

@@ -1,6 +1,7 @@
 //! A cgroup v2 of COMMAND's own, where toozctl may create one: root with a writable cgroup2
 //! hierarchy, or a user given a delegated subtree (systemd's `Delegate=yes`, `systemd-run
-//! --user --scope -p Delegate=yes`). COMMAND enters it between fork and exec, so every
+//! --user --scope -p Delegate=yes`). COMMAND is started inside it (`clone3` with
+//! `CLONE_INTO_CGROUP`, see `spawn.rs`; else it enters it between fork and exec), so every
 //! descendant is born inside it whatever it does to its process group or session, and
 //! `cgroup.kill` (Linux 5.14) kills all of them at once, with no fork race. Anything that
 //! fails here is silent: the caller falls back to walking `/proc` (see `procs.rs`).

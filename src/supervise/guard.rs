@@ -5,7 +5,8 @@
 //! running without the primitive. Right after COMMAND is spawned, toozctl starts a guard:
 //! its own executable again (`posix_spawn` of `/proc/self/exe` with the reserved first
 //! argument [`ENTRY`] and a pipe as stdin; nothing runs between fork and exec in our
-//! process). The guard is in a process group of its own: neither COMMAND's (a Ctrl-C typed
+//! process), spawned from a parked thread of its own so that it is not the main thread's
+//! child (see `Child::surely_empty`). The guard is in a process group of its own: neither COMMAND's (a Ctrl-C typed
 //! at COMMAND never reaches it) nor toozctl's (a `kill -9 %1` of toozctl's job, or its
 //! Ctrl-Z, never reaches it either). It reads nothing from the terminal, ignores the
 //! signals toozctl forwards and the job-control stops, and is told over the pipe:

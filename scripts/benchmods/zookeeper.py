@@ -6,6 +6,8 @@ import socket
 import subprocess
 import time
 
+from _handoff import handoff_samples
+
 TOOZ_LOCK_RUN = r"""
 import subprocess, sys, tooz.coordination as tc
 c = tc.get_coordinator(sys.argv[1], b"bench")
@@ -126,11 +128,13 @@ def run(b):
     b.row(g, "toozctl lock -l 3 NAME -- true", b.timeit("toozctl -l", lock + ["-l", "3", "bench-l", "--", "true"]),
           base=ours)
     b.row(g, "python tooz (kazoo), same job", b.timeit("tooz", [b.python, "-c", TOOZ_LOCK_RUN, url], runs=min(b.runs, 10)),
-          base=ours)
+          base=ours, target="ratio>=25")
     rounds = max(5, min(b.runs, 20))
     handoff = "hand-off: toozctl SIGTERM -> waiter holds"
     b.row(g, handoff, handoff_toozctl(b, url, rounds))
     b.row(g, "hand-off: tooz release -> tooz waiter holds", handoff_tooz(b, url, min(rounds, 10)), base=handoff)
+    b.row(g, "hand-off, 8 waiters queued", handoff_samples(b, lock, "handoff8", max(4, b.runs // 3)),
+          target="p50<=3ms,p99<=10ms")
 
     p = b.spawn_owned([b.toozctl, "-b", url, "lock", "rss"], stdout=subprocess.PIPE)
     p.stdout.readline()

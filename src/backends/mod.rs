@@ -78,3 +78,42 @@ pub async fn connect(url: &BackendUrl, identity: Identity) -> Result<Box<dyn Coo
         ))),
     }
 }
+
+/// How many reads listings keep in flight at once when they read one key or node per
+/// member or per group: enough to hide the round trip, few enough to bound what is buffered.
+pub(crate) const WINDOW: usize = 512;
+
+/// A boxed future for [`concurrently`].
+pub(crate) type Pending<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// Run `futs` concurrently, returning their outputs in order. Over one connection that
+/// answers in order (ZooKeeper, a Redis multiplexed connection) this pipelines their
+/// requests: a window of reads costs about one round trip, not one each.
+pub(crate) async fn concurrently<T>(futs: Vec<Pending<'_, T>>) -> Vec<T> {
+    let mut futs: Vec<_> = futs.into_iter().map(Some).collect();
+    let mut out: Vec<Option<T>> = futs.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (slot, f) in out.iter_mut().zip(futs.iter_mut()) {
+            if let Some(fut) = f {
+                match fut.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => {
+                        *slot = Some(v);
+                        *f = None;
+                    }
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter()
+        .map(|v| v.expect("every future finished"))
+        .collect()
+}

@@ -1,6 +1,7 @@
 //! A cgroup v2 of COMMAND's own, where toozctl may create one: root with a writable cgroup2
 //! hierarchy, or a user given a delegated subtree (systemd's `Delegate=yes`, `systemd-run
-//! --user --scope -p Delegate=yes`). COMMAND enters it between fork and exec, so every
+//! --user --scope -p Delegate=yes`). COMMAND is started inside it (`clone3` with
+//! `CLONE_INTO_CGROUP`, see `spawn.rs`; else it enters it between fork and exec), so every
 //! descendant is born inside it whatever it does to its process group or session, and
 //! `cgroup.kill` (Linux 5.14) kills all of them at once, with no fork race. Anything that
 //! fails here is silent: the caller falls back to walking `/proc` (see `procs.rs`).
@@ -15,6 +16,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 pub struct Cgroup {
     dir: PathBuf,
     procs: File,
+    /// The directory itself, for `clone3(CLONE_INTO_CGROUP)` (see `spawn.rs`).
+    handle: File,
 }
 
 /// Where the cgroup2 hierarchy is mounted and the mount's root inside it.
@@ -51,15 +54,23 @@ impl Cgroup {
             N.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir(&dir).ok()?;
-        let cg = Cgroup {
-            procs: match File::options().write(true).open(dir.join("cgroup.procs")) {
-                Ok(f) => f,
-                Err(_) => {
-                    let _ = std::fs::remove_dir(&dir);
-                    return None;
-                }
-            },
-            dir,
+        let opened = File::options()
+            .write(true)
+            .open(dir.join("cgroup.procs"))
+            .and_then(|p| {
+                use std::os::unix::fs::OpenOptionsExt;
+                let h = File::options()
+                    .read(true)
+                    .custom_flags(libc::O_DIRECTORY)
+                    .open(&dir)?;
+                Ok((p, h))
+            });
+        let cg = match opened {
+            Ok((procs, handle)) => Cgroup { procs, handle, dir },
+            Err(_) => {
+                let _ = std::fs::remove_dir(&dir);
+                return None;
+            }
         };
         cg.dir.join("cgroup.kill").exists().then_some(cg)
     }
@@ -71,6 +82,11 @@ impl Cgroup {
     /// The `cgroup.procs` descriptor a child writes "0" to, between fork and exec.
     pub fn procs_fd(&self) -> RawFd {
         self.procs.as_raw_fd()
+    }
+
+    /// A descriptor of the cgroup's directory, to start a child inside it.
+    pub fn dir_fd(&self) -> RawFd {
+        self.handle.as_raw_fd()
     }
 
     /// The pids inside (empty when it cannot be read).

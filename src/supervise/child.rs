@@ -19,6 +19,7 @@ use tokio::time::{sleep_until, Instant};
 use super::cgroup::{self, Cgroup};
 use super::guard::{self, Guard};
 use super::procs::{self, Scope};
+use super::spawn;
 use super::tty;
 
 /// How often a stop in progress looks whether the tree is gone or SIGKILL is due.
@@ -61,9 +62,49 @@ impl Stop {
     }
 }
 
+/// COMMAND's process, as it was started.
+enum Process {
+    /// By `std::process::Command` (reaped by tokio).
+    Std(tokio::process::Child),
+    /// By `spawn::spawn_into`: reaped by us once its pidfd turns readable.
+    Pidfd {
+        pid: i32,
+        fd: tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>,
+    },
+}
+
+impl Process {
+    fn id(&self) -> i32 {
+        match self {
+            Process::Std(c) => c.id().unwrap_or(0) as i32,
+            Process::Pidfd { pid, .. } => *pid,
+        }
+    }
+
+    /// Its exit status, once it exited (cancel-safe).
+    async fn wait(&mut self) -> io::Result<ExitStatus> {
+        match self {
+            Process::Std(c) => c.wait().await,
+            Process::Pidfd { pid, fd } => loop {
+                let mut ready = fd.readable().await?;
+                let mut status = 0;
+                // SAFETY: waitpid(2) of our own child, which only we reap (it is claimed).
+                let r = unsafe { libc::waitpid(*pid, &mut status, libc::WNOHANG) };
+                if r == *pid {
+                    return Ok(ExitStatus::from_raw(status));
+                }
+                if r < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                ready.clear_ready();
+            },
+        }
+    }
+}
+
 /// A running COMMAND.
 pub struct Child {
-    child: tokio::process::Child,
+    child: Process,
     pgid: Pid,
     tty: Option<i32>,
     status: Option<ExitStatus>,
@@ -72,6 +113,8 @@ pub struct Child {
     known: HashSet<(i32, u64)>,
     /// Processes that got the stop signal already (each gets it once).
     signalled: HashSet<(i32, u64)>,
+    /// COMMAND was reaped and its tree found empty once: it stays empty (see `members`).
+    gone: bool,
     stop: Option<Stop>,
     sigchld: Option<tokio::signal::unix::Signal>,
     /// The guard process, or why there is none.
@@ -125,37 +168,38 @@ impl Child {
         })?;
         let _ = nix::sys::prctl::set_child_subreaper(true);
         let tty = tty::foreground_tty();
-        let mut cmd = std::process::Command::new(program);
-        cmd.args(args);
-        cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        // Its own process group. std uses posix_spawn (no fork of our address space)
-        // unless a pre_exec closure is needed: to enter the cgroup or take the terminal.
-        cmd.process_group(0);
-        let cg_fd = cgroup.as_ref().map(|c| c.procs_fd());
-        if tty.is_some() || cg_fd.is_some() {
-            // SAFETY: only async-signal-safe calls (write, sigprocmask, tcsetpgrp) run
-            // between fork and exec.
-            unsafe {
-                cmd.pre_exec(move || {
-                    if let Some(fd) = cg_fd {
-                        // Failing is not fatal: the /proc walk still finds the tree.
-                        let _ = cgroup::enter(fd);
-                    }
-                    if let Some(fd) = tty {
-                        tty::take_in_child(fd);
-                    }
-                    Ok(())
-                });
-            }
-        }
         // Listening before the spawn, so a stop right after it is not missed.
         let sigchld = signal(SignalKind::child()).ok();
         // Claimed before any other COMMAND's look at /proc can take it for an orphan.
         let mut claimed = claims();
-        let child = tokio::process::Command::from(cmd)
-            .spawn()
-            .map_err(|e| spawn_error(program, e))?;
-        let pid = Pid::from_raw(child.id().unwrap_or(0) as i32);
+        // Born inside its cgroup where the kernel allows it (see `spawn.rs`); else moved
+        // into it between fork and exec.
+        let direct = match &cgroup {
+            Some(cg) => match spawn::spawn_into(command, env, cg.dir_fd(), tty) {
+                Ok(s) => Some(s),
+                Err(spawn::Failed::Exec(e)) => return Err(spawn_error(program, e)),
+                Err(spawn::Failed::Unsupported) => None,
+            },
+            None => None,
+        };
+        let child = match direct {
+            Some(s) => Process::Pidfd {
+                pid: s.pid,
+                // SAFETY: an OwnedFd keeps its one descriptor open until dropped.
+                fd: unsafe {
+                    tokio::io::unix::AsyncFd::register_with_interest(
+                        s.pidfd,
+                        tokio::io::Interest::READABLE,
+                    )
+                }
+                .map_err(|e| SpawnError {
+                    code: 126,
+                    message: format!("cannot watch COMMAND's process: {e}"),
+                })?,
+            },
+            None => Process::Std(Self::spawn_std(program, args, env, cgroup.as_ref(), tty)?),
+        };
+        let pid = Pid::from_raw(child.id());
         // The parent sets the group too; EACCES after the child's exec is fine.
         let _ = setpgid(pid, pid);
         if let Some(fd) = tty {
@@ -173,10 +217,48 @@ impl Child {
             cgroup,
             known: HashSet::new(),
             signalled: HashSet::new(),
+            gone: false,
             stop: None,
             sigchld,
             guard: Err("no guard in unit tests".into()),
         })
+    }
+
+    /// `std::process::Command`: posix_spawn, or fork when the child must enter its cgroup
+    /// or take the terminal first.
+    fn spawn_std(
+        program: &OsString,
+        args: &[OsString],
+        env: &[(String, String)],
+        cgroup: Option<&Cgroup>,
+        tty: Option<i32>,
+    ) -> Result<tokio::process::Child, SpawnError> {
+        let mut cmd = std::process::Command::new(program);
+        cmd.args(args);
+        cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        // Its own process group. std uses posix_spawn (no fork of our address space)
+        // unless a pre_exec closure is needed: to enter the cgroup or take the terminal.
+        cmd.process_group(0);
+        let cg_fd = cgroup.map(|c| c.procs_fd());
+        if tty.is_some() || cg_fd.is_some() {
+            // SAFETY: only async-signal-safe calls (write, sigprocmask, tcsetpgrp) run
+            // between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if let Some(fd) = cg_fd {
+                        // Failing is not fatal: the /proc walk still finds the tree.
+                        let _ = cgroup::enter(fd);
+                    }
+                    if let Some(fd) = tty {
+                        tty::take_in_child(fd);
+                    }
+                    Ok(())
+                });
+            }
+        }
+        tokio::process::Command::from(cmd)
+            .spawn()
+            .map_err(|e| spawn_error(program, e))
     }
 
     pub fn pid(&self) -> u32 {
@@ -395,7 +477,16 @@ impl Child {
     }
 
     /// The live processes of the tree (pid, start time); reaps orphans that died.
+    ///
+    /// Once COMMAND has been reaped and the tree was found empty, it is not looked at again:
+    /// nothing can join an empty tree (no process of it is left to fork, and COMMAND's
+    /// process group no longer exists to be joined), so `has_leftovers` followed by
+    /// `wait_gone` reads `/proc` once, not twice.
     fn members(&mut self) -> Vec<(i32, u64)> {
+        if self.gone || self.surely_empty() {
+            self.gone = true;
+            return Vec::new();
+        }
         let root = self.pgid.as_raw();
         let me = getpid().as_raw();
         // Held while looking, so a COMMAND being spawned is never taken for an orphan.
@@ -441,7 +532,61 @@ impl Child {
         }
         drop(claimed);
         self.known.extend(live.iter().copied());
+        self.gone = live.is_empty() && self.status.is_some();
         live
+    }
+
+    /// After COMMAND was reaped: whether its tree is certainly empty, found without reading
+    /// all of `/proc` (a few hundred files, a millisecond or more on a busy machine, paid
+    /// after every COMMAND). `false` means "look properly", never "not empty".
+    ///
+    /// Every process of the tree (as `procs::tree` defines it) is then one of:
+    /// - a descendant of COMMAND or of an orphan re-parented to us. Walking up its parents
+    ///   from it, every process is alive (a dead parent's children are re-parented to the
+    ///   nearest subreaper above it, and we are one) until one whose parent is toozctl: so
+    ///   toozctl has a child. Orphans are re-parented to the first live thread of the
+    ///   subreaper — the thread group leader, which is also the thread that spawned
+    ///   COMMAND (checked: we run on it) — while the guard is the child of a thread of its
+    ///   own (`guard.rs`). So `waitid(__WNOTHREAD)` on this thread answering ECHILD (no
+    ///   child at all, live or zombie) rules all of these out;
+    /// - a member of COMMAND's process group: `kill(-pgid, 0)` answers ESRCH when it has
+    ///   none (a group id reused by a stranger only makes us look properly);
+    /// - a process seen in the tree before: each is looked up by pid and start time;
+    /// - a process in COMMAND's cgroup: its `cgroup.procs` is read.
+    fn surely_empty(&self) -> bool {
+        if self.status.is_none() || nix::unistd::gettid() != getpid() {
+            return false;
+        }
+        // SAFETY: waitid(2) with WNOWAIT|WNOHANG into a siginfo we own: reaps nothing.
+        let no_child = unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            libc::waitid(
+                libc::P_ALL,
+                0,
+                &mut info,
+                libc::WEXITED
+                    | libc::WSTOPPED
+                    | libc::WNOHANG
+                    | libc::WNOWAIT
+                    | libc::__WNOTHREAD
+                    | libc::__WALL,
+            ) == -1
+                && io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD)
+        };
+        if !no_child {
+            return false;
+        }
+        if killpg(self.pgid, None) != Err(nix::errno::Errno::ESRCH) {
+            return false;
+        }
+        let known_alive = self
+            .known
+            .iter()
+            .any(|&(pid, start)| procs::stat(pid).is_some_and(|p| p.start == start && !p.zombie));
+        if known_alive {
+            return false;
+        }
+        self.cgroup.as_ref().is_none_or(|cg| cg.pids().is_empty())
     }
 
     /// The job-control signal that stopped COMMAND, when it stopped and we hold its

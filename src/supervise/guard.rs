@@ -5,7 +5,8 @@
 //! running without the primitive. Right after COMMAND is spawned, toozctl starts a guard:
 //! its own executable again (`posix_spawn` of `/proc/self/exe` with the reserved first
 //! argument [`ENTRY`] and a pipe as stdin; nothing runs between fork and exec in our
-//! process). The guard is in a process group of its own: neither COMMAND's (a Ctrl-C typed
+//! process), spawned from a parked thread of its own so that it is not the main thread's
+//! child (see `Child::surely_empty`). The guard is in a process group of its own: neither COMMAND's (a Ctrl-C typed
 //! at COMMAND never reaches it) nor toozctl's (a `kill -9 %1` of toozctl's job, or its
 //! Ctrl-Z, never reaches it either). It reads nothing from the terminal, ignores the
 //! signals toozctl forwards and the job-control stops, and is told over the pipe:
@@ -40,6 +41,10 @@ use super::procs::{self, Proc, Scope};
 /// The reserved first argument that makes toozctl a guard (with a pipe as stdin).
 pub const ENTRY: &str = "__toozctl-guard";
 
+/// A guard whose deadline is further away than this cannot have fired: it is dismissed
+/// with SIGKILL rather than told `done` (see [`Guard::dismiss`]).
+const KILL_MARGIN: Duration = Duration::from_millis(100);
+
 /// Where the inherited file descriptors start in the guard.
 const FIRST_KEPT_FD: RawFd = 3;
 
@@ -51,6 +56,8 @@ pub struct Guard {
     pipe: Option<File>,
     /// The last deadline sent (`None` before the first).
     sent: Option<Option<u64>>,
+    /// Dropped when the guard is gone: lets the thread whose child it is end.
+    _parent: std::sync::mpsc::Sender<()>,
 }
 
 /// The processes that are guards (not COMMANDs, not orphans): pid -> still unreaped.
@@ -104,65 +111,39 @@ impl Guard {
             // SAFETY: a fresh descriptor owned here.
             high.push(unsafe { File::from_raw_fd(d) });
         }
-        let argv0 = CString::new("toozctl").expect("no NUL");
-        let argv1 = CString::new(ENTRY).expect("no NUL");
-        let argv = [argv0.as_ptr(), argv1.as_ptr(), std::ptr::null()];
-        let path = CString::new("/proc/self/exe").expect("no NUL");
-        let null = CString::new("/dev/null").expect("no NUL");
-        let mut pid: libc::pid_t = 0;
-        // SAFETY: the attribute and action objects are initialised before use and destroyed
-        // after; every pointer given to posix_spawn lives until it returns.
-        let rc = unsafe {
-            let mut fa: libc::posix_spawn_file_actions_t = std::mem::zeroed();
-            let mut at: libc::posix_spawnattr_t = std::mem::zeroed();
-            libc::posix_spawn_file_actions_init(&mut fa);
-            libc::posix_spawnattr_init(&mut at);
-            libc::posix_spawn_file_actions_adddup2(&mut fa, read.as_raw_fd(), 0);
-            libc::posix_spawn_file_actions_addopen(&mut fa, 1, null.as_ptr(), libc::O_WRONLY, 0);
-            for (i, f) in high.iter().enumerate() {
-                libc::posix_spawn_file_actions_adddup2(
-                    &mut fa,
-                    f.as_raw_fd(),
-                    FIRST_KEPT_FD + i as RawFd,
-                );
+        // Spawned from a thread of its own that stays parked until the guard is dismissed:
+        // the guard is then that thread's child, not the main thread's, so the main thread
+        // (which spawned COMMAND, and to which COMMAND's orphans are re-parented) can ask
+        // the kernel whether it has any child left with one `waitid(__WNOTHREAD)` instead of
+        // reading all of /proc (see `Child::surely_empty`).
+        let (tx, rx) = std::sync::mpsc::channel::<std::io::Result<libc::pid_t>>();
+        let (release, parked) = std::sync::mpsc::channel::<()>();
+        let spawner = std::thread::Builder::new()
+            .name("toozctl-guard-parent".into())
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                let r = spawn_guard_process(read, high);
+                let ok = r.is_ok();
+                let _ = tx.send(r);
+                if ok {
+                    // Until dismissed (or the Guard is dropped): a sender that goes away
+                    // wakes us too.
+                    let _ = parked.recv();
+                }
+            })?;
+        let pid = match rx.recv() {
+            Ok(r) => r?,
+            Err(_) => {
+                let _ = spawner.join();
+                return Err(std::io::Error::other("the guard's spawning thread ended"));
             }
-            // Born with the signals it will ignore blocked, so none kills it before it
-            // ignores them; every other handler is reset to the default by exec.
-            let mut mask: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut mask);
-            for s in IGNORED {
-                libc::sigaddset(&mut mask, s);
-            }
-            libc::posix_spawnattr_setsigmask(&mut at, &mask);
-            // A process group of its own: a SIGKILL to toozctl's group (`kill -9 %1`) must
-            // not take the guard with it, and COMMAND's group gets what the terminal sends.
-            libc::posix_spawnattr_setpgroup(&mut at, 0);
-            libc::posix_spawnattr_setflags(
-                &mut at,
-                (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETPGROUP) as _,
-            );
-            let rc = libc::posix_spawn(
-                &mut pid,
-                path.as_ptr(),
-                &fa,
-                &at,
-                argv.as_ptr() as *const *mut libc::c_char,
-                environ,
-            );
-            libc::posix_spawn_file_actions_destroy(&mut fa);
-            libc::posix_spawnattr_destroy(&mut at);
-            rc
         };
-        drop(read);
-        drop(high);
-        if rc != 0 {
-            return Err(std::io::Error::from_raw_os_error(rc));
-        }
         guards().push(pid);
         let mut g = Guard {
             pid,
             pipe: Some(write),
             sent: None,
+            _parent: release,
         };
         let cg = cgroup.map(|p| p.display().to_string()).unwrap_or_default();
         g.send(&format!("init {pgid} {start} {me} {my_start} {cg}\n"));
@@ -187,8 +168,32 @@ impl Guard {
         }
     }
 
-    /// The tree is gone: tell the guard to exit, and wait (up to a second) until it has.
+    /// The tree is gone: end the guard, and wait (up to a second) until it has.
+    ///
+    /// The guard acts only when its deadline passes or its pipe reaches end-of-file; until
+    /// then it has done nothing and prints nothing. So while no deadline was sent, or the
+    /// one sent is more than [`KILL_MARGIN`] away, it is SIGKILLed and reaped at once — it
+    /// may still be starting (an exec of this whole binary), which `done` would have to
+    /// wait for. Nearer the deadline it is told `done` and waited for, so a guard that has
+    /// just fired finishes its kill and its message.
     pub fn dismiss(mut self) {
+        let idle = match self.sent {
+            None | Some(None) => true,
+            Some(Some(ns)) => boottime_ns().saturating_add(KILL_MARGIN.as_nanos() as u64) < ns,
+        };
+        if idle {
+            let mut g = guards();
+            // Unreaped, so the pid is still this guard's.
+            if g.contains(&self.pid) {
+                // SAFETY: kill(2) and waitpid(2) of our own unreaped child.
+                unsafe {
+                    libc::kill(self.pid, libc::SIGKILL);
+                    libc::waitpid(self.pid, std::ptr::null_mut(), 0);
+                }
+                g.retain(|&p| p != self.pid);
+            }
+            return;
+        }
         self.send("done\n");
         self.pipe = None;
         // Sleep until it exits (a pidfd turns readable then), at most a second.
@@ -237,6 +242,67 @@ impl Guard {
             let _ = p.write_all(line.as_bytes());
         }
     }
+}
+
+/// `posix_spawn` of `/proc/self/exe` as a guard: `read` (the pipe) as its stdin, /dev/null
+/// as its stdout, the descriptors `high` as 3, 4, ..., in a process group of its own, born
+/// with the signals it ignores blocked.
+fn spawn_guard_process(read: File, high: Vec<File>) -> std::io::Result<libc::pid_t> {
+    let argv0 = CString::new("toozctl").expect("no NUL");
+    let argv1 = CString::new(ENTRY).expect("no NUL");
+    let argv = [argv0.as_ptr(), argv1.as_ptr(), std::ptr::null()];
+    let path = CString::new("/proc/self/exe").expect("no NUL");
+    let null = CString::new("/dev/null").expect("no NUL");
+    let mut pid: libc::pid_t = 0;
+    // SAFETY: the attribute and action objects are initialised before use and destroyed
+    // after; every pointer given to posix_spawn lives until it returns.
+    let rc = unsafe {
+        let mut fa: libc::posix_spawn_file_actions_t = std::mem::zeroed();
+        let mut at: libc::posix_spawnattr_t = std::mem::zeroed();
+        libc::posix_spawn_file_actions_init(&mut fa);
+        libc::posix_spawnattr_init(&mut at);
+        libc::posix_spawn_file_actions_adddup2(&mut fa, read.as_raw_fd(), 0);
+        libc::posix_spawn_file_actions_addopen(&mut fa, 1, null.as_ptr(), libc::O_WRONLY, 0);
+        for (i, f) in high.iter().enumerate() {
+            libc::posix_spawn_file_actions_adddup2(
+                &mut fa,
+                f.as_raw_fd(),
+                FIRST_KEPT_FD + i as RawFd,
+            );
+        }
+        // Born with the signals it will ignore blocked, so none kills it before it
+        // ignores them; every other handler is reset to the default by exec.
+        let mut mask: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut mask);
+        for s in IGNORED {
+            libc::sigaddset(&mut mask, s);
+        }
+        libc::posix_spawnattr_setsigmask(&mut at, &mask);
+        // A process group of its own: a SIGKILL to toozctl's group (`kill -9 %1`) must
+        // not take the guard with it, and COMMAND's group gets what the terminal sends.
+        libc::posix_spawnattr_setpgroup(&mut at, 0);
+        libc::posix_spawnattr_setflags(
+            &mut at,
+            (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETPGROUP) as _,
+        );
+        let rc = libc::posix_spawn(
+            &mut pid,
+            path.as_ptr(),
+            &fa,
+            &at,
+            argv.as_ptr() as *const *mut libc::c_char,
+            environ,
+        );
+        libc::posix_spawn_file_actions_destroy(&mut fa);
+        libc::posix_spawnattr_destroy(&mut at);
+        rc
+    };
+    drop(read);
+    drop(high);
+    if rc != 0 {
+        return Err(std::io::Error::from_raw_os_error(rc));
+    }
+    Ok(pid)
 }
 
 // ---------------------------------------------------------------- the guard itself

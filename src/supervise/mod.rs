@@ -54,6 +54,7 @@ mod child;
 pub mod guard;
 mod procs;
 pub mod sd_notify;
+mod spawn;
 mod tty;
 
 pub use child::{Child, Event, SpawnError};

@@ -48,16 +48,65 @@ pub fn stat(pid: i32) -> Option<Proc> {
 }
 
 /// Every process on the machine (those that vanish while reading are skipped).
+///
+/// Three system calls per process (`openat` relative to `/proc`, one `read` into a buffer
+/// on the stack, `close`), not the five of `fs::read_to_string` (which also `statx`es and
+/// reads again to see the end): this runs at least once after every COMMAND.
 pub fn scan() -> Vec<Proc> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
+    // SAFETY: open(2) of a constant path; the descriptor is owned below.
+    let proc_fd = unsafe {
+        libc::open(
+            c"/proc".as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if proc_fd < 0 {
+        return Vec::new();
+    }
+    // SAFETY: a fresh descriptor, owned (and closed) here.
+    let proc_fd = unsafe { OwnedFd::from_raw_fd(proc_fd) };
+    let mut path = [0u8; 32];
+    let mut buf = [0u8; 1024];
     dir.filter_map(|e| {
         let e = e.ok()?;
         let name = e.file_name();
-        let pid: i32 = name.to_str()?.parse().ok()?;
-        let line = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        parse_stat(&line)
+        let digits = name.as_bytes();
+        if digits.is_empty() || digits.len() > 20 || !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        path[..digits.len()].copy_from_slice(digits);
+        path[digits.len()..digits.len() + 6].copy_from_slice(b"/stat\0");
+        // SAFETY: openat(2) relative to our /proc descriptor, of a NUL-terminated path in a
+        // buffer we own; the result is closed below.
+        let fd = unsafe {
+            libc::openat(
+                proc_fd.as_raw_fd(),
+                path.as_ptr().cast(),
+                libc::O_RDONLY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: read(2) into our buffer, then close(2) of the descriptor just opened.
+        let n = unsafe {
+            let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+            libc::close(fd);
+            n
+        };
+        if n <= 0 {
+            return None;
+        }
+        // A stat line longer than the buffer (a very long name) is read the slow way.
+        if n as usize == buf.len() {
+            return stat(std::str::from_utf8(digits).ok()?.parse().ok()?);
+        }
+        parse_stat(&String::from_utf8_lossy(&buf[..n as usize]))
     })
     .collect()
 }

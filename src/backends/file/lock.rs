@@ -312,10 +312,19 @@ fn record_holder(
         .read_to_string(&mut text)
         .map_err(|e| safefs::os_error("cannot read", &token_path, e))?;
     let token = next_token(&text, &token_path)?;
+    // Written in place: the new number is never shorter than the old one, so the file is
+    // cut only when it held more than the number and a newline (leading zeros, spaces).
+    // Not fsynced (as before): the page cache keeps it through any process's death, which
+    // is what two live holders need to get different tokens. A power loss can take back
+    // the increments of the last seconds (see docs/file-backend.md); an fsync here would
+    // cost a journal commit per acquisition.
     let new = format!("{token}\n");
     token_file
-        .set_len(0)
-        .and_then(|_| token_file.write_all_at(new.as_bytes(), 0))
+        .write_all_at(new.as_bytes(), 0)
+        .and_then(|_| match text.len() > new.len() {
+            true => token_file.set_len(new.len() as u64),
+            false => Ok(()),
+        })
         .map_err(|e| safefs::os_error("cannot write", &token_path, e))?;
     let record = Record::write(&holders, token, &c.identity.holder(Some(mode), Some(token)))?;
     let _ = ofd::unlock(&token_file);
@@ -330,23 +339,30 @@ struct Record {
 }
 
 impl Record {
+    /// Called under the token file's lock, which every writer that removes stale records
+    /// holds too: so the record is created under its real name and locked at once, with no
+    /// temporary name and rename. A reader that looks in between sees an unlocked empty file
+    /// or a locked partial one, and skips both (readers never remove).
     fn write(dir: &Dir, token: u64, holder: &Holder) -> Result<Record> {
-        let tmp = format!(".tmp-{}-{token}", std::process::id());
         let name = format!("{token}.json");
-        dir.remove(&tmp)?;
-        let file = dir.create_new(&tmp, 0o644)?;
-        // Locked before it has its real name, so no reader ever sees it unlocked.
-        ofd::try_lock(&file, Kind::Write)
-            .map_err(|e| safefs::os_error("cannot lock", &dir.shown(&tmp), e))?;
+        let file = match dir.create_new(&name, 0o644) {
+            Ok(f) => f,
+            // A stale record with our (new) token: a counter set back by hand.
+            Err(_) => {
+                dir.remove(&name)?;
+                dir.create_new(&name, 0o644)?
+            }
+        };
+        let shown = || dir.shown(&name);
+        if let Err(e) = ofd::try_lock(&file, Kind::Write) {
+            let _ = dir.remove(&name);
+            return Err(safefs::os_error("cannot lock", &shown(), e));
+        }
         let json = serde_json::to_vec(holder)
             .map_err(|e| Error::Internal(format!("holder record: {e}")))?;
         if let Err(e) = file.write_all_at(&json, 0) {
-            let _ = dir.remove(&tmp);
-            return Err(safefs::os_error("cannot write", &dir.shown(&tmp), e));
-        }
-        if let Err(e) = dir.rename(&tmp, dir, &name) {
-            let _ = dir.remove(&tmp);
-            return Err(e);
+            let _ = dir.remove(&name);
+            return Err(safefs::os_error("cannot write", &shown(), e));
         }
         Ok(Record {
             dir: dir.clone(),
@@ -425,14 +441,50 @@ pub(super) fn foreign_holder(pid: i32) -> Holder {
 /// How often a held lock's file is checked when inotify is not available.
 const FILE_CHECK: Duration = Duration::from_secs(1);
 
+/// For how long a new hold is watched by looking (every [`EARLY_CHECK`]) before an inotify
+/// instance is made. Closing an inotify instance that had watches costs the kernel an SRCU
+/// grace period — several milliseconds, more on a busy machine, paid by the closing process
+/// even at exit — which would double the time of a short `lock NAME -- COMMAND`. A COMMAND
+/// that runs longer than this gets the inotify watch; one that ends sooner never pays it.
+const EARLY: Duration = Duration::from_millis(500);
+const EARLY_CHECK: Duration = Duration::from_millis(5);
+
+/// What became of the held lock file: `None` while the path still names our inode.
+fn lock_file_fate(dir: &Dir, name: &str, ours: &File) -> Option<&'static str> {
+    match dir.stat(name) {
+        Ok(Some(s)) if Some((s.dev, s.ino)) == safefs::identity(ours).ok() => None,
+        Ok(Some(_)) => Some("the lock file was replaced"),
+        Ok(None) => Some("the lock file was deleted"),
+        Err(_) => None,
+    }
+}
+
 /// The kernel never takes a file lock away, but someone can delete or replace the lock
 /// file: a tooz client would then lock the new file while we hold the old one. Watch the
 /// file (its link count drops: IN_ATTRIB; IN_DELETE_SELF, IN_MOVE_SELF) and its directory
 /// (entries removed, renamed or created), check at each event that the path still names
-/// our inode, and publish the loss at once when it does not.
+/// our inode, and publish the loss at once when it does not. For the first [`EARLY`] of
+/// the hold the check runs every [`EARLY_CHECK`] instead (see there why).
 async fn watch_lock_file(dir: Dir, name: String, ours: Option<File>, tx: watch::Sender<Health>) {
     use inotify::WatchMask as M;
     let Some(ours) = ours else { return };
+    let lost = |why: &str| {
+        let _ = tx.send(Health::Lost(format!(
+            "{why} ({}): others can now take the lock",
+            safefs::short(&dir.shown(&name).to_string_lossy())
+        )));
+    };
+    let early_until = tokio::time::Instant::now() + EARLY;
+    loop {
+        if let Some(why) = lock_file_fate(&dir, &name, &ours) {
+            lost(why);
+            std::future::pending::<()>().await;
+        }
+        if tokio::time::Instant::now() >= early_until {
+            break;
+        }
+        tokio::time::sleep(EARLY_CHECK).await;
+    }
     let file_path = std::path::PathBuf::from(format!(
         "/proc/self/fd/{}",
         std::os::fd::AsRawFd::as_raw_fd(&ours)
@@ -450,24 +502,12 @@ async fn watch_lock_file(dir: Dir, name: String, ours: Option<File>, tx: watch::
     .with_poll(FILE_CHECK);
     // Checked once after the watches are in place, so no change in between is missed.
     loop {
-        let why = match dir.stat(&name) {
-            Ok(Some(s)) if Some((s.dev, s.ino)) == safefs::identity(&ours).ok() => {
-                wake.next().await;
-                continue;
-            }
-            Ok(Some(_)) => "the lock file was replaced",
-            Ok(None) => "the lock file was deleted",
-            Err(_) => {
-                wake.next().await;
-                continue;
-            }
-        };
-        let _ = tx.send(Health::Lost(format!(
-            "{why} ({}): others can now take the lock",
-            safefs::short(&dir.shown(&name).to_string_lossy())
-        )));
-        // Keep the sender until released, so the loss is not mistaken for a closed channel.
-        std::future::pending::<()>().await;
+        if let Some(why) = lock_file_fate(&dir, &name, &ours) {
+            lost(why);
+            // Keep the sender until released, so the loss is not mistaken for a closed channel.
+            std::future::pending::<()>().await;
+        }
+        wake.next().await;
     }
 }
 

@@ -211,20 +211,35 @@ pub(super) async fn list(inner: &Inner) -> Result<Vec<GroupInfo>> {
         .await?;
     names.sort();
     let mut out = Vec::with_capacity(names.len());
-    for name in names {
-        let count = match members(inner, &name).await {
-            Ok(m) => m.len(),
-            Err(Error::NotFound(_)) => 0,
-            Err(e) => return Err(e),
-        };
-        let leader = leader(inner, &name)
-            .await?
-            .map(|h| h.member_id.unwrap_or_else(|| "(a tooz member)".into()));
-        out.push(GroupInfo {
-            name,
-            members: count,
-            leader,
-        });
+    // A window of groups at a time, their reads concurrent on the multiplexed connection
+    // (so pipelined), not several round trips per group one after the other.
+    for chunk in names.chunks(crate::backends::WINDOW) {
+        let counts: Vec<Result<Vec<Member>>> = crate::backends::concurrently(
+            chunk
+                .iter()
+                .map(|n| Box::pin(members(inner, n)) as crate::backends::Pending<'_, _>)
+                .collect(),
+        )
+        .await;
+        let leaders: Vec<Result<Option<Holder>>> = crate::backends::concurrently(
+            chunk
+                .iter()
+                .map(|n| Box::pin(leader(inner, n)) as crate::backends::Pending<'_, _>)
+                .collect(),
+        )
+        .await;
+        for ((name, count), leader) in chunk.iter().zip(counts).zip(leaders) {
+            let count = match count {
+                Ok(m) => m.len(),
+                Err(Error::NotFound(_)) => 0,
+                Err(e) => return Err(e),
+            };
+            out.push(GroupInfo {
+                name: name.clone(),
+                members: count,
+                leader: leader?.map(|h| h.member_id.unwrap_or_else(|| "(a tooz member)".into())),
+            });
+        }
     }
     Ok(out)
 }

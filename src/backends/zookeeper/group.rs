@@ -85,6 +85,88 @@ async fn member_names(c: &ZkCoordinator, group: &str) -> Result<Vec<String>> {
     }
 }
 
+/// One `multiRead` request per [`crate::backends::WINDOW`] paths (ZooKeeper 3.6+), all
+/// sent before the first answer is awaited: 10 000 reads in 20 requests, and far less work
+/// for the server than 10 000 single requests. `None` when the server refuses multiRead
+/// (before 3.6): the caller then pipelines single reads.
+async fn multi_read(
+    client: &zk::Client,
+    paths: &[String],
+    children: bool,
+) -> Result<Option<Vec<zk::MultiReadResult>>> {
+    let mut pending = Vec::new();
+    for chunk in paths.chunks(crate::backends::WINDOW) {
+        let mut reader = client.new_multi_reader();
+        for p in chunk {
+            let added = if children {
+                reader.add_get_children(p)
+            } else {
+                reader.add_get_data(p)
+            };
+            added.map_err(|e| zk_error(&format!("reading {p}"), e))?;
+        }
+        pending.push(reader.commit());
+    }
+    let mut out = Vec::with_capacity(paths.len());
+    for answer in pending {
+        match answer.await {
+            Ok(results) => out.extend(results),
+            Err(zk::Error::Unimplemented) => return Ok(None),
+            Err(e) => return Err(zk_error("reading a group", e)),
+        }
+    }
+    Ok(Some(out))
+}
+
+/// `group list` with [`multi_read`]: every group's children, then every leader directory's.
+async fn list_by_multi_read(
+    c: &ZkCoordinator,
+    client: &zk::Client,
+    names: &[String],
+) -> Result<Option<Vec<GroupInfo>>> {
+    let dirs: Vec<String> = names
+        .iter()
+        .map(|n| c.group_dir(n))
+        .collect::<Result<_>>()?;
+    let Some(listings) = multi_read(client, &dirs, true).await? else {
+        return Ok(None);
+    };
+    let leader_dirs: Vec<String> = dirs.iter().map(|d| format!("{d}/{LEADER}")).collect();
+    let Some(leaders) = multi_read(client, &leader_dirs, true).await? else {
+        return Ok(None);
+    };
+    let mut out = Vec::new();
+    for (((name, listing), leader_dir), leader) in
+        names.iter().zip(listings).zip(&leader_dirs).zip(leaders)
+    {
+        let members = match listing {
+            zk::MultiReadResult::Children { children } => {
+                children.iter().filter(|m| *m != LEADER).count()
+            }
+            zk::MultiReadResult::Error {
+                err: zk::Error::NoNode,
+            } => continue,
+            zk::MultiReadResult::Error { err } => {
+                return Err(zk_error(&format!("listing group '{name}'"), err))
+            }
+            _ => continue,
+        };
+        let leader = match leader {
+            zk::MultiReadResult::Children { children } if !children.is_empty() => {
+                leader_in(c, leader_dir, &children).await.ok().flatten()
+            }
+            _ => None,
+        };
+        out.push(GroupInfo {
+            name: name.clone(),
+            members,
+            leader: leader.and_then(|h| h.member_id),
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Some(out))
+}
+
 pub(super) async fn list(c: &ZkCoordinator) -> Result<Vec<GroupInfo>> {
     let client = c.client()?;
     let names = match client.list_children(&c.root).await {
@@ -92,23 +174,40 @@ pub(super) async fn list(c: &ZkCoordinator) -> Result<Vec<GroupInfo>> {
         Err(zk::Error::NoNode) => return Ok(Vec::new()),
         Err(e) => return Err(zk_error(&format!("listing {}", c.root), e)),
     };
+    let names: Vec<String> = names.into_iter().filter(|n| n != "locks").collect();
+    if let Some(out) = list_by_multi_read(c, &client, &names).await? {
+        return Ok(out);
+    }
     let mut out = Vec::new();
-    for name in names.into_iter().filter(|n| n != "locks") {
-        let members = match member_names(c, &name).await {
-            Ok(m) => m.len(),
-            Err(Error::NotFound(_)) => continue,
-            Err(e) => return Err(e),
-        };
-        let leader = leader(c, &name)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|h| h.member_id);
-        out.push(GroupInfo {
-            name,
-            members,
-            leader,
-        });
+    // A window of groups at a time: their member listings and leaders read concurrently,
+    // not two round trips per group one after the other.
+    for chunk in names.chunks(crate::backends::WINDOW) {
+        let counts: Vec<Result<Vec<String>>> = crate::backends::concurrently(
+            chunk
+                .iter()
+                .map(|n| Box::pin(member_names(c, n)) as crate::backends::Pending<'_, _>)
+                .collect(),
+        )
+        .await;
+        let leaders: Vec<Result<Option<Holder>>> = crate::backends::concurrently(
+            chunk
+                .iter()
+                .map(|n| Box::pin(leader(c, n)) as crate::backends::Pending<'_, _>)
+                .collect(),
+        )
+        .await;
+        for ((name, members), leader) in chunk.iter().zip(counts).zip(leaders) {
+            let members = match members {
+                Ok(m) => m.len(),
+                Err(Error::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            out.push(GroupInfo {
+                name: name.clone(),
+                members,
+                leader: leader.ok().flatten().and_then(|h| h.member_id),
+            });
+        }
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
@@ -117,28 +216,59 @@ pub(super) async fn list(c: &ZkCoordinator) -> Result<Vec<GroupInfo>> {
 pub(super) async fn members(c: &ZkCoordinator, group: &str) -> Result<Vec<Member>> {
     let dir = c.group_dir(group)?;
     let client = c.client()?;
-    let leader = leader(c, group).await?.and_then(|h| h.member_id);
-    let mut out = Vec::new();
-    for m in member_names(c, group).await? {
-        let data = match client.get_data(&format!("{dir}/{m}")).await {
-            Ok((d, _)) => d,
-            Err(zk::Error::NoNode) => continue,
-            Err(e) => return Err(zk_error(&format!("reading member '{m}'"), e)),
-        };
-        // tooz reads empty data as None; anything unreadable is shown as no capabilities.
-        let capabilities = if data.is_empty() {
-            Capabilities::default()
-        } else {
-            Capabilities::from_msgpack(&data).unwrap_or_default()
-        };
-        let is_leader = leader.as_deref() == Some(m.as_str());
-        out.push(Member {
-            member_id: m,
-            capabilities,
-            leader: is_leader,
-        });
+    let (leader, names) = tokio::join!(leader(c, group), member_names(c, group));
+    let leader = leader?.and_then(|h| h.member_id);
+    let names = names?;
+    let mut out = Vec::with_capacity(names.len());
+    let paths: Vec<String> = names.iter().map(|m| format!("{dir}/{m}")).collect();
+    if let Some(results) = multi_read(&client, &paths, false).await? {
+        for (m, r) in names.iter().zip(results) {
+            let data = match r {
+                zk::MultiReadResult::Data { data, .. } => data,
+                zk::MultiReadResult::Error {
+                    err: zk::Error::NoNode,
+                } => continue,
+                zk::MultiReadResult::Error { err } => {
+                    return Err(zk_error(&format!("reading member '{m}'"), err))
+                }
+                _ => continue,
+            };
+            out.push(member(m, data, leader.as_deref()));
+        }
+        return Ok(out);
+    }
+    // Pipelined: each read is sent when made and answers come in order, so a window of
+    // them costs about one round trip, not one per member.
+    for chunk in names.chunks(crate::backends::WINDOW) {
+        let reads: Vec<_> = chunk
+            .iter()
+            .map(|m| client.get_data(&format!("{dir}/{m}")))
+            .collect();
+        for (m, read) in chunk.iter().zip(reads) {
+            let data = match read.await {
+                Ok((d, _)) => d,
+                Err(zk::Error::NoNode) => continue,
+                Err(e) => return Err(zk_error(&format!("reading member '{m}'"), e)),
+            };
+            out.push(member(m, data, leader.as_deref()));
+        }
     }
     Ok(out)
+}
+
+/// A member from its node's data: tooz reads empty data as None; anything unreadable is
+/// shown as no capabilities.
+fn member(id: &str, data: Vec<u8>, leader: Option<&str>) -> Member {
+    let capabilities = if data.is_empty() {
+        Capabilities::default()
+    } else {
+        Capabilities::from_msgpack(&data).unwrap_or_default()
+    };
+    Member {
+        leader: leader == Some(id),
+        member_id: id.to_string(),
+        capabilities,
+    }
 }
 
 fn validate_member(member: &str) -> Result<()> {

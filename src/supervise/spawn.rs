@@ -1,0 +1,206 @@
+//! Starting COMMAND directly inside its cgroup: `clone3(CLONE_INTO_CGROUP | CLONE_PIDFD)`
+//! (Linux 5.7), then `execve` in the child.
+//!
+//! Moving a process into a cgroup after it exists (writing to `cgroup.procs`, as the
+//! `pre_exec` of `std::process::Command` would) takes the kernel's cgroup threadgroup lock
+//! for writing, which waits for an RCU grace period: 5 to 15 ms per COMMAND on a busy
+//! machine, more than everything else `toozctl lock NAME -- true` does. A child born in
+//! the cgroup takes that lock only for reading. Where `clone3` or `CLONE_INTO_CGROUP` is
+//! refused (older kernels, seccomp filters, no permission), the caller falls back to
+//! `std::process::Command` and the write to `cgroup.procs`, as before.
+//!
+//! Between `clone3` and `execve` the child runs only async-signal-safe calls (it is a copy
+//! of a multi-threaded process): everything it needs (paths, argv, envp) is prepared
+//! before. The program is looked up in `PATH` here, as `execvp` would: a name with a `/`
+//! is used as it is; else the first `PATH` entry where it is an executable regular file.
+//! An exec that fails sends its errno back over a close-on-exec pipe (as std does), so a
+//! missing program is still exit 127 and a non-executable one 126.
+
+use std::ffi::{CString, OsStr, OsString};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
+
+const CLONE_PIDFD: u64 = 0x1000;
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// `struct clone_args` of linux/sched.h (version 2, with `cgroup`).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// A COMMAND started by [`spawn_into`]: its pid and a pidfd (readable once it exited).
+pub struct Spawned {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+}
+
+/// Why [`spawn_into`] did not start COMMAND.
+pub enum Failed {
+    /// This way of spawning is not available here: use another (nothing was started).
+    Unsupported,
+    /// COMMAND itself could not be run (not found, not executable): report it.
+    Exec(io::Error),
+}
+
+fn cstring(s: &OsStr) -> io::Result<CString> {
+    CString::new(s.as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+}
+
+/// Where `execvp` would find `program`, with the error it would give when nowhere.
+fn resolve(program: &OsStr) -> io::Result<PathBuf> {
+    if program.as_bytes().contains(&b'/') {
+        return Ok(PathBuf::from(program));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    let mut denied = false;
+    for dir in std::env::split_paths(&path) {
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
+        let candidate = dir.join(program);
+        let Ok(c) = cstring(candidate.as_os_str()) else {
+            continue;
+        };
+        // SAFETY: access(2) with a NUL-terminated path we own.
+        if unsafe { libc::access(c.as_ptr(), libc::X_OK) } == 0 {
+            if candidate.metadata().is_ok_and(|m| m.is_file()) {
+                return Ok(candidate);
+            }
+        } else if io::Error::last_os_error().raw_os_error() == Some(libc::EACCES) {
+            denied = true;
+        }
+    }
+    Err(if denied {
+        io::Error::from_raw_os_error(libc::EACCES)
+    } else {
+        io::Error::from_raw_os_error(libc::ENOENT)
+    })
+}
+
+/// Start `command` with `env` added to ours, in a new process group, inside the cgroup
+/// whose directory is `cgroup_dir`; with `tty`, the child takes that terminal for its group
+/// (see `tty::take_in_child`).
+pub fn spawn_into(
+    command: &[OsString],
+    env: &[(String, String)],
+    cgroup_dir: RawFd,
+    tty: Option<i32>,
+) -> Result<Spawned, Failed> {
+    let (program, _) = command
+        .split_first()
+        .ok_or_else(|| Failed::Exec(io::Error::from(io::ErrorKind::InvalidInput)))?;
+    let path = resolve(program).map_err(Failed::Exec)?;
+    let path = cstring(path.as_os_str()).map_err(Failed::Exec)?;
+    let argv: Vec<CString> = command
+        .iter()
+        .map(|a| cstring(a))
+        .collect::<io::Result<_>>()
+        .map_err(Failed::Exec)?;
+    let mut envs: Vec<CString> = Vec::new();
+    for (k, v) in std::env::vars_os() {
+        if env.iter().any(|(ek, _)| OsStr::new(ek) == k) {
+            continue;
+        }
+        let mut kv = k.into_vec();
+        kv.push(b'=');
+        kv.extend_from_slice(v.as_bytes());
+        if let Ok(c) = CString::new(kv) {
+            envs.push(c);
+        }
+    }
+    for (k, v) in env {
+        envs.push(cstring(OsStr::new(&format!("{k}={v}"))).map_err(Failed::Exec)?);
+    }
+    let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_p.push(std::ptr::null());
+    let mut envp: Vec<*const libc::c_char> = envs.iter().map(|e| e.as_ptr()).collect();
+    envp.push(std::ptr::null());
+
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two descriptors into the array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(Failed::Unsupported);
+    }
+    // SAFETY: both were just created and are owned here.
+    let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let mut pidfd: RawFd = -1;
+    let mut args = CloneArgs {
+        flags: CLONE_PIDFD | CLONE_INTO_CGROUP,
+        pidfd: &mut pidfd as *mut RawFd as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: cgroup_dir as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: clone3(2) without CLONE_VM: the child gets a copy of our memory and runs
+    // only the async-signal-safe calls below, on data prepared above, then execs or exits.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if pid < 0 {
+        return Err(Failed::Unsupported);
+    }
+    if pid == 0 {
+        // The child.
+        // SAFETY: async-signal-safe calls only; `_exit` never returns.
+        unsafe {
+            libc::setpgid(0, 0);
+            if let Some(fd) = tty {
+                super::tty::take_in_child(fd);
+            }
+            let mut empty: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut empty);
+            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            // The Rust runtime ignores SIGPIPE; COMMAND gets the default, as with std.
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            libc::execve(path.as_ptr(), argv_p.as_ptr(), envp.as_ptr());
+            let errno = *libc::__errno_location();
+            let bytes = errno.to_ne_bytes();
+            libc::write(wr.as_raw_fd(), bytes.as_ptr().cast(), bytes.len());
+            libc::_exit(127);
+        }
+    }
+    drop(wr);
+    // SAFETY: CLONE_PIDFD stored a fresh descriptor, owned here.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    let mut buf = [0u8; 4];
+    let n = loop {
+        // SAFETY: read(2) into our buffer.
+        let n = unsafe { libc::read(rd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+            continue;
+        }
+        break n;
+    };
+    if n == 4 {
+        // The exec failed: the child exits at once; reap it.
+        // SAFETY: waitpid(2) of our own child.
+        unsafe { libc::waitpid(pid as i32, std::ptr::null_mut(), 0) };
+        return Err(Failed::Exec(io::Error::from_raw_os_error(
+            i32::from_ne_bytes(buf),
+        )));
+    }
+    Ok(Spawned {
+        pid: pid as i32,
+        pidfd,
+    })
+}

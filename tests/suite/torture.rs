@@ -442,7 +442,8 @@ struct Injected {
     target: Option<u32>,
     note: String,
     /// For a delete: the fencing token of whoever held the lock just before, read with
-    /// `toozctl locks`. That holder, and only it, had its lock removed from under it.
+    /// `toozctl locks`. That holder had its lock removed from under it — or, when the lock
+    /// changed hands between the read and the delete, the one that acquired before `until`.
     holder_token: Option<u64>,
     /// For a restart of a Redis server without persistence: every token below this was
     /// handed out by the server that lost its data. Redis tokens are seeded from the
@@ -982,7 +983,10 @@ fn check(cfg: &Config, state: &State, survivors: &[u32]) -> Report {
                 // CHILD's start.
                 let deleted = s.faults.iter().find(|f| {
                     let hit_a = match f.fault {
-                        Fault::Delete => f.at >= a.start || f.holder_token == Some(a.token),
+                        // The injector reads the holder, then deletes: not one atomic step. A
+                        // holder that acquired before the delete finished (`until`) may be the
+                        // one whose key it removed, though the read named its predecessor.
+                        Fault::Delete => f.until >= a.start || f.holder_token == Some(a.token),
                         _ => f.lost_below.is_some_and(|b| a.token < b),
                     };
                     hit_a && f.at <= a_end && f.at <= r.start

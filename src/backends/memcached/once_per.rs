@@ -1,0 +1,87 @@
+//! `lock --once-per` on memcached: the record of the last success of lock `<name>` is the
+//! JSON `SuccessRecord` in `_TOOZCTL_LAST_<name>` (flags 0, no expiry), written only while
+//! the lock is held; reading it never writes.
+//!
+//! Its times are on the server's clock, `stats time`, which counts **whole seconds**: a
+//! run's start is stamped to the second, and its age is measured to within about a second
+//! (both readings come from the same server clock, so machines with skewed clocks still
+//! agree). Like every item on a memcached, the record is lost when the server restarts,
+//! and without `-M` it can be evicted: the job may then run again within its period.
+
+use std::time::Duration;
+
+use super::lock::{get, store};
+use super::{Inner, LAST_PREFIX};
+use crate::coordination::{LastSuccess, Result, RunStart, SuccessRecord};
+
+const CLOCK: &str = "memcached stats time (whole seconds)";
+
+fn key(name: &str) -> String {
+    format!("{LAST_PREFIX}{name}")
+}
+
+async fn read(inner: &Inner, name: &str, now_ms: u64) -> Result<Option<LastSuccess>> {
+    let m = inner
+        .meta("reading the last success", get(&key(name), "v"))
+        .await?;
+    Ok(m.value
+        .filter(|_| m.code == "VA")
+        .and_then(|b| SuccessRecord::parse(&b))
+        .map(|record| LastSuccess {
+            name: name.to_string(),
+            age: Some(Duration::from_millis(
+                now_ms.saturating_sub(record.started_ms),
+            )),
+            record,
+        }))
+}
+
+pub(super) async fn begin(inner: &Inner, name: &str) -> Result<RunStart> {
+    let now = inner.server_time().await? * 1000;
+    Ok(RunStart {
+        last: read(inner, name, now).await?,
+        started_ms: now,
+        lease: None,
+    })
+}
+
+pub(super) async fn end(inner: &Inner, name: &str, run: RunStart, succeeded: bool) -> Result<()> {
+    if !succeeded {
+        return Ok(());
+    }
+    let finished = inner.server_time().await? * 1000;
+    let record = SuccessRecord::new(&inner.identity, name, run.started_ms, finished, CLOCK);
+    let m = inner
+        .meta(
+            "recording the success",
+            store(&key(name), &record.to_json(), 0, 0, 'S', None),
+        )
+        .await?;
+    if m.code == "HD" {
+        Ok(())
+    } else {
+        Err(crate::coordination::Error::Unavailable(format!(
+            "recording the success of '{name}' on {}: the server answered {} (out of memory with -M?)",
+            inner.url, m.code
+        )))
+    }
+}
+
+pub(super) async fn list(inner: &Inner) -> Result<Vec<LastSuccess>> {
+    let names: Vec<String> = super::lock::all_keys(inner)
+        .await?
+        .into_iter()
+        .filter_map(|k| k.strip_prefix(LAST_PREFIX).map(str::to_string))
+        .collect();
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = inner.server_time().await? * 1000;
+    let mut out = Vec::new();
+    for name in names {
+        if let Some(l) = read(inner, &name, now).await? {
+            out.push(l);
+        }
+    }
+    Ok(out)
+}

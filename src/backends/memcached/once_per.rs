@@ -10,8 +10,9 @@
 
 use std::time::Duration;
 
+use super::client::Meta;
 use super::lock::{get, store};
-use super::{Inner, LAST_PREFIX};
+use super::{Inner, FENCE_PREFIX, LAST_PREFIX};
 use crate::coordination::{LastSuccess, Result, RunStart, SuccessRecord};
 
 const CLOCK: &str = "memcached stats time (whole seconds)";
@@ -20,20 +21,23 @@ fn key(name: &str) -> String {
     format!("{LAST_PREFIX}{name}")
 }
 
+/// A record answered by `mg KEY v`, `now_ms - started_ms` old.
+fn parse(name: &str, m: &Meta, now_ms: u64) -> Option<LastSuccess> {
+    let record = SuccessRecord::parse(m.value.as_deref().filter(|_| m.code == "VA")?)?;
+    Some(LastSuccess {
+        name: name.to_string(),
+        age: Some(Duration::from_millis(
+            now_ms.saturating_sub(record.started_ms),
+        )),
+        record,
+    })
+}
+
 async fn read(inner: &Inner, name: &str, now_ms: u64) -> Result<Option<LastSuccess>> {
     let m = inner
         .meta("reading the last success", get(&key(name), "v"))
         .await?;
-    Ok(m.value
-        .filter(|_| m.code == "VA")
-        .and_then(|b| SuccessRecord::parse(&b))
-        .map(|record| LastSuccess {
-            name: name.to_string(),
-            age: Some(Duration::from_millis(
-                now_ms.saturating_sub(record.started_ms),
-            )),
-            record,
-        }))
+    Ok(parse(name, &m, now_ms))
 }
 
 pub(super) async fn begin(inner: &Inner, name: &str) -> Result<RunStart> {
@@ -67,20 +71,38 @@ pub(super) async fn end(inner: &Inner, name: &str, run: RunStart, succeeded: boo
     }
 }
 
+/// Every record. Names come from `lru_crawler metadump`, which skips an item another
+/// client is reading at that instant: a name is looked for under both its record key and
+/// its fencing counter (which every toozctl lock leaves), and each record is then read
+/// directly, so one busy key does not hide a record.
 pub(super) async fn list(inner: &Inner) -> Result<Vec<LastSuccess>> {
-    let names: Vec<String> = super::lock::all_keys(inner)
+    let mut names: Vec<String> = super::lock::all_keys(inner)
         .await?
         .into_iter()
-        .filter_map(|k| k.strip_prefix(LAST_PREFIX).map(str::to_string))
+        .filter_map(|k| {
+            k.strip_prefix(LAST_PREFIX)
+                .or_else(|| k.strip_prefix(FENCE_PREFIX))
+                .map(str::to_string)
+        })
         .collect();
+    names.sort();
+    names.dedup();
     if names.is_empty() {
         return Ok(Vec::new());
     }
     let now = inner.server_time().await? * 1000;
     let mut out = Vec::new();
-    for name in names {
-        if let Some(l) = read(inner, &name, now).await? {
-            out.push(l);
+    for chunk in names.chunks(100) {
+        let answers = inner
+            .metas(
+                "reading the last successes",
+                chunk.iter().map(|n| get(&key(n), "v")).collect(),
+            )
+            .await?;
+        for (name, m) in chunk.iter().zip(answers) {
+            if let Some(l) = parse(name, &m, now) {
+                out.push(l);
+            }
         }
     }
     Ok(out)

@@ -3,9 +3,11 @@
 //! the lock is held; reading it never writes.
 //!
 //! Its times are on the server's clock, `stats time`, which counts **whole seconds**: a
-//! run's start is stamped to the second, and its age is measured to within about a second
-//! (both readings come from the same server clock, so machines with skewed clocks still
-//! agree). Like every item on a memcached, the record is lost when the server restarts,
+//! run's start is stamped to the second, and its age is known only to within a second
+//! either way (both readings come from the same server clock, so machines with skewed
+//! clocks still agree). The age counted is the least it can be (the difference less one
+//! second), so a job never runs twice within its period; it may be skipped up to 2 s
+//! after the period has passed. Like every item on a memcached, the record is lost when the server restarts,
 //! and without `-M` it can be evicted: the job may then run again within its period.
 
 use std::time::Duration;
@@ -21,16 +23,21 @@ fn key(name: &str) -> String {
     format!("{LAST_PREFIX}{name}")
 }
 
-/// A record answered by `mg KEY v`, `now_ms - started_ms` old.
+/// A record answered by `mg KEY v`, with its least possible age (module doc).
 fn parse(name: &str, m: &Meta, now_ms: u64) -> Option<LastSuccess> {
     let record = SuccessRecord::parse(m.value.as_deref().filter(|_| m.code == "VA")?)?;
     Some(LastSuccess {
         name: name.to_string(),
-        age: Some(Duration::from_millis(
-            now_ms.saturating_sub(record.started_ms),
-        )),
+        age: Some(least_age(now_ms, record.started_ms)),
         record,
     })
+}
+
+/// Two whole-second readings `now_ms` and `started_ms` (ms of whole seconds) a difference
+/// of d seconds apart are more than d - 1 s apart in fact: the age counted, so that a run
+/// is never repeated within its period (it may be skipped up to 2 s past it).
+fn least_age(now_ms: u64, started_ms: u64) -> Duration {
+    Duration::from_millis(now_ms.saturating_sub(started_ms).saturating_sub(1000))
 }
 
 async fn read(inner: &Inner, name: &str, now_ms: u64) -> Result<Option<LastSuccess>> {
@@ -106,4 +113,17 @@ pub(super) async fn list(inner: &Inner) -> Result<Vec<LastSuccess>> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_least_possible_age_is_counted() {
+        // Started at 10.9 s (stamped 10), read at 12.0 s (reads 12): 1.1 s in fact.
+        assert_eq!(least_age(12_000, 10_000), Duration::from_secs(1));
+        assert_eq!(least_age(10_000, 10_000), Duration::ZERO);
+        assert_eq!(least_age(9_000, 10_000), Duration::ZERO);
+    }
 }

@@ -67,7 +67,8 @@ pub struct Args {
     /// the backend (checked and recorded under the lock); otherwise exit with the conflict
     /// status (-E) without running. Runs count from their start, failed runs do not count.
     /// Clock: Redis TIME; ZooKeeper a node's mtime (the leader's clock); etcd a lease of
-    /// DURATION (no clock in etcd); file backend this machine's clock
+    /// DURATION (no clock in etcd); memcached stats time (whole seconds); MySQL NOW(6) and
+    /// PostgreSQL clock_timestamp() (microseconds); file backend this machine's clock
     #[arg(long, value_parser = crate::cli::parse_period, value_name = "DURATION", conflicts_with_all = ["shared", "limit"])]
     pub once_per: Option<Duration>,
     /// Record COMMAND's words (up to 80 characters) in the holder record that other backend

@@ -20,7 +20,9 @@ use crate::output::Log;
 /// Which clock each backend measures `--once-per` with (for `--help` and messages).
 pub const CLOCKS: &str = "the backend's clock: Redis TIME; ZooKeeper the mtime of a node \
 written at the start (the leader's clock); etcd, which has no clock, a lease of DURATION \
-granted at the start (the leader counts it down); the file backend this machine's clock";
+granted at the start (the leader counts it down); memcached stats time (whole seconds); \
+MySQL NOW(6) and PostgreSQL clock_timestamp() (microseconds); the file backend this \
+machine's clock";
 
 /// The one-line reason a run is skipped: when and where the last success was.
 pub fn skipped(name: &str, last: &LastSuccess, period: Duration) -> String {

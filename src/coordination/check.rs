@@ -98,6 +98,19 @@ pub fn round_trip(rtt: Duration) -> Finding {
 /// The clock-skew finding: `server_ms` read at the middle of a round trip `rtt` that
 /// ended at `local_ms_after` on this machine (all ms since the Unix epoch).
 pub fn clock_skew(server_ms: u64, local_ms_after: u64, rtt: Duration, what: &str) -> Finding {
+    clock_skew_coarse(server_ms, local_ms_after, rtt, Duration::ZERO, what)
+}
+
+/// [`clock_skew`] for a server clock read only to within `resolution` (memcached's
+/// whole seconds): `server_ms` is the middle of the reading's span, and the bound allows
+/// for half of it.
+pub fn clock_skew_coarse(
+    server_ms: u64,
+    local_ms_after: u64,
+    rtt: Duration,
+    resolution: Duration,
+    what: &str,
+) -> Finding {
     let local_mid = local_ms_after as i128 - (rtt.as_millis() / 2) as i128;
     let skew = server_ms as i128 - local_mid;
     let value = format!(
@@ -106,7 +119,7 @@ pub fn clock_skew(server_ms: u64, local_ms_after: u64, rtt: Duration, what: &str
         skew.abs(),
         if skew >= 0 { "ahead of" } else { "behind" }
     );
-    let bound = (LARGE_SKEW.as_millis() + rtt.as_millis() / 2) as i128;
+    let bound = (LARGE_SKEW.as_millis() + rtt.as_millis() / 2 + resolution.as_millis() / 2) as i128;
     if skew.abs() > bound {
         Finding::warn(
             "clock skew",
@@ -131,5 +144,15 @@ mod tests {
         assert!(f.value.starts_with("+10000 ms"), "{}", f.value);
         assert!(clock_skew(0, 5_000, rtt, "x").value.starts_with('-'));
         assert_eq!(round_trip(Duration::from_secs(1)).level, Level::Warn);
+        // A whole-second clock read 1.4 s behind is within its resolution; 2.6 s is not.
+        let s = Duration::from_secs(2);
+        assert_eq!(
+            clock_skew_coarse(8_600, 10_005, rtt, s, "x").level,
+            Level::Ok
+        );
+        assert_eq!(
+            clock_skew_coarse(7_400, 10_005, rtt, s, "x").level,
+            Level::Warn
+        );
     }
 }

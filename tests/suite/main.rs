@@ -22,6 +22,7 @@ mod ipc;
 mod lock;
 mod locks;
 mod memcached;
+mod memcached_listing;
 mod mysql;
 mod postgres;
 mod redis;

@@ -927,17 +927,39 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Every key the server holds (`lru_crawler metadump all`).
+/// How long listing waits for the server's one LRU crawler, busy with another client's
+/// dump (`BUSY currently processing crawler request`).
+const CRAWLER_BUSY_WAIT: Duration = Duration::from_secs(10);
+
+/// Every key the server holds (`lru_crawler metadump all`). The server runs one dump at a
+/// time and answers `BUSY` meanwhile: another client listing (or our own previous dump
+/// still winding down) is waited for, retrying, rather than taken for a server that cannot
+/// list.
 pub(super) async fn all_keys(inner: &Inner) -> Result<Vec<String>> {
-    let lines = inner
-        .until_end("listing keys", Req::new("lru_crawler metadump all"))
-        .await
-        .map_err(|e| match e {
-            Error::Internal(m) => Error::Unsupported(format!(
-                "this memcached server does not list its keys (lru_crawler metadump: {m}), so locks cannot be listed"
-            )),
-            other => other,
-        })?;
+    let deadline = tokio::time::Instant::now() + CRAWLER_BUSY_WAIT;
+    let lines = loop {
+        match inner
+            .until_end("listing keys", Req::new("lru_crawler metadump all"))
+            .await
+        {
+            Ok(lines) => break lines,
+            Err(Error::Internal(m)) if m.contains("BUSY") => {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(Error::Unavailable(format!(
+                        "listing keys on {}: the server's LRU crawler stayed busy for {CRAWLER_BUSY_WAIT:?} (other clients listing)",
+                        inner.url
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(Error::Internal(m)) => {
+                return Err(Error::Unsupported(format!(
+                    "this memcached server does not list its keys (lru_crawler metadump: {m}), so locks cannot be listed"
+                )))
+            }
+            Err(e) => return Err(e),
+        }
+    };
     Ok(lines
         .iter()
         .filter_map(|l| l.strip_prefix("key="))
@@ -950,8 +972,11 @@ pub(super) async fn list(inner: &Inner) -> Result<Vec<LockInfo>> {
         .await?
         .into_iter()
         .filter_map(|k| {
+            // `metadump` skips an item another client is reading at that instant: a name
+            // is seen under any of its keys.
             k.strip_prefix(LOCK_PREFIX)
                 .or_else(|| k.strip_prefix(FENCE_PREFIX))
+                .or_else(|| k.strip_prefix(HOLDER_PREFIX))
                 .map(str::to_string)
         })
         .collect();

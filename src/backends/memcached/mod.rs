@@ -13,6 +13,7 @@
 //! | `_TOOZCTL_FENCE_<name>` | us | 0 | none | fencing counter (decimal), seeded from the clocks when missing |
 //! | `_TOOZCTL_HOLDER_<name>` | us | 0 | lease | our `Holder` JSON beside the lock (the leader lock's names the leader) |
 //! | `_TOOZCTL_SEM_<i>_<name>` | us | 0 | lease | `--limit N` slot `i` (0..N): the slot holder's `Holder` JSON |
+//! | `_TOOZCTL_LAST_<name>` | us | 0 | none | `lock --once-per`: the last success (`SuccessRecord` JSON, times from `stats time`, whole seconds), see `once_per` |
 //!
 //! Our keys start with `_TOOZCTL_`, which no tooz key does (tooz's start with `__TOOZ_LOCK_`
 //! or `_TOOZ_`), so no lock or group name can make one of ours collide with one of tooz's.
@@ -26,9 +27,11 @@
 //! groups and leaders, `watch` the event streams; `client` speaks the text protocol.
 //! Nothing here prints; a lost primitive is published as `Health`.
 
+mod check;
 mod client;
 mod group;
 mod lock;
+mod once_per;
 mod watch;
 
 use std::sync::{Arc, Mutex};
@@ -39,8 +42,8 @@ use async_trait::async_trait;
 use client::{Conn, Fault, Meta, Req, Tls};
 
 use crate::coordination::{
-    BackendUrl, Capabilities, Coordinator, Error, Events, GroupInfo, Held, Holder, Identity,
-    LockInfo, LockRequest, Member, Result, Wait, WatchTarget,
+    BackendUrl, Capabilities, Coordinator, Error, Events, Finding, GroupInfo, Held, Holder,
+    Identity, LastSuccess, LockInfo, LockRequest, Member, Result, RunStart, Wait, WatchTarget,
 };
 
 /// tooz's default for `timeout` and the three timeouts it defaults.
@@ -74,6 +77,7 @@ pub(crate) const MEMBER_PREFIX: &str = "_TOOZ_MEMBER_";
 pub(crate) const FENCE_PREFIX: &str = "_TOOZCTL_FENCE_";
 pub(crate) const HOLDER_PREFIX: &str = "_TOOZCTL_HOLDER_";
 pub(crate) const SEM_PREFIX: &str = "_TOOZCTL_SEM_";
+pub(crate) const LAST_PREFIX: &str = "_TOOZCTL_LAST_";
 
 /// What every part of the backend shares (keeper tasks keep an `Arc` of it).
 pub(crate) struct Inner {
@@ -582,6 +586,24 @@ impl Coordinator for MemcachedCoordinator {
             WatchTarget::Group(g) | WatchTarget::Leader(g) => validate_group(g)?,
         }
         watch::watch(&self.inner, target).await
+    }
+
+    async fn begin_run(&self, name: &str, _period: Duration) -> Result<RunStart> {
+        validate_lock(name)?;
+        once_per::begin(&self.inner, name).await
+    }
+
+    async fn end_run(&self, name: &str, run: RunStart, succeeded: bool) -> Result<()> {
+        validate_lock(name)?;
+        once_per::end(&self.inner, name, run, succeeded).await
+    }
+
+    async fn last_successes(&self) -> Result<Vec<LastSuccess>> {
+        once_per::list(&self.inner).await
+    }
+
+    async fn check(&self) -> Result<Vec<Finding>> {
+        check::check(&self.inner).await
     }
 
     /// Wait (a few seconds at most) for the clean-ups of cancelled or failed acquisitions,

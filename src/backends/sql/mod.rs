@@ -25,8 +25,13 @@
 //!   the lock, so tokens of one name strictly increase; a missing row (a new name, a table
 //!   dropped) is seeded from the server clock in microseconds, as on Redis. tooz ignores
 //!   the table.
+//! - **`lock --once-per` records** live beside it in `toozctl_once_per`, on the server's
+//!   clock in microseconds (see [`once_per`]); **`check`** findings both servers report
+//!   alike are in [`check`].
 
+mod check;
 pub mod mysql;
+mod once_per;
 pub mod pgsql;
 
 use std::os::fd::RawFd;

@@ -24,9 +24,14 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder};
 use tokio::sync::{watch, Mutex};
 
+use super::check as sql_check;
+use super::once_per::{last_success, run_start, started_us, RUNS};
 use super::{acquire, check_mode, new_socket, parse_holder, scrub, sockets, Session, Taken, TABLE};
+use crate::coordination::check::{self, Finding};
+use crate::coordination::once_per::local_ms;
 use crate::coordination::{
-    BackendUrl, Coordinator, Error, Held, Holder, Identity, LockInfo, LockRequest, Result, Scheme,
+    BackendUrl, Coordinator, Error, Held, Holder, Identity, LastSuccess, LockInfo, LockRequest,
+    Result, RunStart, Scheme, SuccessRecord,
 };
 
 /// MySQL's limit on the length of a user-level lock name, in characters.
@@ -297,6 +302,186 @@ impl Inner {
     }
 }
 
+/// The server's clock in µs since the Unix epoch (`NOW(6)`).
+const NOW_US: &str = "CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS UNSIGNED)";
+/// Which clock `--once-per` records are on.
+const CLOCK: &str = "mysql NOW(6)";
+
+impl Inner {
+    async fn server_us(&self) -> Result<u64> {
+        let q = format!("SELECT {NOW_US}");
+        let v: Option<u64> = self
+            .with_conn("reading the server's clock", move |c| {
+                Box::pin(async move { c.query_first(q).await })
+            })
+            .await?;
+        v.ok_or_else(|| Error::Internal(format!("{} reported no clock", self.url)))
+    }
+
+    /// Rows of `toozctl_once_per` (all, or `name`'s): (name, started_us, record); a
+    /// missing table has none.
+    async fn runs(&self, name: Option<&str>) -> Result<Vec<(String, u64, String)>> {
+        let name = name.map(str::to_string);
+        self.with_conn("reading the last success", move |c| {
+            Box::pin(async move {
+                let r = match name {
+                    Some(n) => {
+                        c.exec(
+                            format!("SELECT name, started_us, record FROM {RUNS} WHERE name = ?"),
+                            (n,),
+                        )
+                        .await
+                    }
+                    None => {
+                        c.query(format!("SELECT name, started_us, record FROM {RUNS}"))
+                            .await
+                    }
+                };
+                match r {
+                    Err(mysql_async::Error::Server(s)) if s.code == NO_SUCH_TABLE => Ok(Vec::new()),
+                    r => r,
+                }
+            })
+        })
+        .await
+    }
+
+    /// Write the last success of `name` (creating the table on first use).
+    async fn record_run(
+        &self,
+        name: &str,
+        started_us: u64,
+        finished_us: u64,
+        json: String,
+    ) -> Result<()> {
+        let name = name.to_string();
+        self.with_conn("recording the success", move |c| {
+            Box::pin(async move {
+                let upsert = format!(
+                    "INSERT INTO {RUNS} (name, started_us, finished_us, record) VALUES (?, ?, ?, ?) \
+                     ON DUPLICATE KEY UPDATE started_us = VALUES(started_us), \
+                     finished_us = VALUES(finished_us), record = VALUES(record)"
+                );
+                let params = (name, started_us, finished_us, json);
+                match c.exec_drop(&upsert, params.clone()).await {
+                    Err(mysql_async::Error::Server(s)) if s.code == NO_SUCH_TABLE => {
+                        c.query_drop(format!(
+                            "CREATE TABLE IF NOT EXISTS {RUNS} (name VARCHAR({MAX_NAME}) NOT NULL PRIMARY KEY, \
+                             started_us BIGINT UNSIGNED NOT NULL, finished_us BIGINT UNSIGNED NOT NULL, \
+                             record TEXT NOT NULL) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+                        ))
+                        .await?;
+                        c.exec_drop(&upsert, params).await
+                    }
+                    r => r,
+                }
+            })
+        })
+        .await
+    }
+
+    async fn check(&self) -> Result<Vec<Finding>> {
+        let mut out = Vec::new();
+        let (version, db, user): (String, Option<String>, String) = self
+            .with_conn("reading the server version", |c| {
+                Box::pin(async move {
+                    let r: Option<(String, Option<String>, String)> = c
+                        .query_first("SELECT VERSION(), DATABASE(), CURRENT_USER()")
+                        .await?;
+                    Ok(r.unwrap_or_default())
+                })
+            })
+            .await?;
+        out.push(server_version(&version));
+        let mut samples = Vec::new();
+        for _ in 0..3 {
+            let t = std::time::Instant::now();
+            self.with_conn("measuring the round trip", |c| {
+                Box::pin(async move { c.query_drop("SELECT 1").await })
+            })
+            .await?;
+            samples.push(t.elapsed());
+        }
+        out.push(sql_check::round_trip(&samples));
+        let t = std::time::Instant::now();
+        let server = self.server_us().await?;
+        let (after, took) = (local_ms(), t.elapsed());
+        out.push(check::clock_skew(
+            server / 1000,
+            after,
+            took,
+            &sql_check::skew_meaning("NOW()"),
+        ));
+        let (exists, creatable) = match &db {
+            None => (false, None),
+            Some(_) => {
+                let q = format!(
+                    "SELECT \
+                     (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '{TABLE}'), \
+                     (SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE = 'CREATE' AND GRANTEE = g.grantee) \
+                     + (SELECT COUNT(*) FROM information_schema.SCHEMA_PRIVILEGES WHERE PRIVILEGE_TYPE = 'CREATE' AND GRANTEE = g.grantee AND DATABASE() LIKE TABLE_SCHEMA) \
+                     FROM (SELECT CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''') AS grantee) g"
+                );
+                let r: Option<(u64, u64)> = self
+                    .with_conn("reading the privileges", move |c| {
+                        Box::pin(async move { c.query_first(q).await })
+                    })
+                    .await?;
+                let (t, p) = r.unwrap_or_default();
+                // No grant seen may still be a role's: then the server did not say.
+                (t > 0, (p > 0).then_some(true))
+            }
+        };
+        out.push(sql_check::fencing_tokens(db.as_deref(), exists, creatable));
+        let cipher: Option<(String, String)> = self
+            .with_conn("reading the TLS status", |c| {
+                Box::pin(
+                    async move { c.query_first("SHOW SESSION STATUS LIKE 'Ssl_cipher'").await },
+                )
+            })
+            .await?;
+        out.push(sql_check::tls(
+            cipher.as_ref().map(|(_, c)| c.as_str()),
+            self.url.option("unix_socket").is_some(),
+            " (?ssl_ca=FILE to encrypt)",
+        ));
+        out.push(sql_check::auth(self.secret.is_some(), &user));
+        Ok(out)
+    }
+}
+
+/// MySQL 5.7+ or MariaDB 10+: GET_LOCK as tooz uses it, one lock per session.
+fn server_version(v: &str) -> Finding {
+    let mut parts = v
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|p| !p.is_empty());
+    let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let mariadb = v.to_ascii_lowercase().contains("mariadb");
+    let fine = if mariadb {
+        major >= 10
+    } else {
+        (major, minor) >= (5, 7)
+    };
+    if fine {
+        Finding::ok(
+            "server version",
+            v,
+            if mariadb {
+                "GET_LOCK with fractional waits and NOW(6): all toozctl uses"
+            } else {
+                "GET_LOCK (whole-second waits, retried until -w's deadline) and NOW(6): all toozctl uses"
+            },
+        )
+    } else {
+        Finding::warn(
+            "server version",
+            v,
+            "older than MySQL 5.7 / MariaDB 10, which toozctl is not tested with",
+        )
+    }
+}
+
 /// Names MySQL cannot lock are refused before connecting (exit 2).
 fn validate(name: &str) -> Result<()> {
     crate::coordination::validate_name("lock", name)?;
@@ -524,6 +709,47 @@ impl Coordinator for MysqlCoordinator {
             });
         }
         Ok(holders)
+    }
+
+    async fn begin_run(&self, name: &str, _period: std::time::Duration) -> Result<RunStart> {
+        validate(name)?;
+        let now = self.inner.server_us().await?;
+        let row = self.inner.runs(Some(name)).await?.into_iter().next();
+        Ok(run_start(name, now, row.map(|(_, t, r)| (t, r))))
+    }
+
+    async fn end_run(&self, name: &str, run: RunStart, succeeded: bool) -> Result<()> {
+        validate(name)?;
+        if !succeeded {
+            return Ok(());
+        }
+        let start = started_us(&run);
+        let finished = self.inner.server_us().await?;
+        let record = SuccessRecord::new(
+            &self.inner.identity,
+            name,
+            start / 1000,
+            finished / 1000,
+            CLOCK,
+        );
+        let json = String::from_utf8_lossy(&record.to_json()).into_owned();
+        self.inner.record_run(name, start, finished, json).await
+    }
+
+    async fn last_successes(&self) -> Result<Vec<LastSuccess>> {
+        let rows = self.inner.runs(None).await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.inner.server_us().await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(n, t, r)| last_success(&n, now, t, &r))
+            .collect())
+    }
+
+    async fn check(&self) -> Result<Vec<Finding>> {
+        self.inner.check().await
     }
 
     async fn close(&self) -> Result<()> {

@@ -30,9 +30,14 @@ use tokio::sync::{watch, Mutex};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
 
+use super::check as sql_check;
+use super::once_per::{last_success, run_start, started_us, RUNS};
 use super::{acquire, check_mode, parse_holder, scrub, Session, Taken, TABLE};
+use crate::coordination::check::{self, Finding};
+use crate::coordination::once_per::local_ms;
 use crate::coordination::{
-    BackendUrl, Coordinator, Error, Held, Holder, Identity, LockInfo, LockRequest, Result, Scheme,
+    BackendUrl, Coordinator, Error, Held, Holder, Identity, LastSuccess, LockInfo, LockRequest,
+    Result, RunStart, Scheme, SuccessRecord,
 };
 
 const DEFAULT_PORT: u16 = 5432;
@@ -337,6 +342,156 @@ impl Inner {
     }
 }
 
+/// The server's clock in µs since the Unix epoch.
+const NOW_US: &str = "(extract(epoch FROM clock_timestamp()) * 1000000)::int8";
+/// Which clock `--once-per` records are on.
+const CLOCK: &str = "postgresql clock_timestamp()";
+
+impl Inner {
+    async fn server_us(&self) -> Result<u64> {
+        let rows = self
+            .rows(
+                "reading the server's clock",
+                &format!("SELECT {NOW_US}"),
+                &[],
+            )
+            .await?;
+        rows.first()
+            .and_then(|r| u64::try_from(r.get::<_, i64>(0)).ok())
+            .ok_or_else(|| Error::Internal(format!("{} reported no clock", self.url)))
+    }
+
+    /// Rows of `toozctl_once_per` (all, or `name`'s): (name, started_us, record); a
+    /// missing table has none.
+    async fn runs(&self, name: Option<&str>) -> Result<Vec<(String, u64, String)>> {
+        let rows = match name {
+            Some(n) => {
+                let q = format!("SELECT name, started_us, record FROM {RUNS} WHERE name = $1");
+                self.rows("reading the last success", &q, &[&n]).await?
+            }
+            None => {
+                let q = format!("SELECT name, started_us, record FROM {RUNS}");
+                self.rows("reading the last successes", &q, &[]).await?
+            }
+        };
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let t: i64 = r.get(1);
+                (r.get(0), t.max(0) as u64, r.get(2))
+            })
+            .collect())
+    }
+
+    /// Write the last success of `name` (creating the table on first use).
+    async fn record_run(
+        &self,
+        name: &str,
+        started_us: u64,
+        finished_us: u64,
+        json: &str,
+    ) -> Result<()> {
+        let upsert = format!(
+            "INSERT INTO {RUNS} (name, started_us, finished_us, record) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (name) DO UPDATE SET started_us = EXCLUDED.started_us, \
+             finished_us = EXCLUDED.finished_us, record = EXCLUDED.record"
+        );
+        let (s, f) = (started_us as i64, finished_us as i64);
+        let c = self.reader().await?;
+        match c.execute(&upsert, &[&name, &s, &f, &json]).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => {
+                let create = format!(
+                    "CREATE TABLE IF NOT EXISTS {RUNS} (name text PRIMARY KEY, \
+                     started_us int8 NOT NULL, finished_us int8 NOT NULL, record text NOT NULL)"
+                );
+                // Two first users may race on creating it: the loser's error is harmless.
+                if let Err(e) = c.batch_execute(&create).await {
+                    if e.code() != Some(&SqlState::UNIQUE_VIOLATION) {
+                        return Err(self.error("creating the table of once-per records", e));
+                    }
+                }
+                c.execute(&upsert, &[&name, &s, &f, &json])
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| self.error("recording the success", e))
+            }
+            Err(e) => Err(self.error("recording the success", e)),
+        }
+    }
+
+    async fn check(&self) -> Result<Vec<Finding>> {
+        let mut out = Vec::new();
+        let q = format!(
+            "SELECT current_setting('server_version'), current_setting('server_version_num')::int4, \
+             current_database()::text, current_user::text, to_regclass('{TABLE}') IS NOT NULL, \
+             CASE WHEN current_schema() IS NULL THEN false \
+             ELSE has_schema_privilege(current_schema(), 'CREATE') END"
+        );
+        let rows = self.rows("reading the server version", &q, &[]).await?;
+        let r = rows
+            .first()
+            .ok_or_else(|| Error::Internal(format!("{} answered no row", self.url)))?;
+        let (version, num, db, user, exists, creatable): (String, i32, String, String, bool, bool) =
+            (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5));
+        out.push(server_version(&version, num));
+        let mut samples = Vec::new();
+        for _ in 0..3 {
+            let t = std::time::Instant::now();
+            self.rows("measuring the round trip", "SELECT 1", &[])
+                .await?;
+            samples.push(t.elapsed());
+        }
+        out.push(sql_check::round_trip(&samples));
+        let t = std::time::Instant::now();
+        let server = self.server_us().await?;
+        let (after, took) = (local_ms(), t.elapsed());
+        out.push(check::clock_skew(
+            server / 1000,
+            after,
+            took,
+            &sql_check::skew_meaning("clock_timestamp()"),
+        ));
+        out.push(sql_check::fencing_tokens(
+            Some(&db),
+            exists,
+            Some(creatable),
+        ));
+        let ssl = self
+            .rows(
+                "reading the TLS status",
+                "SELECT CASE WHEN ssl THEN coalesce(cipher, 'on') ELSE '' END FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await?;
+        let cipher: Option<String> = ssl.first().map(|r| r.get(0));
+        out.push(sql_check::tls(
+            cipher.as_deref(),
+            self.target.host.starts_with('/'),
+            " (TLS to PostgreSQL is not built into toozctl yet: use a Unix socket or a trusted network)",
+        ));
+        out.push(sql_check::auth(self.secret.is_some(), &user));
+        Ok(out)
+    }
+}
+
+/// PostgreSQL 9.5+: advisory locks, `lock_timeout` and `ON CONFLICT`, all toozctl uses.
+fn server_version(v: &str, num: i32) -> Finding {
+    if num >= 90500 {
+        Finding::ok(
+            "server version",
+            v,
+            "advisory locks, lock_timeout and INSERT ... ON CONFLICT: all toozctl uses",
+        )
+    } else {
+        Finding::warn(
+            "server version",
+            v,
+            "older than 9.5: no INSERT ... ON CONFLICT, which fencing tokens need",
+        )
+    }
+}
+
 /// A dedicated session holding (or trying to take) one lock.
 struct PgSession {
     conn: Conn,
@@ -606,6 +761,47 @@ impl Coordinator for PgCoordinator {
             });
         }
         Ok(holders)
+    }
+
+    async fn begin_run(&self, name: &str, _period: Duration) -> Result<RunStart> {
+        crate::coordination::validate_name("lock", name)?;
+        let now = self.inner.server_us().await?;
+        let row = self.inner.runs(Some(name)).await?.into_iter().next();
+        Ok(run_start(name, now, row.map(|(_, t, r)| (t, r))))
+    }
+
+    async fn end_run(&self, name: &str, run: RunStart, succeeded: bool) -> Result<()> {
+        crate::coordination::validate_name("lock", name)?;
+        if !succeeded {
+            return Ok(());
+        }
+        let start = started_us(&run);
+        let finished = self.inner.server_us().await?;
+        let record = SuccessRecord::new(
+            &self.inner.identity,
+            name,
+            start / 1000,
+            finished / 1000,
+            CLOCK,
+        );
+        let json = String::from_utf8_lossy(&record.to_json()).into_owned();
+        self.inner.record_run(name, start, finished, &json).await
+    }
+
+    async fn last_successes(&self) -> Result<Vec<LastSuccess>> {
+        let rows = self.inner.runs(None).await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.inner.server_us().await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(n, t, r)| last_success(&n, now, t, &r))
+            .collect())
+    }
+
+    async fn check(&self) -> Result<Vec<Finding>> {
+        self.inner.check().await
     }
 
     async fn close(&self) -> Result<()> {

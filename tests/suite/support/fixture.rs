@@ -86,6 +86,12 @@ impl Kind {
         self != Kind::Ipc
     }
 
+    /// `watch` (lock, group, leader). The SQL backends have none, as tooz's drivers have
+    /// none: they refuse with exit 2 naming the backend.
+    pub fn has_watch(self) -> bool {
+        !matches!(self, Kind::Mysql | Kind::Postgres)
+    }
+
     /// `lock --once-per` records the last success on the backend. The ipc backend has
     /// nowhere to keep one (a semaphore holds no data), so it refuses with exit 2.
     pub fn has_once_per(self) -> bool {

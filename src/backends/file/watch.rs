@@ -121,6 +121,19 @@ fn read_holder(dir: &Dir, name: &str) -> Option<Holder> {
     serde_json::from_slice(&dir.read(name).ok()??).ok()
 }
 
+/// A holder record just created: its writer creates it under its final name, locks it and
+/// writes it at once (`lock.rs` `Record::write`), so a read right at the CREATE event can
+/// find it empty or partial. Read again for a few milliseconds before settling for less.
+fn read_new_holder(dir: &Dir, name: &str) -> Option<Holder> {
+    for _ in 0..5 {
+        match read_holder(dir, name) {
+            Some(h) => return Some(h),
+            None => std::thread::sleep(Duration::from_millis(1)),
+        }
+    }
+    read_holder(dir, name)
+}
+
 pub(super) async fn watch(c: &FileCoordinator, target: &WatchTarget) -> Result<Events> {
     let (tx, rx) = mpsc::channel(1024);
     // Each task says when it has read the initial state: a change after we return is
@@ -766,17 +779,24 @@ async fn lock_task(
                 }
             }
         }
-        if let Some(n) = e.and_then(|e| named(e, EventMask::MOVED_TO, ".json")) {
+        // A record appears under its final name (CREATE); older toozctl wrote it under a
+        // temporary name and renamed it (MOVED_TO).
+        let appeared = EventMask::CREATE | EventMask::MOVED_TO;
+        if let Some(n) = e.and_then(|e| named(e, appeared, ".json")) {
             if let Some(token) = n.strip_suffix(".json").and_then(|t| t.parse::<u64>().ok()) {
                 let holders = root
                     .read()
                     .ok()
                     .flatten()
                     .and_then(|r| r.sub(&format!("{meta}/holders"), false).ok().flatten());
-                out.push(holders.and_then(|h| read_holder(&h, n)).unwrap_or(Holder {
-                    fencing_token: Some(token),
-                    ..Holder::default()
-                }));
+                out.push(
+                    holders
+                        .and_then(|h| read_new_holder(&h, n))
+                        .unwrap_or(Holder {
+                            fencing_token: Some(token),
+                            ..Holder::default()
+                        }),
+                );
             }
         }
         (!out.is_empty()).then_some(out)

@@ -49,7 +49,10 @@ def start_server(b):
     os.makedirs(d, exist_ok=True)
     if os.getuid() == 0:
         subprocess.run(["chown", "-R", "postgres:postgres", d], check=True)
+        # The postgres user must reach the data directory: through the run's own
+        # temporary directory (made 0700 by tempfile) too.
         os.chmod(b.tmp, 0o755)
+        os.chmod(os.path.dirname(b.tmp), 0o755)
     subprocess.run([f"{bindir}/initdb", "-A", "trust", "-U", "postgres", "-D", f"{d}/data"], check=True,
                    capture_output=True, preexec_fn=as_postgres)
     port = free_port()

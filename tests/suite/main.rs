@@ -33,3 +33,4 @@ mod torture;
 mod watch;
 mod zookeeper;
 mod zookeeper_faults;
+mod zookeeper_watch_churn;

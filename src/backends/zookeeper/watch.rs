@@ -142,6 +142,20 @@ impl Task {
                     _ => Vec::new(),
                 },
                 zk::EventType::NodeCreated => match self.child(&event.path) {
+                    Some(name) if !self.nodes.contains_key(&name) && self.what == What::Group => {
+                        // One member, one event: no copy and re-diff of the whole
+                        // directory per change (quadratic in a large group under churn).
+                        let join = (name != "leader").then(|| {
+                            Ok(Event::now(
+                                EventKind::Join,
+                                &self.target,
+                                Some(name.clone()),
+                                None,
+                            ))
+                        });
+                        self.nodes.insert(name, None);
+                        join.into_iter().collect()
+                    }
                     Some(name) if !self.nodes.contains_key(&name) => {
                         let holder = self.holder(&name).await;
                         let before = self.nodes.clone();
@@ -150,6 +164,21 @@ impl Task {
                     }
                     _ => Vec::new(),
                 },
+                zk::EventType::NodeDeleted
+                    if self.what == What::Group && event.path != self.dir =>
+                {
+                    match self.child(&event.path) {
+                        Some(name) if self.nodes.remove(&name).is_some() && name != "leader" => {
+                            vec![Ok(Event::now(
+                                EventKind::Leave,
+                                &self.target,
+                                Some(name),
+                                None,
+                            ))]
+                        }
+                        _ => Vec::new(),
+                    }
+                }
                 zk::EventType::NodeDeleted => {
                     let before = self.nodes.clone();
                     if event.path == self.dir {

@@ -12,6 +12,7 @@ mod config;
 mod elect;
 mod etcd;
 mod etcd_faults;
+mod etcd_waiter_lease;
 mod file_security;
 mod generated;
 mod group;

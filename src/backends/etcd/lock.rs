@@ -38,13 +38,12 @@ use super::keys::{
     by_create, lock_key, put_on, random_value, range, readers_prefix, semaphore_prefix,
     waiter_prefix, MARKER,
 };
-use super::lease::take_lease;
-use super::lease::{self};
+use super::lease::{self, take_lease, Lease};
 use super::{
     conflict, holder_json, holder_key, parse_holder, EtcdCoordinator, LOCK_PREFIX, SEMAPHORE_PREFIX,
 };
 use crate::coordination::{
-    validate_name, Error, Held, Holder, LockInfo, LockMode, LockRequest, Result, Wait,
+    note, validate_name, Error, Held, Holder, LockInfo, LockMode, LockRequest, Result, Wait,
 };
 
 // A note, printed after "held by": it must not say "held by" itself.
@@ -80,30 +79,41 @@ async fn exclusive(c: &EtcdCoordinator, req: &LockRequest) -> Result<Option<Held
     let hkey = holder_key(&key);
     let sem = semaphore_prefix(&req.name);
     let ttl = req.ttl.unwrap_or(c.lock_ttl);
-    let lease = take_lease(c, ttl).await?;
+    let mut lease = take_lease(c, ttl).await?;
     let value = random_value();
     let record = holder_json(&c.identity.holder(Some(LockMode::Exclusive), None));
-    let queued = [
-        waiter_prefix(&req.name),
-        format!("{:016x}", lease.id).into_bytes(),
-    ]
-    .concat();
-    let mut or_else = vec![
-        TxnOp::get(key.clone(), None),
-        TxnOp::get(hkey.clone(), None),
-        TxnOp::get(
-            sem.clone(),
-            Some(GetOptions::new().with_prefix().with_limit(1)),
-        ),
-    ];
-    if req.wait != Wait::NoWait {
-        // Queue for a hand-over in the same write: value, then our holder record.
-        or_else.push(TxnOp::put(
-            queued.clone(),
-            [value.clone(), record.clone()].concat(),
-            put_on(lease.id),
-        ));
-    }
+    // Our queue entry and the reads of a failed try, both tied to our lease.
+    let queue_ops = |lease_id: i64| {
+        let queued = [
+            waiter_prefix(&req.name),
+            format!("{lease_id:016x}").into_bytes(),
+        ]
+        .concat();
+        let mut or_else = vec![
+            TxnOp::get(key.clone(), None),
+            TxnOp::get(hkey.clone(), None),
+            TxnOp::get(
+                sem.clone(),
+                Some(GetOptions::new().with_prefix().with_limit(1)),
+            ),
+        ];
+        if req.wait != Wait::NoWait {
+            // Queue for a hand-over in the same write: value, then our holder record.
+            or_else.push(TxnOp::put(
+                queued.clone(),
+                [value.clone(), record.clone()].concat(),
+                put_on(lease_id),
+            ));
+        }
+        (queued, or_else)
+    };
+    let (mut queued, mut or_else) = queue_ops(lease.id);
+    // A waiter's lease can run out while etcd is out of reach (its keep-alives fail): its
+    // queue entry goes with it, and the next write on it answers "lease not found". A
+    // waiter is not a holder, so nothing is lost: it takes a new lease and queues again
+    // (at the back), as many times in a row as `RELEASES`, then gives up as unavailable.
+    const RELEASES: u32 = 5;
+    let mut releases = 0;
     let mut acquired_at = None;
     while acquired_at.is_none() {
         let txn = Txn::new()
@@ -118,9 +128,23 @@ async fn exclusive(c: &EtcdCoordinator, req: &LockRequest) -> Result<Option<Held
             ])
             .or_else(or_else.clone());
         let mut client = c.client();
-        let resp = c
+        let resp = match c
             .rpc(&format!("taking lock '{}'", req.name), client.txn(txn))
-            .await?;
+            .await
+        {
+            Ok(r) => r,
+            Err(e) if lease_gone(&e) && req.wait != Wait::NoWait && releases < RELEASES => {
+                releases += 1;
+                note(&format!(
+                    "our lease ran out while waiting for lock '{}': queueing again with a new one",
+                    req.name
+                ));
+                std::mem::replace(&mut lease, Lease::grant(c, ttl).await?).forget();
+                (queued, or_else) = queue_ops(lease.id);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let rev = resp.header().map(|h| h.revision()).unwrap_or(0);
         if resp.succeeded() {
             acquired_at = Some(rev);
@@ -165,11 +189,18 @@ async fn exclusive(c: &EtcdCoordinator, req: &LockRequest) -> Result<Option<Held
         };
         match wait_for_turn(c, &names, &value, rev + 1, offer, req.wait).await? {
             Turn::Free => {}
-            Turn::Offered(at) => {
-                if confirm(c, &key, &hkey, at, &record, lease.id).await? {
-                    acquired_at = Some(at);
+            Turn::Offered(at) => match confirm(c, &key, &hkey, at, &record, lease.id).await {
+                Ok(true) => acquired_at = Some(at),
+                Ok(false) => {}
+                // The offer went to a lease that is gone: the other waiters pass it on
+                // after TAKEOVER_AFTER; we queue again with a new lease (next try).
+                Err(e) if lease_gone(&e) && releases < RELEASES => {
+                    releases += 1;
+                    std::mem::replace(&mut lease, Lease::grant(c, ttl).await?).forget();
+                    (queued, or_else) = queue_ops(lease.id);
                 }
-            }
+                Err(e) => return Err(e),
+            },
             Turn::TimedOut => {
                 lease.revoke(c).await?;
                 return Ok(None);
@@ -203,6 +234,11 @@ enum Turn {
     /// The holder offered it to us on release, at this revision: confirm it to hold it.
     Offered(i64),
     TimedOut,
+}
+
+/// etcd's answer to a write on a lease that expired or was revoked.
+fn lease_gone(e: &Error) -> bool {
+    e.message().contains("requested lease not found")
 }
 
 /// How long an offer may stay unconfirmed before the other waiters pass it on: its

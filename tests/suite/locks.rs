@@ -54,11 +54,21 @@ impl Drop for Holder {
 }
 
 /// The children of a process we started (to clean up after a SIGKILL).
+/// The children of every thread of `pid` (toozctl starts its guard from a thread of its
+/// own).
 fn children(pid: u32) -> Vec<u32> {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten();
+    tasks
+        .flatten()
+        .flat_map(|t| {
+            std::fs::read_to_string(t.path().join("children"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
         .collect()
 }
 
@@ -192,21 +202,36 @@ fn free_and_stale_locks_are_not_listed_unless_all() {
     let mut killed = toozctl_holder(&b, "doomed", &["crashy"]);
     // toozctl's children: COMMAND, and the guard that would kill COMMAND's tree when
     // toozctl dies (left out here: this test kills the orphan itself).
-    let orphans: Vec<u32> = children(killed.pid())
-        .into_iter()
-        .filter(|p| {
-            !std::fs::read(format!("/proc/{p}/cmdline"))
-                .unwrap_or_default()
-                .windows(15)
-                .any(|w| w == b"__toozctl-guard")
-        })
-        .collect();
+    let is_guard = |p: &u32| {
+        std::fs::read(format!("/proc/{p}/cmdline"))
+            .unwrap_or_default()
+            .windows(15)
+            .any(|w| w == b"__toozctl-guard")
+    };
+    // Both are started by the time COMMAND said "ready"; the guard may still be between
+    // its fork and its exec (not yet named as the guard) for a moment.
+    let (mut guards, mut orphans) = (Vec::new(), Vec::new());
+    support::wait_until(std::time::Duration::from_secs(5), || {
+        let kids = children(killed.pid());
+        guards = kids.iter().copied().filter(is_guard).collect();
+        orphans = kids.into_iter().filter(|p| !is_guard(p)).collect();
+        guards.len() == 1 && orphans.len() == 1
+    });
     assert_eq!(orphans.len(), 1, "the holder's COMMAND");
     support::signal(killed.pid(), libc::SIGKILL);
     let _ = killed.child.wait();
     for pid in orphans {
         support::signal(pid, libc::SIGKILL);
     }
+    // The guard holds the lock's descriptors until COMMAND's tree is dead, then exits:
+    // only then is the lock free (the contract's kill -9 rule). It goes within a moment.
+    assert_eq!(guards.len(), 1, "toozctl's guard");
+    assert!(
+        support::wait_until(std::time::Duration::from_secs(2), || guards
+            .iter()
+            .all(|&g| !support::alive(g))),
+        "the guard exits once COMMAND's tree is dead"
+    );
     let (code, out, err) = run(&b, &["locks"]);
     assert_eq!((code, out.as_str()), (0, ""), "{err}");
     assert!(err.contains("no locks held"), "{err}");

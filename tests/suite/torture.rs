@@ -981,7 +981,10 @@ fn check(cfg: &Config, state: &State, survivors: &[u32]) -> Report {
                 // while A held it — before B started, and either while A's CHILD ran or, when
                 // the fault read A's token as the holder's, between A's acquisition and its
                 // CHILD's start.
-                let deleted = s.faults.iter().find(|f| {
+                // Of several such faults, the last one before B started is the one that
+                // freed the lock for B: an earlier delete may have removed A's predecessor's
+                // key (read before A acquired), so measure A's stop from the latest.
+                let deleted = s.faults.iter().rev().find(|f| {
                     let hit_a = match f.fault {
                         // The injector reads the holder, then deletes: not one atomic step. A
                         // holder that acquired before the delete finished (`until`) may be the

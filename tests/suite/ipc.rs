@@ -193,9 +193,11 @@ fn the_semaphore_holder_killed_is_a_loss_that_stops_command() {
     let fx = Fx::shared(Kind::Ipc, "ipc_holder_kill9");
     let name = fx.name("h");
     let flag = fx.home.path().join("termed");
+    let ready = fx.home.path().join("ready");
     let script = format!(
-        "trap 'echo TERM > {}; exit 0' TERM; while :; do sleep 0.05; done",
-        flag.display()
+        "trap 'echo TERM > {}; exit 0' TERM; touch {}; while :; do sleep 0.05; done",
+        flag.display(),
+        ready.display()
     );
     let child = fx
         .cmd(&[
@@ -214,7 +216,7 @@ fn the_semaphore_holder_killed_is_a_loss_that_stops_command() {
     let mut holder_pid = None;
     assert!(wait_until(Duration::from_secs(10), || {
         holder_pid = holder_of(&name);
-        holder_pid.is_some()
+        holder_pid.is_some() && ready.exists()
     }));
     let pid = holder_pid.unwrap();
     signal(pid, libc::SIGKILL);

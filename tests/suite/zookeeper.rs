@@ -299,9 +299,13 @@ fn a_stopped_server_gets_the_child_signalled_and_exit_3() {
     let e = Env::on(&zk, "stop", 3);
     // Stopping the server outright (its connections reset) ends the same way.
     let marker2 = e.home.path().join("term2");
+    let ready = e.home.path().join("ready");
+    // The trap is set before the server stops (a TERM that came before it would kill
+    // the shell without the marker).
     let script = format!(
-        "trap 'touch {}; exit 0' TERM; sleep 60 & wait",
-        marker2.display()
+        "trap 'touch {}; exit 0' TERM; touch {}; sleep 60 & wait",
+        marker2.display(),
+        ready.display()
     );
     let mut c = e.cmd(
         "m2",
@@ -324,7 +328,8 @@ fn a_stopped_server_gets_the_child_signalled_and_exit_3() {
     assert!(support::wait_until(Duration::from_secs(15), || e
         .children("locks/s2")
         .len()
-        == 1));
+        == 1
+        && ready.exists()));
     zk.stop();
     let (rc, err) = bg.finish(Duration::from_secs(10));
     assert_eq!(rc, 3, "{err}");

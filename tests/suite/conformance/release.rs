@@ -87,7 +87,10 @@ fn kill9_of_a_holder_frees_the_lock(kind: Kind) {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(500));
-    assert!(!acquired.exists(), "the waiter ran while the holder held the lock");
+    assert!(
+        !acquired.exists(),
+        "the waiter ran while the holder held the lock"
+    );
     support::signal(holder.id(), libc::SIGKILL);
     holder.wait().unwrap();
     let killed = Instant::now();
@@ -141,9 +144,11 @@ fn deleting_the_lock_stops_command_and_exits_3(kind: Kind) {
     let fx = Fx::shared(kind, "deleted");
     let name = fx.name("victim");
     let flag = fx.home.path().join("termed");
+    let ready = fx.home.path().join("ready");
     let script = format!(
-        "trap 'echo TERM > {}; exit 0' TERM; while :; do sleep 0.05; done",
-        flag.display()
+        "trap 'echo TERM > {}; exit 0' TERM; touch {}; while :; do sleep 0.05; done",
+        flag.display(),
+        ready.display()
     );
     let holder = fx
         .cmd(&[
@@ -161,8 +166,10 @@ fn deleting_the_lock_stops_command_and_exits_3(kind: Kind) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    assert!(wait_until(Duration::from_secs(10), || fx.lock_exists(&name)));
-    std::thread::sleep(Duration::from_millis(200));
+    // COMMAND's trap is set (a TERM before it would end the shell without the flag).
+    assert!(wait_until(Duration::from_secs(10), || fx
+        .lock_exists(&name)
+        && ready.exists()));
     fx.delete_lock(&name);
     let deleted = Instant::now();
     let out = holder.wait_with_output().unwrap();

@@ -23,6 +23,7 @@ mod ipc;
 mod lock;
 mod locks;
 mod memcached;
+mod memcached_handoff;
 mod memcached_listing;
 mod mysql;
 mod postgres;

@@ -30,6 +30,7 @@ mod postgres;
 mod redis;
 mod redis_faults;
 mod redis_shared;
+mod sql_tokens;
 mod supervision;
 mod torture;
 mod watch;

@@ -299,9 +299,13 @@ fn a_stopped_server_gets_the_child_signalled_and_exit_3() {
     let e = Env::on(&zk, "stop", 3);
     // Stopping the server outright (its connections reset) ends the same way.
     let marker2 = e.home.path().join("term2");
+    // COMMAND says when its trap is set: stopping the server before that would test
+    // nothing about the signal (the lock lost before COMMAND started runs no COMMAND).
+    let trapped = e.home.path().join("trapped");
     let script = format!(
-        "trap 'touch {}; exit 0' TERM; sleep 60 & wait",
-        marker2.display()
+        "trap 'touch {}; exit 0' TERM; touch {}; sleep 60 & wait",
+        marker2.display(),
+        trapped.display()
     );
     let mut c = e.cmd(
         "m2",
@@ -324,11 +328,12 @@ fn a_stopped_server_gets_the_child_signalled_and_exit_3() {
     assert!(support::wait_until(Duration::from_secs(15), || e
         .children("locks/s2")
         .len()
-        == 1));
+        == 1
+        && trapped.exists()));
     zk.stop();
     let (rc, err) = bg.finish(Duration::from_secs(10));
     assert_eq!(rc, 3, "{err}");
-    assert!(marker2.exists(), "the child got SIGTERM");
+    assert!(marker2.exists(), "the child got SIGTERM: {err}");
 }
 
 #[test]

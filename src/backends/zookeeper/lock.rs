@@ -16,10 +16,9 @@
 //! again ([`queue`]); it never takes its turn from a predecessor's delete alone.
 
 use async_trait::async_trait;
-use tokio::task::JoinHandle;
 use zookeeper_client as zk;
 
-use super::session::NodeWatch;
+use super::session::{HeldWatch, NodeWatch};
 use super::{again, deadline, zk_error, Cleaner, ZkCoordinator, RECORDS};
 use crate::coordination::{
     Error, Held, Holder, LockInfo, LockMode, LockRequest, Release, Result, Wait,
@@ -514,7 +513,7 @@ pub(super) fn held(
 pub(super) struct ZkHeld {
     client: zk::Client,
     path: String,
-    watcher: JoinHandle<()>,
+    watcher: HeldWatch,
     cleaner: Cleaner,
     /// How long the release may wait for its answer (the session timeout).
     timeout: std::time::Duration,
@@ -525,7 +524,7 @@ impl ZkHeld {
         c: &ZkCoordinator,
         client: zk::Client,
         path: String,
-        watcher: JoinHandle<()>,
+        watcher: HeldWatch,
     ) -> ZkHeld {
         ZkHeld {
             client,
@@ -543,12 +542,16 @@ impl Release for ZkHeld {
     /// anything we send later, and `close` collects the answer. Closing the session right
     /// behind it lets the server commit both in one log flush (a clean exit is one fsync
     /// shorter). A read sent just before it says whether the node was still ours: if not,
-    /// the loss found at release is reported as [`Error::Lost`].
+    /// the loss found at release is reported as [`Error::Lost`]. The node's watch stays
+    /// until the delete is answered (the delete fires it: no request to remove it goes
+    /// out ahead of the close), hushed so that our own delete is not reported as a loss.
     async fn release(self: Box<Self>) -> Result<()> {
-        self.watcher.abort();
         // Disconnected (or worse): the node goes with the session, which `close` ends or the
         // server expires; waiting here would only delay the exit.
         let state = self.client.state();
+        if state != zk::SessionState::SyncConnected {
+            self.watcher.stop();
+        }
         if state == zk::SessionState::Expired {
             return Err(Error::Lost(format!(
                 "its session expired before the release of {}",
@@ -563,22 +566,31 @@ impl Release for ZkHeld {
         }
         // A read sent ahead of the delete is answered in order without waiting for the
         // delete's log flush: it says whether the node was still ours up to the release.
+        self.watcher.hush();
         let stat = self.client.check_stat(&self.path);
         let answer = self.client.delete(&self.path, None);
-        self.cleaner.track(async move {
+        let ZkHeld {
+            client,
+            path,
+            watcher,
+            cleaner,
+            timeout,
+        } = *self;
+        cleaner.track(async move {
             let _ = answer.await;
+            watcher.stop();
         });
-        let ours = self.client.session_id().0;
-        match tokio::time::timeout(self.timeout, stat).await {
+        let ours = client.session_id().0;
+        match tokio::time::timeout(timeout, stat).await {
             Ok(Ok(Some(s))) if s.ephemeral_owner == ours => Ok(()),
             Ok(Ok(_)) => Err(Error::Lost(format!(
                 "its node {} was already gone at release (deleted, or its session expired)",
-                self.path
+                path
             ))),
-            Ok(Err(e)) => Err(zk_error(&format!("releasing {}", self.path), e)),
+            Ok(Err(e)) => Err(zk_error(&format!("releasing {}", path), e)),
             Err(_) => Err(Error::Unavailable(format!(
                 "ZooKeeper did not answer the release of {} within {:?}",
-                self.path, self.timeout
+                path, timeout
             ))),
         }
     }

@@ -17,7 +17,8 @@
 //! the later of the server's and our clock in microseconds: above every token handed out
 //! before unless clocks went back by more than the time since the previous seed.
 //!
-//! Waiting polls every `poll_interval` (memcached pushes nothing). Every try runs in a task
+//! Waiting polls (memcached pushes nothing): every 4 ms by default, jittered, or every
+//! `poll_interval` when the URL sets it (see `DEFAULT_WAIT_POLL`). Every try runs in a task
 //! of its own: when the waiter is cancelled while a try is unanswered, the task still reads
 //! the answer and gives back what it took; `close` waits for it.
 //!
@@ -578,9 +579,19 @@ pub(super) async fn acquire(
         if req.wait == Wait::NoWait || deadline.is_some_and(|d| Instant::now() >= d) {
             return Ok(None);
         }
-        let wake = Instant::now() + inner.poll;
+        let wake = Instant::now() + jittered(inner.wait_poll);
         tokio::time::sleep_until(deadline.map_or(wake, |d| d.min(wake))).await;
     }
+}
+
+/// A wait of `every` ± 50%, drawn anew each time: waiters that started together spread
+/// out, and on average they still try every `every`.
+pub(super) fn jittered(every: Duration) -> Duration {
+    use std::hash::BuildHasher;
+    // A fresh randomly keyed hasher per call: enough randomness for spreading waits.
+    let r = std::collections::hash_map::RandomState::new().hash_one(Instant::now());
+    let frac = (r % 1001) as f64 / 1000.0; // 0.0 ..= 1.0
+    every.mul_f64(0.5 + frac)
 }
 
 fn held(inner: &Arc<Inner>, what: String, keys: Keys, mode: LockMode, secs: u64, g: Grant) -> Held {
@@ -1048,6 +1059,19 @@ mod tests {
         assert_eq!(percent_decode("__TOOZ_LOCK_a%2Fb"), "__TOOZ_LOCK_a/b");
         assert_eq!(percent_decode("plain%"), "plain%");
         assert_eq!(percent_decode("%e2%82%ac"), "€");
+    }
+
+    #[test]
+    fn waiters_try_every_few_milliseconds_jittered() {
+        // The documented default (docs/memcached-backend.md): 4 ms, so a release is seen
+        // within a few milliseconds, at about 250 tries a second per waiter.
+        assert_eq!(super::super::DEFAULT_WAIT_POLL, Duration::from_millis(4));
+        let every = Duration::from_millis(4);
+        let waits: Vec<Duration> = (0..200).map(|_| jittered(every)).collect();
+        assert!(waits.iter().all(|w| *w >= every / 2 && *w <= every * 3 / 2));
+        // Spread out, not all the same.
+        let distinct: std::collections::BTreeSet<_> = waits.iter().collect();
+        assert!(distinct.len() > 50, "{}", distinct.len());
     }
 
     #[test]

@@ -52,10 +52,16 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// `timeout` (30 s), but a server that does not answer a new client within seconds is
 /// unavailable, and a refused port is known at once.
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// How often a waiter retries and a watch re-reads (`poll_interval`): memcached pushes
-/// nothing, and tooz's own waiters poll every second.
-const DEFAULT_POLL: Duration = Duration::from_millis(100);
-const POLL_RANGE: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(5));
+/// How often a queued waiter retries by default (each try one `ms` request of about 100
+/// bytes): memcached pushes nothing, so a release is seen only at the next try, and this
+/// bounds the hand-off. Jittered (see [`lock::jittered`]) so waiters do not try in step:
+/// about 250 requests a second per waiter (measured: 0.7% of a core of memcached, 1% of
+/// one in the waiting toozctl; docs/memcached-backend.md). tooz's waiters poll every second.
+pub(crate) const DEFAULT_WAIT_POLL: Duration = Duration::from_millis(4);
+/// How often a watch re-reads by default (a whole group or lock state per read).
+pub(crate) const DEFAULT_WATCH_POLL: Duration = Duration::from_millis(100);
+/// `poll_interval` (both at once) may be set from 1 ms to 5 s.
+const POLL_RANGE: (Duration, Duration) = (Duration::from_millis(1), Duration::from_secs(5));
 /// How often a holder checks, between renewals, that its key is still its own.
 const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_millis(500);
 const CHECK_INTERVAL_RANGE: (Duration, Duration) =
@@ -96,7 +102,10 @@ pub(crate) struct Inner {
     leader_timeout: u64,
     op_timeout: Duration,
     connect_timeout: Duration,
-    poll: Duration,
+    /// Between a waiter's tries (before jitter).
+    wait_poll: Duration,
+    /// Between a watch's reads.
+    watch_poll: Duration,
     check_interval: Duration,
     /// How many memberships of ours keep our member key alive (deleted with the last one).
     beats: Mutex<usize>,
@@ -172,7 +181,16 @@ impl MemcachedCoordinator {
         let lock_timeout = expiry_option(url, "lock_timeout", base)?;
         let membership_timeout = expiry_option(url, "membership_timeout", base)?;
         let leader_timeout = expiry_option(url, "leader_timeout", base)?;
-        let poll = interval_option(url, "poll_interval", DEFAULT_POLL, POLL_RANGE)?;
+        // `poll_interval` overrides both defaults.
+        let poll = match url.option("poll_interval") {
+            None => None,
+            Some(_) => Some(interval_option(
+                url,
+                "poll_interval",
+                DEFAULT_WATCH_POLL,
+                POLL_RANGE,
+            )?),
+        };
         let check_interval = interval_option(
             url,
             "ownership_check_interval",
@@ -229,7 +247,8 @@ impl MemcachedCoordinator {
             leader_timeout,
             op_timeout: timeout.max(Duration::from_millis(100)),
             connect_timeout: timeout.min(MAX_CONNECT_TIMEOUT),
-            poll,
+            wait_poll: poll.unwrap_or(DEFAULT_WAIT_POLL),
+            watch_poll: poll.unwrap_or(DEFAULT_WATCH_POLL),
             check_interval,
             beats: Mutex::new(0),
             cleanups: Mutex::new(Vec::new()),
@@ -674,7 +693,7 @@ mod tests {
         assert!(interval_option(
             &at("poll_interval=0"),
             "poll_interval",
-            DEFAULT_POLL,
+            DEFAULT_WATCH_POLL,
             POLL_RANGE
         )
         .is_err());
@@ -682,10 +701,19 @@ mod tests {
             interval_option(
                 &at("poll_interval=0.05"),
                 "poll_interval",
-                DEFAULT_POLL,
+                DEFAULT_WATCH_POLL,
                 POLL_RANGE
             ),
             Ok(Duration::from_millis(50))
+        );
+        assert_eq!(
+            interval_option(
+                &at("poll_interval=0.002"),
+                "poll_interval",
+                DEFAULT_WATCH_POLL,
+                POLL_RANGE
+            ),
+            Ok(Duration::from_millis(2))
         );
     }
 }

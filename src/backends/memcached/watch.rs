@@ -1,5 +1,5 @@
 //! Watches on memcached: memcached pushes nothing, so a watch re-reads the state every
-//! `poll_interval` (default 0.1 s; tooz's own watchers run only when the application calls
+//! 0.1 s (or `poll_interval`; tooz's own watchers run only when the application calls
 //! `run_watchers`) and reports the differences. When the server cannot be read it reports
 //! `lost` once, keeps trying, and on the first good read reports `resync` plus whatever
 //! changed meanwhile.
@@ -130,7 +130,7 @@ async fn run(
     let mut disconnected = false;
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(inner.poll) => {}
+            _ = tokio::time::sleep(inner.watch_poll) => {}
             _ = tx.closed() => return,
         }
         match read(&inner, &target).await {

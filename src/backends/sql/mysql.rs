@@ -520,14 +520,22 @@ impl MysqlSession {
         }
     }
 
-    async fn upsert(&mut self, holder: &str) -> std::result::Result<(), mysql_async::Error> {
+    /// Advance the fencing token and write our record. The new token comes back in the
+    /// statement's own answer (`LAST_INSERT_ID(expr)` sets the insert id the server
+    /// reports; the update's call is the last one evaluated), so no read follows: `None`
+    /// only if a server does not report it.
+    async fn upsert(
+        &mut self,
+        holder: &str,
+    ) -> std::result::Result<Option<u64>, mysql_async::Error> {
         let q = format!(
             "INSERT INTO {TABLE} (name, fencing_token, holder, session) \
-             VALUES (?, CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS UNSIGNED), ?, CONNECTION_ID()) \
-             ON DUPLICATE KEY UPDATE fencing_token = fencing_token + 1, \
+             VALUES (?, LAST_INSERT_ID(CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS UNSIGNED)), ?, CONNECTION_ID()) \
+             ON DUPLICATE KEY UPDATE fencing_token = LAST_INSERT_ID(fencing_token + 1), \
              holder = VALUES(holder), session = VALUES(session)"
         );
-        self.conn.exec_drop(q, (self.name.as_str(), holder)).await
+        self.conn.exec_drop(q, (self.name.as_str(), holder)).await?;
+        Ok(self.conn.last_insert_id().filter(|t| *t > 0))
     }
 }
 
@@ -548,8 +556,9 @@ impl Session for MysqlSession {
     async fn record(&mut self, holder: &Holder) -> Result<u64> {
         let json = serde_json::to_string(holder)
             .map_err(|e| Error::Internal(format!("holder record: {e}")))?;
-        if let Err(e) = self.upsert(&json).await {
-            match e {
+        let token = match self.upsert(&json).await {
+            Ok(t) => t,
+            Err(e) => match e {
                 mysql_async::Error::Server(s) if s.code == NO_SUCH_TABLE => {
                     let create = format!(
                         "CREATE TABLE IF NOT EXISTS {TABLE} (name VARCHAR({MAX_NAME}) NOT NULL PRIMARY KEY, \
@@ -565,10 +574,13 @@ impl Session for MysqlSession {
                     })?;
                     self.upsert(&json)
                         .await
-                        .map_err(|e| self.error("advancing the fencing token", e))?;
+                        .map_err(|e| self.error("advancing the fencing token", e))?
                 }
                 e => return Err(self.error("advancing the fencing token", e)),
-            }
+            },
+        };
+        if let Some(t) = token {
+            return Ok(t);
         }
         let q = format!("SELECT fencing_token FROM {TABLE} WHERE name = ?");
         let t: Option<u64> = self
@@ -590,16 +602,19 @@ impl Session for MysqlSession {
         self.ended.1.clone()
     }
 
+    /// Give the lock back, then clear our record: the next holder, woken by the release,
+    /// need not wait for our record's commit first (the clearing matches only our own
+    /// session, so it never touches the next holder's record).
     async fn unlock(&mut self) -> Result<bool> {
-        let q = format!(
-            "UPDATE {TABLE} SET holder = NULL, session = NULL WHERE name = ? AND session = CONNECTION_ID()"
-        );
-        let _ = self.conn.exec_drop(q, (self.name.as_str(),)).await;
         let r: Option<Option<i64>> = self
             .conn
             .exec_first("SELECT RELEASE_LOCK(?)", (self.name.as_str(),))
             .await
             .map_err(|e| self.error("releasing a lock", e))?;
+        let q = format!(
+            "UPDATE {TABLE} SET holder = NULL, session = NULL WHERE name = ? AND session = CONNECTION_ID()"
+        );
+        let _ = self.conn.exec_drop(q, (self.name.as_str(),)).await;
         Ok(r.flatten() == Some(1))
     }
 

@@ -28,6 +28,7 @@ use async_trait::async_trait;
 use md5::{Digest, Md5};
 use tokio::sync::{watch, Mutex};
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls};
 
 use super::check as sql_check;
@@ -513,19 +514,34 @@ impl PgSession {
         }
     }
 
-    async fn upsert(&self, holder: &str) -> std::result::Result<i64, tokio_postgres::Error> {
+    /// Advance the fencing token and write our record, in one round trip (typed
+    /// parameters: no separate prepare); a `lock_timeout` left from the wait is reset in
+    /// the same round trip, ahead of it.
+    async fn upsert(
+        &mut self,
+        holder: &str,
+    ) -> std::result::Result<Option<i64>, tokio_postgres::Error> {
         let q = format!(
             "INSERT INTO {TABLE} AS t (name, fencing_token, holder, session) \
              VALUES ($1, (extract(epoch FROM clock_timestamp()) * 1000000)::int8, $2, pg_backend_pid()) \
              ON CONFLICT (name) DO UPDATE SET fencing_token = t.fencing_token + 1, \
              holder = EXCLUDED.holder, session = EXCLUDED.session RETURNING fencing_token"
         );
-        let row = self
-            .conn
-            .client
-            .query_one(&q, &[&self.name, &holder])
-            .await?;
-        Ok(row.get(0))
+        let client = &self.conn.client;
+        let reset = self.timeout_ms.take().is_some();
+        let params = [
+            (&self.name as &(dyn ToSql + Sync), Type::TEXT),
+            (&holder, Type::TEXT),
+        ];
+        let upsert = client.query_typed(&q, &params);
+        // Polled together, the two go out back to back (tokio-postgres pipelines).
+        let rows = if reset {
+            let (_, rows) = tokio::join!(client.batch_execute("SET lock_timeout = 0"), upsert);
+            rows?
+        } else {
+            upsert.await?
+        };
+        Ok(rows.first().map(|row| row.get(0)))
     }
 }
 
@@ -533,31 +549,33 @@ impl PgSession {
 impl Session for PgSession {
     async fn try_lock(&mut self, wait: Duration) -> Result<bool> {
         let (a, b) = self.key;
+        let client = &self.conn.client;
+        // Typed parameters: one round trip per statement, no separate prepare.
+        let key = [(&a as &(dyn ToSql + Sync), Type::INT4), (&b, Type::INT4)];
         if wait.is_zero() {
-            let row = self
-                .conn
-                .client
-                .query_one("SELECT pg_try_advisory_lock($1, $2)", &[&a, &b])
+            let rows = client
+                .query_typed("SELECT pg_try_advisory_lock($1, $2)", &key)
                 .await
                 .map_err(|e| self.error("taking a lock", e))?;
-            return Ok(row.get(0));
+            return Ok(rows.first().is_some_and(|r| r.get::<_, bool>(0)));
         }
         // The server's queue, for at most `wait`: lock_timeout ends the wait with 55P03.
+        // A new lock_timeout goes out in the same round trip, ahead of the wait.
         let ms = wait.as_millis().max(1);
-        if self.timeout_ms != Some(ms) {
-            self.conn
-                .client
-                .batch_execute(&format!("SET lock_timeout = {ms}"))
-                .await
-                .map_err(|e| self.error("setting lock_timeout", e))?;
+        let set = (self.timeout_ms != Some(ms)).then(|| format!("SET lock_timeout = {ms}"));
+        let lock = client.execute_typed("SELECT pg_advisory_lock($1, $2)", &key);
+        let (set, locked) = match &set {
+            Some(q) => {
+                let (s, l) = tokio::join!(client.batch_execute(q), lock);
+                (Some(s), l)
+            }
+            None => (None, lock.await),
+        };
+        if let Some(set) = set {
+            set.map_err(|e| self.error("setting lock_timeout", e))?;
             self.timeout_ms = Some(ms);
         }
-        match self
-            .conn
-            .client
-            .execute("SELECT pg_advisory_lock($1, $2)", &[&a, &b])
-            .await
-        {
+        match locked {
             Ok(_) => Ok(true),
             Err(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => Ok(false),
             Err(e) => Err(self.error("taking a lock", e)),
@@ -565,9 +583,6 @@ impl Session for PgSession {
     }
 
     async fn record(&mut self, holder: &Holder) -> Result<u64> {
-        if self.timeout_ms.take().is_some() {
-            let _ = self.conn.client.batch_execute("SET lock_timeout = 0").await;
-        }
         let json = serde_json::to_string(holder)
             .map_err(|e| Error::Internal(format!("holder record: {e}")))?;
         let t = match self.upsert(&json).await {
@@ -593,6 +608,8 @@ impl Session for PgSession {
             }
             Err(e) => return Err(self.error("advancing the fencing token", e)),
         };
+        let t =
+            t.ok_or_else(|| Error::Internal(format!("no fencing token row for '{}'", self.name)))?;
         u64::try_from(t).map_err(|_| {
             Error::Unavailable(format!(
                 "the fencing counter of '{}' in {TABLE} holds {t}, not a positive number: refusing to hand out a token",
@@ -614,19 +631,27 @@ impl Session for PgSession {
         self.conn.ended.clone()
     }
 
+    /// Clear our record and give the lock back in one round trip. The record's update is
+    /// committed without waiting for the log flush (`synchronous_commit = off`; the session
+    /// ends right after): otherwise the next holder, woken by the unlock, would wait for
+    /// that flush on the row before writing its own record. A crash of the server can lose
+    /// only the clearing, and a record naming a session that holds nothing is shown as
+    /// free.
     async fn unlock(&mut self) -> Result<bool> {
         let q = format!(
             "UPDATE {TABLE} SET holder = NULL, session = NULL WHERE name = $1 AND session = pg_backend_pid()"
         );
-        let _ = self.conn.client.execute(&q, &[&self.name]).await;
         let (a, b) = self.key;
-        let row = self
-            .conn
-            .client
-            .query_one("SELECT pg_advisory_unlock($1, $2)", &[&a, &b])
-            .await
-            .map_err(|e| self.error("releasing a lock", e))?;
-        Ok(row.get(0))
+        let client = &self.conn.client;
+        let name = [(&self.name as &(dyn ToSql + Sync), Type::TEXT)];
+        let key = [(&a as &(dyn ToSql + Sync), Type::INT4), (&b, Type::INT4)];
+        let (_, _, unlocked) = tokio::join!(
+            client.batch_execute("SET synchronous_commit = off"),
+            client.execute_typed(&q, &name),
+            client.query_typed("SELECT pg_advisory_unlock($1, $2)", &key),
+        );
+        let rows = unlocked.map_err(|e| self.error("releasing a lock", e))?;
+        Ok(rows.first().is_some_and(|r| r.get::<_, bool>(0)))
     }
 
     async fn close(self) {

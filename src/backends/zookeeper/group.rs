@@ -293,11 +293,8 @@ pub(super) async fn join(
     let client = c.client()?;
     let path = format!("{dir}/{member}");
     let data = capabilities.to_msgpack();
-    let mut r = tokio::join!(
-        c.record_session(),
-        client.create(&path, &data, &c.ephemeral())
-    )
-    .1;
+    c.record_session();
+    let mut r = client.create(&path, &data, &c.ephemeral()).await;
     if r == Err(zk::Error::NoNode) && create_group {
         match create(c, group).await {
             Ok(()) | Err(Error::AlreadyExists(_)) => {}
@@ -354,7 +351,7 @@ pub(super) async fn campaign(c: &ZkCoordinator, group: &str, wait: Wait) -> Resu
         format!("leadership of group '{group}'"),
         turn.entry,
         turn.stat,
-        Some(turn.watch),
+        turn.watch,
         "leader contender",
     )?))
 }

@@ -16,10 +16,9 @@
 //! again ([`queue`]); it never takes its turn from a predecessor's delete alone.
 
 use async_trait::async_trait;
-use tokio::task::JoinHandle;
 use zookeeper_client as zk;
 
-use super::session::NodeWatch;
+use super::session::{HeldWatch, NodeWatch};
 use super::{again, deadline, zk_error, Cleaner, ZkCoordinator, RECORDS};
 use crate::coordination::{
     Error, Held, Holder, LockInfo, LockMode, LockRequest, Release, Result, Wait,
@@ -142,7 +141,9 @@ async fn delete(client: &zk::Client, path: &str) -> Result<()> {
     }
 }
 
-/// Create an ephemeral node under `dir` (making `dir` first if missing).
+/// Create an ephemeral node under `dir` (making `dir` first if missing), with a listing
+/// of `dir` sent right behind the create (answered after it, so it includes our node):
+/// `None` when that listing failed or the create had to be tried again.
 async fn create_in(
     c: &ZkCoordinator,
     client: &zk::Client,
@@ -150,17 +151,22 @@ async fn create_in(
     path: &str,
     data: &[u8],
     options: &zk::CreateOptions<'_>,
-) -> Result<(zk::Stat, zk::CreateSequence)> {
-    let first = tokio::join!(c.record_session(), client.create(path, data, options)).1;
-    match first {
+) -> Result<(zk::Stat, zk::CreateSequence, Option<Vec<String>>)> {
+    c.record_session();
+    let created = client.create(path, data, options);
+    let listing = client.list_children(dir);
+    match created.await {
         Err(zk::Error::NoNode) => {
+            drop(listing);
             c.ensure_path(dir).await?;
-            client
+            let (stat, seq) = client
                 .create(path, data, options)
                 .await
-                .map_err(|e| zk_error(&format!("creating {path}"), e))
+                .map_err(|e| zk_error(&format!("creating {path}"), e))?;
+            Ok((stat, seq, None))
         }
-        r => r.map_err(|e| zk_error(&format!("creating {path}"), e)),
+        Ok((stat, seq)) => Ok((stat, seq, listing.await.ok())),
+        Err(e) => Err(zk_error(&format!("creating {path}"), e)),
     }
 }
 
@@ -170,7 +176,9 @@ async fn create_in(
 pub(super) struct Turn {
     pub(super) entry: Entry,
     pub(super) stat: zk::Stat,
-    pub(super) watch: NodeWatch,
+    /// `None` when the turn was read from the listing sent with the create: the holder's
+    /// monitor then sets its own watch, and finds the node gone if it went meanwhile.
+    pub(super) watch: Option<NodeWatch>,
 }
 
 /// How one place in the queue ended.
@@ -186,11 +194,14 @@ enum Place {
 /// within `wait` (our node is gone again). `check` sees every listing, to refuse a
 /// directory used as another kind of lock.
 ///
-/// Whose turn it is is decided only from a listing that contains our own node, read after
-/// a watch on that node was set. A node deleted behind our back (an operator deleting the
-/// lock's children, the waiters' included) is therefore never mistaken for a turn: we are
-/// no longer queued, and queue again with a new node (as kazoo does), at the end of the
-/// queue and with a new, larger czxid as fencing token.
+/// Whose turn it is is decided only from a listing that contains our own node: the one
+/// sent right behind the create (uncontested, the usual case: one round trip for create
+/// and listing, and the holder's monitor watches the node from then on, reporting a loss
+/// if it went in between), or, while waiting, one read after a watch on our node was set.
+/// A node deleted behind our back (an operator deleting the lock's children, the
+/// waiters' included) is therefore never mistaken for a turn: we are no longer queued,
+/// and queue again with a new node (as kazoo does), at the end of the queue and with a
+/// new, larger czxid as fencing token.
 pub(super) async fn queue(
     c: &ZkCoordinator,
     dir: &str,
@@ -200,7 +211,17 @@ pub(super) async fn queue(
 ) -> Result<Option<Turn>> {
     let until = deadline(wait);
     loop {
-        let (entry, stat) = enter(c, dir, kind).await?;
+        let (entry, stat, listing) = enter(c, dir, kind).await?;
+        // Uncontested: the listing sent with the create already says it is our turn.
+        if let Some(children) = listing {
+            if check(&children).is_ok() && turn_in(&children, &entry.path, kind) == Some(true) {
+                return Ok(Some(Turn {
+                    entry,
+                    stat,
+                    watch: None,
+                }));
+            }
+        }
         match wait_turn(c, dir, kind, wait, until, check, entry, stat).await? {
             Place::Turn(turn) => return Ok(Some(*turn)),
             Place::GaveUp => return Ok(None),
@@ -213,8 +234,26 @@ pub(super) async fn queue(
     }
 }
 
-/// Create our sequential queue node in `dir`.
-async fn enter(c: &ZkCoordinator, dir: &str, kind: NodeKind) -> Result<(Entry, zk::Stat)> {
+/// Whether `children` (a listing that must contain our node `path`) make it our turn:
+/// no earlier node we wait for. `None` when our node is not among them.
+fn turn_in(children: &[String], path: &str, kind: NodeKind) -> Option<bool> {
+    let own = path.rsplit('/').next().unwrap_or_default();
+    if !children.iter().any(|ch| ch == own) {
+        return None;
+    }
+    let (_, own_seq) = contender(own)?;
+    Some(!children.iter().any(|ch| {
+        contender(ch)
+            .is_some_and(|(k, s)| s < own_seq && (kind == NodeKind::Write || k == NodeKind::Write))
+    }))
+}
+
+/// Create our sequential queue node in `dir`, with the listing sent right behind it.
+async fn enter(
+    c: &ZkCoordinator,
+    dir: &str,
+    kind: NodeKind,
+) -> Result<(Entry, zk::Stat, Option<Vec<String>>)> {
     let client = c.client()?;
     let prefix = format!("{dir}/{}{}", uuid::Uuid::new_v4().simple(), kind.marker());
     let data = c.identity.member_id.as_bytes();
@@ -226,7 +265,8 @@ async fn enter(c: &ZkCoordinator, dir: &str, kind: NodeKind) -> Result<(Entry, z
         cleaner: c.cleaner(),
         armed: true,
     };
-    let (stat, seq) = create_in(c, &client, dir, &prefix, data, &c.ephemeral_sequential()).await?;
+    let (stat, seq, listing) =
+        create_in(c, &client, dir, &prefix, data, &c.ephemeral_sequential()).await?;
     unknown.armed = false;
     let entry = Entry {
         client,
@@ -234,7 +274,7 @@ async fn enter(c: &ZkCoordinator, dir: &str, kind: NodeKind) -> Result<(Entry, z
         cleaner: c.cleaner(),
         armed: true,
     };
-    Ok((entry, stat))
+    Ok((entry, stat, listing))
 }
 
 /// The watch's event if it has fired already (it is then used up).
@@ -334,7 +374,11 @@ async fn wait_turn(
         earlier.sort();
         let Some((_, last)) = earlier.last() else {
             let watch = watch.take().expect("set before the listing");
-            return Ok(Place::Turn(Box::new(Turn { entry, stat, watch })));
+            return Ok(Place::Turn(Box::new(Turn {
+                entry,
+                stat,
+                watch: Some(watch),
+            })));
         };
         let pred = format!("{dir}/{last}");
         if wait == Wait::NoWait {
@@ -423,12 +467,7 @@ pub(super) async fn acquire(c: &ZkCoordinator, req: &LockRequest) -> Result<Opti
                 return Ok(None);
             };
             Ok(Some(held(
-                c,
-                what,
-                turn.entry,
-                turn.stat,
-                Some(turn.watch),
-                "lock",
+                c, what, turn.entry, turn.stat, turn.watch, "lock",
             )?))
         }
         LockMode::Limit(n) => semaphore(c, &req.name, &dir, n, req.wait).await,
@@ -474,7 +513,7 @@ pub(super) fn held(
 pub(super) struct ZkHeld {
     client: zk::Client,
     path: String,
-    watcher: JoinHandle<()>,
+    watcher: HeldWatch,
     cleaner: Cleaner,
     /// How long the release may wait for its answer (the session timeout).
     timeout: std::time::Duration,
@@ -485,7 +524,7 @@ impl ZkHeld {
         c: &ZkCoordinator,
         client: zk::Client,
         path: String,
-        watcher: JoinHandle<()>,
+        watcher: HeldWatch,
     ) -> ZkHeld {
         ZkHeld {
             client,
@@ -503,12 +542,16 @@ impl Release for ZkHeld {
     /// anything we send later, and `close` collects the answer. Closing the session right
     /// behind it lets the server commit both in one log flush (a clean exit is one fsync
     /// shorter). A read sent just before it says whether the node was still ours: if not,
-    /// the loss found at release is reported as [`Error::Lost`].
+    /// the loss found at release is reported as [`Error::Lost`]. The node's watch stays
+    /// until the delete is answered (the delete fires it: no request to remove it goes
+    /// out ahead of the close), hushed so that our own delete is not reported as a loss.
     async fn release(self: Box<Self>) -> Result<()> {
-        self.watcher.abort();
         // Disconnected (or worse): the node goes with the session, which `close` ends or the
         // server expires; waiting here would only delay the exit.
         let state = self.client.state();
+        if state != zk::SessionState::SyncConnected {
+            self.watcher.stop();
+        }
         if state == zk::SessionState::Expired {
             return Err(Error::Lost(format!(
                 "its session expired before the release of {}",
@@ -523,22 +566,31 @@ impl Release for ZkHeld {
         }
         // A read sent ahead of the delete is answered in order without waiting for the
         // delete's log flush: it says whether the node was still ours up to the release.
+        self.watcher.hush();
         let stat = self.client.check_stat(&self.path);
         let answer = self.client.delete(&self.path, None);
-        self.cleaner.track(async move {
+        let ZkHeld {
+            client,
+            path,
+            watcher,
+            cleaner,
+            timeout,
+        } = *self;
+        cleaner.track(async move {
             let _ = answer.await;
+            watcher.stop();
         });
-        let ours = self.client.session_id().0;
-        match tokio::time::timeout(self.timeout, stat).await {
+        let ours = client.session_id().0;
+        match tokio::time::timeout(timeout, stat).await {
             Ok(Ok(Some(s))) if s.ephemeral_owner == ours => Ok(()),
             Ok(Ok(_)) => Err(Error::Lost(format!(
                 "its node {} was already gone at release (deleted, or its session expired)",
-                self.path
+                path
             ))),
-            Ok(Err(e)) => Err(zk_error(&format!("releasing {}", self.path), e)),
+            Ok(Err(e)) => Err(zk_error(&format!("releasing {}", path), e)),
             Err(_) => Err(Error::Unavailable(format!(
                 "ZooKeeper did not answer the release of {} within {:?}",
-                self.path, self.timeout
+                path, timeout
             ))),
         }
     }

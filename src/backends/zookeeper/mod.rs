@@ -63,8 +63,8 @@ pub struct ZkCoordinator {
     session: session::Monitor,
     /// Deletions of abandoned queue entries and background watches, finished by `close`.
     tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
-    /// Whether our session record exists already.
-    recorded: tokio::sync::OnceCell<()>,
+    /// Whether our session record was sent already.
+    recorded: std::sync::atomic::AtomicBool,
 }
 
 /// What the URL says, checked before any connection.
@@ -287,7 +287,7 @@ impl ZkCoordinator {
             session_timeout,
             session,
             tasks: Arc::new(Mutex::new(Vec::new())),
-            recorded: tokio::sync::OnceCell::new(),
+            recorded: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -332,33 +332,43 @@ impl ZkCoordinator {
         }
     }
 
-    /// Write our session record once, beside the first thing we take.
-    pub(crate) async fn record_session(&self) {
-        let _ = self
-            .recorded
-            .get_or_init(|| async {
-                let Ok(client) = self.client() else { return };
-                let dir = format!("{}/locks/{RECORDS}", self.root);
-                let path = format!("{dir}/{:x}", client.session_id().0);
-                let body = serde_json::json!({
-                    "member_id": self.identity.member_id,
-                    "host": self.identity.host,
-                    "pid": self.identity.pid,
-                    "command": self.identity.command,
-                })
-                .to_string();
-                let mut r = client
-                    .create(&path, body.as_bytes(), &self.ephemeral())
-                    .await;
-                if r == Err(zk::Error::NoNode) && self.ensure_path(&dir).await.is_ok() {
-                    r = client
-                        .create(&path, body.as_bytes(), &self.ephemeral())
-                        .await;
-                }
-                // Best effort: a holder without a record is shown with its member id only.
-                let _ = r;
-            })
-            .await;
+    /// Write our session record once, beside the first thing we take. The create is sent
+    /// now, ahead of whatever the caller sends next (a session's requests are applied in
+    /// order, so whoever sees our node can read our record), and its answer is collected
+    /// in the background: nobody waits for it. Best effort: a holder without a record is
+    /// shown with its member id only.
+    pub(crate) fn record_session(&self) {
+        use std::sync::atomic::Ordering;
+        if self.recorded.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let Ok(client) = self.client() else { return };
+        let dir = format!("{}/locks/{RECORDS}", self.root);
+        let path = format!("{dir}/{:x}", client.session_id().0);
+        let body = serde_json::json!({
+            "member_id": self.identity.member_id,
+            "host": self.identity.host,
+            "pid": self.identity.pid,
+            "command": self.identity.command,
+        })
+        .to_string();
+        // Sent at once (its answer is not needed: the look below is answered after it).
+        drop(client.create(&path, body.as_bytes(), &self.ephemeral()));
+        let acl = self.acl.clone();
+        self.cleaner().track(async move {
+            if !matches!(client.check_stat(&path).await, Ok(None)) {
+                return;
+            }
+            // The first record in this namespace: make its directory, then try again.
+            let acls = zk::Acls::new(&acl);
+            let made = client
+                .mkdir(&dir, &zk::CreateMode::Persistent.with_acls(acls))
+                .await;
+            if made.is_ok() {
+                let ephemeral = zk::CreateMode::Ephemeral.with_acls(zk::Acls::new(&acl));
+                let _ = client.create(&path, body.as_bytes(), &ephemeral).await;
+            }
+        });
     }
 
     /// What we know of the owner of a node from its data and stat.

@@ -14,6 +14,8 @@
 //! health, plus `Lost` when its own node is deleted behind our back (a broken lock, a
 //! member removed by hand).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -42,8 +44,8 @@ impl Monitor {
         self.task.abort();
     }
 
-    /// A health channel for a primitive whose node is `path`; the returned task must be
-    /// aborted when the primitive is released.
+    /// A health channel for a primitive whose node is `path`; the returned watch must be
+    /// stopped when the primitive is released ([`HeldWatch`]).
     /// `node_watch`: a watch already set on the node (by the listing that made it ours), so a
     /// delete since then is not missed while the monitor's own watch is being set.
     pub(crate) fn held(
@@ -52,34 +54,65 @@ impl Monitor {
         path: String,
         node_watch: Option<NodeWatch>,
         what: &'static str,
-    ) -> (watch::Receiver<Health>, JoinHandle<()>) {
+    ) -> (watch::Receiver<Health>, HeldWatch) {
         let mut session = self.health.clone();
         let first = session.borrow_and_update().clone();
         let (tx, rx) = watch::channel(first);
+        let quiet = Arc::new(AtomicBool::new(false));
+        let hush = quiet.clone();
         let task = tokio::spawn(async move {
             let mut gone = Box::pin(node_gone(client, path, node_watch, what));
-            loop {
+            let why = loop {
                 tokio::select! {
                     changed = session.changed() => {
                         if changed.is_err() {
-                            let _ = tx.send(Health::Lost("the ZooKeeper session was closed".into()));
-                            return;
+                            break "the ZooKeeper session was closed".to_string();
                         }
                         let h = session.borrow_and_update().clone();
-                        let lost = matches!(h, Health::Lost(_));
-                        let _ = tx.send(h);
-                        if lost {
-                            return;
+                        if let Health::Lost(why) = h {
+                            break why;
                         }
+                        let _ = tx.send(h);
                     }
                     reason = &mut gone => {
-                        let _ = tx.send(Health::Lost(reason));
+                        if !hush.load(Ordering::SeqCst) {
+                            let _ = tx.send(Health::Lost(reason));
+                        }
                         return;
                     }
                 }
+            };
+            if hush.load(Ordering::SeqCst) {
+                // Released: the session closing behind our delete is no loss, and the
+                // node's watch is kept until the delete fires it (or the release's
+                // clean-up stops us), so that no request to remove it goes out.
+                gone.await;
+                return;
             }
+            let _ = tx.send(Health::Lost(why));
         });
-        (rx, task)
+        (rx, HeldWatch { task, quiet })
+    }
+}
+
+/// The watch on a held primitive's node and session. Stopping it drops the node's watch,
+/// which makes the client library ask the server to remove it (a round trip ahead of the
+/// session's close); a release instead [`HeldWatch::hush`]es it, deletes the node (which
+/// fires the watch on the server, so there is nothing left to remove) and stops it once
+/// the delete is answered.
+pub(crate) struct HeldWatch {
+    task: JoinHandle<()>,
+    quiet: Arc<AtomicBool>,
+}
+
+impl HeldWatch {
+    /// Report nothing more: what follows is our own doing.
+    pub(crate) fn hush(&self) {
+        self.quiet.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn stop(&self) {
+        self.task.abort();
     }
 }
 

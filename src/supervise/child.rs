@@ -138,7 +138,8 @@ impl Child {
         keep: &[std::os::fd::RawFd],
     ) -> Result<Child, SpawnError> {
         let mut child = Child::spawn_in(command, env, Cgroup::create())?;
-        // Unit tests run inside the test harness, whose executable is no toozctl.
+        // Not in unit tests: the guard is a fork (see `guard.rs`), safe only in toozctl,
+        // whose other threads are parked then; the test harness runs other tests meanwhile.
         if cfg!(not(test)) {
             let start = procs::stat(child.pgid.as_raw()).map_or(0, |p| p.start);
             let cg = child.cgroup.as_ref().map(|c| c.path().to_path_buf());

@@ -27,11 +27,6 @@ use clap::Parser;
 
 /// Parse, resolve, run; returns the process exit status. Never exits by itself.
 pub fn main_with_args(args: Vec<std::ffi::OsString>) -> i32 {
-    // A guard started by a toozctl running COMMAND (see `supervise::guard`), recognised
-    // before any parsing: the reserved word and a pipe as stdin.
-    if supervise::guard::is_entry(&args) {
-        return supervise::guard::main();
-    }
     // The ipc backend's semaphore holder (see `backends::ipc::holder`), started by a
     // toozctl taking an ipc:// lock.
     if backends::ipc::holder::is_entry(&args) {

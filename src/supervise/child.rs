@@ -119,6 +119,8 @@ pub struct Child {
     sigchld: Option<tokio::signal::unix::Signal>,
     /// The guard process, or why there is none.
     guard: Result<Guard, String>,
+    /// The outcome of COMMAND's exec, not read yet (see `Child::spawn`).
+    exec: Option<spawn::Exec>,
 }
 
 /// Why COMMAND could not start: exit 127 (not found) or 126 (not executable), as shells do.
@@ -138,12 +140,23 @@ impl Child {
         keep: &[std::os::fd::RawFd],
     ) -> Result<Child, SpawnError> {
         let mut child = Child::spawn_in(command, env, Cgroup::create())?;
-        // Unit tests run inside the test harness, whose executable is no toozctl.
+        // Not in unit tests: the guard is a fork (see `guard.rs`), safe only in toozctl,
+        // whose other threads are parked then; the test harness runs other tests meanwhile.
+        // Started while the kernel still executes COMMAND (its exec's outcome is read
+        // after): the guard's fork no longer waits for COMMAND's start, nor COMMAND's end
+        // for the guard's fork.
         if cfg!(not(test)) {
             let start = procs::stat(child.pgid.as_raw()).map_or(0, |p| p.start);
             let cg = child.cgroup.as_ref().map(|c| c.path().to_path_buf());
             child.guard = Guard::spawn(child.pgid.as_raw(), start, cg.as_deref(), keep)
                 .map_err(|e| format!("cannot start the guard process: {e}"));
+        }
+        if let Some(exec) = child.exec.take() {
+            if let Err(e) = exec.wait() {
+                // Nothing of COMMAND's runs: its guard goes before the error is told.
+                child.dismiss_guard();
+                return Err(spawn_error(&command[0], e));
+            }
         }
         Ok(child)
     }
@@ -182,21 +195,29 @@ impl Child {
             },
             None => None,
         };
+        let mut exec = None;
         let child = match direct {
-            Some(s) => Process::Pidfd {
-                pid: s.pid,
-                // SAFETY: an OwnedFd keeps its one descriptor open until dropped.
-                fd: unsafe {
-                    tokio::io::unix::AsyncFd::register_with_interest(
-                        s.pidfd,
-                        tokio::io::Interest::READABLE,
-                    )
+            Some(spawn::Spawned {
+                pid,
+                pidfd,
+                exec: pending,
+            }) => {
+                exec = Some(pending);
+                Process::Pidfd {
+                    pid,
+                    // SAFETY: an OwnedFd keeps its one descriptor open until dropped.
+                    fd: unsafe {
+                        tokio::io::unix::AsyncFd::register_with_interest(
+                            pidfd,
+                            tokio::io::Interest::READABLE,
+                        )
+                    }
+                    .map_err(|e| SpawnError {
+                        code: 126,
+                        message: format!("cannot watch COMMAND's process: {e}"),
+                    })?,
                 }
-                .map_err(|e| SpawnError {
-                    code: 126,
-                    message: format!("cannot watch COMMAND's process: {e}"),
-                })?,
-            },
+            }
             None => Process::Std(Self::spawn_std(program, args, env, cgroup.as_ref(), tty)?),
         };
         let pid = Pid::from_raw(child.id());
@@ -221,6 +242,7 @@ impl Child {
             stop: None,
             sigchld,
             guard: Err("no guard in unit tests".into()),
+            exec,
         })
     }
 

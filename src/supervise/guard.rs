@@ -3,15 +3,19 @@
 //! toozctl is the only thing that stops COMMAND's tree, so a toozctl frozen (SIGSTOP,
 //! starved of CPU) past its lease, or killed alone with SIGKILL, would leave COMMAND
 //! running without the primitive. Right after COMMAND is spawned, toozctl starts a guard:
-//! its own executable again (`posix_spawn` of `/proc/self/exe` with the reserved first
-//! argument [`ENTRY`] and a pipe as stdin; nothing runs between fork and exec in our
-//! process), spawned from a parked thread of its own so that it is not the main thread's
-//! child (see `Child::surely_empty`). The guard is in a process group of its own: neither COMMAND's (a Ctrl-C typed
-//! at COMMAND never reaches it) nor toozctl's (a `kill -9 %1` of toozctl's job, or its
-//! Ctrl-Z, never reaches it either). It reads nothing from the terminal, ignores the
-//! signals toozctl forwards and the job-control stops, and is told over the pipe:
-//! - `init PGID START PARENT PARENT_START CGROUP`: COMMAND's group and start time, toozctl's
-//!   pid and start time, COMMAND's cgroup (empty when none);
+//! a `fork` of toozctl without `exec` (named `toozctl-guard` in `/proc/PID/comm`; its
+//! command line is toozctl's), made by a thread of its own that then stays parked, so that
+//! the guard is not the main thread's child (see `Child::surely_empty`); see
+//! [`spawn_guard_process`] for why that fork is safe. Guards were first an `exec` of this
+//! whole binary again: about a millisecond per COMMAND (mapping and starting a 10 MB
+//! executable and its libraries a second time), which toozctl waited for; a fork only
+//! copies page tables and shares every page. The guard is in a process group of its own:
+//! neither COMMAND's (a Ctrl-C typed at COMMAND never reaches it) nor toozctl's (a
+//! `kill -9 %1` of toozctl's job, or its Ctrl-Z, never reaches it either). It reads nothing
+//! from the terminal and ignores the signals toozctl forwards and the job-control stops.
+//! It is born knowing COMMAND's group and start time, toozctl's pid and start time and
+//! COMMAND's cgroup (its copy of toozctl's memory: no message that a toozctl killed right
+//! after the fork could fail to send), and is told over its pipe:
 //! - `deadline NANOS` / `deadline none`: everything of COMMAND's must be dead by this
 //!   CLOCK_BOOTTIME moment (the lease's safe deadline, sent again after every renewal);
 //! - `done`: toozctl saw the tree gone and is about to release: exit quietly.
@@ -29,7 +33,6 @@
 //! killed the tree and exited, even when toozctl itself was killed.
 
 use std::collections::HashSet;
-use std::ffi::CString;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
@@ -37,9 +40,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::procs::{self, Proc, Scope};
-
-/// The reserved first argument that makes toozctl a guard (with a pipe as stdin).
-pub const ENTRY: &str = "__toozctl-guard";
 
 /// A guard whose deadline is further away than this cannot have fired: it is dismissed
 /// with SIGKILL rather than told `done` (see [`Guard::dismiss`]).
@@ -77,10 +77,6 @@ pub fn reaped(pid: i32) {
     guards().retain(|&p| p != pid);
 }
 
-extern "C" {
-    static environ: *const *mut libc::c_char;
-}
-
 impl Guard {
     /// Start a guard for COMMAND (`pgid`, started at `start` clock ticks). `None` when it
     /// cannot be started (the caller says so; COMMAND is then guarded by toozctl alone).
@@ -116,13 +112,24 @@ impl Guard {
         // (which spawned COMMAND, and to which COMMAND's orphans are re-parented) can ask
         // the kernel whether it has any child left with one `waitid(__WNOTHREAD)` instead of
         // reading all of /proc (see `Child::surely_empty`).
+        let watch = Watch {
+            pgid,
+            start,
+            parent: me,
+            parent_start: my_start,
+            cgroup: cgroup.map(|p| p.display().to_string()),
+            me: 0,
+            known: HashSet::new(),
+        };
         let (tx, rx) = std::sync::mpsc::channel::<std::io::Result<libc::pid_t>>();
         let (release, parked) = std::sync::mpsc::channel::<()>();
+        // The guard runs on (its copy of) this thread's stack: 128 KiB of address space,
+        // of which it touches a few pages.
         let spawner = std::thread::Builder::new()
             .name("toozctl-guard-parent".into())
-            .stack_size(64 * 1024)
+            .stack_size(128 * 1024)
             .spawn(move || {
-                let r = spawn_guard_process(read, high);
+                let r = spawn_guard_process(read, high, watch);
                 let ok = r.is_ok();
                 let _ = tx.send(r);
                 if ok {
@@ -139,15 +146,12 @@ impl Guard {
             }
         };
         guards().push(pid);
-        let mut g = Guard {
+        Ok(Guard {
             pid,
             pipe: Some(write),
             sent: None,
             _parent: release,
-        };
-        let cg = cgroup.map(|p| p.display().to_string()).unwrap_or_default();
-        g.send(&format!("init {pgid} {start} {me} {my_start} {cg}\n"));
-        Ok(g)
+        })
     }
 
     pub fn pid(&self) -> i32 {
@@ -173,8 +177,7 @@ impl Guard {
     /// The guard acts only when its deadline passes or its pipe reaches end-of-file; until
     /// then it has done nothing and prints nothing. So while no deadline was sent, or the
     /// one sent is more than [`KILL_MARGIN`] away, it is SIGKILLed and reaped at once — it
-    /// may still be starting (an exec of this whole binary), which `done` would have to
-    /// wait for. Nearer the deadline it is told `done` and waited for, so a guard that has
+    /// may not even have been scheduled yet, which `done` would have to wait for. Nearer the deadline it is told `done` and waited for, so a guard that has
     /// just fired finishes its kill and its message.
     pub fn dismiss(mut self) {
         let idle = match self.sent {
@@ -244,65 +247,118 @@ impl Guard {
     }
 }
 
-/// `posix_spawn` of `/proc/self/exe` as a guard: `read` (the pipe) as its stdin, /dev/null
-/// as its stdout, the descriptors `high` as 3, 4, ..., in a process group of its own, born
-/// with the signals it ignores blocked.
-fn spawn_guard_process(read: File, high: Vec<File>) -> std::io::Result<libc::pid_t> {
-    let argv0 = CString::new("toozctl").expect("no NUL");
-    let argv1 = CString::new(ENTRY).expect("no NUL");
-    let argv = [argv0.as_ptr(), argv1.as_ptr(), std::ptr::null()];
-    let path = CString::new("/proc/self/exe").expect("no NUL");
-    let null = CString::new("/dev/null").expect("no NUL");
-    let mut pid: libc::pid_t = 0;
-    // SAFETY: the attribute and action objects are initialised before use and destroyed
-    // after; every pointer given to posix_spawn lives until it returns.
-    let rc = unsafe {
-        let mut fa: libc::posix_spawn_file_actions_t = std::mem::zeroed();
-        let mut at: libc::posix_spawnattr_t = std::mem::zeroed();
-        libc::posix_spawn_file_actions_init(&mut fa);
-        libc::posix_spawnattr_init(&mut at);
-        libc::posix_spawn_file_actions_adddup2(&mut fa, read.as_raw_fd(), 0);
-        libc::posix_spawn_file_actions_addopen(&mut fa, 1, null.as_ptr(), libc::O_WRONLY, 0);
-        for (i, f) in high.iter().enumerate() {
-            libc::posix_spawn_file_actions_adddup2(
-                &mut fa,
-                f.as_raw_fd(),
-                FIRST_KEPT_FD + i as RawFd,
-            );
-        }
-        // Born with the signals it will ignore blocked, so none kills it before it
-        // ignores them; every other handler is reset to the default by exec.
-        let mut mask: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut mask);
-        for s in IGNORED {
-            libc::sigaddset(&mut mask, s);
-        }
-        libc::posix_spawnattr_setsigmask(&mut at, &mask);
-        // A process group of its own: a SIGKILL to toozctl's group (`kill -9 %1`) must
-        // not take the guard with it, and COMMAND's group gets what the terminal sends.
-        libc::posix_spawnattr_setpgroup(&mut at, 0);
-        libc::posix_spawnattr_setflags(
-            &mut at,
-            (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETPGROUP) as _,
-        );
-        let rc = libc::posix_spawn(
-            &mut pid,
-            path.as_ptr(),
-            &fa,
-            &at,
-            argv.as_ptr() as *const *mut libc::c_char,
-            environ,
-        );
-        libc::posix_spawn_file_actions_destroy(&mut fa);
-        libc::posix_spawnattr_destroy(&mut at);
-        rc
-    };
+/// Fork the guard: `read` (the pipe) as its stdin, /dev/null as its stdout, the
+/// descriptors `high` as 3, 4, ..., every other descriptor closed, in a process group of
+/// its own, with the signals it ignores ignored and toozctl's handlers reset.
+///
+/// Why a fork without exec is safe here: it runs on the spawner thread while toozctl's
+/// main thread waits for its answer on a channel, holding no lock, and the runtime runs
+/// no other thread of toozctl's code (an idle blocking-pool thread may exist; the child
+/// never touches the runtime). The child runs only code of its own: allocation (glibc's
+/// `fork` hands the child consistent allocator arenas), `/proc` reads and raw system
+/// calls; it writes its messages with `write(2)`, not through std's locked stderr, and
+/// ends with `_exit`, so nothing of toozctl's (buffers, destructors, the runtime) ever
+/// runs in it.
+fn spawn_guard_process(read: File, high: Vec<File>, watch: Watch) -> std::io::Result<libc::pid_t> {
+    let high_fds: Vec<RawFd> = high.iter().map(AsRawFd::as_raw_fd).collect();
+    // Every signal blocked on this thread from before the fork until the child has its
+    // own dispositions: none can run one of toozctl's handlers in the child (they write to
+    // toozctl's signal pipe), nor kill it before it ignores what it must.
+    // SAFETY: signal-mask calls on this thread with sets we own.
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+    }
+    // SAFETY: fork(2); the child only runs `become_guard`, which never returns.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: in the child, right after the fork, every signal blocked.
+        unsafe { become_guard(read.as_raw_fd(), &high_fds, watch) }
+    }
+    let err = std::io::Error::last_os_error();
+    // SAFETY: restores this thread's mask.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
     drop(read);
     drop(high);
-    if rc != 0 {
-        return Err(std::io::Error::from_raw_os_error(rc));
+    if pid < 0 {
+        return Err(err);
     }
+    // The child sets its group too; whichever runs first makes it so before toozctl goes
+    // on, so a signal to toozctl's group from now on never reaches the guard.
+    // SAFETY: setpgid(2) of our own child.
+    unsafe { libc::setpgid(pid, pid) };
     Ok(pid)
+}
+
+/// The child side of [`spawn_guard_process`]: descriptors and signals, then the guard's
+/// life, then `_exit`.
+///
+/// # Safety
+/// Only in the child of that `fork`, with every signal blocked.
+unsafe fn become_guard(read: RawFd, high: &[RawFd], watch: Watch) -> ! {
+    libc::setpgid(0, 0);
+    libc::prctl(libc::PR_SET_NAME, c"toozctl-guard".as_ptr(), 0, 0, 0);
+    libc::dup2(read, 0);
+    // Kept descriptors are numbered from 64 up (`Guard::spawn`), so these dup2s never
+    // overwrite one still to be moved.
+    for (i, &fd) in high.iter().enumerate() {
+        libc::dup2(fd, FIRST_KEPT_FD + i as RawFd);
+    }
+    let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+    if null >= 0 && null != 1 {
+        libc::dup2(null, 1);
+    }
+    close_from(FIRST_KEPT_FD + high.len() as RawFd);
+    for s in 1..32 {
+        if s == libc::SIGKILL || s == libc::SIGSTOP {
+            continue;
+        }
+        if IGNORED.contains(&s) {
+            libc::signal(s, libc::SIG_IGN);
+            continue;
+        }
+        // toozctl's handlers (the runtime's, std's) back to the default; what toozctl was
+        // started with ignored stays ignored, as across an exec.
+        let mut old: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(s, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction != libc::SIG_DFL
+            && old.sa_sigaction != libc::SIG_IGN
+        {
+            libc::signal(s, libc::SIG_DFL);
+        }
+    }
+    let mut none: libc::sigset_t = std::mem::zeroed();
+    libc::sigemptyset(&mut none);
+    libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+    libc::_exit(run(watch))
+}
+
+/// Close every descriptor from `first` up: toozctl's own (the runtime's, the lock files',
+/// COMMAND's pidfd, the write end of the guard's pipe) must not live on in the guard.
+///
+/// # Safety
+/// Only in the guard, which owns no descriptor from `first` up.
+unsafe fn close_from(first: RawFd) {
+    if libc::syscall(
+        libc::SYS_close_range,
+        first as libc::c_uint,
+        libc::c_uint::MAX,
+        0,
+    ) == 0
+    {
+        return;
+    }
+    // Before Linux 5.9: every number below the limit on open descriptors.
+    let max = match libc::sysconf(libc::_SC_OPEN_MAX) {
+        n if n > 0 => n.min(1 << 20) as RawFd,
+        _ => 1024,
+    };
+    for fd in first..max {
+        libc::close(fd);
+    }
 }
 
 // ---------------------------------------------------------------- the guard itself
@@ -322,16 +378,6 @@ const IGNORED: [libc::c_int; 10] = [
     libc::SIGPIPE,
 ];
 
-/// Whether this process was started as a guard: the reserved argument and a pipe as stdin.
-pub fn is_entry(args: &[std::ffi::OsString]) -> bool {
-    if args.get(1).and_then(|a| a.to_str()) != Some(ENTRY) {
-        return false;
-    }
-    // SAFETY: fstat on descriptor 0 into a struct we own.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    (unsafe { libc::fstat(0, &mut st) } == 0) && (st.st_mode & libc::S_IFMT) == libc::S_IFIFO
-}
-
 struct Watch {
     pgid: i32,
     start: u64,
@@ -342,19 +388,11 @@ struct Watch {
     known: HashSet<(i32, u64)>,
 }
 
-/// The guard's whole life; returns its exit status.
-pub fn main() -> i32 {
-    // SAFETY: signal dispositions and mask of this single-threaded process.
-    unsafe {
-        for s in IGNORED {
-            libc::signal(s, libc::SIG_IGN);
-        }
-        let mut mask: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut mask);
-        libc::sigprocmask(libc::SIG_SETMASK, &mask, std::ptr::null_mut());
-    }
+/// The guard's whole life (stdin: the pipe; signals set up); returns its exit status.
+fn run(mut watch: Watch) -> i32 {
+    watch.me = std::process::id() as i32;
     let mut buf = Vec::new();
-    let mut w: Option<Watch> = None;
+    let mut w = Some(watch);
     let mut deadline: Option<u64> = None;
     let mut fired = false;
     loop {
@@ -362,22 +400,8 @@ pub fn main() -> i32 {
         while let Some(nl) = buf.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = buf.drain(..=nl).collect();
             let line = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
-            let mut f = line.splitn(6, ' ');
+            let mut f = line.splitn(2, ' ');
             match f.next() {
-                Some("init") => {
-                    let mut n = || f.next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-                    let (pgid, start, parent, parent_start) = (n(), n(), n(), n());
-                    let cg = f.next().unwrap_or("").to_string();
-                    w = Some(Watch {
-                        pgid: pgid as i32,
-                        start,
-                        parent: parent as i32,
-                        parent_start,
-                        cgroup: (!cg.is_empty()).then_some(cg),
-                        me: std::process::id() as i32,
-                        known: HashSet::new(),
-                    });
-                }
                 Some("deadline") => deadline = f.next().and_then(|v| v.parse().ok()),
                 Some("done") => return 0,
                 _ => {}
@@ -466,8 +490,19 @@ pub fn main() -> i32 {
     0
 }
 
+/// One line on stderr, written with `write(2)`: std's stderr lock is toozctl's, copied by
+/// the fork in whatever state it had.
 fn say(m: &str) {
-    eprintln!("toozctl: guard: {m}");
+    let line = format!("toozctl: guard: {m}\n");
+    let mut b = line.as_bytes();
+    while !b.is_empty() {
+        // SAFETY: write(2) from a buffer we own.
+        let n = unsafe { libc::write(2, b.as_ptr().cast(), b.len()) };
+        if n <= 0 {
+            break;
+        }
+        b = &b[n as usize..];
+    }
 }
 
 impl Watch {

@@ -36,7 +36,7 @@
 //!    continues COMMAND's group ([`Child::suspend_like`], [`Child::resume`]).
 //! 6. [`exit_code`] maps a wait status to the shell convention: the code, or 128+S.
 //! 7. **The guard** ([`guard`]): right after COMMAND (and its cgroup) exists, a process of
-//!    its own — toozctl re-executed with a reserved entry — is told COMMAND's tree and a
+//!    its own — a fork of toozctl, without exec — is told COMMAND's tree and a
 //!    deadline on CLOCK_BOOTTIME ([`Child::guard_deadline`]: `hold` sends the lease's safe
 //!    deadline after every renewal). It SIGKILLs the tree when the deadline passes with no
 //!    newer one (toozctl frozen by SIGSTOP, starved of CPU, or suspended by Ctrl-Z past it)

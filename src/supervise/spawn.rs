@@ -42,10 +42,44 @@ struct CloneArgs {
     cgroup: u64,
 }
 
-/// A COMMAND started by [`spawn_into`]: its pid and a pidfd (readable once it exited).
+/// A COMMAND started by [`spawn_into`]: its pid, a pidfd (readable once it exited), and
+/// the outcome of its `exec`, still to be read.
 pub struct Spawned {
     pub pid: i32,
     pub pidfd: OwnedFd,
+    pub exec: Exec,
+}
+
+/// The outcome of a child's `exec`, told by a close-on-exec pipe: read it with
+/// [`Exec::wait`]. Left for the caller so that it can start COMMAND's guard meanwhile,
+/// instead of waiting first for the kernel and the dynamic loader to start COMMAND.
+pub struct Exec {
+    pid: i32,
+    pipe: OwnedFd,
+}
+
+impl Exec {
+    /// Block until the child has exec'd (`Ok`), or said why it could not (then it has
+    /// exited and is reaped here).
+    pub fn wait(self) -> io::Result<()> {
+        let mut buf = [0u8; 4];
+        let n = loop {
+            // SAFETY: read(2) into our buffer.
+            let n =
+                unsafe { libc::read(self.pipe.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            break n;
+        };
+        if n == 4 {
+            // The exec failed: the child exits at once; reap it.
+            // SAFETY: waitpid(2) of our own child.
+            unsafe { libc::waitpid(self.pid, std::ptr::null_mut(), 0) };
+            return Err(io::Error::from_raw_os_error(i32::from_ne_bytes(buf)));
+        }
+        Ok(())
+    }
 }
 
 /// Why [`spawn_into`] did not start COMMAND.
@@ -182,25 +216,12 @@ pub fn spawn_into(
     drop(wr);
     // SAFETY: CLONE_PIDFD stored a fresh descriptor, owned here.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
-    let mut buf = [0u8; 4];
-    let n = loop {
-        // SAFETY: read(2) into our buffer.
-        let n = unsafe { libc::read(rd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-            continue;
-        }
-        break n;
-    };
-    if n == 4 {
-        // The exec failed: the child exits at once; reap it.
-        // SAFETY: waitpid(2) of our own child.
-        unsafe { libc::waitpid(pid as i32, std::ptr::null_mut(), 0) };
-        return Err(Failed::Exec(io::Error::from_raw_os_error(
-            i32::from_ne_bytes(buf),
-        )));
-    }
     Ok(Spawned {
         pid: pid as i32,
         pidfd,
+        exec: Exec {
+            pid: pid as i32,
+            pipe: rd,
+        },
     })
 }

@@ -203,13 +203,11 @@ fn free_and_stale_locks_are_not_listed_unless_all() {
     // toozctl's children: COMMAND, and the guard that would kill COMMAND's tree when
     // toozctl dies (left out here: this test kills the orphan itself).
     let is_guard = |p: &u32| {
-        std::fs::read(format!("/proc/{p}/cmdline"))
-            .unwrap_or_default()
-            .windows(15)
-            .any(|w| w == b"__toozctl-guard")
+        std::fs::read_to_string(format!("/proc/{p}/comm"))
+            .is_ok_and(|c| c.trim() == "toozctl-guard")
     };
     // Both are started by the time COMMAND said "ready"; the guard may still be between
-    // its fork and its exec (not yet named as the guard) for a moment.
+    // its fork and naming itself for a moment.
     let (mut guards, mut orphans) = (Vec::new(), Vec::new());
     support::wait_until(std::time::Duration::from_secs(5), || {
         let kids = children(killed.pid());

@@ -16,6 +16,7 @@ mod etcd_waiter_lease;
 mod file_security;
 mod generated;
 mod group;
+mod guard_fork;
 mod help;
 mod hostile_input;
 mod install;

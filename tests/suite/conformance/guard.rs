@@ -17,15 +17,15 @@ crate::on_every_backend!(
     no_guard_outlives_a_normal_exit_a_loss_or_a_cancelled_wait
 );
 
-const ENTRY: &str = "__toozctl-guard";
+/// The guard's name in `/proc/PID/comm` (a fork of toozctl; its command line is toozctl's).
+const NAME: &str = "toozctl-guard";
 
-/// The guard toozctl `pid` started (its child running the reserved entry), once it shows.
+/// The guard toozctl `pid` started (its child named as the guard), once it shows.
 fn guard_of(pid: u32) -> Option<u32> {
     let mut found = None;
     wait_until(Duration::from_secs(10), || {
         found = children(pid).into_iter().find(|&c| {
-            std::fs::read(format!("/proc/{c}/cmdline"))
-                .is_ok_and(|b| String::from_utf8_lossy(&b).contains(ENTRY))
+            std::fs::read_to_string(format!("/proc/{c}/comm")).is_ok_and(|n| n.trim() == NAME)
         });
         found.is_some()
     });

@@ -98,3 +98,38 @@ fn fencing_tokens_increase_across_a_restart() {
     assert!(a < b && b < c, "{a} {b} {c}");
     assert_eq!(fx.sql("SELECT count(*) FROM toozctl_locks").trim(), "1");
 }
+
+/// A waiter whose session the server ends (`pg_terminate_backend`, a shutdown) cannot
+/// wait on: exit 69 (unavailable), not 70, naming what the server said rather than
+/// tokio-postgres's bare "db error".
+#[test]
+fn a_waiter_whose_session_the_server_ends_exits_69_saying_why() {
+    use std::process::Stdio;
+    use std::time::Duration;
+    let fx = Fx::shared(Kind::Postgres, "waiter_ended");
+    let name = fx.name("w");
+    let holder = fx.hold(&["lock", &name]);
+    let waiter = fx
+        .cmd(&["lock", "-w", "30", &name, "--", "true"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waiting = "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+                   AND query ILIKE '%advisory%' AND pid <> pg_backend_pid()";
+    assert!(
+        crate::support::wait_until(Duration::from_secs(15), || !fx
+            .sql(waiting)
+            .trim()
+            .is_empty()),
+        "the waiter never waited on the server"
+    );
+    fx.sql(&format!(
+        "SELECT pg_terminate_backend(pid) FROM ({waiting}) w"
+    ));
+    let out = waiter.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(69), "{err}");
+    assert!(err.contains("terminating connection"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    drop(holder);
+}

@@ -229,7 +229,7 @@ impl Inner {
         tokio::spawn(async move {
             let why = match connection.await {
                 Ok(()) => "the connection was closed".to_string(),
-                Err(e) => scrub(&e.to_string(), secret.as_deref()),
+                Err(e) => scrub(&message(&e), secret.as_deref()),
             };
             let _ = tx.send(Some(why));
         });
@@ -241,12 +241,7 @@ impl Inner {
     }
 
     fn error(&self, doing: &str, e: tokio_postgres::Error) -> Error {
-        let msg = scrub(&e.to_string(), self.secret.as_deref());
-        if e.is_closed() || e.as_db_error().is_none() {
-            Error::Unavailable(format!("{doing} on {}: {msg}", self.url))
-        } else {
-            Error::Internal(format!("{doing} on {}: {msg}", self.url))
-        }
+        classify(doing, &self.url, self.secret.as_deref(), &e)
     }
 
     /// The read connection, (re)connecting when there is none or it ended.
@@ -506,12 +501,7 @@ struct PgSession {
 
 impl PgSession {
     fn error(&self, doing: &str, e: tokio_postgres::Error) -> Error {
-        let msg = scrub(&e.to_string(), self.secret.as_deref());
-        if e.is_closed() || e.as_db_error().is_none() {
-            Error::Unavailable(format!("{doing} on {}: {msg}", self.url))
-        } else {
-            Error::Internal(format!("{doing} on {}: {msg}", self.url))
-        }
+        classify(doing, &self.url, self.secret.as_deref(), &e)
     }
 
     /// Advance the fencing token and write our record, in one round trip (typed
@@ -598,7 +588,7 @@ impl Session for PgSession {
                         return Err(Error::Unavailable(format!(
                             "cannot create the table {TABLE} for fencing tokens on {}: {} (grant CREATE on the database's schema, or create it as docs/postgresql-backend.md shows)",
                             self.url,
-                            scrub(&e.to_string(), self.secret.as_deref())
+                            scrub(&message(&e), self.secret.as_deref())
                         )));
                     }
                 }
@@ -624,7 +614,7 @@ impl Session for PgSession {
             .simple_query("")
             .await
             .map(|_| ())
-            .map_err(|e| Error::Lost(scrub(&e.to_string(), self.secret.as_deref())))
+            .map_err(|e| Error::Lost(scrub(&message(&e), self.secret.as_deref())))
     }
 
     fn ended(&self) -> watch::Receiver<Option<String>> {
@@ -774,7 +764,7 @@ impl Coordinator for PgCoordinator {
                 return Err(Error::Unsupported(format!(
                     "lock '{name}' is held by PostgreSQL session pid {pid}; breaking it means ending that session, which {} refused: {} (it needs the holder's role or pg_signal_backend)",
                     self.inner.url,
-                    scrub(&e.to_string(), self.inner.secret.as_deref())
+                    scrub(&message(&e), self.inner.secret.as_deref())
                 )))
             }
         }
@@ -837,7 +827,8 @@ impl Coordinator for PgCoordinator {
 }
 
 /// An error with its causes, joined with `: ` (tokio-postgres keeps the why in the source:
-/// "invalid configuration: password missing").
+/// "invalid configuration: password missing"; a server error is only "db error" without
+/// it), on one line (a server error's DETAIL and HINT come on lines of their own).
 fn message(e: &dyn std::error::Error) -> String {
     let mut m = e.to_string();
     let mut cause = e.source();
@@ -849,7 +840,29 @@ fn message(e: &dyn std::error::Error) -> String {
         }
         cause = c.source();
     }
-    m
+    m.replace('\n', "; ")
+}
+
+/// A failed request as an error of ours. The server ending or refusing the session is
+/// "unavailable" (69) like a dropped connection — SQLSTATE classes 08 (connection), 53
+/// (insufficient resources: too many connections), 57 (operator intervention: shutdown,
+/// `pg_terminate_backend`, starting up) and 58 (system error) — while any other error
+/// the server reports is one toozctl did not expect (70).
+fn classify(
+    doing: &str,
+    url: &dyn std::fmt::Display,
+    secret: Option<&str>,
+    e: &tokio_postgres::Error,
+) -> Error {
+    let msg = scrub(&message(e), secret);
+    let transient = e.is_closed()
+        || e.as_db_error()
+            .is_none_or(|db| matches!(db.code().code().get(..2), Some("08" | "53" | "57" | "58")));
+    if transient {
+        Error::Unavailable(format!("{doing} on {url}: {msg}"))
+    } else {
+        Error::Internal(format!("{doing} on {url}: {msg}"))
+    }
 }
 
 /// One warning per group of names that share an advisory key.

@@ -72,7 +72,7 @@ fn kill9_of_a_holder_frees_the_lock(kind: Kind) {
     // A waiter queued before the kill, so that the bound measures the release, not a new
     // toozctl's start and connect (slow on a loaded machine with a debug build).
     let acquired = fx.home.path().join("acquired");
-    let mut waiter = fx
+    let waiter = fx
         .cmd(&[
             "lock",
             "-w",

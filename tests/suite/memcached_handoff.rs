@@ -40,7 +40,7 @@ fn a_queued_waiter_takes_the_lock_within_milliseconds_by_default() {
                 // every phase of a 0.1 s poll, as releases at random moments would.
                 &format!(
                     "sleep {:.4}; date +%s%N > {}",
-                    0.3 + f64::from(i) * 0.0143,
+                    0.8 + f64::from(i) * 0.0143,
                     end.display()
                 ),
             ])

@@ -60,8 +60,9 @@ pub async fn acquire(identity: &Identity, req: &LockRequest) -> Result<Option<He
         command: identity.command.clone(),
         name: req.name.clone(),
     };
-    // /proc/self/exe, as the guard is started: still our executable after a package
-    // upgrade replaced the file.
+    // /proc/self/exe: still our executable after a package upgrade replaced the file.
+    // (The guard is a fork of toozctl instead; this holder must outlive toozctl's
+    // runtime and keeps its own semaphore state, so it is a fresh process.)
     let mut child = tokio::process::Command::new("/proc/self/exe")
         .arg0("toozctl")
         .arg(holder::ENTRY)

@@ -2,8 +2,8 @@
 (pymemcache) doing the same job on the same server (take the lock, run `true`, release), a
 `--limit` semaphore, and the hand-off latency between two toozctl processes (holder's
 COMMAND exits -> waiter's COMMAND starts; both ends are `date +%s%N` stamps, so one exec of
-`date` is included). memcached pushes nothing: a queued waiter tries every 4 ms by default (jittered, about
-250 requests a second per waiter) or every `poll_interval` when the URL sets it, so a
+`date` is included). memcached pushes nothing: a queued waiter tries every 2 ms by default (jittered, one round
+trip per try) or every `poll_interval` when the URL sets it, so a
 hand-off is about half of that on average; it is measured at the default and at
 `poll_interval=0.1` (the default before) and `0.02`."""
 import os
@@ -85,7 +85,7 @@ def run(b):
           base="toozctl lock NAME -- true")
     b.row(g, "python tooz memcached driver, same job",
           b.timeit("tooz", [b.python, "-c", TOOZ_LOCK_RUN, url], runs=min(b.runs, 10)), base="toozctl lock NAME -- true")
-    for label, u in [("default poll (4 ms, jittered)", url), ("poll_interval=0.1", url + "?poll_interval=0.1"),
+    for label, u in [("default poll (2 ms, jittered)", url), ("poll_interval=0.1", url + "?poll_interval=0.1"),
                      ("poll_interval=0.02", url + "?poll_interval=0.02")]:
         lat = hand_off(b, u, port, min(b.runs, 15))
         b.value_row(g, f"hand-off, {label}, median of {len(lat)}", f"{statistics.median(lat):.2f}ms")

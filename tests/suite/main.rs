@@ -31,6 +31,7 @@ mod postgres;
 mod redis;
 mod redis_faults;
 mod redis_shared;
+mod sql_handoff;
 mod sql_tokens;
 mod supervision;
 mod torture;

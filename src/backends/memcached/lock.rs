@@ -17,7 +17,7 @@
 //! the later of the server's and our clock in microseconds: above every token handed out
 //! before unless clocks went back by more than the time since the previous seed.
 //!
-//! Waiting polls (memcached pushes nothing): every 4 ms by default, jittered, or every
+//! Waiting polls (memcached pushes nothing): every 2 ms by default, jittered, or every
 //! `poll_interval` when the URL sets it (see `DEFAULT_WAIT_POLL`). Every try runs in a task
 //! of its own: when the waiter is cancelled while a try is unanswered, the task still reads
 //! the answer and gives back what it took; `close` waits for it.
@@ -148,21 +148,32 @@ fn record(inner: &Inner, mode: LockMode, fence: u64) -> Result<Vec<u8>> {
         .map_err(|e| Error::Internal(format!("holder record: {e}")))
 }
 
-/// The next fencing token of `key`; `Ok(Err(why))` when the counter is unusable.
-async fn next_fence(inner: &Inner, key: &str) -> Result<std::result::Result<u64, String>> {
+/// The next fencing token of `key`; `Ok(Err(why))` when the counter is unusable. `seen`
+/// is the counter as already read (`mg <key> v c`), if it was; `with(token)` is a request
+/// to send in the same round trip as the write that hands out `token` (the holder record
+/// naming it): should that write lose its compare, the next round sends it again with the
+/// token actually handed out.
+async fn next_fence(
+    inner: &Inner,
+    key: &str,
+    mut seen: Option<Meta>,
+    with: impl Fn(u64) -> Result<Option<Req>>,
+) -> Result<std::result::Result<u64, String>> {
     for _ in 0..50 {
-        let m = inner
-            .meta("reading a fencing counter", get(key, "v c"))
-            .await?;
+        let m = match seen.take() {
+            Some(m) => m,
+            None => {
+                inner
+                    .meta("reading a fencing counter", get(key, "v c"))
+                    .await?
+            }
+        };
         let Some(v) = m.value.as_ref().filter(|_| m.code == "VA") else {
             let seed = seed(inner).await?;
-            let r = inner
-                .meta(
-                    "seeding a fencing counter",
-                    store(key, seed.to_string().as_bytes(), 0, 0, 'E', None),
-                )
-                .await?;
-            if r.code == "HD" {
+            let mut reqs = vec![store(key, seed.to_string().as_bytes(), 0, 0, 'E', None)];
+            reqs.extend(with(seed)?);
+            let r = inner.metas("seeding a fencing counter", reqs).await?;
+            if r[0].code == "HD" {
                 return Ok(Ok(seed));
             }
             continue;
@@ -181,13 +192,10 @@ async fn next_fence(inner: &Inner, key: &str) -> Result<std::result::Result<u64,
             }
         };
         let next = n + 1;
-        let r = inner
-            .meta(
-                "advancing a fencing counter",
-                store(key, next.to_string().as_bytes(), 0, 0, 'S', m.cas()),
-            )
-            .await?;
-        if r.code == "HD" {
+        let mut reqs = vec![store(key, next.to_string().as_bytes(), 0, 0, 'S', m.cas())];
+        reqs.extend(with(next)?);
+        let r = inner.metas("advancing a fencing counter", reqs).await?;
+        if r[0].code == "HD" {
             return Ok(Ok(next));
         }
     }
@@ -265,14 +273,28 @@ async fn drop_record(inner: &Inner, keys: &Keys, fence: Option<u64>) {
     }
 }
 
+/// One try at the exclusive lock: the `add`, a read of the lock (whose value tells a
+/// semaphore's marker from a plain holder when the add fails) and a read of the fencing
+/// counter go out together, one round trip; once the lock is ours, the counter's
+/// compare-and-set and the holder record go out together, a second one.
 async fn attempt_exclusive(inner: &Inner, keys: &Keys, secs: u64) -> Result<Attempt> {
     let me = inner.identity.member_id.as_bytes().to_vec();
     let sent = Instant::now();
-    let m = inner
-        .meta("taking a lock", store(&keys.lock, &me, 1, secs, 'E', None))
+    let mut answers = inner
+        .metas(
+            "taking a lock",
+            vec![
+                store(&keys.lock, &me, 1, secs, 'E', None),
+                get(&keys.lock, "v"),
+                get(&keys.fence, "v c"),
+            ],
+        )
         .await?;
+    let (m, cur, fence) = match (answers.pop(), answers.pop(), answers.pop()) {
+        (Some(f), Some(c), Some(m)) => (m, c, f),
+        _ => return Err(Error::Internal("taking a lock: answers missing".into())),
+    };
     if m.code != "HD" {
-        let cur = inner.meta("reading a lock", get(&keys.lock, "v")).await?;
         if let Some(limit) = cur
             .value
             .as_deref()
@@ -295,7 +317,11 @@ async fn attempt_exclusive(inner: &Inner, keys: &Keys, secs: u64) -> Result<Atte
         flags: 1,
         cas,
     };
-    let fence = match next_fence(inner, &keys.fence).await {
+    let rec = |token: u64| {
+        let rec = record(inner, LockMode::Exclusive, token)?;
+        Ok(Some(store(&keys.holder, &rec, 0, secs, 'S', None)))
+    };
+    let fence = match next_fence(inner, &keys.fence, Some(fence), rec).await {
         Ok(Ok(f)) => f,
         Ok(Err(why)) => {
             let _ = give_back(inner, &claim).await;
@@ -306,13 +332,6 @@ async fn attempt_exclusive(inner: &Inner, keys: &Keys, secs: u64) -> Result<Atte
             return Err(e);
         }
     };
-    let rec = record(inner, LockMode::Exclusive, fence)?;
-    inner
-        .meta(
-            "recording the holder",
-            store(&keys.holder, &rec, 0, secs, 'S', None),
-        )
-        .await?;
     Ok(Attempt::Got(Grant { claim, fence, sent }))
 }
 
@@ -409,7 +428,7 @@ async fn attempt_semaphore(inner: &Inner, keys: &Keys, n: u32, secs: u64) -> Res
         let _ = give_back(inner, &claim).await;
         return Ok(a);
     }
-    let fence = match next_fence(inner, &keys.fence).await {
+    let fence = match next_fence(inner, &keys.fence, None, |_| Ok(None)).await {
         Ok(Ok(f)) => f,
         Ok(Err(why)) => {
             let _ = give_back(inner, &claim).await;
@@ -1063,10 +1082,10 @@ mod tests {
 
     #[test]
     fn waiters_try_every_few_milliseconds_jittered() {
-        // The documented default (docs/memcached-backend.md): 4 ms, so a release is seen
-        // within a few milliseconds, at about 250 tries a second per waiter.
-        assert_eq!(super::super::DEFAULT_WAIT_POLL, Duration::from_millis(4));
-        let every = Duration::from_millis(4);
+        // The documented default (docs/memcached-backend.md): 2 ms, so a release is seen
+        // within 3 ms, at about 500 tries (one round trip each) a second per waiter.
+        assert_eq!(super::super::DEFAULT_WAIT_POLL, Duration::from_millis(2));
+        let every = Duration::from_millis(2);
         let waits: Vec<Duration> = (0..200).map(|_| jittered(every)).collect();
         assert!(waits.iter().all(|w| *w >= every / 2 && *w <= every * 3 / 2));
         // Spread out, not all the same.

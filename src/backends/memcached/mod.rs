@@ -52,12 +52,13 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// `timeout` (30 s), but a server that does not answer a new client within seconds is
 /// unavailable, and a refused port is known at once.
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// How often a queued waiter retries by default (each try one `ms` request of about 100
-/// bytes): memcached pushes nothing, so a release is seen only at the next try, and this
-/// bounds the hand-off. Jittered (see [`lock::jittered`]) so waiters do not try in step:
-/// about 250 requests a second per waiter (measured: 0.7% of a core of memcached, 1% of
-/// one in the waiting toozctl; docs/memcached-backend.md). tooz's waiters poll every second.
-pub(crate) const DEFAULT_WAIT_POLL: Duration = Duration::from_millis(4);
+/// How often a queued waiter retries by default (each try one round trip: an `add` and
+/// two reads sent together, about 200 bytes out and 60 back): memcached pushes nothing,
+/// so a release is seen only at the next try, and this bounds the hand-off. Jittered (see
+/// [`lock::jittered`]) so waiters do not try in step: about 500 round trips a second per
+/// waiter (measured with 8 waiters queued in docs/memcached-backend.md). tooz's waiters
+/// poll every second.
+pub(crate) const DEFAULT_WAIT_POLL: Duration = Duration::from_millis(2);
 /// How often a watch re-reads by default (a whole group or lock state per read).
 pub(crate) const DEFAULT_WATCH_POLL: Duration = Duration::from_millis(100);
 /// `poll_interval` (both at once) may be set from 1 ms to 5 s.

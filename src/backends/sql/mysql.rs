@@ -507,7 +507,29 @@ struct MysqlSession {
         watch::Sender<Option<String>>,
         watch::Receiver<Option<String>>,
     ),
+    /// Whether the statements of the grant and the release were prepared (see
+    /// [`MysqlSession::prepare_ahead`]).
+    prepared: bool,
 }
+
+/// Advance the fencing token and write our record (see [`MysqlSession::upsert`]).
+fn upsert_sql() -> String {
+    format!(
+        "INSERT INTO {TABLE} (name, fencing_token, holder, session) \
+         VALUES (?, LAST_INSERT_ID(CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS UNSIGNED)), ?, CONNECTION_ID()) \
+         ON DUPLICATE KEY UPDATE fencing_token = LAST_INSERT_ID(fencing_token + 1), \
+         holder = VALUES(holder), session = VALUES(session)"
+    )
+}
+
+/// Clear our own record (only a record our connection wrote).
+fn clear_sql() -> String {
+    format!(
+        "UPDATE {TABLE} SET holder = NULL, session = NULL WHERE name = ? AND session = CONNECTION_ID()"
+    )
+}
+
+const RELEASE_SQL: &str = "SELECT RELEASE_LOCK(?)";
 
 impl MysqlSession {
     fn error(&self, doing: &str, e: mysql_async::Error) -> Error {
@@ -528,20 +550,35 @@ impl MysqlSession {
         &mut self,
         holder: &str,
     ) -> std::result::Result<Option<u64>, mysql_async::Error> {
-        let q = format!(
-            "INSERT INTO {TABLE} (name, fencing_token, holder, session) \
-             VALUES (?, LAST_INSERT_ID(CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS UNSIGNED)), ?, CONNECTION_ID()) \
-             ON DUPLICATE KEY UPDATE fencing_token = LAST_INSERT_ID(fencing_token + 1), \
-             holder = VALUES(holder), session = VALUES(session)"
-        );
-        self.conn.exec_drop(q, (self.name.as_str(), holder)).await?;
+        self.conn
+            .exec_drop(upsert_sql(), (self.name.as_str(), holder))
+            .await?;
         Ok(self.conn.last_insert_id().filter(|t| *t > 0))
+    }
+}
+
+impl MysqlSession {
+    /// Prepare, before the first wait, the statements the grant and the release will
+    /// send (the client keeps them in its statement cache, looked up by their text): a
+    /// statement run for the first time on a connection costs a round trip to prepare
+    /// it, which would otherwise sit between the grant and COMMAND's start, and between
+    /// COMMAND's end and `RELEASE_LOCK`. An uncontended lock sends these prepares anyway,
+    /// only later. One that fails (the table does not exist yet) is simply prepared when
+    /// first run.
+    async fn prepare_ahead(&mut self) {
+        self.prepared = true;
+        for q in [upsert_sql(), RELEASE_SQL.to_string(), clear_sql()] {
+            let _ = self.conn.prep(q).await;
+        }
     }
 }
 
 #[async_trait]
 impl Session for MysqlSession {
     async fn try_lock(&mut self, wait: Duration) -> Result<bool> {
+        if !wait.is_zero() && !self.prepared {
+            self.prepare_ahead().await;
+        }
         // GET_LOCK takes fractional seconds on MariaDB; MySQL truncates them (the
         // acquire loop then simply tries again until the deadline).
         let secs = (wait.as_millis() as f64) / 1000.0;
@@ -608,13 +645,13 @@ impl Session for MysqlSession {
     async fn unlock(&mut self) -> Result<bool> {
         let r: Option<Option<i64>> = self
             .conn
-            .exec_first("SELECT RELEASE_LOCK(?)", (self.name.as_str(),))
+            .exec_first(RELEASE_SQL, (self.name.as_str(),))
             .await
             .map_err(|e| self.error("releasing a lock", e))?;
-        let q = format!(
-            "UPDATE {TABLE} SET holder = NULL, session = NULL WHERE name = ? AND session = CONNECTION_ID()"
-        );
-        let _ = self.conn.exec_drop(q, (self.name.as_str(),)).await;
+        let _ = self
+            .conn
+            .exec_drop(clear_sql(), (self.name.as_str(),))
+            .await;
         Ok(r.flatten() == Some(1))
     }
 
@@ -655,6 +692,7 @@ impl Coordinator for MysqlCoordinator {
             secret: inner.secret.clone(),
             socket,
             ended: watch::channel(None),
+            prepared: false,
         };
         let holder = inner.identity.holder(Some(req.mode), None);
         match acquire(session, req, holder, format!("lock '{}'", req.name)).await? {

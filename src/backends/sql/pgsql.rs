@@ -29,7 +29,7 @@ use md5::{Digest, Md5};
 use tokio::sync::{watch, Mutex};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::{Client, NoTls, Statement};
 
 use super::check as sql_check;
 use super::once_per::{last_success, run_start, started_us, RUNS};
@@ -497,33 +497,90 @@ struct PgSession {
     secret: Option<String>,
     /// The `lock_timeout` last set, to set it only when it changes.
     timeout_ms: Option<u128>,
+    /// Statements prepared while the session waits in the server's queue (see
+    /// [`PgSession::prepare_ahead`]); `None` when not prepared (yet, or the table is
+    /// missing): the plain statement is sent then.
+    upsert_stmt: Option<Statement>,
+    clear_stmt: Option<Statement>,
+    unlock_stmt: Option<Statement>,
+    /// Whether the statements above were asked for (once per session).
+    prepared: bool,
 }
+
+/// Advance the fencing token and write our record (see [`PgSession::upsert`]).
+fn upsert_sql() -> String {
+    format!(
+        "INSERT INTO {TABLE} AS t (name, fencing_token, holder, session) \
+         VALUES ($1, (extract(epoch FROM clock_timestamp()) * 1000000)::int8, $2, pg_backend_pid()) \
+         ON CONFLICT (name) DO UPDATE SET fencing_token = t.fencing_token + 1, \
+         holder = EXCLUDED.holder, session = EXCLUDED.session RETURNING fencing_token"
+    )
+}
+
+/// Clear our own record (only a record our session wrote).
+fn clear_sql() -> String {
+    format!(
+        "UPDATE {TABLE} SET holder = NULL, session = NULL WHERE name = $1 AND session = pg_backend_pid()"
+    )
+}
+
+const UNLOCK_SQL: &str = "SELECT pg_advisory_unlock($1, $2)";
 
 impl PgSession {
     fn error(&self, doing: &str, e: tokio_postgres::Error) -> Error {
         classify(doing, &self.url, self.secret.as_deref(), &e)
     }
 
-    /// Advance the fencing token and write our record, in one round trip (typed
-    /// parameters: no separate prepare); a `lock_timeout` left from the wait is reset in
-    /// the same round trip, ahead of it.
+    /// Prepare, while the session waits in the server's queue, the statements the grant
+    /// and the release will send: a new session parses and plans them with cold catalog
+    /// caches (measured: 0.6 ms for the upsert, 0.4 ms for the clearing on PostgreSQL 15),
+    /// which would otherwise sit between the grant and COMMAND's start, and between
+    /// COMMAND's end and the unlock. Sent in the same round trip as the wait, ahead of it,
+    /// so an uncontended lock costs no extra round trip. A statement that cannot be
+    /// prepared (the table does not exist yet) is simply sent unprepared later.
+    fn prepare_ahead(
+        &self,
+    ) -> impl std::future::Future<
+        Output = (
+            std::result::Result<Statement, tokio_postgres::Error>,
+            std::result::Result<Statement, tokio_postgres::Error>,
+            std::result::Result<Statement, tokio_postgres::Error>,
+        ),
+    > + '_ {
+        let c = &self.conn.client;
+        let (upsert, clear) = (upsert_sql(), clear_sql());
+        async move {
+            tokio::join!(
+                c.prepare_typed(&upsert, &[Type::TEXT, Type::TEXT]),
+                c.prepare_typed(&clear, &[Type::TEXT]),
+                c.prepare_typed(UNLOCK_SQL, &[Type::INT4, Type::INT4]),
+            )
+        }
+    }
+
+    /// Advance the fencing token and write our record, in one round trip (prepared while
+    /// waiting, else typed parameters: no separate prepare); a `lock_timeout` left from
+    /// the wait is reset in the same round trip, ahead of it. Committed synchronously
+    /// (the session's default): the token must survive a crash of the server, or the next
+    /// holder after it could be handed the same token while our COMMAND acted with it.
     async fn upsert(
         &mut self,
         holder: &str,
     ) -> std::result::Result<Option<i64>, tokio_postgres::Error> {
-        let q = format!(
-            "INSERT INTO {TABLE} AS t (name, fencing_token, holder, session) \
-             VALUES ($1, (extract(epoch FROM clock_timestamp()) * 1000000)::int8, $2, pg_backend_pid()) \
-             ON CONFLICT (name) DO UPDATE SET fencing_token = t.fencing_token + 1, \
-             holder = EXCLUDED.holder, session = EXCLUDED.session RETURNING fencing_token"
-        );
         let client = &self.conn.client;
         let reset = self.timeout_ms.take().is_some();
+        let q = upsert_sql();
         let params = [
             (&self.name as &(dyn ToSql + Sync), Type::TEXT),
             (&holder, Type::TEXT),
         ];
-        let upsert = client.query_typed(&q, &params);
+        let stmt = self.upsert_stmt.take();
+        let upsert = async {
+            match &stmt {
+                Some(st) => client.query(st, &[&self.name, &holder]).await,
+                None => client.query_typed(&q, &params).await,
+            }
+        };
         // Polled together, the two go out back to back (tokio-postgres pipelines).
         let rows = if reset {
             let (_, rows) = tokio::join!(client.batch_execute("SET lock_timeout = 0"), upsert);
@@ -553,14 +610,27 @@ impl Session for PgSession {
         // A new lock_timeout goes out in the same round trip, ahead of the wait.
         let ms = wait.as_millis().max(1);
         let set = (self.timeout_ms != Some(ms)).then(|| format!("SET lock_timeout = {ms}"));
-        let lock = client.execute_typed("SELECT pg_advisory_lock($1, $2)", &key);
-        let (set, locked) = match &set {
-            Some(q) => {
-                let (s, l) = tokio::join!(client.batch_execute(q), lock);
-                (Some(s), l)
+        let prepare = !self.prepared;
+        self.prepared = true;
+        let ahead = async {
+            if prepare {
+                Some(self.prepare_ahead().await)
+            } else {
+                None
             }
-            None => (None, lock.await),
         };
+        let lock = client.execute_typed("SELECT pg_advisory_lock($1, $2)", &key);
+        let set_first = async {
+            match &set {
+                Some(q) => Some(client.batch_execute(q).await),
+                None => None,
+            }
+        };
+        // Polled in this order, the three go out back to back, the wait last.
+        let (ahead, set, locked) = tokio::join!(ahead, set_first, lock);
+        if let Some((u, c, l)) = ahead {
+            (self.upsert_stmt, self.clear_stmt, self.unlock_stmt) = (u.ok(), c.ok(), l.ok());
+        }
         if let Some(set) = set {
             set.map_err(|e| self.error("setting lock_timeout", e))?;
             self.timeout_ms = Some(ms);
@@ -621,24 +691,37 @@ impl Session for PgSession {
         self.conn.ended.clone()
     }
 
-    /// Clear our record and give the lock back in one round trip. The record's update is
-    /// committed without waiting for the log flush (`synchronous_commit = off`; the session
-    /// ends right after): otherwise the next holder, woken by the unlock, would wait for
-    /// that flush on the row before writing its own record. A crash of the server can lose
-    /// only the clearing, and a record naming a session that holds nothing is shown as
-    /// free.
+    /// Give the lock back, then clear our record, in one round trip: the unlock goes out
+    /// first, so nothing stands between COMMAND's end and the server waking the next
+    /// holder. The clearing matches only a record our own session wrote (`session =
+    /// pg_backend_pid()`), so it never touches the next holder's record, whichever of the
+    /// two statements the server runs first (under READ COMMITTED an UPDATE re-checks
+    /// its condition on a row another transaction changed meanwhile). It is committed
+    /// without waiting for the log flush (`synchronous_commit = off`; the session ends
+    /// right after): a crash of the server can lose only the clearing, and a record
+    /// naming a session that holds nothing is shown as free.
     async fn unlock(&mut self) -> Result<bool> {
-        let q = format!(
-            "UPDATE {TABLE} SET holder = NULL, session = NULL WHERE name = $1 AND session = pg_backend_pid()"
-        );
+        let q = clear_sql();
         let (a, b) = self.key;
         let client = &self.conn.client;
         let name = [(&self.name as &(dyn ToSql + Sync), Type::TEXT)];
         let key = [(&a as &(dyn ToSql + Sync), Type::INT4), (&b, Type::INT4)];
-        let (_, _, unlocked) = tokio::join!(
+        let unlock = async {
+            match &self.unlock_stmt {
+                Some(st) => client.query(st, &[&a, &b]).await,
+                None => client.query_typed(UNLOCK_SQL, &key).await,
+            }
+        };
+        let clear = async {
+            match &self.clear_stmt {
+                Some(st) => client.execute(st, &[&self.name]).await,
+                None => client.execute_typed(&q, &name).await,
+            }
+        };
+        let (unlocked, _, _) = tokio::join!(
+            unlock,
             client.batch_execute("SET synchronous_commit = off"),
-            client.execute_typed(&q, &name),
-            client.query_typed("SELECT pg_advisory_unlock($1, $2)", &key),
+            clear,
         );
         let rows = unlocked.map_err(|e| self.error("releasing a lock", e))?;
         Ok(rows.first().is_some_and(|r| r.get::<_, bool>(0)))
@@ -676,6 +759,10 @@ impl Coordinator for PgCoordinator {
             url: inner.url.to_string(),
             secret: inner.secret.clone(),
             timeout_ms: None,
+            upsert_stmt: None,
+            clear_stmt: None,
+            unlock_stmt: None,
+            prepared: false,
         };
         let holder = inner.identity.holder(Some(req.mode), None);
         match acquire(session, req, holder, format!("lock '{}'", req.name)).await? {

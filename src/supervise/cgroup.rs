@@ -131,6 +131,46 @@ fn remove_stale(parent: &Path) {
     }
 }
 
+/// A cgroup made ahead of COMMAND (see [`Prepared`]): `None` when none was asked for,
+/// `Some(None)` when making one failed (then it is not tried again).
+static PREPARED: std::sync::Mutex<Option<Option<Cgroup>>> = std::sync::Mutex::new(None);
+
+fn prepared() -> std::sync::MutexGuard<'static, Option<Option<Cgroup>>> {
+    PREPARED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// COMMAND's cgroup, made before the primitive is taken rather than after: a waiter makes
+/// it while it queues, so that a hand-off no longer waits for the `mkdir` in cgroupfs and
+/// the look for the mount (issue 13). Kept for the next [`Cgroup::create_or_prepared`];
+/// removed when this is dropped if no COMMAND took it (a cancelled wait, a conflict).
+pub struct Prepared(());
+
+impl Prepared {
+    pub fn make() -> Prepared {
+        let cg = Cgroup::create();
+        *prepared() = Some(cg);
+        Prepared(())
+    }
+}
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        let unused = prepared().take();
+        drop(unused);
+    }
+}
+
+impl Cgroup {
+    /// The cgroup made ahead ([`Prepared`]) if there is one, else a new one.
+    pub fn create_or_prepared() -> Option<Cgroup> {
+        let ahead = prepared().take();
+        match ahead {
+            Some(cg) => cg,
+            None => Cgroup::create(),
+        }
+    }
+}
+
 /// Move the calling process into the cgroup whose `cgroup.procs` is `fd`. Only
 /// async-signal-safe calls: it runs between fork and exec.
 pub fn enter(fd: RawFd) -> std::io::Result<()> {

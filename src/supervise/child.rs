@@ -139,7 +139,7 @@ impl Child {
         env: &[(String, String)],
         keep: &[std::os::fd::RawFd],
     ) -> Result<Child, SpawnError> {
-        let mut child = Child::spawn_in(command, env, Cgroup::create())?;
+        let mut child = Child::spawn_in(command, env, Cgroup::create_or_prepared())?;
         // Not in unit tests: the guard is a fork (see `guard.rs`), safe only in toozctl,
         // whose other threads are parked then; the test harness runs other tests meanwhile.
         // Started while the kernel still executes COMMAND (its exec's outcome is read

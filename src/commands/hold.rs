@@ -217,19 +217,29 @@ pub async fn hold_then(
             .collect::<Vec<_>>()
             .join(" and "),
     };
+    let mut child = None;
     let outcome = if spec.command.is_empty() {
         announce();
         crate::supervise::sd_notify::ready(&format!("holding {}", cx.holding));
         hold_without_command(&mut cx).await
     } else {
         let keep: Vec<_> = held.iter().flat_map(|h| h.keep_alive_fds()).collect();
-        run_command(&spec, &mut cx, &keep, announce).await
+        let (outcome, c) = run_command(&spec, &mut cx, &keep, announce).await;
+        child = c;
+        outcome
     };
     cx.catch_up();
     before_release(&outcome, cx.dog.lost().is_some()).await;
     crate::supervise::sd_notify::send("STOPPING=1");
     let mut dog = cx.dog;
     release_all(log, &mut dog, held).await;
+    // COMMAND's tree is gone and its guard was told to go (`run_command`); the guard is
+    // reaped and the cgroup removed only now, after the primitives were given back, so
+    // that the next holder does not wait for them (issue 13: hand-off).
+    if let Some(mut c) = child {
+        c.reap_guard();
+        drop(c);
+    }
     match dog.take_lost() {
         Some(reason) => Err(Error::Lost(reason)),
         None => outcome,
@@ -306,18 +316,25 @@ async fn await_time_to_start(cx: &mut Ctx<'_>) -> Result<()> {
     }
 }
 
+/// Run COMMAND until its whole tree is gone. The `Child` is handed back with its guard
+/// dismissed but not yet reaped, and its cgroup not yet removed (see `hold_then`).
 async fn run_command(
     spec: &Spec<'_>,
     cx: &mut Ctx<'_>,
     keep: &[std::os::fd::RawFd],
     announce: impl FnOnce(),
-) -> Result<()> {
-    await_time_to_start(cx).await?;
+) -> (Result<()>, Option<Child>) {
+    if let Err(e) = await_time_to_start(cx).await {
+        return (Err(e), None);
+    }
     announce();
-    let mut child = Child::spawn(spec.command, &spec.env, keep).map_err(|e| {
-        cx.log.error(&e.message);
-        Error::Child(e.code)
-    })?;
+    let mut child = match Child::spawn(spec.command, &spec.env, keep) {
+        Ok(c) => c,
+        Err(e) => {
+            cx.log.error(&e.message);
+            return (Err(Error::Child(e.code)), None);
+        }
+    };
     cx.log.debug(&format!(
         "started COMMAND as pid {} in its own process group",
         child.pid()
@@ -331,32 +348,48 @@ async fn run_command(
         "COMMAND's process tree is contained by {}",
         child.containment()
     ));
-    match child.guard() {
-        Ok(pid) => cx.log.debug(&format!(
-            "guard process {pid} kills COMMAND's tree if toozctl dies or cannot act by the lease's safe deadline"
-        )),
-        Err(why) => cx.log.warn(why),
-    }
     let status = supervise_tree(spec.supervise, cx, &mut child).await;
+    // The tree is gone: the guard may go (reaped after the release, in `hold_then`).
     child.dismiss_guard();
     child.finish();
-    match supervise::exit_code(status) {
+    let outcome = match supervise::exit_code(status) {
         0 => Ok(()),
         code => Err(Error::Child(code)),
+    };
+    (outcome, Some(child))
+}
+
+/// Say (once) whether COMMAND's guard started: `false` while its fork is under way (toozctl
+/// does not wait for it, see `supervise::guard`).
+fn tell_guard(cx: &Ctx<'_>, child: &mut Child) -> bool {
+    match child.guard_started() {
+        None => return false,
+        Some(Ok(pid)) => cx.log.debug(&format!(
+            "guard process {pid} kills COMMAND's tree if toozctl dies or cannot act by the lease's safe deadline"
+        )),
+        Some(Err(why)) => cx.log.warn(&why),
     }
+    true
 }
 
 /// Run until COMMAND and every process it left are gone, acting on a loss.
 async fn supervise_tree(s: &Supervise, cx: &mut Ctx<'_>, child: &mut Child) -> ExitStatus {
     let mut status: Option<ExitStatus> = None;
+    let mut guard_told = false;
     loop {
+        guard_told = guard_told || tell_guard(cx, child);
         act_on_loss(cx, s, child);
         keep_safe_deadline(cx, child);
         guard_deadline(cx, s, child);
-        let nap = cx
+        let mut nap = cx
             .dog
             .nap(Now::read())
             .or(child.stopping().then_some(Duration::from_millis(250)));
+        if !guard_told {
+            // Look again soon: a failed fork is told while COMMAND runs.
+            let soon = Duration::from_millis(2);
+            nap = Some(nap.map_or(soon, |n| n.min(soon)));
+        }
         tokio::select! {
             ev = next_event(child, status.is_some()) => match (ev, status) {
                 (Next::Child(Event::Exited(st)), _) => {

@@ -152,6 +152,9 @@ where
 {
     let mut signals = Signals::install()
         .map_err(|e| Error::Internal(format!("cannot install signal handlers: {e}")))?;
+    // COMMAND's cgroup is made now, before the primitive is taken: off the path from
+    // the previous holder's release to our COMMAND's start (removed if unused).
+    let _cgroup = (!command.is_empty()).then(crate::supervise::Prepared::make);
     let coord = hold::interruptible(
         &mut signals,
         backends::connect(&ctx.url, ctx.identity(command, record_words)),

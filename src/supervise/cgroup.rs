@@ -12,6 +12,8 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use super::procs::read_small;
+
 /// A cgroup created for one COMMAND; removed when dropped (once empty).
 pub struct Cgroup {
     dir: PathBuf,
@@ -22,7 +24,7 @@ pub struct Cgroup {
 
 /// Where the cgroup2 hierarchy is mounted and the mount's root inside it.
 fn cgroup2_mount() -> Option<(PathBuf, String)> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let info = read_small("/proc/self/mountinfo")?;
     info.lines().find_map(|l| {
         let (left, right) = l.split_once(" - ")?;
         if right.split_whitespace().next()? != "cgroup2" {
@@ -36,7 +38,7 @@ fn cgroup2_mount() -> Option<(PathBuf, String)> {
 /// Our own cgroup's directory, when the cgroup2 hierarchy is mounted and shows it.
 fn own_dir() -> Option<PathBuf> {
     let (mount, root) = cgroup2_mount()?;
-    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let own = read_small("/proc/self/cgroup")?;
     let path = own.lines().find_map(|l| l.strip_prefix("0::"))?;
     let rel = path.strip_prefix(root.as_str()).unwrap_or(path);
     Some(mount.join(rel.trim_start_matches('/')))
@@ -47,7 +49,6 @@ impl Cgroup {
     pub fn create() -> Option<Cgroup> {
         static N: AtomicU32 = AtomicU32::new(0);
         let parent = own_dir()?;
-        remove_stale(&parent);
         let dir = parent.join(format!(
             "toozctl-{}-{}",
             std::process::id(),
@@ -91,7 +92,7 @@ impl Cgroup {
 
     /// The pids inside (empty when it cannot be read).
     pub fn pids(&self) -> Vec<i32> {
-        std::fs::read_to_string(self.dir.join("cgroup.procs"))
+        read_small(self.dir.join("cgroup.procs"))
             .map(|s| s.lines().filter_map(|l| l.trim().parse().ok()).collect())
             .unwrap_or_default()
     }
@@ -130,6 +131,46 @@ fn remove_stale(parent: &Path) {
     }
 }
 
+/// A cgroup made ahead of COMMAND (see [`Prepared`]): `None` when none was asked for,
+/// `Some(None)` when making one failed (then it is not tried again).
+static PREPARED: std::sync::Mutex<Option<Option<Cgroup>>> = std::sync::Mutex::new(None);
+
+fn prepared() -> std::sync::MutexGuard<'static, Option<Option<Cgroup>>> {
+    PREPARED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// COMMAND's cgroup, made before the primitive is taken rather than after: a waiter makes
+/// it while it queues, so that a hand-off no longer waits for the `mkdir` in cgroupfs and
+/// the look for the mount (issue 13). Kept for the next [`Cgroup::create_or_prepared`];
+/// removed when this is dropped if no COMMAND took it (a cancelled wait, a conflict).
+pub struct Prepared(());
+
+impl Prepared {
+    pub fn make() -> Prepared {
+        let cg = Cgroup::create();
+        *prepared() = Some(cg);
+        Prepared(())
+    }
+}
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        let unused = prepared().take();
+        drop(unused);
+    }
+}
+
+impl Cgroup {
+    /// The cgroup made ahead ([`Prepared`]) if there is one, else a new one.
+    pub fn create_or_prepared() -> Option<Cgroup> {
+        let ahead = prepared().take();
+        match ahead {
+            Some(cg) => cg,
+            None => Cgroup::create(),
+        }
+    }
+}
+
 /// Move the calling process into the cgroup whose `cgroup.procs` is `fd`. Only
 /// async-signal-safe calls: it runs between fork and exec.
 pub fn enter(fd: RawFd) -> std::io::Result<()> {
@@ -147,9 +188,14 @@ impl Drop for Cgroup {
         // Killed processes leave the cgroup a moment after they die.
         for _ in 0..50 {
             if std::fs::remove_dir(&self.dir).is_ok() {
-                return;
+                break;
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        // What toozctls killed with SIGKILL left: looked for here, after the primitive
+        // was given back, rather than before COMMAND starts (issue 13).
+        if let Some(parent) = self.dir.parent() {
+            remove_stale(parent);
         }
     }
 }

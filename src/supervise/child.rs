@@ -139,7 +139,7 @@ impl Child {
         env: &[(String, String)],
         keep: &[std::os::fd::RawFd],
     ) -> Result<Child, SpawnError> {
-        let mut child = Child::spawn_in(command, env, Cgroup::create())?;
+        let mut child = Child::spawn_in(command, env, Cgroup::create_or_prepared())?;
         // Not in unit tests: the guard is a fork (see `guard.rs`), safe only in toozctl,
         // whose other threads are parked then; the test harness runs other tests meanwhile.
         // Started while the kernel still executes COMMAND (its exec's outcome is read
@@ -154,7 +154,7 @@ impl Child {
         if let Some(exec) = child.exec.take() {
             if let Err(e) = exec.wait() {
                 // Nothing of COMMAND's runs: its guard goes before the error is told.
-                child.dismiss_guard();
+                child.reap_guard();
                 return Err(spawn_error(&command[0], e));
             }
         }
@@ -287,9 +287,13 @@ impl Child {
         self.pgid.as_raw() as u32
     }
 
-    /// The guard's pid, or why there is none.
-    pub fn guard(&self) -> Result<i32, &str> {
-        self.guard.as_ref().map(Guard::pid).map_err(String::as_str)
+    /// The guard's pid, or why there is none; `None` while its fork is still under way
+    /// (see `Guard::spawn`: toozctl does not wait for it).
+    pub fn guard_started(&mut self) -> Option<Result<i32, String>> {
+        match &mut self.guard {
+            Ok(g) => g.started(),
+            Err(why) => Some(Err(why.clone())),
+        }
     }
 
     /// Everything of the tree must be dead by `at` (CLOCK_BOOTTIME), or never: passed on to
@@ -300,11 +304,19 @@ impl Child {
         }
     }
 
-    /// The tree is gone: let the guard go (it exits, giving up what it inherited). Dropping
-    /// a `Child` without this closes the guard's pipe, and the guard kills the tree.
+    /// The tree is gone: let the guard go (it exits, giving up what it inherited), without
+    /// waiting for it: [`Child::reap_guard`] does, and dropping the `Child` too. Dropping a
+    /// `Child` that was not dismissed closes the guard's pipe, and the guard kills the tree.
     pub fn dismiss_guard(&mut self) {
-        if let Ok(g) = std::mem::replace(&mut self.guard, Err("dismissed".into())) {
+        if let Ok(g) = &mut self.guard {
             g.dismiss();
+        }
+    }
+
+    /// Dismiss the guard if not done yet and wait until it has exited.
+    pub fn reap_guard(&mut self) {
+        if let Ok(g) = std::mem::replace(&mut self.guard, Err("dismissed".into())) {
+            g.reap();
         }
     }
 
@@ -659,10 +671,7 @@ async fn sigchld(s: &mut Option<tokio::signal::unix::Signal>) {
 
 /// Whether `pid` is alive and not a zombie.
 fn running(pid: Pid) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|l| procs::parse_stat(&l))
-        .is_some_and(|p| !p.zombie)
+    procs::stat(pid.as_raw()).is_some_and(|p| !p.zombie)
 }
 
 fn spawn_error(program: &OsString, e: io::Error) -> SpawnError {
@@ -684,6 +693,11 @@ fn far_future() -> Instant {
 impl Drop for Child {
     fn drop(&mut self) {
         self.finish();
+        // A dismissed guard is reaped, not left a zombie; one never dismissed is dropped:
+        // its pipe closes and it kills the tree (toozctl is giving up on COMMAND).
+        if self.guard.as_ref().is_ok_and(Guard::is_dismissed) {
+            self.reap_guard();
+        }
         let root = self.pgid.as_raw();
         claims().remove(&root);
     }

@@ -18,7 +18,8 @@
 //! after the fork could fail to send), and is told over its pipe:
 //! - `deadline NANOS` / `deadline none`: everything of COMMAND's must be dead by this
 //!   CLOCK_BOOTTIME moment (the lease's safe deadline, sent again after every renewal);
-//! - `done`: toozctl saw the tree gone and is about to release: exit quietly.
+//! - `done`: toozctl saw the tree gone (it may be releasing the primitive meanwhile): exit
+//!   quietly.
 //!
 //! When the deadline passes with no newer one, or the pipe reaches end-of-file without
 //! `done` (toozctl died), the guard SIGKILLs the tree — `cgroup.kill` when there is a
@@ -52,12 +53,40 @@ const FIRST_KEPT_FD: RawFd = 3;
 
 /// toozctl's end of a running guard.
 pub struct Guard {
-    pid: i32,
+    /// The guard's pid once its fork is known to have succeeded.
+    pid: Option<i32>,
+    /// The outcome of the fork, published by the spawning thread (see [`Guard::spawn`]).
+    forked: std::sync::Arc<Forked>,
     pipe: Option<File>,
     /// The last deadline sent (`None` before the first).
     sent: Option<Option<u64>>,
+    /// How it was dismissed: `Some(true)` SIGKILLed, `Some(false)` told `done`.
+    dismissed: Option<bool>,
     /// Dropped when the guard is gone: lets the thread whose child it is end.
     _parent: std::sync::mpsc::Sender<()>,
+}
+
+/// Where the spawning thread publishes the outcome of the guard's fork.
+#[derive(Default)]
+struct Forked {
+    outcome: std::sync::Mutex<Option<Result<i32, String>>>,
+    done: std::sync::Condvar,
+}
+
+impl Forked {
+    fn publish(&self, r: Result<i32, String>) {
+        *self.outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+        self.done.notify_all();
+    }
+
+    /// The outcome, waiting for it when `block`.
+    fn get(&self, block: bool) -> Option<Result<i32, String>> {
+        let mut o = self.outcome.lock().unwrap_or_else(|e| e.into_inner());
+        while block && o.is_none() {
+            o = self.done.wait(o).unwrap_or_else(|e| e.into_inner());
+        }
+        o.clone()
+    }
 }
 
 /// The processes that are guards (not COMMANDs, not orphans): pid -> still unreaped.
@@ -121,41 +150,65 @@ impl Guard {
             me: 0,
             known: HashSet::new(),
         };
-        let (tx, rx) = std::sync::mpsc::channel::<std::io::Result<libc::pid_t>>();
+        let forked = std::sync::Arc::new(Forked::default());
+        let publish = forked.clone();
         let (release, parked) = std::sync::mpsc::channel::<()>();
         // The guard runs on (its copy of) this thread's stack: 128 KiB of address space,
         // of which it touches a few pages.
+        //
+        // The main thread does not wait for the fork (a few hundred microseconds of page
+        // table copying, more on a busy machine, during which COMMAND may well have exited
+        // unreaped): it goes on supervising COMMAND, and waits for the outcome only where
+        // it needs the pid (dismissing the guard). Its walk of /proc must never take the
+        // guard for an orphan of COMMAND's: the spawning thread holds the list of guards
+        // locked from before the fork until the pid is in it, and that walk asks the list.
         let spawner = std::thread::Builder::new()
             .name("toozctl-guard-parent".into())
             .stack_size(128 * 1024)
             .spawn(move || {
+                let mut g = guards();
                 let r = spawn_guard_process(read, high, watch);
+                if let Ok(pid) = r {
+                    g.push(pid);
+                }
+                drop(g);
                 let ok = r.is_ok();
-                let _ = tx.send(r);
+                publish.publish(r.map_err(|e| format!("cannot start the guard process: {e}")));
                 if ok {
                     // Until dismissed (or the Guard is dropped): a sender that goes away
                     // wakes us too.
                     let _ = parked.recv();
                 }
             })?;
-        let pid = match rx.recv() {
-            Ok(r) => r?,
-            Err(_) => {
-                let _ = spawner.join();
-                return Err(std::io::Error::other("the guard's spawning thread ended"));
-            }
-        };
-        guards().push(pid);
+        drop(spawner);
         Ok(Guard {
-            pid,
+            pid: None,
+            forked,
             pipe: Some(write),
             sent: None,
+            dismissed: None,
             _parent: release,
         })
     }
 
-    pub fn pid(&self) -> i32 {
-        self.pid
+    /// The guard's pid, waiting for its fork when it is still under way; why there is
+    /// none when the fork failed.
+    pub fn pid(&mut self) -> Result<i32, String> {
+        self.outcome(true).expect("waited for")
+    }
+
+    /// The guard's pid or why there is none, or `None` while its fork is under way.
+    pub fn started(&mut self) -> Option<Result<i32, String>> {
+        self.outcome(false)
+    }
+
+    fn outcome(&mut self, block: bool) -> Option<Result<i32, String>> {
+        if let Some(pid) = self.pid {
+            return Some(Ok(pid));
+        }
+        let r = self.forked.get(block)?;
+        self.pid = r.as_ref().ok().copied();
+        Some(r)
     }
 
     /// Everything of COMMAND's must be dead by `at` (CLOCK_BOOTTIME), or never (`None`).
@@ -172,37 +225,65 @@ impl Guard {
         }
     }
 
-    /// The tree is gone: end the guard, and wait (up to a second) until it has.
+    /// The tree is gone: end the guard, without waiting for it ([`Guard::reap`] does).
     ///
     /// The guard acts only when its deadline passes or its pipe reaches end-of-file; until
     /// then it has done nothing and prints nothing. So while no deadline was sent, or the
-    /// one sent is more than [`KILL_MARGIN`] away, it is SIGKILLed and reaped at once — it
-    /// may not even have been scheduled yet, which `done` would have to wait for. Nearer the deadline it is told `done` and waited for, so a guard that has
-    /// just fired finishes its kill and its message.
-    pub fn dismiss(mut self) {
+    /// one sent is more than [`KILL_MARGIN`] away, it is SIGKILLed — it may not even have
+    /// been scheduled yet, which `done` would have to wait for. Nearer the deadline it is
+    /// told `done`, so a guard that has just fired finishes its kill and its message.
+    ///
+    /// Split from the reaping so that toozctl can give the primitive back in between: the
+    /// guard's copies of the held descriptors do not keep anything held then, since every
+    /// backend that names such descriptors unlocks explicitly on release (an OFD or flock
+    /// unlock through any descriptor of the open file description frees it), and a guard
+    /// that fires meanwhile finds COMMAND's tree gone, so it signals nothing.
+    pub fn dismiss(&mut self) {
+        if self.dismissed.is_some() {
+            return;
+        }
+        let Ok(pid) = self.pid() else { return };
         let idle = match self.sent {
             None | Some(None) => true,
             Some(Some(ns)) => boottime_ns().saturating_add(KILL_MARGIN.as_nanos() as u64) < ns,
         };
         if idle {
-            let mut g = guards();
+            let g = guards();
             // Unreaped, so the pid is still this guard's.
-            if g.contains(&self.pid) {
-                // SAFETY: kill(2) and waitpid(2) of our own unreaped child.
-                unsafe {
-                    libc::kill(self.pid, libc::SIGKILL);
-                    libc::waitpid(self.pid, std::ptr::null_mut(), 0);
-                }
-                g.retain(|&p| p != self.pid);
+            if g.contains(&pid) {
+                // SAFETY: kill(2) of our own unreaped child.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            self.dismissed = Some(true);
+        } else {
+            self.send("done\n");
+            self.dismissed = Some(false);
+        }
+        self.pipe = None;
+    }
+
+    pub fn is_dismissed(&self) -> bool {
+        self.dismissed.is_some()
+    }
+
+    /// Dismiss the guard if not done yet, and wait until it has exited: at once after a
+    /// SIGKILL, at most a second after `done`.
+    pub fn reap(mut self) {
+        self.dismiss();
+        let Ok(pid) = self.pid() else { return };
+        if self.dismissed == Some(true) {
+            let mut g = guards();
+            if g.contains(&pid) {
+                // SAFETY: waitpid(2) of our own unreaped child, SIGKILLed: it dies at once.
+                unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+                g.retain(|&p| p != pid);
             }
             return;
         }
-        self.send("done\n");
-        self.pipe = None;
         // Sleep until it exits (a pidfd turns readable then), at most a second.
         // SAFETY: pidfd_open(2) of our own unreaped child, polled, then closed.
         unsafe {
-            let fd = libc::syscall(libc::SYS_pidfd_open, self.pid, 0) as RawFd;
+            let fd = libc::syscall(libc::SYS_pidfd_open, pid, 0) as RawFd;
             if fd >= 0 {
                 let mut pfd = libc::pollfd {
                     fd,
@@ -216,22 +297,22 @@ impl Guard {
         let until = Instant::now() + Duration::from_secs(1);
         loop {
             let mut g = guards();
-            if !g.contains(&self.pid) {
+            if !g.contains(&pid) {
                 return; // reaped by the orphan reaper
             }
             // SAFETY: waitpid on our own unreaped child; the lock keeps the reaper off it.
-            let r = unsafe { libc::waitpid(self.pid, std::ptr::null_mut(), libc::WNOHANG) };
-            if r == self.pid || r < 0 {
-                g.retain(|&p| p != self.pid);
+            let r = unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
+            if r == pid || r < 0 {
+                g.retain(|&p| p != pid);
                 return;
             }
             if Instant::now() >= until {
                 // Unreaped, so the pid is still this guard's.
                 // SAFETY: kill(2) of our own child.
-                unsafe { libc::kill(self.pid, libc::SIGKILL) };
+                unsafe { libc::kill(pid, libc::SIGKILL) };
                 // SAFETY: as above; it dies at once.
-                unsafe { libc::waitpid(self.pid, std::ptr::null_mut(), 0) };
-                g.retain(|&p| p != self.pid);
+                unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+                g.retain(|&p| p != pid);
                 return;
             }
             drop(g);
@@ -251,14 +332,14 @@ impl Guard {
 /// descriptors `high` as 3, 4, ..., every other descriptor closed, in a process group of
 /// its own, with the signals it ignores ignored and toozctl's handlers reset.
 ///
-/// Why a fork without exec is safe here: it runs on the spawner thread while toozctl's
-/// main thread waits for its answer on a channel, holding no lock, and the runtime runs
-/// no other thread of toozctl's code (an idle blocking-pool thread may exist; the child
-/// never touches the runtime). The child runs only code of its own: allocation (glibc's
-/// `fork` hands the child consistent allocator arenas), `/proc` reads and raw system
-/// calls; it writes its messages with `write(2)`, not through std's locked stderr, and
-/// ends with `_exit`, so nothing of toozctl's (buffers, destructors, the runtime) ever
-/// runs in it.
+/// Why a fork without exec is safe here, although toozctl's main thread goes on running
+/// meanwhile (it no longer waits for the fork): the child runs only code of its own, which
+/// takes none of the locks another thread may hold at the fork (std's stdout/stderr, the
+/// list of guards, the COMMAND claims, the runtime's): allocation (glibc's `fork` takes
+/// the allocator's locks around the fork and hands the child consistent arenas), `/proc`
+/// reads and raw system calls; it writes its messages with `write(2)`, not through std's
+/// locked stderr, and ends with `_exit`, so nothing of toozctl's (buffers, destructors, the
+/// runtime) ever runs in it.
 fn spawn_guard_process(read: File, high: Vec<File>, watch: Watch) -> std::io::Result<libc::pid_t> {
     let high_fds: Vec<RawFd> = high.iter().map(AsRawFd::as_raw_fd).collect();
     // Every signal blocked on this thread from before the fork until the child has its

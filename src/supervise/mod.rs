@@ -57,6 +57,7 @@ pub mod sd_notify;
 mod spawn;
 mod tty;
 
+pub use cgroup::Prepared;
 pub use child::{Child, Event, SpawnError};
 
 use std::future::poll_fn;

@@ -44,7 +44,31 @@ pub fn parse_stat(line: &str) -> Option<Proc> {
 
 /// One process, if it exists.
 pub fn stat(pid: i32) -> Option<Proc> {
-    parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+    parse_stat(&read_small(format!("/proc/{pid}/stat"))?)
+}
+
+/// The whole of a small file of `/proc` or of the cgroup filesystem: `open`, `read`s into
+/// one 4 KiB buffer until end of file, `close`. `fs::read_to_string` also `statx`es the
+/// file and, since these files give no size, starts with a 32-byte read and doubles it:
+/// about eight system calls for `/proc/self/mountinfo`, against three here (issue 13).
+pub fn read_small(path: impl AsRef<std::path::Path>) -> Option<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut buf = vec![0u8; 4096];
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            buf.resize(len * 2, 0);
+        }
+        match f.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    buf.truncate(len);
+    String::from_utf8(buf).ok()
 }
 
 /// Every process on the machine (those that vanish while reading are skipped).

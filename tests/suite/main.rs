@@ -7,6 +7,7 @@ mod support;
 
 mod conformance;
 
+mod cgroup_ahead;
 mod clusters;
 mod config;
 mod elect;

@@ -233,11 +233,12 @@ pub async fn hold_then(
     crate::supervise::sd_notify::send("STOPPING=1");
     let mut dog = cx.dog;
     release_all(log, &mut dog, held).await;
-    // COMMAND's tree is gone and its guard was told to go (`run_command`); the guard is
-    // reaped and the cgroup removed only now, after the primitives were given back, so
-    // that the next holder does not wait for them (issue 13: hand-off).
+    // COMMAND's tree is gone and its guard was told to go (`run_command`); the cgroup is
+    // removed only now, after the primitives were given back, so that the next holder
+    // does not wait for it (issue 13: hand-off), and a SIGKILLed guard is not even
+    // waited for (`Guard::leave`).
     if let Some(mut c) = child {
-        c.reap_guard();
+        c.leave_guard();
         drop(c);
     }
     match dog.take_lost() {

@@ -320,6 +320,14 @@ impl Child {
         }
     }
 
+    /// The primitives were given back: dismiss the guard if not done yet, without waiting
+    /// for one that was SIGKILLed ([`Guard::leave`]); toozctl is about to exit.
+    pub fn leave_guard(&mut self) {
+        if let Ok(g) = std::mem::replace(&mut self.guard, Err("dismissed".into())) {
+            g.leave();
+        }
+    }
+
     /// How the tree is found, for `-v`.
     pub fn containment(&self) -> String {
         match &self.cgroup {

@@ -266,6 +266,19 @@ impl Guard {
         self.dismissed.is_some()
     }
 
+    /// Dismiss the guard if not done yet; wait for it only when it was told `done` (near
+    /// its deadline it may be finishing a kill and its message). A guard that was
+    /// SIGKILLed is left to die on its own: it has nothing left to do, and waiting would
+    /// only add its teardown (the copy of toozctl's page tables) to toozctl's exit. It stays
+    /// in the list of guards, so nothing takes it for an orphan of COMMAND's, and is reaped
+    /// as any orphan is once toozctl has exited (by init, or the nearest subreaper).
+    pub fn leave(mut self) {
+        self.dismiss();
+        if self.dismissed == Some(false) {
+            self.reap();
+        }
+    }
+
     /// Dismiss the guard if not done yet, and wait until it has exited: at once after a
     /// SIGKILL, at most a second after `done`.
     pub fn reap(mut self) {

@@ -263,6 +263,7 @@ impl ZkCoordinator {
                 connector.connect(&opts.connect).await
             }
         };
+        let began = tokio::time::Instant::now();
         let client = match tokio::time::timeout(opts.timeout, connecting).await {
             Err(_) => return Err(unavailable(format!("no session within {:?}", opts.timeout))),
             Ok(Err(e)) => {
@@ -277,7 +278,8 @@ impl ZkCoordinator {
             Ok(Ok(c)) => c,
         };
         let session_timeout = client.session_timeout();
-        let session = session::Monitor::start(client.clone(), opts.root.clone(), session_timeout);
+        let session =
+            session::Monitor::start(client.clone(), opts.root.clone(), session_timeout, began);
         Ok(ZkCoordinator {
             url: url.clone(),
             identity,

@@ -380,8 +380,6 @@ async fn wait_turn(
                 watch: Some(watch),
             })));
         };
-        // Only one node before ours: once it is deleted, nobody is (see below).
-        let sole = earlier.len() == 1;
         let pred = format!("{dir}/{last}");
         if wait == Wait::NoWait {
             entry.delete_now().await;
@@ -416,25 +414,8 @@ async fn wait_turn(
             }
             // The predecessor went (or changed): the next listing decides, and it also
             // says whether our own node is still there (deleted together with the
-            // predecessor, its event may still be on the way) — unless it was the only
-            // node before ours (the usual hand-off: the holder's node) and was deleted:
-            // then it is our turn without a listing, for no node before ours can appear
-            // (a sequence number is the directory's child version, which only grows, and
-            // the directory cannot go while our node is in it) and our node is still
-            // there (its own watch has not fired: the library hands out watch events in
-            // the order the server sent them, and a delete of our node before the
-            // predecessor's would have been sent, so handed to our watch, first).
-            event = watcher.changed() => {
-                if sole && event.event_type == zk::EventType::NodeDeleted && fired(&mut watch).is_none() {
-                    if let Some(watch) = watch.take() {
-                        return Ok(Place::Turn(Box::new(Turn {
-                            entry,
-                            stat,
-                            watch: Some(watch),
-                        })));
-                    }
-                }
-            }
+            // predecessor, its event may still be on the way).
+            _ = watcher.changed() => {}
             () = timer => {
                 entry.delete_now().await;
                 return Ok(Place::GaveUp);

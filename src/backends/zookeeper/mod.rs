@@ -226,8 +226,22 @@ pub(crate) fn zk_error(what: &str, e: zk::Error) -> Error {
     }
 }
 
+/// Start the thread that drives the client library's sockets and timers (`async-io`'s
+/// reactor, spawned on its first use) before the connection is set up, not when the
+/// connection's socket is first registered with it: the handshake can only be sent once
+/// that thread runs (it reports the connect's completion), so its start now overlaps
+/// the URL's options, the connector and the library's session task instead of following
+/// the TCP connect. Idempotent and cheap: a timer far in the future, polled once (which
+/// starts the reactor) and dropped.
+fn start_reactor() {
+    let mut timer = async_io::Timer::after(Duration::from_secs(3600));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let _ = std::future::Future::poll(std::pin::Pin::new(&mut timer), &mut cx);
+}
+
 impl ZkCoordinator {
     pub async fn connect(url: &BackendUrl, identity: Identity) -> Result<ZkCoordinator> {
+        start_reactor();
         let opts = options(url)?;
         if opts.tls.is_some() {
             // Two rustls providers are linked (ring, ours; aws-lc-rs, the client's): pick one.
@@ -263,6 +277,7 @@ impl ZkCoordinator {
                 connector.connect(&opts.connect).await
             }
         };
+        let began = tokio::time::Instant::now();
         let client = match tokio::time::timeout(opts.timeout, connecting).await {
             Err(_) => return Err(unavailable(format!("no session within {:?}", opts.timeout))),
             Ok(Err(e)) => {
@@ -277,7 +292,8 @@ impl ZkCoordinator {
             Ok(Ok(c)) => c,
         };
         let session_timeout = client.session_timeout();
-        let session = session::Monitor::start(client.clone(), opts.root.clone(), session_timeout);
+        let session =
+            session::Monitor::start(client.clone(), opts.root.clone(), session_timeout, began);
         Ok(ZkCoordinator {
             url: url.clone(),
             identity,

@@ -2,8 +2,10 @@
 //!
 //! The server expires a session when it has heard nothing from the client for the
 //! negotiated session timeout `T`. So every request that gets an answer proves the
-//! session alive until at least *(when it was sent) + T*. We send our own cheap request
-//! (an `exists` on the namespace root) every `T/10` and publish that instant as
+//! session alive until at least *(when it was sent) + T*; the connection's handshake
+//! proves it until *(when the connection attempt began) + T*. We send our own cheap
+//! request (an `exists` on the namespace root) every `T/10`, the first one `T/10` after
+//! the session began (not at once: a lock held for milliseconds needs none), and publish
 //! `Health::Held { expires }`; `commands::hold` starts `--on-lost` early enough that the
 //! grace period ends before it. A brief disconnection that the client library bridges by
 //! reconnecting within the session changes nothing but delays the next answer; only if
@@ -15,7 +17,7 @@
 //! member removed by hand).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -31,9 +33,18 @@ pub(crate) struct Monitor {
 }
 
 impl Monitor {
-    pub(crate) fn start(client: zk::Client, root: String, timeout: Duration) -> Monitor {
+    /// `began`: when the connection attempt started. The server has heard from us since
+    /// (the handshake and the client library's own ping were answered), so the session
+    /// lives at least until `began + timeout`: no round trip of ours is needed to say so
+    /// at the start, and the first one goes out a tenth of the timeout later.
+    pub(crate) fn start(
+        client: zk::Client,
+        root: String,
+        timeout: Duration,
+        began: Instant,
+    ) -> Monitor {
         let (tx, rx) = watch::channel(Health::Held {
-            expires: Some(Instant::now() + timeout),
+            expires: Some(began + timeout),
         });
         let task = tokio::spawn(run(client, root, timeout, tx));
         Monitor { health: rx, task }
@@ -60,8 +71,10 @@ impl Monitor {
         let (tx, rx) = watch::channel(first);
         let quiet = Arc::new(AtomicBool::new(false));
         let hush = quiet.clone();
+        let handle = Arc::new(Mutex::new(Some(client)));
+        let slot = handle.clone();
         let task = tokio::spawn(async move {
-            let mut gone = Box::pin(node_gone(client, path, node_watch, what));
+            let mut gone = Box::pin(node_gone(slot, path, node_watch, what));
             let why = loop {
                 tokio::select! {
                     changed = session.changed() => {
@@ -91,7 +104,14 @@ impl Monitor {
             }
             let _ = tx.send(Health::Lost(why));
         });
-        (rx, HeldWatch { task, quiet })
+        (
+            rx,
+            HeldWatch {
+                task,
+                quiet,
+                client: handle,
+            },
+        )
     }
 }
 
@@ -100,15 +120,23 @@ impl Monitor {
 /// session's close); a release instead [`HeldWatch::hush`]es it, deletes the node (which
 /// fires the watch on the server, so there is nothing left to remove) and stops it once
 /// the delete is answered.
+///
+/// The task holds a handle on the session only while it sets a watch: a set watch needs
+/// none (the library's watchers hold no handle), and the session is closed as soon as the
+/// last handle goes. So once a release has hushed it, the close can be sent right behind
+/// the delete instead of waiting for the delete's answer to fire the watch.
 pub(crate) struct HeldWatch {
     task: JoinHandle<()>,
     quiet: Arc<AtomicBool>,
+    client: Arc<Mutex<Option<zk::Client>>>,
 }
 
 impl HeldWatch {
-    /// Report nothing more: what follows is our own doing.
+    /// Report nothing more: what follows is our own doing. Also gives up the task's handle
+    /// on the session (it sets no new watch from now on).
     pub(crate) fn hush(&self) {
         self.quiet.store(true, Ordering::SeqCst);
+        self.client.lock().expect("held watch client").take();
     }
 
     pub(crate) fn stop(&self) {
@@ -121,9 +149,11 @@ pub(crate) type NodeWatch =
     std::pin::Pin<Box<dyn std::future::Future<Output = zk::WatchedEvent> + Send>>;
 
 /// Resolves when our node `path` is deleted (with the reason); pends while it exists.
-/// Starts from `first` when a watch is set on it already.
+/// Starts from `first` when a watch is set on it already. The handle on the session is
+/// taken from `client` for each watch it sets and dropped once it is set; an empty slot
+/// (released) sets no more watches.
 async fn node_gone(
-    client: zk::Client,
+    client: Arc<Mutex<Option<zk::Client>>>,
     path: String,
     mut first: Option<NodeWatch>,
     what: &'static str,
@@ -131,7 +161,7 @@ async fn node_gone(
     loop {
         let event = match first.take() {
             Some(w) => w.await,
-            None => match client.check_and_watch_stat(&path).await {
+            None => match watch_node(&client, &path).await {
                 Ok((None, _)) | Err(zk::Error::NoNode) => {
                     return format!("its {what} node {path} was deleted")
                 }
@@ -157,13 +187,25 @@ async fn node_gone(
     }
 }
 
+/// `check_and_watch_stat` of `path` with a handle taken from `slot` and dropped with the
+/// answer; pends for ever once the slot is empty (released: nothing more to watch).
+async fn watch_node(
+    slot: &Mutex<Option<zk::Client>>,
+    path: &str,
+) -> Result<(Option<zk::Stat>, zk::OneshotWatcher), zk::Error> {
+    let Some(client) = slot.lock().expect("held watch client").clone() else {
+        return std::future::pending().await;
+    };
+    client.check_and_watch_stat(path).await
+}
+
 /// One round trip in flight: true when answered.
 type Ping = std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>;
 
 async fn run(client: zk::Client, root: String, timeout: Duration, tx: watch::Sender<Health>) {
     let mut state = client.state_watcher();
     let every = (timeout / 10).max(Duration::from_millis(20));
-    let mut tick = tokio::time::interval(every);
+    let mut tick = tokio::time::interval_at(Instant::now() + every, every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // One round trip at a time: the answer to the latest one is what counts.
     let mut in_flight: Option<(Instant, Ping)> = None;

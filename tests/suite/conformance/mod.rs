@@ -16,6 +16,7 @@ mod lock_command;
 mod locks;
 mod once_per;
 mod partition;
+mod queue_gap;
 mod release;
 mod sharing;
 mod signals;

@@ -60,10 +60,22 @@ pub struct Guard {
     pipe: Option<File>,
     /// The last deadline sent (`None` before the first).
     sent: Option<Option<u64>>,
-    /// How it was dismissed: `Some(true)` SIGKILLed, `Some(false)` told `done`.
-    dismissed: Option<bool>,
+    /// How it was dismissed (`None`: not yet).
+    dismissed: Option<Dismissal>,
     /// Dropped when the guard is gone: lets the thread whose child it is end.
     _parent: std::sync::mpsc::Sender<()>,
+}
+
+/// How a guard was dismissed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dismissal {
+    /// SIGKILLed: idle, with its pid known.
+    Killed,
+    /// Told `done` while idle, its fork still under way: it cannot have fired, so nothing
+    /// needs to wait for it; it exits as soon as it reads the pipe.
+    ToldIdle,
+    /// Told `done` near its deadline: it may be finishing a kill and its message.
+    ToldNear,
 }
 
 /// Where the spawning thread publishes the outcome of the guard's fork.
@@ -230,8 +242,11 @@ impl Guard {
     /// The guard acts only when its deadline passes or its pipe reaches end-of-file; until
     /// then it has done nothing and prints nothing. So while no deadline was sent, or the
     /// one sent is more than [`KILL_MARGIN`] away, it is SIGKILLed — it may not even have
-    /// been scheduled yet, which `done` would have to wait for. Nearer the deadline it is
-    /// told `done`, so a guard that has just fired finishes its kill and its message.
+    /// been scheduled yet, which `done` would have to wait for — or, when its fork is still
+    /// under way, told `done` without waiting for the fork (a short COMMAND often ends
+    /// before it is over; the guard reads `done` first thing and exits). Nearer the
+    /// deadline it is told `done`, so a guard that has just fired finishes its kill and
+    /// its message.
     ///
     /// Split from the reaping so that toozctl can give the primitive back in between: the
     /// guard's copies of the held descriptors do not keep anything held then, since every
@@ -242,23 +257,29 @@ impl Guard {
         if self.dismissed.is_some() {
             return;
         }
-        let Ok(pid) = self.pid() else { return };
         let idle = match self.sent {
             None | Some(None) => true,
             Some(Some(ns)) => boottime_ns().saturating_add(KILL_MARGIN.as_nanos() as u64) < ns,
         };
-        if idle {
-            let g = guards();
-            // Unreaped, so the pid is still this guard's.
-            if g.contains(&pid) {
-                // SAFETY: kill(2) of our own unreaped child.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
+        let dismissal = match (idle, self.started()) {
+            // The fork failed: there is no guard.
+            (_, Some(Err(_))) => return,
+            (true, Some(Ok(pid))) => {
+                let g = guards();
+                // Unreaped, so the pid is still this guard's.
+                if g.contains(&pid) {
+                    // SAFETY: kill(2) of our own unreaped child.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+                Dismissal::Killed
             }
-            self.dismissed = Some(true);
-        } else {
+            (true, None) => Dismissal::ToldIdle,
+            (false, _) => Dismissal::ToldNear,
+        };
+        if dismissal != Dismissal::Killed {
             self.send("done\n");
-            self.dismissed = Some(false);
         }
+        self.dismissed = Some(dismissal);
         self.pipe = None;
     }
 
@@ -266,15 +287,15 @@ impl Guard {
         self.dismissed.is_some()
     }
 
-    /// Dismiss the guard if not done yet; wait for it only when it was told `done` (near
-    /// its deadline it may be finishing a kill and its message). A guard that was
-    /// SIGKILLed is left to die on its own: it has nothing left to do, and waiting would
+    /// Dismiss the guard if not done yet; wait for it only when it was told `done` near its
+    /// deadline (it may be finishing a kill and its message). A guard that was SIGKILLed,
+    /// or told `done` while idle, is left to exit on its own: it has nothing left to do, and waiting would
     /// only add its teardown (the copy of toozctl's page tables) to toozctl's exit. It stays
     /// in the list of guards, so nothing takes it for an orphan of COMMAND's, and is reaped
     /// as any orphan is once toozctl has exited (by init, or the nearest subreaper).
     pub fn leave(mut self) {
         self.dismiss();
-        if self.dismissed == Some(false) {
+        if self.dismissed == Some(Dismissal::ToldNear) {
             self.reap();
         }
     }
@@ -284,7 +305,7 @@ impl Guard {
     pub fn reap(mut self) {
         self.dismiss();
         let Ok(pid) = self.pid() else { return };
-        if self.dismissed == Some(true) {
+        if self.dismissed == Some(Dismissal::Killed) {
             let mut g = guards();
             if g.contains(&pid) {
                 // SAFETY: waitpid(2) of our own unreaped child, SIGKILLed: it dies at once.

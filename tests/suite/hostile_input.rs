@@ -582,3 +582,80 @@ fn fuzz_cli_finds_nothing_in_a_short_run() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("300 runs"), "{text}");
 }
+
+/// Started with its standard descriptors closed (a careless daemon, `cmd >&- 2>&-`),
+/// toozctl puts `/dev/null` on them before it opens anything: otherwise a lock file or a
+/// holder record would take descriptor 1 or 2 and toozctl's messages would be written into
+/// it, and COMMAND would start with them closed. toozctl starts at a C `main` of its own
+/// (`src/bin/toozctl.rs`), so this is its job, not the standard runtime's.
+#[test]
+fn closed_standard_descriptors_are_not_taken_by_backend_files() {
+    use std::os::unix::process::CommandExt;
+    let fb = FileBackend::new();
+    let out = fb.dir.path().join("command-ran");
+    let mut c = fb.cmd(&["-v", "lock", "k", "--", "sh", "-c"]);
+    c.arg(format!(
+        "echo to-stdout && echo to-stderr >&2 && touch '{}'",
+        out.display()
+    ));
+    // SAFETY: only close(2) between fork and exec.
+    unsafe {
+        c.pre_exec(|| {
+            for fd in 0..3 {
+                libc::close(fd);
+            }
+            Ok(())
+        });
+    }
+    let status = c.status().expect("run toozctl");
+    assert_eq!(status.code(), Some(0), "COMMAND could not write its output");
+    assert!(out.exists(), "COMMAND did not run");
+    for e in walk(fb.dir.path()) {
+        let text = String::from_utf8_lossy(&std::fs::read(&e).unwrap_or_default()).into_owned();
+        for word in ["toozctl:", "acquired", "to-stdout", "to-stderr"] {
+            assert!(
+                !text.contains(word),
+                "{} holds '{word}': {text}",
+                e.display()
+            );
+        }
+    }
+}
+
+/// Every regular file below `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            files.extend(walk(&p));
+        } else if p.is_file() {
+            files.push(p);
+        }
+    }
+    files
+}
+
+/// toozctl ignores SIGPIPE for itself (a closed stdout is an error it reports), but
+/// COMMAND starts with the default, as from a shell: `toozctl lock k -- yes | head -1`
+/// must end.
+#[test]
+fn command_starts_with_sigpipe_at_its_default() {
+    let fb = FileBackend::new();
+    let r = run(fb.cmd(&[
+        "lock",
+        "k",
+        "--",
+        "sh",
+        "-c",
+        "grep SigIgn /proc/self/status",
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mask = r.stdout.split_whitespace().nth(1).expect("a SigIgn line");
+    let ignored = u64::from_str_radix(mask, 16).expect("a hex mask");
+    assert_eq!(
+        ignored & (1 << (libc::SIGPIPE - 1)),
+        0,
+        "SIGPIPE ignored: {mask}"
+    );
+}

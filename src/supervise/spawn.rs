@@ -204,7 +204,7 @@ pub fn spawn_into(
             let mut empty: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut empty);
             libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-            // The Rust runtime ignores SIGPIPE; COMMAND gets the default, as with std.
+            // toozctl ignores SIGPIPE (`src/bin/toozctl.rs`); COMMAND gets the default.
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
             libc::execve(path.as_ptr(), argv_p.as_ptr(), envp.as_ptr());
             let errno = *libc::__errno_location();

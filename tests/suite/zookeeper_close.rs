@@ -4,11 +4,11 @@
 //! but its close, so the last release lets the session go as soon as its read and delete
 //! are sent: the client library writes closeSession behind them without waiting for any
 //! answer. The tests see it on the wire: toozctl talks to the server through a proxy that
-//! logs the requests toozctl sends and, from the release's read on, holds back every
-//! answer until closeSession has come (or a few seconds passed). Before the change the
-//! close came only after the release's answer and the supervisor's clean-up, so it never
-//! came while the answers were held. The proxy holds answers, not time: no bound here is
-//! tight.
+//! logs the requests toozctl sends and, from a chosen read on (the release's, or the
+//! holder's watch on its node), holds back every answer until closeSession has come (or a
+//! few seconds passed). Before the change the close came only after the release's answer
+//! and the supervisor's clean-up, so it never came while the answers were held. The proxy
+//! holds answers, not time: no bound here is tight.
 //!
 //! Also: a loss found by the last release is still reported, and the session's ephemeral
 //! record is gone as soon as toozctl has exited (closed, not left to expire).
@@ -40,24 +40,33 @@ struct Sent {
 #[derive(Default)]
 struct State {
     sent: Vec<Sent>,
-    /// Reads without a watch under the trigger prefix seen so far.
+    /// Reads under the trigger prefix seen so far (see [`Trigger`]).
     reads: usize,
     held: bool,
     /// Answers flow again (closeSession seen, or the proxy gave up waiting for it).
     freed: bool,
 }
 
+/// From which request on the proxy holds back answers: the `nth` `exists` of a path under
+/// `prefix/`, counting only reads without a watch (a release's check) unless `watches` is
+/// set (then also the holder's own watch on its node, set right after the acquire).
+#[derive(Clone)]
+struct Trigger {
+    prefix: String,
+    nth: usize,
+    watches: bool,
+}
+
 /// A TCP proxy in front of ZooKeeper that logs the client's requests and, from the
-/// `nth` read without a watch (an `exists`, as a release's check) of a path under
-/// `prefix/`, holds back every answer to the client until closeSession arrives or
-/// `patience` passes.
+/// [`Trigger`]'s request on, holds back every answer to the client until closeSession
+/// arrives or `patience` passes.
 struct Proxy {
     port: u16,
     state: Arc<(Mutex<State>, Condvar)>,
 }
 
 impl Proxy {
-    fn start(server: u16, prefix: String, nth: usize, patience: Duration) -> Proxy {
+    fn start(server: u16, trigger: Trigger, patience: Duration) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let state: Arc<(Mutex<State>, Condvar)> = Arc::default();
@@ -69,8 +78,8 @@ impl Proxy {
                     return;
                 };
                 let (c2, u2) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
-                let (st1, st2, prefix) = (st.clone(), st.clone(), prefix.clone());
-                std::thread::spawn(move || requests(client, upstream, &st1, &prefix, nth));
+                let (st1, st2, trigger) = (st.clone(), st.clone(), trigger.clone());
+                std::thread::spawn(move || requests(client, upstream, &st1, &trigger));
                 std::thread::spawn(move || answers(u2, c2, &st2, patience));
             }
         });
@@ -103,8 +112,7 @@ fn requests(
     mut client: TcpStream,
     mut upstream: TcpStream,
     st: &(Mutex<State>, Condvar),
-    prefix: &str,
-    nth: usize,
+    trigger: &Trigger,
 ) {
     let mut first = true;
     loop {
@@ -122,10 +130,10 @@ fn requests(
             let (path, rest) = zk_string(&frame[8..]).unwrap_or_default();
             let (lock, cv) = st;
             let mut s = lock.lock().unwrap();
-            let under = path.starts_with(&format!("{prefix}/"));
-            if op == EXISTS && under && rest.first() == Some(&0) {
+            let under = path.starts_with(&format!("{}/", trigger.prefix));
+            if op == EXISTS && under && (trigger.watches || rest.first() == Some(&0)) {
                 s.reads += 1;
-                if s.reads == nth {
+                if s.reads == trigger.nth {
                     s.held = true;
                 }
             }
@@ -182,13 +190,14 @@ fn answers(
 }
 
 /// The run's requests up to and including closeSession, and whether the close came while
-/// the answers to the release were still held back.
+/// the answers to the release were still held back. Before the change no close came in
+/// that window: toozctl waited for an answer the proxy held until it gave up waiting, and
+/// by then the client library had given the connection up (no close sent at all).
 fn close_of(sent: &[Sent]) -> (&[Sent], bool) {
-    let at = sent
-        .iter()
-        .position(|s| s.op == CLOSE_SESSION)
-        .unwrap_or_else(|| panic!("no closeSession sent: {sent:#?}"));
-    (&sent[..=at], sent[at].while_held)
+    match sent.iter().position(|s| s.op == CLOSE_SESSION) {
+        Some(at) => (&sent[..=at], sent[at].while_held),
+        None => (sent, false),
+    }
 }
 
 fn run(fx: &Fx, url: &str, args: &[&str]) -> (i32, String) {
@@ -215,19 +224,32 @@ fn records(fx: &Fx) -> Vec<String> {
 
 /// `lock NAME -- true`: closeSession goes out right behind the release's delete, before
 /// any answer to the release, and the exit is still clean (0, nothing left behind).
+/// Answers are held from the holder's first read of its node on, usually the watch it sets
+/// right after the acquire, still unanswered when a COMMAND as short as `true` is done:
+/// the task setting it must not hold the close back either.
 #[test]
 fn the_close_follows_the_lock_release_without_waiting_for_its_answers() {
     let fx = Fx::shared(Kind::Zookeeper, "zkclose").zk_timeout(10);
     let name = fx.name("x");
     let dir = format!("/{}/locks/{name}", fx.ns);
-    let proxy = Proxy::start(Zk::shared().port, dir.clone(), 1, Duration::from_secs(5));
+    // Once without the proxy: the lock's directory (and the session records') exist
+    // from then on, so the acquire below is the one-round-trip path, which reads no
+    // node of the lock before the release but the holder's watch.
+    let (rc, err) = run(&fx, &fx.url(), &["lock", &name, "--", "true"]);
+    assert_eq!(rc, 0, "{err}");
+    let trigger = Trigger {
+        prefix: dir.clone(),
+        nth: 1,
+        watches: true,
+    };
+    let proxy = Proxy::start(Zk::shared().port, trigger, Duration::from_secs(5));
     let (rc, err) = run(&fx, &proxy.url(&fx.ns, 10), &["lock", &name, "--", "true"]);
     assert_eq!(rc, 0, "{err}");
     let sent = proxy.sent();
     let (upto, while_held) = close_of(&sent);
     assert!(
         while_held,
-        "closeSession waited for the release's answers: {upto:#?}"
+        "no closeSession sent before the release's answers: {upto:#?}"
     );
     // The delete of our node went before the close.
     let del = upto.iter().filter(|s| s.op == DELETE).collect::<Vec<_>>();
@@ -244,7 +266,13 @@ fn the_close_follows_the_last_of_elects_two_releases() {
     let fx = Fx::shared(Kind::Zookeeper, "zkclose").zk_timeout(10);
     let group = fx.name("g");
     let gdir = format!("/{}/{group}", fx.ns);
-    let proxy = Proxy::start(Zk::shared().port, gdir.clone(), 2, Duration::from_secs(5));
+    // The second release's read: the first release waits for its own answer.
+    let trigger = Trigger {
+        prefix: gdir.clone(),
+        nth: 2,
+        watches: false,
+    };
+    let proxy = Proxy::start(Zk::shared().port, trigger, Duration::from_secs(5));
     let url = proxy.url(&fx.ns, 10);
     let (rc, err) = run(&fx, &url, &["-m", "m1", "elect", &group, "--", "true"]);
     assert_eq!(rc, 0, "{err}");
@@ -252,7 +280,7 @@ fn the_close_follows_the_last_of_elects_two_releases() {
     let (upto, while_held) = close_of(&sent);
     assert!(
         while_held,
-        "closeSession waited for the last release's answers: {upto:#?}"
+        "no closeSession sent before the last release's answers: {upto:#?}"
     );
     let deleted: Vec<&str> = upto
         .iter()
@@ -285,7 +313,13 @@ fn once_per_records_its_run_and_the_close_still_follows_the_release() {
     let fx = Fx::shared(Kind::Zookeeper, "zkclose").zk_timeout(10);
     let name = fx.name("op");
     let dir = format!("/{}/locks/{name}", fx.ns);
-    let proxy = Proxy::start(Zk::shared().port, dir, 1, Duration::from_secs(5));
+    // The release's read: the success is recorded (and answered) before it.
+    let trigger = Trigger {
+        prefix: dir,
+        nth: 1,
+        watches: false,
+    };
+    let proxy = Proxy::start(Zk::shared().port, trigger, Duration::from_secs(5));
     let url = proxy.url(&fx.ns, 10);
     let (rc, err) = run(
         &fx,
@@ -295,7 +329,10 @@ fn once_per_records_its_run_and_the_close_still_follows_the_release() {
     assert_eq!(rc, 0, "{err}");
     let sent = proxy.sent();
     let (upto, while_held) = close_of(&sent);
-    assert!(while_held, "{upto:#?}");
+    assert!(
+        while_held,
+        "no closeSession sent before the release's answers: {upto:#?}"
+    );
     let ran = fx.home.path().join("ran");
     let (rc, err) = run(
         &fx,

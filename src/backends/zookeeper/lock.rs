@@ -560,8 +560,8 @@ impl ZkHeld {
     /// own delete is not reported as a loss.
     ///
     /// `last` (nothing but `close` follows): every handle on the session goes as soon as the
-    /// read and the delete are sent, the coordinator's and ours, so the client library
-    /// queues closeSession right behind them, usually in the same write, and the server
+    /// read and the delete are sent, the coordinator's, ours and the node watch's, so the
+    /// client library queues closeSession right behind them, and the server
     /// commits the delete and the close back to back instead of a round trip and the
     /// supervisor's clean-up apart. The read is still answered (the server answers
     /// everything before the close), and `close` still waits for the session's end.
@@ -597,17 +597,22 @@ impl ZkHeld {
             timeout,
             handle,
         } = *self;
+        let ours = client.session_id().0;
+        if last {
+            // Neither future holds a handle: with ours and the coordinator's gone, the
+            // library's request channel closes and closeSession follows the delete. The
+            // node's watch task goes now too: it holds a handle while it sets its watch
+            // (a lock held for a few milliseconds is released while its first watch is
+            // still on the way), which would hold the close back until that answer and
+            // beyond; a watch it has set holds none, so dropping it sends no removal.
+            watcher.stop();
+            drop(client);
+            handle.let_go();
+        }
         cleaner.track(async move {
             let _ = answer.await;
             watcher.stop();
         });
-        let ours = client.session_id().0;
-        if last {
-            // Neither future holds a handle: with ours and the coordinator's gone, the
-            // library's request channel closes and closeSession follows the delete.
-            drop(client);
-            handle.let_go();
-        }
         match tokio::time::timeout(timeout, stat).await {
             Ok(Ok(Some(s))) if s.ephemeral_owner == ours => Ok(()),
             Ok(Ok(_)) => Err(Error::Lost(format!(

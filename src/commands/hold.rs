@@ -191,6 +191,9 @@ pub async fn hold(
 /// [`hold`], with `before_release` called once COMMAND's tree is gone and before anything
 /// is given back: with the outcome so far and whether a primitive was lost (or its lease
 /// ran out) meanwhile. `lock --once-per` records a success there, still under the lock.
+///
+/// The caller asks nothing more of the coordinator afterwards except its `close`: the last
+/// release may end the backend's session (see `release_all`).
 pub async fn hold_then(
     log: &Log,
     spec: Spec<'_>,
@@ -249,10 +252,21 @@ pub async fn hold_then(
 
 /// Give everything back, last taken first. A release that finds the primitive no longer
 /// ours is a loss (it may have been someone else's while COMMAND ran).
+///
+/// The final release is [`Held::release_last`]: every caller of [`hold`] and [`hold_then`]
+/// (`lock`, `elect`, `group join`) asks nothing more of the coordinator after them but its
+/// `close`, so the backend may end its session right behind that release.
 async fn release_all(log: &Log, dog: &mut Watchdog, held: Vec<Held>) {
+    let mut rest = held.len();
     for h in held.into_iter().rev() {
         let what = h.what.clone();
-        match h.release().await {
+        rest -= 1;
+        let released = if rest == 0 {
+            h.release_last().await
+        } else {
+            h.release().await
+        };
+        match released {
             Ok(()) => {}
             Err(coordination::Error::Lost(m)) => {
                 dog.set_lost(format!("{what} was found lost when released: {m}"))

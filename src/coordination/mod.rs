@@ -268,6 +268,16 @@ impl Health {
 #[async_trait]
 pub trait Release: Send {
     async fn release(self: Box<Self>) -> Result<()>;
+
+    /// [`Release::release`] of the last primitive given back: nothing more will be asked
+    /// of the coordinator after it except `close`, so a backend may end its session right
+    /// behind this release's requests instead of after their answers (a session's close
+    /// sent with the last delete). The result means the same as `release`'s, a loss found
+    /// at release included; the caller still calls `close`, which still waits for the
+    /// session's end.
+    async fn release_last(self: Box<Self>) -> Result<()> {
+        self.release().await
+    }
 }
 
 /// A primitive we hold: release it, or watch its health.
@@ -340,6 +350,12 @@ impl Held {
     /// Give it back now. After a loss this still cleans up whatever is ours.
     pub async fn release(self) -> Result<()> {
         self.release.release().await
+    }
+
+    /// [`Held::release`] when it is the last thing asked of the coordinator before its
+    /// `close` (see [`Release::release_last`]).
+    pub async fn release_last(self) -> Result<()> {
+        self.release.release_last().await
     }
 }
 

@@ -38,5 +38,6 @@ mod supervision;
 mod torture;
 mod watch;
 mod zookeeper;
+mod zookeeper_close;
 mod zookeeper_faults;
 mod zookeeper_watch_churn;

@@ -18,7 +18,7 @@
 use async_trait::async_trait;
 use zookeeper_client as zk;
 
-use super::session::{HeldWatch, NodeWatch};
+use super::session::{Handle, HeldWatch, NodeWatch};
 use super::{again, deadline, zk_error, Cleaner, ZkCoordinator, RECORDS};
 use crate::coordination::{
     Error, Held, Holder, LockInfo, LockMode, LockRequest, Release, Result, Wait,
@@ -517,6 +517,8 @@ pub(super) struct ZkHeld {
     cleaner: Cleaner,
     /// How long the release may wait for its answer (the session timeout).
     timeout: std::time::Duration,
+    /// The coordinator's handle on the session, let go by the last release.
+    handle: std::sync::Arc<Handle>,
 }
 
 impl ZkHeld {
@@ -532,20 +534,38 @@ impl ZkHeld {
             watcher,
             cleaner: c.cleaner(),
             timeout: c.session_timeout,
+            handle: c.handle.clone(),
         }
     }
 }
 
 #[async_trait]
 impl Release for ZkHeld {
-    /// Sends the delete without waiting for it: the request is on the wire, ahead of
-    /// anything we send later, and `close` collects the answer. Closing the session right
-    /// behind it lets the server commit both in one log flush (a clean exit is one fsync
-    /// shorter). A read sent just before it says whether the node was still ours: if not,
-    /// the loss found at release is reported as [`Error::Lost`]. The node's watch stays
-    /// until the delete is answered (the delete fires it: no request to remove it goes
-    /// out ahead of the close), hushed so that our own delete is not reported as a loss.
     async fn release(self: Box<Self>) -> Result<()> {
+        self.give_back(false).await
+    }
+
+    /// Also lets the session go right behind the delete (see [`ZkHeld::give_back`]).
+    async fn release_last(self: Box<Self>) -> Result<()> {
+        self.give_back(true).await
+    }
+}
+
+impl ZkHeld {
+    /// Sends the delete without waiting for it: the request is on the wire, ahead of
+    /// anything we send later, and `close` collects the answer. A read sent just before it
+    /// says whether the node was still ours: if not, the loss found at release is reported
+    /// as [`Error::Lost`]. The node's watch stays until the delete is answered (the delete
+    /// fires it: no request to remove it goes out ahead of the close), hushed so that our
+    /// own delete is not reported as a loss.
+    ///
+    /// `last` (nothing but `close` follows): every handle on the session goes as soon as the
+    /// read and the delete are sent, the coordinator's, ours and the node watch's, so the
+    /// client library queues closeSession right behind them, and the server
+    /// commits the delete and the close back to back instead of a round trip and the
+    /// supervisor's clean-up apart. The read is still answered (the server answers
+    /// everything before the close), and `close` still waits for the session's end.
+    async fn give_back(self: Box<Self>, last: bool) -> Result<()> {
         // Disconnected (or worse): the node goes with the session, which `close` ends or the
         // server expires; waiting here would only delay the exit.
         let state = self.client.state();
@@ -575,12 +595,24 @@ impl Release for ZkHeld {
             watcher,
             cleaner,
             timeout,
+            handle,
         } = *self;
+        let ours = client.session_id().0;
+        if last {
+            // Neither future holds a handle: with ours and the coordinator's gone, the
+            // library's request channel closes and closeSession follows the delete. The
+            // node's watch task goes now too: it holds a handle while it sets its watch
+            // (a lock held for a few milliseconds is released while its first watch is
+            // still on the way), which would hold the close back until that answer and
+            // beyond; a watch it has set holds none, so dropping it sends no removal.
+            watcher.stop();
+            drop(client);
+            handle.let_go();
+        }
         cleaner.track(async move {
             let _ = answer.await;
             watcher.stop();
         });
-        let ours = client.session_id().0;
         match tokio::time::timeout(timeout, stat).await {
             Ok(Ok(Some(s))) if s.ephemeral_owner == ours => Ok(()),
             Ok(Ok(_)) => Err(Error::Lost(format!(

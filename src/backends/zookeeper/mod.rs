@@ -52,8 +52,9 @@ const RECORDS: &str = ".toozctl";
 pub struct ZkCoordinator {
     url: BackendUrl,
     identity: Identity,
-    /// `None` once closed: every clone of the client must go for the session to close.
-    client: Mutex<Option<zk::Client>>,
+    /// Our handle on the session, let go by `close` or by the last release: every clone
+    /// of the client must go for the session to close.
+    handle: Arc<session::Handle>,
     /// `/NS`.
     root: String,
     /// ACL for every node we create (world-open, or the URL's digest user as tooz does).
@@ -292,12 +293,19 @@ impl ZkCoordinator {
             Ok(Ok(c)) => c,
         };
         let session_timeout = client.session_timeout();
-        let session =
-            session::Monitor::start(client.clone(), opts.root.clone(), session_timeout, began);
+        let state = client.state_watcher();
+        let handle = Arc::new(session::Handle::new(client));
+        let session = session::Monitor::start(
+            handle.clone(),
+            state,
+            opts.root.clone(),
+            session_timeout,
+            began,
+        );
         Ok(ZkCoordinator {
             url: url.clone(),
             identity,
-            client: Mutex::new(Some(client)),
+            handle,
             root: opts.root,
             acl,
             session_timeout,
@@ -309,10 +317,8 @@ impl ZkCoordinator {
 
     /// A handle on the session (cheap clone), or an error once closed.
     pub(crate) fn client(&self) -> Result<zk::Client> {
-        self.client
-            .lock()
-            .expect("client lock")
-            .clone()
+        self.handle
+            .get()
             .ok_or_else(|| Error::Unavailable("the ZooKeeper session is closed".into()))
     }
 
@@ -633,15 +639,11 @@ impl Coordinator for ZkCoordinator {
     async fn close(&self) -> Result<()> {
         let limit = tokio::time::Instant::now() + self.session_timeout.min(Duration::from_secs(2));
         self.session.stop();
-        // Our handle goes first: the session closes as soon as the last task holding one is
-        // done, right behind the requests already sent (the deletes of released nodes).
-        let client = self.client.lock().expect("client lock").take();
-        // Only a connected session can be closed; otherwise the server expires it.
-        let state = client
-            .as_ref()
-            .filter(|c| matches!(c.state(), zk::SessionState::SyncConnected))
-            .map(|c| c.state_watcher());
-        drop(client);
+        // Our handle goes first (if the last release has not let it go already): the
+        // session closes as soon as the last task holding one is done, right behind the
+        // requests already sent (the deletes of released nodes). Only a connected session
+        // can be closed; otherwise the server expires it, and there is nothing to wait for.
+        let state = self.handle.let_go();
         let pending: Vec<JoinHandle<()>> =
             std::mem::take(&mut *self.tasks.lock().expect("tasks lock"));
         for t in pending {

@@ -32,13 +32,55 @@ pub(crate) struct Monitor {
     task: JoinHandle<()>,
 }
 
+/// The coordinator's handle on the session, shared with the session monitor and with the
+/// held primitives. The client library sends closeSession as soon as the last `zk::Client`
+/// clone is dropped (right behind every request already sent on it), so nothing long-lived
+/// keeps a clone: the monitor borrows this one for each of its round trips and the
+/// requests' futures hold none. [`Handle::let_go`] drops it, so that the session closes
+/// right behind what was sent last (a release's delete) once the few short-lived clones
+/// are gone too.
+pub(crate) struct Handle {
+    client: Mutex<Option<zk::Client>>,
+    /// Set when the handle went while the session was connected: the close was asked for,
+    /// and `close` waits for the session to end.
+    closing: Mutex<Option<zk::StateWatcher>>,
+}
+
+impl Handle {
+    pub(crate) fn new(client: zk::Client) -> Handle {
+        Handle {
+            client: Mutex::new(Some(client)),
+            closing: Mutex::new(None),
+        }
+    }
+
+    /// A clone of the client, `None` once let go.
+    pub(crate) fn get(&self) -> Option<zk::Client> {
+        self.client.lock().expect("session handle").clone()
+    }
+
+    /// Drop our handle on the session (idempotent). Returns the session's state watcher
+    /// if it was connected when the handle went: its close was asked for, and ends it.
+    pub(crate) fn let_go(&self) -> Option<zk::StateWatcher> {
+        let client = self.client.lock().expect("session handle").take();
+        let mut closing = self.closing.lock().expect("session closing");
+        if let Some(c) = client {
+            if c.state() == zk::SessionState::SyncConnected {
+                *closing = Some(c.state_watcher());
+            }
+        }
+        closing.clone()
+    }
+}
+
 impl Monitor {
     /// `began`: when the connection attempt started. The server has heard from us since
     /// (the handshake and the client library's own ping were answered), so the session
     /// lives at least until `began + timeout`: no round trip of ours is needed to say so
     /// at the start, and the first one goes out a tenth of the timeout later.
     pub(crate) fn start(
-        client: zk::Client,
+        handle: Arc<Handle>,
+        state: zk::StateWatcher,
         root: String,
         timeout: Duration,
         began: Instant,
@@ -46,11 +88,11 @@ impl Monitor {
         let (tx, rx) = watch::channel(Health::Held {
             expires: Some(began + timeout),
         });
-        let task = tokio::spawn(run(client, root, timeout, tx));
+        let task = tokio::spawn(run(handle, state, root, timeout, tx));
         Monitor { health: rx, task }
     }
 
-    /// Stop our round trips (the session's client handle goes with them).
+    /// Stop our round trips.
     pub(crate) fn stop(&self) {
         self.task.abort();
     }
@@ -202,8 +244,15 @@ async fn watch_node(
 /// One round trip in flight: true when answered.
 type Ping = std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>;
 
-async fn run(client: zk::Client, root: String, timeout: Duration, tx: watch::Sender<Health>) {
-    let mut state = client.state_watcher();
+/// The session monitor's loop. It holds no client between round trips (see [`Handle`]):
+/// once the handle is let go, it sends none.
+async fn run(
+    handle: Arc<Handle>,
+    mut state: zk::StateWatcher,
+    root: String,
+    timeout: Duration,
+    tx: watch::Sender<Health>,
+) {
     let every = (timeout / 10).max(Duration::from_millis(20));
     let mut tick = tokio::time::interval_at(Instant::now() + every, every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -218,17 +267,19 @@ async fn run(client: zk::Client, root: String, timeout: Duration, tx: watch::Sen
                 }
             }
             _ = tick.tick(), if in_flight.is_none() => {
-                let c = client.clone();
-                let r = root.clone();
+                // The request is sent now; its future holds no handle on the session.
+                let Some(ping) = handle.get().map(|c| c.check_stat(&root)) else {
+                    continue;
+                };
                 in_flight = Some((Instant::now(), Box::pin(async move {
-                    matches!(c.check_stat(&r).await, Ok(_) | Err(zk::Error::NoNode))
+                    matches!(ping.await, Ok(_) | Err(zk::Error::NoNode))
                 })));
             }
             ok = async { in_flight.as_mut().expect("guarded").1.as_mut().await }, if in_flight.is_some() => {
                 let (sent, _) = in_flight.take().expect("guarded");
                 if ok {
                     let _ = tx.send(Health::Held { expires: Some(sent + timeout) });
-                } else if let Some(reason) = terminal(client.state()) {
+                } else if let Some(reason) = terminal(state.peek_state()) {
                     let _ = tx.send(Health::Lost(reason));
                     return;
                 }

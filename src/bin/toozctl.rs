@@ -10,10 +10,13 @@
 //! without a bound) — which also spares every thread its own alternate stack. The
 //! arguments come from glibc, which hands them to the standard library before `main`.
 
-#![no_main]
+// The test harness (`cargo test` builds this file too) brings its own `main`.
+#![cfg_attr(not(test), no_main)]
 
+#[cfg(not(test))]
 use std::os::raw::{c_char, c_int};
 
+#[cfg(not(test))]
 #[no_mangle]
 pub extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
     standard_descriptors();
@@ -28,6 +31,7 @@ pub extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
     std::process::exit(code);
 }
 
+#[cfg(not(test))]
 /// Open `/dev/null` on any of descriptors 0, 1 and 2 that is closed, as the standard
 /// runtime does: otherwise the first file toozctl opens (a lock file, a holder record)
 /// would become its stdout, and a message would be written into it.

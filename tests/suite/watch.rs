@@ -393,6 +393,78 @@ fn sigint_ends_a_watch_with_130() {
     assert_eq!(w.exit_code(), 130);
 }
 
+/// A toozctl holder held up between locking the lock file and writing its record (here:
+/// the token file is locked by the test, as a slow or descheduled holder would leave it)
+/// is reported once its record appears, with its fencing token: not first as an unnamed
+/// holder, then released and acquired again by the same term.
+#[test]
+fn a_holder_slow_to_write_its_record_is_reported_once_with_its_token() {
+    let fb = FileBackend::new();
+    // The lock's files exist (and its counter is at 1) before the watch starts.
+    let (code, _, err) = run(fb.cmd(&["lock", "l", "--", "true"]));
+    assert_eq!(code, 0, "{err}");
+    let token = fb.dir.path().join(".toozctl/locks/l/token");
+    let held = ofd_locked(&token);
+    let w = Watch::start(&fb, &["lock", "l", "--count", "2"]);
+    let mut holder = fb
+        .cmd(&["-m", "slow", "lock", "l", "--", "true"])
+        .spawn()
+        .unwrap();
+    // Far longer than the watch's settling after the lock file's change.
+    std::thread::sleep(Duration::from_millis(400));
+    drop(held);
+    let events: Vec<Value> = (0..2).map(|_| w.next().1).collect();
+    let seen: Vec<String> = events
+        .iter()
+        .map(|e| format!("{} {}", e["event"], e["fencing_token"]))
+        .collect();
+    assert_eq!(seen, ["\"acquired\" 2", "\"released\" 2"], "{events:#?}");
+    assert_eq!(events[0]["holder"]["member_id"], "slow", "{events:#?}");
+    assert_eq!(w.exit_code(), 0);
+    assert_eq!(holder.wait().unwrap().code(), Some(0));
+}
+
+/// `path` opened and write-locked with an OFD lock, as toozctl locks its files.
+fn ofd_locked(path: &std::path::Path) -> std::fs::File {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    // SAFETY: an OFD write lock on a descriptor we own, through a struct we initialise.
+    let locked = unsafe {
+        let mut fl: libc::flock = std::mem::zeroed();
+        fl.l_type = libc::F_WRLCK as libc::c_short;
+        fl.l_whence = libc::SEEK_SET as libc::c_short;
+        libc::fcntl(f.as_raw_fd(), libc::F_OFD_SETLK, &fl)
+    };
+    assert_eq!(locked, 0, "{}", std::io::Error::last_os_error());
+    f
+}
+
+/// A holder that locks the lock file and never writes a record (a toozctl frozen right
+/// after locking, another program using OFD locks) is still reported, after a wait.
+#[test]
+fn a_holder_that_never_writes_a_record_is_reported_after_a_wait() {
+    let fb = FileBackend::new();
+    let (code, _, err) = run(fb.cmd(&["lock", "l", "--", "true"]));
+    assert_eq!(code, 0, "{err}");
+    let w = Watch::start(&fb, &["lock", "l", "--count", "2"]);
+    let t0 = Instant::now();
+    let held = ofd_locked(&fb.dir.path().join("l"));
+    let (at, acquired) = w.next();
+    assert_eq!(acquired["event"], "acquired", "{acquired}");
+    assert!(
+        at - t0 >= Duration::from_millis(900),
+        "reported after {:?}, before its record could have come",
+        at - t0
+    );
+    drop(held);
+    let (_, released) = w.next();
+    assert_eq!(released["event"], "released", "{released}");
+    assert_eq!(w.exit_code(), 0);
+}
+
 #[test]
 fn short_lock_terms_and_back_to_back_memberships_are_all_reported_in_order() {
     let fb = FileBackend::new();

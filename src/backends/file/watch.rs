@@ -643,7 +643,16 @@ struct Term {
     /// `acquired` was reported. Not yet for a toozctl holder seen locked before its
     /// record appeared: its record, due any moment, says who it is.
     reported: bool,
+    /// When the lock was first seen held in this term.
+    since: Instant,
 }
+
+/// How long a holder seen locking the lock file (an OFD lock: toozctl's) may go without
+/// its record before it is reported without one. Its record normally follows within a
+/// millisecond, but a holder descheduled on a loaded machine, or waiting for the token
+/// file's lock, can take far longer than the settle pauses; reported early, the same term
+/// would show up twice (unnamed, then released and acquired again from its record).
+const UNNAMED_WAIT: Duration = Duration::from_secs(1);
 
 /// The lock's state, from two sources: the kernel (free or held, by tooz or by us) and
 /// our holder records, read as they appear (one per toozctl term, with its fencing token).
@@ -659,7 +668,14 @@ impl LockState {
         self.term = Some(Term {
             holder: h,
             reported: true,
+            since: Instant::now(),
         });
+    }
+
+    /// Until when the watch waits for the record of a holder seen without one.
+    fn pending_until(&self) -> Option<Instant> {
+        let t = self.term.as_ref().filter(|t| !t.reported)?;
+        Some(t.since + UNNAMED_WAIT)
     }
 
     /// A new toozctl term, from its record.
@@ -693,6 +709,7 @@ impl LockState {
                 self.term = Some(Term {
                     holder: None,
                     reported: false,
+                    since: Instant::now(),
                 })
             }
             (true, None) => {
@@ -722,10 +739,15 @@ impl LockState {
         false
     }
 
-    /// At the end of a settle window: a holder still unnamed is reported as it is.
+    /// At the end of a settle window: a holder still unnamed is reported as it is, once it
+    /// had [`UNNAMED_WAIT`] to write its record.
     fn settle(&mut self, target: &WatchTarget, probe: &LockProbe, out: &mut Vec<Event>) {
-        if self.term.as_ref().is_some_and(|t| !t.reported) {
+        if let Some(t) = self.term.as_ref().filter(|t| !t.reported) {
             let h = probe.holder().or_else(|| probe.unnamed(self.last_token));
+            let named = h.as_ref().is_some_and(|h| h.fencing_token.is_some());
+            if !named && t.since.elapsed() < UNNAMED_WAIT {
+                return;
+            }
             if let Some(t) = h.as_ref().and_then(|h| h.fencing_token) {
                 self.last_token = self.last_token.max(t);
             }
@@ -820,10 +842,11 @@ async fn lock_task(
         st.term = Some(Term {
             holder: h,
             reported: true,
+            since: Instant::now(),
         });
     }
     let _ = ready.send(());
-    while let Some(captured) = next_wake(&mut rx, None, &tx).await {
+    while let Some(captured) = next_wake(&mut rx, st.pending_until(), &tx).await {
         let mut records: Vec<Holder> = captured.into_iter().flatten().collect();
         let mut pauses: Vec<u64> = SETTLE.to_vec();
         let mut i = 0;

@@ -301,9 +301,11 @@ fn a_stopped_server_gets_the_child_signalled_and_exit_3() {
     let marker2 = e.home.path().join("term2");
     let ready = e.home.path().join("ready");
     // The trap is set before the server stops (a TERM that came before it would kill
-    // the shell without the marker).
+    // the shell without the marker). It writes the marker with a builtin and COMMAND
+    // gets 2 s (under the 3 s session) before SIGKILL: a `touch` forked on a loaded CI
+    // machine could still be starting when a 500 ms SIGKILL took the tree.
     let script = format!(
-        "trap 'touch {}; exit 0' TERM; touch {}; sleep 60 & wait",
+        "trap ': > {}; exit 0' TERM; : > {}; sleep 60 & wait",
         marker2.display(),
         ready.display()
     );
@@ -312,7 +314,7 @@ fn a_stopped_server_gets_the_child_signalled_and_exit_3() {
         &[
             "lock",
             "--kill-after",
-            "500ms",
+            "2s",
             "s2",
             "--",
             "sh",

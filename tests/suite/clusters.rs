@@ -167,6 +167,62 @@ fn etcd_a_member_cut_and_started_again_catches_up() {
     );
 }
 
+/// COMMAND ends just as the leader toozctl talks to is killed with -9, round after round:
+/// the member the release goes to waits for a leader that is gone (etcd holds such a
+/// request 7 s, then answers "request timed out"), or the connection it went on is cut.
+/// The release must go again to a member that answers once a new leader is elected and
+/// give everything back before toozctl exits 0 — not warn, exit, and leave the key to
+/// its lease's expiry.
+#[test]
+fn etcd_a_release_racing_a_leader_kill_gives_everything_back() {
+    let c = EtcdCluster::start();
+    let home = tempfile::tempdir().unwrap();
+    for round in 0..4 {
+        let dir = tempfile::tempdir().unwrap();
+        let leader = c.leader().expect("a leader");
+        let others: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
+        let go = dir.path().join("go");
+        let mut mine = spawn(
+            &c.url(&[leader, others[0], others[1]]),
+            home.path(),
+            &[
+                "lock",
+                "--ttl",
+                "20",
+                "--kill-after",
+                "2",
+                "leaderdown",
+                "--",
+                "sh",
+                "-c",
+                &format!("while [ ! -e {} ]; do sleep 0.01; done", go.display()),
+            ],
+        );
+        assert!(
+            wait_until(Duration::from_secs(10), || !c
+                .keys(&others, "/tooz/locksleaderdown")
+                .is_empty()),
+            "round {round}: the lock was never taken: {}",
+            mine.stderr()
+        );
+        c.kill(leader);
+        std::fs::write(&go, "").unwrap();
+        let code = mine.exit_within(Duration::from_secs(30));
+        let err = mine.stderr();
+        // Read at once: a lease of 20 s would hide a failed release for that long.
+        let left = c.keys(&others, "/tooz/locksleaderdown");
+        assert_eq!(code, Some(0), "round {round}: the release: {err}");
+        assert!(
+            left.is_empty() && err.is_empty(),
+            "round {round}: {left:?} still there after the release; stderr: {err}"
+        );
+        assert!(
+            c.start_node(leader, Duration::from_secs(30)),
+            "round {round}: member {leader} did not serve again"
+        );
+    }
+}
+
 /// A follower toozctl talks to stopped for `stop_secs` while we hold with `ttl`.
 fn etcd_stopped_follower(ttl: &str, kill_after: &str, stop_secs: u64) -> Option<i32> {
     let c = EtcdCluster::start();

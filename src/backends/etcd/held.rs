@@ -15,6 +15,7 @@ use etcd_client::{
     TxnOpResponse,
 };
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use super::follow::{Follow, Seen};
 use super::lease::Lease;
@@ -42,8 +43,9 @@ pub(super) struct EtcdLock {
 impl EtcdLock {
     /// Offer the key to the first queued waiter (its value and record, on its lease) in one
     /// write; it holds the lock once it confirms, or the other waiters pass it on.
-    /// `Ok(false)`: nobody waits, or the hand-over did not apply.
-    async fn hand_over(&self) -> Result<bool> {
+    /// `Ok(false)`: nobody waits, or the hand-over did not apply. `unsure` is set when an
+    /// attempt of the hand-over may have applied without our hearing of it.
+    async fn hand_over(&self, within: Duration, unsure: &mut bool) -> Result<bool> {
         let (Some(q), Some(ours)) = (&self.waiters, &self.value) else {
             return Ok(false);
         };
@@ -91,9 +93,14 @@ impl EtcdLock {
                 TxnOp::put(self.hkey.clone(), record, put_on(lease)),
                 TxnOp::delete(wkey, None),
             ]);
-        Ok(c.rpc("handing the lock over", client.txn(txn))
-            .await?
-            .succeeded())
+        let answer = c
+            .rpc_again("handing the lock over", within, |mut client| {
+                let txn = txn.clone();
+                async move { client.txn(txn).await }
+            })
+            .await;
+        *unsure |= answer.unsure;
+        Ok(answer.result?.succeeded())
     }
 }
 
@@ -210,7 +217,7 @@ impl Release for EtcdLock {
             .health()
             .borrow()
             .release_budget(Duration::from_secs(1), self.c.timeout);
-        match tokio::time::timeout(limit, self.give_back(lease)).await {
+        match tokio::time::timeout(limit, self.give_back(lease, Instant::now() + limit)).await {
             Ok(r) => r,
             Err(_) => Err(Error::Unavailable(format!(
                 "etcd at {} did not answer the release within {}s",
@@ -222,40 +229,53 @@ impl Release for EtcdLock {
 }
 
 impl EtcdLock {
-    async fn give_back(&self, lease: Lease) -> Result<()> {
+    /// Hand over or delete, then revoke, each sent again to a member that answers while
+    /// `until` allows (a release must not fail because the member it went to died).
+    async fn give_back(&self, lease: Lease, until: Instant) -> Result<()> {
         let c = &self.c;
+        let left = || until.saturating_duration_since(Instant::now());
+        // An attempt cut off or timed out may have been applied all the same: our own
+        // hand-over or delete, found done by the next attempt, is then no loss.
+        let mut unsure = false;
         // Our lease must outlive the hand-over: revoking it first would delete the key.
-        if self.hand_over().await.unwrap_or(false) {
-            return lease.revoke(c).await;
+        match self.hand_over(left(), &mut unsure).await {
+            Ok(true) => return lease.revoke_within(c, left()).await,
+            Ok(false) => {}
+            // Not handed over as far as we know: the delete below decides.
+            Err(_) => unsure = true,
         }
-        let delete = async {
-            let mut txn = Txn::new();
-            if let Some(v) = &self.value {
-                txn = txn.when([Compare::value(
-                    self.key.clone(),
-                    CompareOp::Equal,
-                    v.clone(),
-                )]);
-            }
-            let mut ops = vec![TxnOp::delete(self.key.clone(), None)];
-            if !self.hkey.is_empty() {
-                ops.push(TxnOp::delete(self.hkey.clone(), None));
-            }
-            let mut client = c.client();
-            c.rpc("releasing the lock", client.txn(txn.and_then(ops)))
-                .await
-        };
+        let mut txn = Txn::new();
+        if let Some(v) = &self.value {
+            txn = txn.when([Compare::value(
+                self.key.clone(),
+                CompareOp::Equal,
+                v.clone(),
+            )]);
+        }
+        let mut ops = vec![TxnOp::delete(self.key.clone(), None)];
+        if !self.hkey.is_empty() {
+            ops.push(TxnOp::delete(self.hkey.clone(), None));
+        }
+        let txn = txn.and_then(ops);
         // The delete first, the revoke after it: a revoke applied first would delete the
         // key itself and make our own release look like a loss. The next holder wakes on
         // the delete; only our exit waits for the revoke.
-        let deleted = delete.await;
-        let revoked = lease.revoke(c).await;
-        let resp = deleted?;
+        let deleted = c
+            .rpc_again("releasing the lock", left(), |mut client| {
+                let txn = txn.clone();
+                async move { client.txn(txn).await }
+            })
+            .await;
+        unsure |= deleted.unsure;
+        let revoked = lease.revoke_within(c, left()).await;
+        let resp = deleted.result?;
         // Not ours any more (deleted, expired, or someone else's value): the primitive was
-        // lost before we gave it back, and that is a loss like any other.
+        // lost before we gave it back, and that is a loss like any other — unless an
+        // earlier attempt of ours may have done it. (A stranger's delete in that same
+        // instant goes unreported; one any earlier was reported by the key watcher.)
         let gone = !resp.succeeded()
             || matches!(resp.op_responses().first(), Some(TxnOpResponse::Delete(d)) if d.deleted() == 0);
-        if gone {
+        if gone && !unsure {
             return Err(Error::Lost(format!(
                 "its key {} was already gone at release (deleted, expired or taken by another holder)",
                 String::from_utf8_lossy(&self.key)

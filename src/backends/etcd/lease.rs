@@ -119,9 +119,19 @@ impl Lease {
 
     /// Revoke it now: every key attached to it goes with it.
     pub async fn revoke(self, c: &EtcdCoordinator) -> Result<()> {
+        self.revoke_within(c, c.timeout).await
+    }
+
+    /// [`Lease::revoke`], sent again to another member while `within` lasts when the one
+    /// asked goes away (a revoke applied twice is still one revoke).
+    pub async fn revoke_within(self, c: &EtcdCoordinator, within: Duration) -> Result<()> {
         let id = self.forget();
-        let mut client = c.client();
-        match c.rpc("revoking a lease", client.lease_revoke(id)).await {
+        let answer = c
+            .rpc_again("revoking a lease", within, |mut client| async move {
+                client.lease_revoke(id).await
+            })
+            .await;
+        match answer.result {
             Ok(_) => Ok(()),
             // Already expired or revoked: nothing left to give back.
             Err(e) if e.message().contains("requested lease not found") => Ok(()),

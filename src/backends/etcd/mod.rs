@@ -229,12 +229,91 @@ impl EtcdCoordinator {
         }
     }
 
+    /// [`Self::rpc`] for a request that may be sent again: an attempt that fails the way a
+    /// member going away makes requests fail (its connection cut, no leader, the old
+    /// leader's proposal timed out) or that stays unanswered for a while is made again,
+    /// the balanced channel sending it to a member that answers, until one is answered
+    /// or `within` has passed. A follower whose leader died holds a forwarded request
+    /// for etcd's whole request timeout (7 s) and a new leader takes 1 to 2 s to elect,
+    /// so an attempt gets 1 s, and each next one half a second more (a loaded but
+    /// healthy cluster still gets the time its writes take). Also says whether an earlier attempt may have been
+    /// applied all the same (it was cut off or timed out after being sent): the caller
+    /// must then read "already done" as its own doing.
+    pub(crate) async fn rpc_again<T, F, Fut>(
+        &self,
+        what: &str,
+        within: Duration,
+        mut attempt: F,
+    ) -> Answer<T>
+    where
+        F: FnMut(Client) -> Fut,
+        Fut: Future<Output = std::result::Result<T, etcd_client::Error>>,
+    {
+        let end = tokio::time::Instant::now() + within;
+        let mut patience = FIRST_ATTEMPT;
+        let mut unsure = false;
+        loop {
+            let left = end.saturating_duration_since(tokio::time::Instant::now());
+            let last = left <= patience;
+            let result =
+                match tokio::time::timeout(left.min(patience), attempt(self.client())).await {
+                    Ok(Ok(v)) => Ok(v),
+                    Ok(Err(e)) if !last && passing(&e) => {
+                        tokio::time::sleep(AGAIN_AFTER.min(left)).await;
+                        unsure = true;
+                        patience += FIRST_ATTEMPT / 2;
+                        continue;
+                    }
+                    Ok(Err(e)) => Err(self.error(what, &e)),
+                    Err(_) if !last => {
+                        unsure = true;
+                        patience += FIRST_ATTEMPT / 2;
+                        continue;
+                    }
+                    Err(_) => Err(Error::Unavailable(format!(
+                        "etcd at {} did not answer ({what}) within {}",
+                        self.endpoints,
+                        secs(within)
+                    ))),
+                };
+            return Answer { result, unsure };
+        }
+    }
+
     fn error(&self, what: &str, e: &etcd_client::Error) -> Error {
         Error::Unavailable(format!(
             "etcd at {}: {what}: {}",
             self.endpoints,
             describe(e)
         ))
+    }
+}
+
+/// What [`EtcdCoordinator::rpc_again`] got, and whether an earlier attempt may have been
+/// applied.
+pub(crate) struct Answer<T> {
+    pub result: Result<T>,
+    pub unsure: bool,
+}
+
+/// How long the first attempt of [`EtcdCoordinator::rpc_again`] may take.
+const FIRST_ATTEMPT: Duration = Duration::from_secs(1);
+/// The pause before sending again after an attempt failed at once (a refused
+/// connection fails in microseconds).
+const AGAIN_AFTER: Duration = Duration::from_millis(50);
+
+/// An error a member going away or a leader election explains, after which the same
+/// request may well succeed on another member or a moment later: the connection failed
+/// or was cut (transport errors, gRPC `Unavailable`, `Unknown`, `Cancelled`), or the
+/// server gave up on it (`DeadlineExceeded`; etcd's "no leader", "leader changed" and
+/// "request timed out" are `Unavailable`). Anything the server decided on its merits
+/// (a lease not found, a bad argument, no permission) is final.
+fn passing(e: &etcd_client::Error) -> bool {
+    match e {
+        etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => true,
+        // gRPC codes: 1 Cancelled, 2 Unknown, 4 DeadlineExceeded, 14 Unavailable.
+        etcd_client::Error::GRpcStatus(s) => matches!(i32::from(s.code()), 1 | 2 | 4 | 14),
+        _ => false,
     }
 }
 

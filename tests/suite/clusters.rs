@@ -172,7 +172,7 @@ fn etcd_a_member_cut_and_started_again_catches_up() {
 /// request 7 s, then answers "request timed out"), or the connection it went on is cut.
 /// The release must go again to a member that answers once a new leader is elected and
 /// give everything back before toozctl exits 0 — not warn, exit, and leave the key to
-/// its lease's expiry.
+/// its lease's expiry — and a queued waiter takes the lock after it and gives it back.
 #[test]
 fn etcd_a_release_racing_a_leader_kill_gives_everything_back() {
     let c = EtcdCluster::start();
@@ -205,20 +205,85 @@ fn etcd_a_release_racing_a_leader_kill_gives_everything_back() {
             "round {round}: the lock was never taken: {}",
             mine.stderr()
         );
+        // A waiter queued through the same members takes the lock after us, whichever
+        // member its requests meet.
+        let mut next = spawn(
+            &c.url(&[leader, others[0], others[1]]),
+            home.path(),
+            &["lock", "-w", "30", "leaderdown", "--", "true"],
+        );
+        assert!(
+            wait_until(Duration::from_secs(10), || !c
+                .keys(&others, "/toozctl/waiters/leaderdown/")
+                .is_empty()),
+            "round {round}: the waiter never queued: {}",
+            next.stderr()
+        );
         c.kill(leader);
         std::fs::write(&go, "").unwrap();
         let code = mine.exit_within(Duration::from_secs(30));
         let err = mine.stderr();
-        // Read at once: a lease of 20 s would hide a failed release for that long.
-        let left = c.keys(&others, "/tooz/locksleaderdown");
         assert_eq!(code, Some(0), "round {round}: the release: {err}");
+        assert!(err.is_empty(), "round {round}: the release: {err}");
+        let code = next.exit_within(Duration::from_secs(30));
+        let err = next.stderr();
+        // Read at once: a lease of 20 s would hide a failed release for that long.
+        let mut left = c.keys(&others, "/tooz/locksleaderdown");
+        left.extend(c.keys(&others, "/toozctl/waiters/leaderdown/"));
+        assert_eq!(code, Some(0), "round {round}: the waiter: {err}");
         assert!(
             left.is_empty() && err.is_empty(),
-            "round {round}: {left:?} still there after the release; stderr: {err}"
+            "round {round}: {left:?} still there after the waiter's release; stderr: {err}"
         );
         assert!(
             c.start_node(leader, Duration::from_secs(30)),
             "round {round}: member {leader} did not serve again"
+        );
+    }
+    // A reader of a shared lock, the last one out, deletes the marker as it leaves.
+    for round in 0..2 {
+        let dir = tempfile::tempdir().unwrap();
+        let leader = c.leader().expect("a leader");
+        let others: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
+        let go = dir.path().join("go");
+        let mut mine = spawn(
+            &c.url(&[leader, others[0], others[1]]),
+            home.path(),
+            &[
+                "lock",
+                "--shared",
+                "--ttl",
+                "20",
+                "--kill-after",
+                "2",
+                "readersdown",
+                "--",
+                "sh",
+                "-c",
+                &format!("while [ ! -e {} ]; do sleep 0.01; done", go.display()),
+            ],
+        );
+        assert!(
+            wait_until(Duration::from_secs(10), || !c
+                .keys(&others, "/tooz/locksreadersdown")
+                .is_empty()),
+            "shared round {round}: the lock was never taken: {}",
+            mine.stderr()
+        );
+        c.kill(leader);
+        std::fs::write(&go, "").unwrap();
+        let code = mine.exit_within(Duration::from_secs(30));
+        let err = mine.stderr();
+        let mut left = c.keys(&others, "/tooz/locksreadersdown");
+        left.extend(c.keys(&others, "/toozctl/readers/readersdown/"));
+        assert_eq!(code, Some(0), "shared round {round}: the release: {err}");
+        assert!(
+            left.is_empty() && err.is_empty(),
+            "shared round {round}: {left:?} still there after the release; stderr: {err}"
+        );
+        assert!(
+            c.start_node(leader, Duration::from_secs(30)),
+            "shared round {round}: member {leader} did not serve again"
         );
     }
 }

@@ -127,10 +127,21 @@ async fn exclusive(c: &EtcdCoordinator, req: &LockRequest) -> Result<Option<Held
                 TxnOp::delete(queued.clone(), None),
             ])
             .or_else(or_else.clone());
-        let mut client = c.client();
+        // Sent again while the member asked goes away: an attempt applied unheard either
+        // took the lock for us (the next one finds our value and confirms it with our
+        // record, below) or queued us (the next one rewrites the same entry, keeping its
+        // place).
         let resp = match c
-            .rpc(&format!("taking lock '{}'", req.name), client.txn(txn))
+            .rpc_again(
+                &format!("taking lock '{}'", req.name),
+                c.timeout,
+                |mut client| {
+                    let txn = txn.clone();
+                    async move { client.txn(txn).await }
+                },
+            )
             .await
+            .result
         {
             Ok(r) => r,
             Err(e) if lease_gone(&e) && req.wait != Wait::NoWait && releases < RELEASES => {
@@ -276,10 +287,16 @@ async fn confirm(
             Compare::mod_revision(hkey.to_vec(), CompareOp::Equal, at),
         ])
         .and_then([TxnOp::put(hkey.to_vec(), record.to_vec(), put_on(lease))]);
-    let mut client = c.client();
-    Ok(c.rpc("confirming the hand-over", client.txn(txn))
-        .await?
-        .succeeded())
+    // Sent again while the member asked goes away: a confirmation applied unheard makes
+    // the next attempt fail, and the caller's next read finds our record newer than the
+    // key, which is the lock held.
+    let answer = c
+        .rpc_again("confirming the hand-over", c.timeout, |mut client| {
+            let txn = txn.clone();
+            async move { client.txn(txn).await }
+        })
+        .await;
+    Ok(answer.result?.succeeded())
 }
 
 /// The offer made at revision `at` was not confirmed in time: pass it on to the first

@@ -178,10 +178,18 @@ impl Release for SharedLock {
                 TxnOp::delete(self.mine.clone(), None),
                 TxnOp::get(self.key.clone(), None),
             ]);
-        let mut client = c.client();
-        let answer = c.rpc("releasing the shared lock", client.txn(txn)).await;
+        // Sent again while the member asked goes away; an attempt that may have applied
+        // unheard makes "already gone" our own doing, not a loss.
+        let answer = c
+            .rpc_again("releasing the shared lock", c.timeout, |mut client| {
+                let txn = txn.clone();
+                async move { client.txn(txn).await }
+            })
+            .await;
         let revoked = lease.revoke(c).await;
-        let r = answer?;
+        let unsure = answer.unsure;
+        let r = answer.result?;
+        let mut client = c.client();
         let ops = r.op_responses();
         let marker = range(ops.get(1));
         if r.succeeded() {
@@ -194,7 +202,7 @@ impl Release for SharedLock {
         }
         let record_gone = matches!(ops.first(), Some(TxnOpResponse::Delete(d)) if d.deleted() == 0);
         let marker_gone = marker.first().map(|kv| kv.value()) != Some(MARKER.as_slice());
-        if record_gone || marker_gone {
+        if (record_gone || marker_gone) && !unsure {
             return Err(Error::Lost(format!(
                 "its reader record or the marker {} was already gone at release",
                 String::from_utf8_lossy(&self.key)

@@ -420,6 +420,70 @@ fn zookeeper_kill9_of_our_server_fails_over_without_a_loss() {
     assert_eq!(code, Some(0), "{}", mine.stderr());
 }
 
+/// The ZooKeeper side of the etcd test above: COMMAND ends just as the server our
+/// session is on is killed with -9. The session moves to another server; the release
+/// must follow it there and delete our node before toozctl exits 0.
+#[test]
+fn zookeeper_a_release_racing_a_kill_of_our_server_gives_everything_back() {
+    let z = ZkEnsemble::start();
+    let home = tempfile::tempdir().unwrap();
+    let hosts = (0..3)
+        .map(|i| format!("127.0.0.1:{}", z.node(i).port))
+        .collect::<Vec<_>>()
+        .join(",");
+    let nodes = |name: &str| {
+        let code = "import sys\nfrom kazoo.client import KazooClient\n\
+                    k=KazooClient(sys.argv[1]);k.start(timeout=15)\n\
+                    p=sys.argv[2]\n\
+                    print(' '.join(k.get_children(p)) if k.exists(p) else '');k.stop()";
+        let (rc, out, err) = python(code, &[&hosts, &format!("/zkrel/locks/{name}")]);
+        assert_eq!(rc, 0, "{err}");
+        out.split_whitespace()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    for round in 0..2 {
+        let dir = tempfile::tempdir().unwrap();
+        let go = dir.path().join("go");
+        let name = format!("gone{round}");
+        let mut mine = spawn(
+            &z.url(&[0, 1, 2], "zkrel", 10),
+            home.path(),
+            &[
+                "lock",
+                "--kill-after",
+                "1",
+                &name,
+                "--",
+                "sh",
+                "-c",
+                &format!("while [ ! -e {} ]; do sleep 0.01; done", go.display()),
+            ],
+        );
+        assert!(
+            wait_until(Duration::from_secs(20), || !nodes(&name).is_empty()),
+            "round {round}: the lock was never taken: {}",
+            mine.stderr()
+        );
+        let sid = session_of(&z, "zkrel");
+        let ours_at = z.server_of(&sid).expect("our session on a server");
+        z.kill(ours_at);
+        std::fs::write(&go, "").unwrap();
+        let code = mine.exit_within(Duration::from_secs(30));
+        let err = mine.stderr();
+        let left = nodes(&name);
+        assert_eq!(code, Some(0), "round {round}: the release: {err}");
+        assert!(
+            left.is_empty() && err.is_empty(),
+            "round {round}: {left:?} still there after the release; stderr: {err}"
+        );
+        assert!(
+            z.start_node(ours_at, Duration::from_secs(30)),
+            "round {round}: server {ours_at} did not serve again"
+        );
+    }
+}
+
 /// The follower our session is on stopped for `stop_secs`, with sessions of `timeout` s.
 fn zk_stopped_follower(timeout: u32, stop_secs: u64) -> Option<i32> {
     let z = ZkEnsemble::start();

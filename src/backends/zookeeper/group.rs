@@ -313,7 +313,7 @@ pub(super) async fn join(
         Err(e) => return Err(zk_error(&format!("joining group '{group}'"), e)),
     };
     let (health, watcher) = c.session.held(client.clone(), path.clone(), None, "member");
-    let guard = lock::ZkHeld::new(c, client, path, watcher);
+    let guard = lock::ZkHeld::new(c, client, path, watcher, health.clone());
     Ok(Held::new(
         format!("membership of group '{group}'"),
         stat.czxid as u64,

@@ -499,7 +499,7 @@ pub(super) fn held(
     let client = c.client()?;
     let path = entry.disarm();
     let (health, watcher) = c.session.held(client.clone(), path.clone(), watch, kind);
-    let guard = ZkHeld::new(c, client, path, watcher);
+    let guard = ZkHeld::new(c, client, path, watcher, health.clone());
     Ok(Held::new(
         what,
         stat.czxid as u64,
@@ -519,6 +519,9 @@ pub(super) struct ZkHeld {
     timeout: std::time::Duration,
     /// The coordinator's handle on the session, let go by the last release.
     handle: std::sync::Arc<Handle>,
+    /// Until when the session lives for sure: how long a release may wait for the library
+    /// to move it to another server.
+    health: tokio::sync::watch::Receiver<crate::coordination::Health>,
 }
 
 impl ZkHeld {
@@ -527,11 +530,13 @@ impl ZkHeld {
         client: zk::Client,
         path: String,
         watcher: HeldWatch,
+        health: tokio::sync::watch::Receiver<crate::coordination::Health>,
     ) -> ZkHeld {
         ZkHeld {
             client,
             path,
             watcher,
+            health,
             cleaner: c.cleaner(),
             timeout: c.session_timeout,
             handle: c.handle.clone(),
@@ -568,7 +573,24 @@ impl ZkHeld {
     async fn give_back(self: Box<Self>, last: bool) -> Result<()> {
         // Disconnected (or worse): the node goes with the session, which `close` ends or the
         // server expires; waiting here would only delay the exit.
-        let state = self.client.state();
+        let mut state = self.client.state();
+        if state == zk::SessionState::Disconnected {
+            // The server we talk to went away: the library moves the session to another
+            // one, where the node is deleted as usual, if it can while the session lives
+            // (not at all once the loss is known).
+            let budget = self
+                .health
+                .borrow()
+                .release_budget(std::time::Duration::ZERO, self.timeout);
+            let mut w = self.client.state_watcher();
+            let moved = async {
+                while w.state() == zk::SessionState::Disconnected {
+                    w.changed().await;
+                }
+            };
+            let _ = tokio::time::timeout(budget, moved).await;
+            state = self.client.state();
+        }
         if state != zk::SessionState::SyncConnected {
             self.watcher.stop();
         }
@@ -596,9 +618,11 @@ impl ZkHeld {
             cleaner,
             timeout,
             handle,
+            health: _,
         } = *self;
         let ours = client.session_id().0;
-        if last {
+        let mut closing = None;
+        let client = if last {
             // Neither future holds a handle: with ours and the coordinator's gone, the
             // library's request channel closes and closeSession follows the delete. The
             // node's watch task goes now too: it holds a handle while it sets its watch
@@ -607,8 +631,11 @@ impl ZkHeld {
             // beyond; a watch it has set holds none, so dropping it sends no removal.
             watcher.stop();
             drop(client);
-            handle.let_go();
-        }
+            closing = handle.let_go();
+            None
+        } else {
+            Some(client)
+        };
         cleaner.track(async move {
             let _ = answer.await;
             watcher.stop();
@@ -619,6 +646,43 @@ impl ZkHeld {
                 "its node {} was already gone at release (deleted, or its session expired)",
                 path
             ))),
+            // The server we talk to went away with the read and the delete unanswered; the
+            // library moves the session to another server.
+            Ok(Err(zk::Error::ConnectionLoss | zk::Error::Custom(_))) => match (client, closing) {
+                // Sent again there ("already gone" is then our own delete).
+                (Some(client), _) => {
+                    let until = tokio::time::Instant::now() + timeout;
+                    if again_until(&client, zk::Error::ConnectionLoss, "releasing", Some(until))
+                        .await?
+                    {
+                        delete(&client, &path).await
+                    } else {
+                        Err(Error::Unavailable(format!(
+                            "ZooKeeper did not answer the release of {path} within {timeout:?}: it goes when the session expires"
+                        )))
+                    }
+                }
+                // The last release: the close asked for is sent there, and ends the
+                // session with our node; given back once the session is seen closed.
+                (None, Some(mut state)) => {
+                    let closed = async {
+                        while !state.state().is_terminated() {
+                            state.changed().await;
+                        }
+                        state.state()
+                    };
+                    match tokio::time::timeout(timeout, closed).await {
+                        Ok(zk::SessionState::Closed) => Ok(()),
+                        _ => Err(Error::Unavailable(format!(
+                            "lost the connection to ZooKeeper at the release of {path}, and the session's close was not confirmed: the node goes when the session expires"
+                        ))),
+                    }
+                }
+                (None, None) => Err(zk_error(
+                    &format!("releasing {path}"),
+                    zk::Error::ConnectionLoss,
+                )),
+            },
             Ok(Err(e)) => Err(zk_error(&format!("releasing {}", path), e)),
             Err(_) => Err(Error::Unavailable(format!(
                 "ZooKeeper did not answer the release of {} within {:?}",

@@ -311,8 +311,14 @@ const AGAIN_AFTER: Duration = Duration::from_millis(50);
 fn passing(e: &etcd_client::Error) -> bool {
     match e {
         etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => true,
-        // gRPC codes: 1 Cancelled, 2 Unknown, 4 DeadlineExceeded, 14 Unavailable.
-        etcd_client::Error::GRpcStatus(s) => matches!(i32::from(s.code()), 1 | 2 | 4 | 14),
+        // gRPC codes: 1 Cancelled, 2 Unknown, 4 DeadlineExceeded, 14 Unavailable; and 13
+        // Internal when it is the HTTP/2 connection that broke (seen as "http2 error"
+        // after the client's keep-alive gave up on a connection while we were stopped).
+        etcd_client::Error::GRpcStatus(s) => match i32::from(s.code()) {
+            1 | 2 | 4 | 14 => true,
+            13 => s.message().contains("http2") || s.message().contains("h2 protocol"),
+            _ => false,
+        },
         _ => false,
     }
 }

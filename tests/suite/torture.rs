@@ -1186,9 +1186,29 @@ fn run_from_env() {
 mod short {
     use super::*;
 
+    /// The fault log and every contender's stderr of a run kept in `out`, and where its
+    /// event log is: what a violation in a CI log needs to be understood.
+    fn evidence(out: &Path) -> String {
+        let mut text = format!("event log: {}\n", out.join("events.log").display());
+        let mut files: Vec<PathBuf> = std::fs::read_dir(out)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        for f in files.iter().filter(|f| {
+            let n = f.file_name().unwrap_or_default().to_string_lossy();
+            n == "faults.log" || n.ends_with(".stderr")
+        }) {
+            let body = std::fs::read_to_string(f).unwrap_or_default();
+            text.push_str(&format!("--- {}\n{body}", f.display()));
+        }
+        text
+    }
+
     fn rounds(kind: Kind, cluster: bool, faults: &[Fault]) {
         let (mut acquisitions, mut injected) = (0, 0);
         for _ in 0..4 {
+            // Kept (under the run's TMPDIR) so that a violation comes with its evidence.
+            let out = tempfile::tempdir().unwrap().keep();
             let cfg = Config {
                 kind,
                 cluster,
@@ -1202,7 +1222,13 @@ mod short {
             };
             let report = torture(&cfg);
             eprintln!("{}", report.text);
-            assert!(report.violations.is_empty(), "{}", report.text);
+            assert!(
+                report.violations.is_empty(),
+                "{}\n{}",
+                report.text,
+                evidence(&out)
+            );
+            let _ = std::fs::remove_dir_all(&out);
             acquisitions += report.acquisitions;
             injected += report.faults.values().sum::<usize>();
             if acquisitions >= 5 && injected > 0 {

@@ -492,9 +492,19 @@ impl Child {
     }
 
     fn signal_newcomers(&mut self, sig: Signal) {
+        // The process group first, in one kill(2): every member has the signal pending
+        // before any of them can act on it. Signalled one by one, a shell waiting for its
+        // child could see that child die of the signal and exit normally before its own
+        // signal arrived, its TERM trap never run (seen on a loaded machine: `trap ... TERM;
+        // sleep 60 & wait` ended without its trap). Then the ones that left the group.
+        let first = self.signalled.is_empty() && killpg(self.pgid, sig).is_ok();
         for id in self.members() {
             if self.signalled.insert(id) {
-                let _ = kill(Pid::from_raw(id.0), sig);
+                let in_group =
+                    first && nix::unistd::getpgid(Some(Pid::from_raw(id.0))) == Ok(self.pgid);
+                if !in_group {
+                    let _ = kill(Pid::from_raw(id.0), sig);
+                }
             }
         }
     }

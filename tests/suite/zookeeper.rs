@@ -335,7 +335,7 @@ fn a_stopped_server_gets_the_child_signalled_and_exit_3() {
     zk.stop();
     let (rc, err) = bg.finish(Duration::from_secs(10));
     assert_eq!(rc, 3, "{err}");
-    assert!(marker2.exists(), "the child got SIGTERM");
+    assert!(marker2.exists(), "the child got SIGTERM: {err}");
 }
 
 #[test]

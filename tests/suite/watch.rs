@@ -407,7 +407,9 @@ fn a_holder_slow_to_write_its_record_is_reported_once_with_its_token() {
     let held = ofd_locked(&token);
     let w = Watch::start(&fb, &["lock", "l", "--count", "2"]);
     let mut holder = fb
-        .cmd(&["-m", "slow", "lock", "l", "--", "true"])
+        // COMMAND holds a while: one that ends at once can be gone with its record
+        // before a watcher on a loaded machine reads it (then only the token is known).
+        .cmd(&["-m", "slow", "lock", "l", "--", "sleep", "1"])
         .spawn()
         .unwrap();
     // Far longer than the watch's settling after the lock file's change.

@@ -93,12 +93,7 @@ impl EtcdLock {
                 TxnOp::put(self.hkey.clone(), record, put_on(lease)),
                 TxnOp::delete(wkey, None),
             ]);
-        let answer = c
-            .rpc_again("handing the lock over", within, |mut client| {
-                let txn = txn.clone();
-                async move { client.txn(txn).await }
-            })
-            .await;
+        let answer = c.txn_again("handing the lock over", within, &txn).await;
         *unsure |= answer.unsure;
         Ok(answer.result?.succeeded())
     }
@@ -260,12 +255,7 @@ impl EtcdLock {
         // The delete first, the revoke after it: a revoke applied first would delete the
         // key itself and make our own release look like a loss. The next holder wakes on
         // the delete; only our exit waits for the revoke.
-        let deleted = c
-            .rpc_again("releasing the lock", left(), |mut client| {
-                let txn = txn.clone();
-                async move { client.txn(txn).await }
-            })
-            .await;
+        let deleted = c.txn_again("releasing the lock", left(), &txn).await;
         unsure |= deleted.unsure;
         let revoked = lease.revoke_within(c, left()).await;
         let resp = deleted.result?;

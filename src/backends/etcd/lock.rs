@@ -132,14 +132,7 @@ async fn exclusive(c: &EtcdCoordinator, req: &LockRequest) -> Result<Option<Held
         // record, below) or queued us (the next one rewrites the same entry, keeping its
         // place).
         let resp = match c
-            .rpc_again(
-                &format!("taking lock '{}'", req.name),
-                c.timeout,
-                |mut client| {
-                    let txn = txn.clone();
-                    async move { client.txn(txn).await }
-                },
-            )
+            .txn_again(&format!("taking lock '{}'", req.name), c.timeout, &txn)
             .await
             .result
         {
@@ -291,10 +284,7 @@ async fn confirm(
     // the next attempt fail, and the caller's next read finds our record newer than the
     // key, which is the lock held.
     let answer = c
-        .rpc_again("confirming the hand-over", c.timeout, |mut client| {
-            let txn = txn.clone();
-            async move { client.txn(txn).await }
-        })
+        .txn_again("confirming the hand-over", c.timeout, &txn)
         .await;
     Ok(answer.result?.succeeded())
 }

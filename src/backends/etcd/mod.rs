@@ -280,6 +280,20 @@ impl EtcdCoordinator {
         }
     }
 
+    /// [`Self::rpc_again`] of one transaction (safe to apply twice: the caller says why).
+    pub(crate) async fn txn_again(
+        &self,
+        what: &str,
+        within: Duration,
+        txn: &etcd_client::Txn,
+    ) -> Answer<etcd_client::TxnResponse> {
+        self.rpc_again(what, within, |mut client| {
+            let txn = txn.clone();
+            async move { client.txn(txn).await }
+        })
+        .await
+    }
+
     fn error(&self, what: &str, e: &etcd_client::Error) -> Error {
         Error::Unavailable(format!(
             "etcd at {}: {what}: {}",

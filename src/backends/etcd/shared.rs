@@ -181,10 +181,7 @@ impl Release for SharedLock {
         // Sent again while the member asked goes away; an attempt that may have applied
         // unheard makes "already gone" our own doing, not a loss.
         let answer = c
-            .rpc_again("releasing the shared lock", c.timeout, |mut client| {
-                let txn = txn.clone();
-                async move { client.txn(txn).await }
-            })
+            .txn_again("releasing the shared lock", c.timeout, &txn)
             .await;
         let revoked = lease.revoke(c).await;
         let unsure = answer.unsure;

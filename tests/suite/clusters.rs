@@ -28,6 +28,16 @@ fn theirs(dir: &Path) -> String {
     format!("date +%s%N > {}", dir.join("theirs").display())
 }
 
+/// `toozctl lock OPTS NAME` whose COMMAND holds until the file `go` appears: the test
+/// decides to the moment when COMMAND ends.
+fn hold_until(url: &str, home: &Path, opts: &[&str], name: &str, go: &Path) -> Kid {
+    let script = format!("while [ ! -e {} ]; do sleep 0.01; done", go.display());
+    let mut args = vec!["lock"];
+    args.extend_from_slice(opts);
+    args.extend_from_slice(&[name, "--", "sh", "-c", &script]);
+    spawn(url, home, &args)
+}
+
 /// Our holder's exit status, then: the contender got the lock only after our COMMAND
 /// ended.
 fn no_overlap(dir: &Path, mine: &mut Kid, contender: &mut Kid) -> Option<i32> {
@@ -182,21 +192,12 @@ fn etcd_a_release_racing_a_leader_kill_gives_everything_back() {
         let leader = c.leader().expect("a leader");
         let others: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
         let go = dir.path().join("go");
-        let mut mine = spawn(
+        let mut mine = hold_until(
             &c.url(&[leader, others[0], others[1]]),
             home.path(),
-            &[
-                "lock",
-                "--ttl",
-                "20",
-                "--kill-after",
-                "2",
-                "leaderdown",
-                "--",
-                "sh",
-                "-c",
-                &format!("while [ ! -e {} ]; do sleep 0.01; done", go.display()),
-            ],
+            &["--ttl", "20", "--kill-after", "2"],
+            "leaderdown",
+            &go,
         );
         assert!(
             wait_until(Duration::from_secs(10), || !c
@@ -246,22 +247,12 @@ fn etcd_a_release_racing_a_leader_kill_gives_everything_back() {
         let leader = c.leader().expect("a leader");
         let others: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
         let go = dir.path().join("go");
-        let mut mine = spawn(
+        let mut mine = hold_until(
             &c.url(&[leader, others[0], others[1]]),
             home.path(),
-            &[
-                "lock",
-                "--shared",
-                "--ttl",
-                "20",
-                "--kill-after",
-                "2",
-                "readersdown",
-                "--",
-                "sh",
-                "-c",
-                &format!("while [ ! -e {} ]; do sleep 0.01; done", go.display()),
-            ],
+            &["--shared", "--ttl", "20", "--kill-after", "2"],
+            "readersdown",
+            &go,
         );
         assert!(
             wait_until(Duration::from_secs(10), || !c
@@ -446,19 +437,12 @@ fn zookeeper_a_release_racing_a_kill_of_our_server_gives_everything_back() {
         let dir = tempfile::tempdir().unwrap();
         let go = dir.path().join("go");
         let name = format!("gone{round}");
-        let mut mine = spawn(
+        let mut mine = hold_until(
             &z.url(&[0, 1, 2], "zkrel", 10),
             home.path(),
-            &[
-                "lock",
-                "--kill-after",
-                "1",
-                &name,
-                "--",
-                "sh",
-                "-c",
-                &format!("while [ ! -e {} ]; do sleep 0.01; done", go.display()),
-            ],
+            &["--kill-after", "1"],
+            &name,
+            &go,
         );
         assert!(
             wait_until(Duration::from_secs(20), || !nodes(&name).is_empty()),

@@ -571,8 +571,9 @@ impl ZkHeld {
     /// supervisor's clean-up apart. The read is still answered (the server answers
     /// everything before the close), and `close` still waits for the session's end.
     async fn give_back(self: Box<Self>, last: bool) -> Result<()> {
-        // Disconnected (or worse): the node goes with the session, which `close` ends or the
-        // server expires; waiting here would only delay the exit.
+        // Disconnected: wait, within the session's known lifetime, for the library to move
+        // the session (below). Still not connected after that, or expired: the node goes
+        // with the session, which `close` ends or the server expires.
         let mut state = self.client.state();
         if state == zk::SessionState::Disconnected {
             // The server we talk to went away: the library moves the session to another

@@ -5,7 +5,8 @@
 //! in the order CHILDs started.
 //!
 //! How the truth is recorded (one machine, so one clock):
-//! - CHILD writes `start|alive|end TOKEN PID NS` lines (`date +%s%N`, CLOCK_REALTIME) into a
+//! - CHILD writes `start|alive|end TOKEN PID NS` lines (`date +%s%N`, CLOCK_REALTIME; `start`
+//!   adds its toozctl's pid, whose exit status the driver records) into a
 //!   FIFO the driver reads: `start` first, `alive` every 50 ms, `end` last.
 //! - The driver opens a pidfd for each CHILD as soon as its `start` arrives and stamps the
 //!   moment the kernel reports it dead (same clock). A CHILD's interval is from its `start`
@@ -21,14 +22,20 @@
 //!   only stop its CHILD once it learns of it. An overlap whose earlier CHILD had its lock
 //!   removed so — while it ran, or, when the fault read its token as the holder's with
 //!   `toozctl locks` just before, between its acquisition and its start; when it was
-//!   killed (not ended) and started within 250 ms after the delete finished, since it may
-//!   have acquired before the removal and started CHILD after it; for a Redis
+//!   killed, or its toozctl reported the lock lost (exit 3: a CHILD shorter than the
+//!   ownership check ends before toozctl learns, and the release finds the loss), and it
+//!   started within 250 ms after the delete finished, since it may have acquired before
+//!   the removal and started CHILD after it; for a Redis
 //!   restart, any holder whose token the old server handed out (tokens are seeded from the
 //!   server clock in µs, so: below the restart's start) — and was gone within
 //!   `delete_bound` (1 s) of the delete or of the restarted server answering again, is
 //!   counted apart; later than that it is a violation. A CHILD whose lock was taken after
-//!   the fault gets no such allowance.
-//! - Tokens must strictly increase in the order CHILDs started.
+//!   the fault gets no such allowance. A CHILD whose lock was removed *before* it started
+//!   (acquired just before the delete, started after it) may even start after the next
+//!   holder's: it is stale from its start, so its overlaps are counted apart the same way,
+//!   when it was killed or told lost and gone within `delete_bound`.
+//! - Tokens must strictly increase in the order CHILDs started, stale ones left out (their
+//!   token was taken before the removal, or on memcached in a second round trip after it).
 //! - CHILDs run 0.1-0.6 s (70 %) or 1-5 s (30 %): many hand-overs, and holders that
 //!   outlive the lease, so a stopped holder or a silent server meets a CHILD that must be
 //!   stopped in time rather than one that ends by itself.
@@ -432,6 +439,8 @@ struct Run {
     ended: bool,
     /// When the kernel reported it dead (None: still alive when the run ended).
     death: Option<u128>,
+    /// The toozctl that started it (CHILD's `$PPID`).
+    toozctl: u32,
 }
 
 /// A fault as injected.
@@ -458,6 +467,8 @@ struct Shared {
     runs: HashMap<u32, Run>,
     faults: Vec<Injected>,
     exits: BTreeMap<i32, usize>,
+    /// Each toozctl's exit code, by pid.
+    exit_of: HashMap<u32, i32>,
     log: Vec<String>,
 }
 
@@ -475,7 +486,7 @@ pub struct Report {
 /// backend that hands out no fencing token (ipc) its start time stands in for one: the
 /// token check then holds by construction and the overlap check is what counts.
 const CHILD: &str = r#"f=$TOOZCTL_TORTURE_FIFO; t=${TOOZCTL_FENCING_TOKEN:-$(date +%s%N)}
-echo "start $t $$ $(date +%s%N)" > "$f"
+echo "start $t $$ $(date +%s%N) $PPID" > "$f"
 i=0; while [ $i -lt "$1" ]; do sleep 0.05; echo "alive $t $$ $(date +%s%N)" > "$f"; i=$((i+1)); done
 echo "end $t $$ $(date +%s%N)" > "$f""#;
 
@@ -597,7 +608,8 @@ fn spawn_reader(fifo: &Path, state: State) -> Reader {
             let fl: Vec<&str> = line.split_whitespace().collect();
             let mut s = state.lock().unwrap();
             s.log.push(format!("{seen} {line}"));
-            if fl.len() != 4 {
+            // `start` lines carry a fifth field: toozctl's pid.
+            if fl.len() != 4 + usize::from(fl[0] == "start") {
                 s.log.push(format!("{seen} malformed line: {line:?}"));
                 continue;
             }
@@ -620,6 +632,7 @@ fn spawn_reader(fifo: &Path, state: State) -> Reader {
                             last: t,
                             ended: false,
                             death: None,
+                            toozctl: fl[4].parse().unwrap_or(0),
                         },
                     );
                     drop(s);
@@ -731,11 +744,16 @@ fn contend(
         c.env("TOOZCTL_TORTURE_FIFO", fifo)
             .stdout(Stdio::null())
             .stderr(errlog.try_clone().unwrap());
-        let status = c.status().expect("spawn toozctl");
+        let mut toozctl = c.spawn().expect("spawn toozctl");
+        let status = toozctl.wait().expect("wait for toozctl");
         let code = status
             .code()
             .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
-        *state.lock().unwrap().exits.entry(code).or_default() += 1;
+        {
+            let mut s = state.lock().unwrap();
+            *s.exits.entry(code).or_default() += 1;
+            s.exit_of.insert(toozctl.id(), code);
+        }
         if code != 0 {
             // Unavailable, lost or killed: do not spin against a paused server.
             std::thread::sleep(rng.millis(50, 300));
@@ -973,8 +991,55 @@ fn check(cfg: &Config, state: &State, survivors: &[u32]) -> Report {
     // How long after acquiring toozctl may start CHILD (spawn of COMMAND and the guard,
     // a debug build on a loaded machine).
     const ACQUIRE_TO_START: Duration = Duration::from_millis(250);
+    /// toozctl's exit status for a lost primitive (the contract's exit codes).
+    const EXIT_LOST: i32 = 3;
+    let told_lost = |x: &Run| s.exit_of.get(&x.toozctl) == Some(&EXIT_LOST);
+    // When a fault that removed a holder's lock freed it: the delete's start, or when the
+    // restarted server answered again (the old holder can only learn of it then).
+    let freed_at = |f: &Injected| {
+        if f.fault == Fault::Delete {
+            f.at
+        } else {
+            f.until
+        }
+    };
+    // Stale runs: CHILDs whose lock was removed before they started — a holder that
+    // acquired just before a delete (or from the Redis server that restarted) and started
+    // CHILD after it, while the lock was already free for the next one. Its CHILD may
+    // start after the next holder's, and its token (taken before the removal, or on
+    // memcached in a second round trip after it) need not fit the order of starts. Such
+    // a run was killed or its toozctl reported the loss (exit 3), and its CHILD was gone
+    // within `delete_bound` of the removal: its overlaps are counted apart, and it is left
+    // out of the token order, which must hold among the others. One that lived longer
+    // is checked as any other run.
+    let stale: HashMap<u32, u128> = runs
+        .iter()
+        .filter_map(|x| {
+            let f = s.faults.iter().rev().find(|f| {
+                f.at <= x.start
+                    && match f.fault {
+                        Fault::Delete => {
+                            x.start >= f.until
+                                && (f.holder_token == Some(x.token)
+                                    || ((!x.ended || told_lost(x))
+                                        && x.start - f.until <= ACQUIRE_TO_START.as_nanos()))
+                        }
+                        _ => f.lost_below.is_some_and(|b| x.token < b),
+                    }
+            })?;
+            let after = x.death?.checked_sub(freed_at(f))?;
+            (after <= cfg.delete_bound.as_nanos()).then_some((x.pid, after))
+        })
+        .collect();
     let mut broken: Vec<u128> = Vec::new();
     for r in &runs {
+        if let Some(&after) = stale.get(&r.pid) {
+            // Never the run that later ones are checked against: the lock was free.
+            if latest.is_some_and(|a| r.start < a.death.unwrap_or(u128::MAX)) {
+                broken.push(after);
+            }
+            continue;
+        }
         if let Some(a) = latest {
             let a_end = a.death.unwrap_or(u128::MAX);
             if r.start < a_end {
@@ -999,25 +1064,22 @@ fn check(cfg: &Config, state: &State, survivors: &[u32]) -> Report {
                         // CHILD started just after the delete finished may have acquired
                         // before the key or semaphore went (a waiter woken by the delete's
                         // predecessor release). Such an A learns of the delete and is
-                        // killed; one that ended normally was not hit.
+                        // killed — or, when its CHILD is shorter than the backend's
+                        // ownership check (0.5 s on Redis and memcached), its CHILD ends
+                        // first and toozctl finds the loss when it releases: exit 3. One
+                        // that ended normally and whose toozctl lost nothing was not hit.
                         Fault::Delete => {
                             f.until >= a.start
                                 || f.holder_token == Some(a.token)
-                                || (!a.ended && a.start - f.until <= ACQUIRE_TO_START.as_nanos())
+                                || ((!a.ended || told_lost(a))
+                                    && a.start - f.until <= ACQUIRE_TO_START.as_nanos())
                         }
                         _ => f.lost_below.is_some_and(|b| a.token < b),
                     };
                     hit_a && f.at <= a_end && f.at <= r.start
                 });
                 if let (Some(d), Some(death)) = (deleted, a.death) {
-                    // From the delete, or from when the restarted server answered again
-                    // (the old holder can only learn of it then).
-                    let from = if d.fault == Fault::Delete {
-                        d.at
-                    } else {
-                        d.until
-                    };
-                    let after = death.saturating_sub(from);
+                    let after = death.saturating_sub(freed_at(d));
                     if after <= cfg.delete_bound.as_nanos() {
                         broken.push(after);
                         continue_latest(&mut latest, r);
@@ -1052,7 +1114,11 @@ fn check(cfg: &Config, state: &State, survivors: &[u32]) -> Report {
         }
         continue_latest(&mut latest, r);
     }
-    for w in runs.windows(2) {
+    let fresh: Vec<&Run> = runs
+        .iter()
+        .filter(|r| !stale.contains_key(&r.pid))
+        .collect();
+    for w in fresh.windows(2) {
         if w[1].token <= w[0].token {
             violations.push(format!(
                 "TOKEN: token {} (pid {}) started after token {} (pid {}); faults: {}",
@@ -1261,5 +1327,122 @@ mod short {
                 Fault::RestartLeader,
             ],
         );
+    }
+}
+
+/// The checker on made-up runs: what it excuses after a delete, and what it does not.
+mod checker {
+    use super::*;
+
+    const MS: u128 = 1_000_000;
+
+    fn cfg() -> Config {
+        Config {
+            kind: Kind::Memcached,
+            cluster: false,
+            duration: Duration::from_secs(1),
+            contenders: 2,
+            faults: vec![Fault::Delete],
+            fault_every: Duration::from_secs(1),
+            seed: 1,
+            out: None,
+            delete_bound: Duration::from_secs(1),
+        }
+    }
+
+    /// A CHILD of token `token` from `start` to `death` (ms), `ended` normally or killed,
+    /// started by a toozctl that exited with `exit`.
+    fn run(s: &mut Shared, token: u64, start: u128, death: u128, ended: bool, exit: i32) {
+        let (pid, toozctl) = (token as u32, 1000 + token as u32);
+        s.runs.insert(
+            pid,
+            Run {
+                token,
+                pid,
+                start: start * MS,
+                last: death * MS,
+                ended,
+                death: Some(death * MS),
+                toozctl,
+            },
+        );
+        s.exit_of.insert(toozctl, exit);
+    }
+
+    fn delete(s: &mut Shared, at: u128, until: u128, holder_token: Option<u64>) {
+        s.faults.push(Injected {
+            fault: Fault::Delete,
+            at: at * MS,
+            until: until * MS,
+            target: None,
+            note: "lock deleted".into(),
+            holder_token,
+            lost_below: None,
+        });
+    }
+
+    fn violations(s: Shared) -> Vec<String> {
+        check(&cfg(), &Arc::new(Mutex::new(s)), &[]).violations
+    }
+
+    #[test]
+    fn two_holders_without_a_fault_are_a_violation() {
+        let mut s = Shared::default();
+        run(&mut s, 1, 100, 400, true, 0);
+        run(&mut s, 2, 104, 500, true, 0);
+        let v = violations(s);
+        assert!(
+            v.len() == 1 && v[0].starts_with("OVERLAP (definite)"),
+            "{v:?}"
+        );
+    }
+
+    /// Seen on memcached: B took the lock, the delete removed it, A took it and started
+    /// CHILD first; B learnt of it at its next check and was killed within the bound.
+    #[test]
+    fn a_holder_whose_lock_went_before_its_child_started_is_stale() {
+        let mut s = Shared::default();
+        delete(&mut s, 0, 78, None);
+        run(&mut s, 413, 90, 440, true, 0);
+        run(&mut s, 414, 91, 590, false, 3);
+        assert_eq!(violations(s), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_stale_holder_that_lives_past_the_bound_is_a_violation() {
+        let mut s = Shared::default();
+        delete(&mut s, 0, 78, None);
+        run(&mut s, 413, 90, 1500, true, 0);
+        run(&mut s, 414, 91, 1200, false, 3);
+        assert_eq!(violations(s).len(), 1);
+    }
+
+    /// A CHILD shorter than the ownership check ends before toozctl learns of the delete;
+    /// the release finds the loss (exit 3). Without that exit it was not hit.
+    #[test]
+    fn a_short_child_whose_toozctl_found_the_loss_at_release_was_hit() {
+        for (exit, bad) in [(3, 0), (0, 1)] {
+            let mut s = Shared::default();
+            delete(&mut s, 0, 10, None);
+            run(&mut s, 7, 14, 230, true, exit);
+            run(&mut s, 8, 17, 600, true, 0);
+            assert_eq!(violations(s).len(), bad, "toozctl exit {exit}");
+        }
+    }
+
+    /// On Redis the token comes with the lock: a stale holder's is the lower one, though
+    /// its CHILD starts later. Without the delete, the same starts are a token violation.
+    #[test]
+    fn a_stale_holders_token_is_left_out_of_the_order() {
+        for (deleted, bad) in [(true, 0), (false, 2)] {
+            let mut s = Shared::default();
+            if deleted {
+                delete(&mut s, 0, 10, Some(8));
+            }
+            run(&mut s, 9, 12, 300, true, 0);
+            run(&mut s, 8, 14, 400, false, 3);
+            let v = violations(s);
+            assert_eq!(v.len(), bad, "{v:?}");
+        }
     }
 }

@@ -219,3 +219,59 @@ fn postgres_the_unlock_does_not_wait_for_the_clearing_of_the_record() {
     assert_eq!(w.wait().unwrap().code(), Some(0));
     assert_eq!(holder.wait().unwrap().code(), Some(0));
 }
+
+/// The grant and the record are one statement on PostgreSQL: a waiter granted the lock
+/// whose record then waits for a row another transaction keeps locked past the wait's
+/// slice (`lock_timeout`, 2 s) gives the lock back and queues again, rather than holding
+/// it unrecorded; once the row is let go it records itself, COMMAND runs, and after it
+/// the lock is free.
+#[test]
+fn postgres_a_record_held_up_past_the_waits_slice_queues_again_and_hands_over_once() {
+    let fx = Fx::shared(Kind::Postgres, "sqlslice");
+    let name = fx.name("s");
+    let mut holder = fx
+        .cmd(&["lock", &name, "--", "sleep", "0.5"])
+        .spawn()
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(10), || fx.lock_exists(&name)));
+    let mut psql = Command::new("psql")
+        .args(["-X", "-q", "-A", "-t", &fx.url()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("psql");
+    let mut stdin = psql.stdin.take().unwrap();
+    writeln!(
+        stdin,
+        "BEGIN; SELECT 'locked' FROM toozctl_locks WHERE name = '{name}' FOR UPDATE;"
+    )
+    .unwrap();
+    let mut line = String::new();
+    BufReader::new(psql.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "locked");
+    let mut w = waiter(&fx, &name, 0.5);
+    // Two slices and more with the row locked: the waiter times out on the row at least
+    // once, gives the lock back and takes it again. (The holder's clearing waits for the
+    // row too, less than its release's 5 s.)
+    std::thread::sleep(Duration::from_millis(4000));
+    let let_go = std::time::Instant::now();
+    writeln!(stdin, "COMMIT;").unwrap();
+    drop(stdin);
+    let _ = psql.wait();
+    assert_eq!(holder.wait().unwrap().code(), Some(0));
+    assert!(token_of(&mut w) > 0);
+    assert!(
+        let_go.elapsed() < Duration::from_secs(4),
+        "the waiter took {:?} to record itself after the row was let go",
+        let_go.elapsed()
+    );
+    assert_eq!(w.wait().unwrap().code(), Some(0));
+    assert_eq!(pg_holder_pid(&fx, &name), None, "the lock is still held");
+    let free = fx
+        .cmd(&["lock", "-n", &name, "--", "true"])
+        .status()
+        .unwrap();
+    assert_eq!(free.code(), Some(0));
+}

@@ -61,10 +61,11 @@ pub const TABLE: &str = "toozctl_locks";
 /// One dedicated database session that takes, holds and gives back one lock.
 #[async_trait]
 pub trait Session: Send + 'static {
-    /// One try: take the lock, letting the server wait at most `wait` (zero: not at all).
-    async fn try_lock(&mut self, wait: Duration) -> Result<bool>;
-    /// We hold the lock: write our holder record and take the next fencing token.
-    async fn record(&mut self, holder: &Holder) -> Result<u64>;
+    /// One try: take the lock, letting the server wait at most `wait` (zero: not at all),
+    /// and once it is ours write `holder` as our record and take the next fencing token.
+    /// `Ok(None)`: not taken in time, nothing held. After an error the session may hold
+    /// the lock: the caller ends it.
+    async fn take(&mut self, wait: Duration, holder: &Holder) -> Result<Option<u64>>;
     /// One keep-alive round trip; an error means the session is gone or unusable.
     async fn ping(&mut self) -> Result<()>;
     /// Changes to `Some(why)` when the client library sees the connection end.
@@ -100,14 +101,20 @@ pub async fn acquire<S: Session>(
     holder: Holder,
     what: String,
 ) -> Result<Taken<S>> {
-    loop {
+    let token = loop {
         let wait = match req.wait {
             Wait::NoWait => Duration::ZERO,
             Wait::Forever => SLICE,
             Wait::Until(d) => d.saturating_duration_since(Instant::now()).min(SLICE),
         };
-        if s.try_lock(wait).await? {
-            break;
+        match s.take(wait, &holder).await {
+            Ok(Some(token)) => break token,
+            Ok(None) => {}
+            Err(e) => {
+                // Closing the session gives back whatever it may hold.
+                s.close().await;
+                return Err(e);
+            }
         }
         let over = match req.wait {
             Wait::NoWait => true,
@@ -116,14 +123,6 @@ pub async fn acquire<S: Session>(
         };
         if over {
             return Ok(Taken::Not(s));
-        }
-    }
-    let token = match s.record(&holder).await {
-        Ok(t) => t,
-        Err(e) => {
-            // Closing the session gives the lock back.
-            s.close().await;
-            return Err(e);
         }
     };
     let fd = s.socket();

@@ -571,10 +571,8 @@ impl MysqlSession {
             let _ = self.conn.prep(q).await;
         }
     }
-}
 
-#[async_trait]
-impl Session for MysqlSession {
+    /// `GET_LOCK` within `wait`: whether it is ours.
     async fn try_lock(&mut self, wait: Duration) -> Result<bool> {
         if !wait.is_zero() && !self.prepared {
             self.prepare_ahead().await;
@@ -590,6 +588,7 @@ impl Session for MysqlSession {
         Ok(r.flatten() == Some(1))
     }
 
+    /// We hold the lock: write our holder record and take the next fencing token.
     async fn record(&mut self, holder: &Holder) -> Result<u64> {
         let json = serde_json::to_string(holder)
             .map_err(|e| Error::Internal(format!("holder record: {e}")))?;
@@ -626,6 +625,18 @@ impl Session for MysqlSession {
             .await
             .map_err(|e| self.error("reading the fencing token", e))?;
         t.ok_or_else(|| Error::Internal(format!("no fencing token row for '{}'", self.name)))
+    }
+}
+
+#[async_trait]
+impl Session for MysqlSession {
+    /// `GET_LOCK`, then the record, two round trips (PostgreSQL's takes one statement;
+    /// MySQL's hand-off meets its target as it is, see docs/benchmarks.md).
+    async fn take(&mut self, wait: Duration, holder: &Holder) -> Result<Option<u64>> {
+        if !self.try_lock(wait).await? {
+            return Ok(None);
+        }
+        self.record(holder).await.map(Some)
     }
 
     async fn ping(&mut self) -> Result<()> {

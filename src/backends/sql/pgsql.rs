@@ -6,7 +6,8 @@
 //! Advisory locks belong to one database: tooz and toozctl must name the same one.
 //!
 //! Waiting is the server's own queue: `pg_advisory_lock` under `lock_timeout`, in slices
-//! (`sql`). The client library reads the socket all the time, so the end of the session
+//! (`sql`), in one statement with the write of the fencing token and holder record, which
+//! runs the moment the lock is granted (`take_sql`). The client library reads the socket all the time, so the end of the session
 //! (a server restart, `pg_terminate_backend`) is seen at once.
 //!
 //! Beside tooz's lock, the fencing counter and holder record live in `toozctl_locks` in
@@ -495,23 +496,31 @@ struct PgSession {
     key: (i32, i32),
     url: String,
     secret: Option<String>,
-    /// The `lock_timeout` last set, to set it only when it changes.
-    timeout_ms: Option<u128>,
     /// Statements prepared while the session waits in the server's queue (see
     /// [`PgSession::prepare_ahead`]); `None` when not prepared (yet, or the table is
     /// missing): the plain statement is sent then.
-    upsert_stmt: Option<Statement>,
     clear_stmt: Option<Statement>,
     unlock_stmt: Option<Statement>,
     /// Whether the statements above were asked for (once per session).
     prepared: bool,
 }
 
-/// Advance the fencing token and write our record (see [`PgSession::upsert`]).
-fn upsert_sql() -> String {
+/// Take the lock and, in the same statement once it is granted, advance the fencing token
+/// and write our record. `lock` is `pg_advisory_lock($3, $4)` (waits, under
+/// `lock_timeout`; returns void) or `pg_try_advisory_lock($3, $4)` (returns whether it
+/// took it: no row is written, and none returned, when it did not). The lock function is
+/// volatile, so its CTE is evaluated once, before the insert reads its row.
+fn take_sql(wait: bool) -> String {
+    let (lock, only_if) = if wait {
+        ("pg_advisory_lock($3, $4)", "")
+    } else {
+        ("pg_try_advisory_lock($3, $4)", " WHERE l.got")
+    };
     format!(
-        "INSERT INTO {TABLE} AS t (name, fencing_token, holder, session) \
-         VALUES ($1, (extract(epoch FROM clock_timestamp()) * 1000000)::int8, $2, pg_backend_pid()) \
+        "WITH l AS (SELECT {lock} AS got) \
+         INSERT INTO {TABLE} AS t (name, fencing_token, holder, session) \
+         SELECT $1, (extract(epoch FROM clock_timestamp()) * 1000000)::int8, $2, pg_backend_pid() \
+         FROM l{only_if} \
          ON CONFLICT (name) DO UPDATE SET fencing_token = t.fencing_token + 1, \
          holder = EXCLUDED.holder, session = EXCLUDED.session RETURNING fencing_token"
     )
@@ -531,10 +540,9 @@ impl PgSession {
         classify(doing, &self.url, self.secret.as_deref(), &e)
     }
 
-    /// Prepare, while the session waits in the server's queue, the statements the grant
-    /// and the release will send: a new session parses and plans them with cold catalog
-    /// caches (measured: 0.6 ms for the upsert, 0.4 ms for the clearing on PostgreSQL 15),
-    /// which would otherwise sit between the grant and COMMAND's start, and between
+    /// Prepare, while the session waits in the server's queue, the statements the release
+    /// will send: a new session parses and plans them with cold catalog caches (measured:
+    /// 0.4 ms for the clearing on PostgreSQL 15), which would otherwise sit between
     /// COMMAND's end and the unlock. Sent in the same round trip as the wait, ahead of it,
     /// so an uncontended lock costs no extra round trip. A statement that cannot be
     /// prepared (the table does not exist yet) is simply sent unprepared later.
@@ -544,72 +552,47 @@ impl PgSession {
         Output = (
             std::result::Result<Statement, tokio_postgres::Error>,
             std::result::Result<Statement, tokio_postgres::Error>,
-            std::result::Result<Statement, tokio_postgres::Error>,
         ),
     > + '_ {
         let c = &self.conn.client;
-        let (upsert, clear) = (upsert_sql(), clear_sql());
+        let clear = clear_sql();
         async move {
             tokio::join!(
-                c.prepare_typed(&upsert, &[Type::TEXT, Type::TEXT]),
                 c.prepare_typed(&clear, &[Type::TEXT]),
                 c.prepare_typed(UNLOCK_SQL, &[Type::INT4, Type::INT4]),
             )
         }
     }
 
-    /// Advance the fencing token and write our record, in one round trip (prepared while
-    /// waiting, else typed parameters: no separate prepare); a `lock_timeout` left from
-    /// the wait is reset in the same round trip, ahead of it. Committed synchronously
-    /// (the session's default): the token must survive a crash of the server, or the next
-    /// holder after it could be handed the same token while our COMMAND acted with it.
-    async fn upsert(
+    /// One statement that takes the lock and, once granted, writes our record and
+    /// returns the new fencing token (`take_sql`): the grant and the record need no round
+    /// trip between them, so the next holder's COMMAND starts one round trip sooner after
+    /// a release, and an uncontended lock costs one statement. Its insert is planned
+    /// before the wait, off the hand-off's path. A wait is bounded by `lock_timeout`, set
+    /// ahead of it and reset behind it in the same round trip (the release must not be
+    /// cut short by it). `Ok(None)`: not taken.
+    ///
+    /// The statement commits synchronously (the session's default): the token must
+    /// survive a crash of the server, or the next holder after it could be handed the
+    /// same token while our COMMAND acted with it. While it waits, it holds the table's
+    /// ROW EXCLUSIVE lock, which only DDL on `toozctl_locks` waits for.
+    async fn lock_and_record(
         &mut self,
+        wait: Duration,
         holder: &str,
     ) -> std::result::Result<Option<i64>, tokio_postgres::Error> {
+        let (a, b) = self.key;
         let client = &self.conn.client;
-        let reset = self.timeout_ms.take().is_some();
-        let q = upsert_sql();
         let params = [
             (&self.name as &(dyn ToSql + Sync), Type::TEXT),
             (&holder, Type::TEXT),
+            (&a, Type::INT4),
+            (&b, Type::INT4),
         ];
-        let stmt = self.upsert_stmt.take();
-        let upsert = async {
-            match &stmt {
-                Some(st) => client.query(st, &[&self.name, &holder]).await,
-                None => client.query_typed(&q, &params).await,
-            }
-        };
-        // Polled together, the two go out back to back (tokio-postgres pipelines).
-        let rows = if reset {
-            let (_, rows) = tokio::join!(client.batch_execute("SET lock_timeout = 0"), upsert);
-            rows?
-        } else {
-            upsert.await?
-        };
-        Ok(rows.first().map(|row| row.get(0)))
-    }
-}
-
-#[async_trait]
-impl Session for PgSession {
-    async fn try_lock(&mut self, wait: Duration) -> Result<bool> {
-        let (a, b) = self.key;
-        let client = &self.conn.client;
-        // Typed parameters: one round trip per statement, no separate prepare.
-        let key = [(&a as &(dyn ToSql + Sync), Type::INT4), (&b, Type::INT4)];
         if wait.is_zero() {
-            let rows = client
-                .query_typed("SELECT pg_try_advisory_lock($1, $2)", &key)
-                .await
-                .map_err(|e| self.error("taking a lock", e))?;
-            return Ok(rows.first().is_some_and(|r| r.get::<_, bool>(0)));
+            let rows = client.query_typed(&take_sql(false), &params).await?;
+            return Ok(rows.first().map(|row| row.get(0)));
         }
-        // The server's queue, for at most `wait`: lock_timeout ends the wait with 55P03.
-        // A new lock_timeout goes out in the same round trip, ahead of the wait.
-        let ms = wait.as_millis().max(1);
-        let set = (self.timeout_ms != Some(ms)).then(|| format!("SET lock_timeout = {ms}"));
         let prepare = !self.prepared;
         self.prepared = true;
         let ahead = async {
@@ -619,58 +602,75 @@ impl Session for PgSession {
                 None
             }
         };
-        let lock = client.execute_typed("SELECT pg_advisory_lock($1, $2)", &key);
-        let set_first = async {
-            match &set {
-                Some(q) => Some(client.batch_execute(q).await),
-                None => None,
-            }
-        };
-        // Polled in this order, the three go out back to back, the wait last.
-        let (ahead, set, locked) = tokio::join!(ahead, set_first, lock);
-        if let Some((u, c, l)) = ahead {
-            (self.upsert_stmt, self.clear_stmt, self.unlock_stmt) = (u.ok(), c.ok(), l.ok());
+        let set = format!("SET lock_timeout = {}", wait.as_millis().max(1));
+        let q = take_sql(true);
+        // Polled in this order, the four go out back to back: the prepares, the timeout,
+        // the wait, the reset (which runs after the wait whatever its outcome).
+        let (ahead, set, taken, reset) = tokio::join!(
+            ahead,
+            client.batch_execute(&set),
+            client.query_typed(&q, &params),
+            client.batch_execute("SET lock_timeout = 0"),
+        );
+        if let Some((c, u)) = ahead {
+            (self.clear_stmt, self.unlock_stmt) = (c.ok(), u.ok());
         }
-        if let Some(set) = set {
-            set.map_err(|e| self.error("setting lock_timeout", e))?;
-            self.timeout_ms = Some(ms);
-        }
-        match locked {
-            Ok(_) => Ok(true),
-            Err(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => Ok(false),
-            Err(e) => Err(self.error("taking a lock", e)),
-        }
+        set?;
+        let rows = taken?;
+        reset?;
+        Ok(rows.first().map(|row| row.get(0)))
     }
 
-    async fn record(&mut self, holder: &Holder) -> Result<u64> {
+    /// Create the table of fencing tokens (first use on this database).
+    async fn create_table(&self) -> Result<()> {
+        let create = format!(
+            "CREATE TABLE IF NOT EXISTS {TABLE} (name text PRIMARY KEY, \
+             fencing_token int8 NOT NULL, holder text, session int4)"
+        );
+        // Two first users may race on creating it: the loser's error is harmless.
+        match self.conn.client.batch_execute(&create).await {
+            Err(e) if e.code() != Some(&SqlState::UNIQUE_VIOLATION) => Err(Error::Unavailable(format!(
+                "cannot create the table {TABLE} for fencing tokens on {}: {} (grant CREATE on the database's schema, or create it as docs/postgresql-backend.md shows)",
+                self.url,
+                scrub(&message(&e), self.secret.as_deref())
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl Session for PgSession {
+    async fn take(&mut self, wait: Duration, holder: &Holder) -> Result<Option<u64>> {
         let json = serde_json::to_string(holder)
             .map_err(|e| Error::Internal(format!("holder record: {e}")))?;
-        let t = match self.upsert(&json).await {
-            Ok(t) => t,
-            Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => {
-                let create = format!(
-                    "CREATE TABLE IF NOT EXISTS {TABLE} (name text PRIMARY KEY, \
-                     fencing_token int8 NOT NULL, holder text, session int4)"
-                );
-                // Two first users may race on creating it: the loser's error is harmless.
-                if let Err(e) = self.conn.client.batch_execute(&create).await {
-                    if e.code() != Some(&SqlState::UNIQUE_VIOLATION) {
-                        return Err(Error::Unavailable(format!(
-                            "cannot create the table {TABLE} for fencing tokens on {}: {} (grant CREATE on the database's schema, or create it as docs/postgresql-backend.md shows)",
-                            self.url,
-                            scrub(&message(&e), self.secret.as_deref())
-                        )));
-                    }
+        let mut created = false;
+        let t = loop {
+            match self.lock_and_record(wait, &json).await {
+                Ok(Some(t)) => break t,
+                Ok(None) => return Ok(None),
+                // Refused while parsing, before anything was taken.
+                Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) && !created => {
+                    self.create_table().await?;
+                    created = true;
                 }
-                self.upsert(&json)
-                    .await
-                    .map_err(|e| self.error("advancing the fencing token", e))?
+                // The wait ran out — or, should the row have stayed locked past it, the
+                // lock was granted and the write timed out: give back what the statement
+                // may have taken (an unlock of a lock not held only warns).
+                Err(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
+                    let (a, b) = self.key;
+                    let key = [(&a as &(dyn ToSql + Sync), Type::INT4), (&b, Type::INT4)];
+                    self.conn
+                        .client
+                        .query_typed(UNLOCK_SQL, &key)
+                        .await
+                        .map_err(|e| self.error("giving back a lock", e))?;
+                    return Ok(None);
+                }
+                Err(e) => return Err(self.error("taking a lock", e)),
             }
-            Err(e) => return Err(self.error("advancing the fencing token", e)),
         };
-        let t =
-            t.ok_or_else(|| Error::Internal(format!("no fencing token row for '{}'", self.name)))?;
-        u64::try_from(t).map_err(|_| {
+        u64::try_from(t).map(Some).map_err(|_| {
             Error::Unavailable(format!(
                 "the fencing counter of '{}' in {TABLE} holds {t}, not a positive number: refusing to hand out a token",
                 self.name
@@ -758,8 +758,6 @@ impl Coordinator for PgCoordinator {
             key: key(&req.name),
             url: inner.url.to_string(),
             secret: inner.secret.clone(),
-            timeout_ms: None,
-            upsert_stmt: None,
             clear_stmt: None,
             unlock_stmt: None,
             prepared: false,

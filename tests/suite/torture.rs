@@ -464,11 +464,14 @@ struct Injected {
 
 #[derive(Default)]
 struct Shared {
-    runs: HashMap<u32, Run>,
+    /// Every CHILD in the order its `start` came; pids are reused within a long run.
+    runs: Vec<Run>,
+    /// Each pid's latest run (the one its `alive` and `end` lines are about).
+    current: HashMap<u32, usize>,
     faults: Vec<Injected>,
     exits: BTreeMap<i32, usize>,
-    /// Each toozctl's exit code, by pid.
-    exit_of: HashMap<u32, i32>,
+    /// Each toozctl's exit code by pid, with when it was spawned (pids are reused).
+    exit_of: HashMap<u32, Vec<(u128, i32)>>,
     log: Vec<String>,
 }
 
@@ -545,7 +548,7 @@ pub fn torture(cfg: &Config) -> Report {
     let survivors: Vec<u32> = {
         let s = state.lock().unwrap();
         s.runs
-            .values()
+            .iter()
             .filter(|r| r.death.is_none() && alive(r.pid))
             .map(|r| r.pid)
             .collect()
@@ -572,7 +575,7 @@ pub fn torture(cfg: &Config) -> Report {
 
 fn live_children(state: &State) -> usize {
     let s = state.lock().unwrap();
-    s.runs.values().filter(|r| r.death.is_none()).count()
+    s.runs.iter().filter(|r| r.death.is_none()).count()
 }
 
 struct Reader {
@@ -623,23 +626,23 @@ fn spawn_reader(fifo: &Path, state: State) -> Reader {
                 };
             match fl[0] {
                 "start" => {
-                    s.runs.insert(
+                    let i = s.runs.len();
+                    s.current.insert(pid, i);
+                    s.runs.push(Run {
+                        token,
                         pid,
-                        Run {
-                            token,
-                            pid,
-                            start: t,
-                            last: t,
-                            ended: false,
-                            death: None,
-                            toozctl: fl[4].parse().unwrap_or(0),
-                        },
-                    );
+                        start: t,
+                        last: t,
+                        ended: false,
+                        death: None,
+                        toozctl: fl[4].parse().unwrap_or(0),
+                    });
                     drop(s);
-                    watch_death(pid, state.clone());
+                    watch_death(pid, i, state.clone());
                 }
                 kind => {
-                    if let Some(r) = s.runs.get_mut(&pid) {
+                    if let Some(i) = s.current.get(&pid).copied() {
+                        let r = &mut s.runs[i];
                         r.last = r.last.max(t);
                         r.ended |= kind == "end";
                     }
@@ -653,16 +656,14 @@ fn spawn_reader(fifo: &Path, state: State) -> Reader {
     }
 }
 
-/// Stamp the moment `pid` dies (pidfd: the kernel says so, no polling).
-fn watch_death(pid: u32, state: State) {
+/// Stamp the moment `pid` (run `i`) dies (pidfd: the kernel says so, no polling).
+fn watch_death(pid: u32, i: usize, state: State) {
     // SAFETY: pidfd_open(2) on a pid; the fd is closed below.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) } as i32;
     if fd < 0 {
         // Already gone (and reaped) before we could look: it died no later than now.
         let t = now_ns();
-        if let Some(r) = state.lock().unwrap().runs.get_mut(&pid) {
-            r.death = Some(t);
-        }
+        state.lock().unwrap().runs[i].death = Some(t);
         return;
     }
     std::thread::spawn(move || {
@@ -677,9 +678,7 @@ fn watch_death(pid: u32, state: State) {
         let t = now_ns();
         // SAFETY: our fd.
         unsafe { libc::close(fd) };
-        if let Some(r) = state.lock().unwrap().runs.get_mut(&pid) {
-            r.death = Some(t);
-        }
+        state.lock().unwrap().runs[i].death = Some(t);
     });
 }
 
@@ -744,6 +743,7 @@ fn contend(
         c.env("TOOZCTL_TORTURE_FIFO", fifo)
             .stdout(Stdio::null())
             .stderr(errlog.try_clone().unwrap());
+        let spawned = now_ns();
         let mut toozctl = c.spawn().expect("spawn toozctl");
         let status = toozctl.wait().expect("wait for toozctl");
         let code = status
@@ -752,7 +752,10 @@ fn contend(
         {
             let mut s = state.lock().unwrap();
             *s.exits.entry(code).or_default() += 1;
-            s.exit_of.insert(toozctl.id(), code);
+            s.exit_of
+                .entry(toozctl.id())
+                .or_default()
+                .push((spawned, code));
         }
         if code != 0 {
             // Unavailable, lost or killed: do not spin against a paused server.
@@ -766,7 +769,7 @@ fn pick_holder(state: &State, rng: &mut Rng) -> Option<(u32, u32)> {
     let live: Vec<u32> = {
         let s = state.lock().unwrap();
         s.runs
-            .values()
+            .iter()
             .filter(|r| r.death.is_none() && !r.ended)
             .map(|r| r.pid)
             .collect()
@@ -938,7 +941,7 @@ fn ms(ns: i128) -> String {
 /// The checker: no two CHILDs overlap; tokens strictly increase in start order.
 fn check(cfg: &Config, state: &State, survivors: &[u32]) -> Report {
     let s = state.lock().unwrap();
-    let mut runs: Vec<Run> = s.runs.values().cloned().collect();
+    let mut runs: Vec<Run> = s.runs.clone();
     runs.sort_by_key(|r| r.start);
     let mut violations = Vec::new();
     // What happened around a violation: the faults between the earlier run's start and
@@ -993,7 +996,17 @@ fn check(cfg: &Config, state: &State, survivors: &[u32]) -> Report {
     const ACQUIRE_TO_START: Duration = Duration::from_millis(250);
     /// toozctl's exit status for a lost primitive (the contract's exit codes).
     const EXIT_LOST: i32 = 3;
-    let told_lost = |x: &Run| s.exit_of.get(&x.toozctl) == Some(&EXIT_LOST);
+    // The exit of the toozctl that started `x`: the last spawned before it under its pid.
+    let told_lost = |x: &Run| {
+        s.exit_of
+            .get(&x.toozctl)
+            .and_then(|e| {
+                e.iter()
+                    .filter(|(at, _)| *at <= x.start)
+                    .max_by_key(|(at, _)| *at)
+            })
+            .is_some_and(|(_, code)| *code == EXIT_LOST)
+    };
     // When a fault that removed a holder's lock freed it: the delete's start, or when the
     // restarted server answered again (the old holder can only learn of it then).
     let freed_at = |f: &Injected| {
@@ -1012,9 +1025,10 @@ fn check(cfg: &Config, state: &State, survivors: &[u32]) -> Report {
     // within `delete_bound` of the removal: its overlaps are counted apart, and it is left
     // out of the token order, which must hold among the others. One that lived longer
     // is checked as any other run.
-    let stale: HashMap<u32, u128> = runs
+    let stale: HashMap<usize, u128> = runs
         .iter()
-        .filter_map(|x| {
+        .enumerate()
+        .filter_map(|(i, x)| {
             let f = s.faults.iter().rev().find(|f| {
                 f.at <= x.start
                     && match f.fault {
@@ -1028,12 +1042,12 @@ fn check(cfg: &Config, state: &State, survivors: &[u32]) -> Report {
                     }
             })?;
             let after = x.death?.checked_sub(freed_at(f))?;
-            (after <= cfg.delete_bound.as_nanos()).then_some((x.pid, after))
+            (after <= cfg.delete_bound.as_nanos()).then_some((i, after))
         })
         .collect();
     let mut broken: Vec<u128> = Vec::new();
-    for r in &runs {
-        if let Some(&after) = stale.get(&r.pid) {
+    for (i, r) in runs.iter().enumerate() {
+        if let Some(&after) = stale.get(&i) {
             // Never the run that later ones are checked against: the lock was free.
             if latest.is_some_and(|a| r.start < a.death.unwrap_or(u128::MAX)) {
                 broken.push(after);
@@ -1116,7 +1130,9 @@ fn check(cfg: &Config, state: &State, survivors: &[u32]) -> Report {
     }
     let fresh: Vec<&Run> = runs
         .iter()
-        .filter(|r| !stale.contains_key(&r.pid))
+        .enumerate()
+        .filter(|(i, _)| !stale.contains_key(i))
+        .map(|(_, r)| r)
         .collect();
     for w in fresh.windows(2) {
         if w[1].token <= w[0].token {
@@ -1354,19 +1370,16 @@ mod checker {
     /// started by a toozctl that exited with `exit`.
     fn run(s: &mut Shared, token: u64, start: u128, death: u128, ended: bool, exit: i32) {
         let (pid, toozctl) = (token as u32, 1000 + token as u32);
-        s.runs.insert(
+        s.runs.push(Run {
+            token,
             pid,
-            Run {
-                token,
-                pid,
-                start: start * MS,
-                last: death * MS,
-                ended,
-                death: Some(death * MS),
-                toozctl,
-            },
-        );
-        s.exit_of.insert(toozctl, exit);
+            start: start * MS,
+            last: death * MS,
+            ended,
+            death: Some(death * MS),
+            toozctl,
+        });
+        s.exit_of.entry(toozctl).or_default().push((0, exit));
     }
 
     fn delete(s: &mut Shared, at: u128, until: u128, holder_token: Option<u64>) {

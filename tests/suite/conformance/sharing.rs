@@ -67,10 +67,10 @@ fn shared_holders_share_and_exclude_a_writer(kind: Kind) {
     // The first reader leaving does not let a writer in; the last one does, at once.
     r1.stop();
     assert_eq!(run(fx.cmd(&["lock", "-n", &rw, "--", "true"])).0, 1);
+    // The writer holds 2 s: long enough that the reader's `-n` below still meets it on a
+    // loaded machine (with 0.5 s, a slow start of that reader found it gone).
     let mut writer = fx
-        .cmd(&[
-            "-m", "writer", "lock", "-w", "10", &rw, "--", "sleep", "0.5",
-        ])
+        .cmd(&["-m", "writer", "lock", "-w", "10", &rw, "--", "sleep", "2"])
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));

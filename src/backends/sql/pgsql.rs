@@ -7,8 +7,9 @@
 //!
 //! Waiting is the server's own queue: `pg_advisory_lock` under `lock_timeout`, in slices
 //! (`sql`), in one statement with the write of the fencing token and holder record, which
-//! runs the moment the lock is granted (`take_sql`). The client library reads the socket all the time, so the end of the session
-//! (a server restart, `pg_terminate_backend`) is seen at once.
+//! runs the moment the lock is granted (`take_sql`). The client library reads the socket
+//! all the time, so the end of the session (a server restart, `pg_terminate_backend`) is
+//! seen at once.
 //!
 //! Beside tooz's lock, the fencing counter and holder record live in `toozctl_locks` in
 //! the URL's database (created on first use; see `sql`); `locks` reads `pg_locks` joined
@@ -535,6 +536,12 @@ fn clear_sql() -> String {
 
 const UNLOCK_SQL: &str = "SELECT pg_advisory_unlock($1, $2)";
 
+/// Unlock only if this session holds the lock: an unlock of a lock not held makes the
+/// server log a WARNING, which a long wait would repeat at every slice.
+const UNLOCK_IF_HELD_SQL: &str = "SELECT pg_advisory_unlock($1, $2) FROM pg_locks \
+     WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted AND objsubid = 2 \
+     AND classid = $1::oid AND objid = $2::oid";
+
 impl PgSession {
     fn error(&self, doing: &str, e: tokio_postgres::Error) -> Error {
         classify(doing, &self.url, self.secret.as_deref(), &e)
@@ -648,7 +655,14 @@ impl Session for PgSession {
         let t = loop {
             match self.lock_and_record(wait, &json).await {
                 Ok(Some(t)) => break t,
-                Ok(None) => return Ok(None),
+                Ok(None) if wait.is_zero() => return Ok(None),
+                // The waiting statement returns its row whenever it succeeds.
+                Ok(None) => {
+                    return Err(Error::Internal(format!(
+                        "no fencing token row for '{}'",
+                        self.name
+                    )))
+                }
                 // Refused while parsing, before anything was taken.
                 Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) && !created => {
                     self.create_table().await?;
@@ -656,13 +670,13 @@ impl Session for PgSession {
                 }
                 // The wait ran out — or, should the row have stayed locked past it, the
                 // lock was granted and the write timed out: give back what the statement
-                // may have taken (an unlock of a lock not held only warns).
+                // may have taken.
                 Err(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
                     let (a, b) = self.key;
                     let key = [(&a as &(dyn ToSql + Sync), Type::INT4), (&b, Type::INT4)];
                     self.conn
                         .client
-                        .query_typed(UNLOCK_SQL, &key)
+                        .query_typed(UNLOCK_IF_HELD_SQL, &key)
                         .await
                         .map_err(|e| self.error("giving back a lock", e))?;
                     return Ok(None);

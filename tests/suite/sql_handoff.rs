@@ -156,6 +156,42 @@ fn mysql_a_waiter_records_itself_when_its_statements_could_not_be_prepared() {
     waiter_records_without_its_prepared_statements(Kind::Mysql);
 }
 
+/// Another session (psql) that locked `name`'s row in `toozctl_locks` and keeps its
+/// transaction open until `commit`.
+struct RowLock {
+    psql: Child,
+    stdin: std::process::ChildStdin,
+}
+
+impl RowLock {
+    fn take(fx: &Fx, name: &str) -> RowLock {
+        let mut psql = Command::new("psql")
+            .args(["-X", "-q", "-A", "-t", &fx.url()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("psql");
+        let mut stdin = psql.stdin.take().unwrap();
+        writeln!(
+            stdin,
+            "BEGIN; SELECT 'locked' FROM toozctl_locks WHERE name = '{name}' FOR UPDATE;"
+        )
+        .unwrap();
+        let mut line = String::new();
+        BufReader::new(psql.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "locked");
+        RowLock { psql, stdin }
+    }
+
+    fn commit(mut self) {
+        writeln!(self.stdin, "COMMIT;").unwrap();
+        drop(self.stdin);
+        let _ = self.psql.wait();
+    }
+}
+
 /// The session holding `name`'s advisory key (PostgreSQL), if any.
 fn pg_holder_pid(fx: &Fx, name: &str) -> Option<i32> {
     let q = format!(
@@ -181,23 +217,7 @@ fn postgres_the_unlock_does_not_wait_for_the_clearing_of_the_record() {
     assert!(wait_until(Duration::from_secs(10), || fx.lock_exists(&name)));
     let first = pg_holder_pid(&fx, &name).expect("the holder's session");
     // Another session locks the holder's row and keeps the transaction open.
-    let mut psql = Command::new("psql")
-        .args(["-X", "-q", "-A", "-t", &fx.url()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("psql");
-    let mut stdin = psql.stdin.take().unwrap();
-    writeln!(
-        stdin,
-        "BEGIN; SELECT 'locked' FROM toozctl_locks WHERE name = '{name}' FOR UPDATE;"
-    )
-    .unwrap();
-    let mut line = String::new();
-    BufReader::new(psql.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "locked");
+    let row = RowLock::take(&fx, &name);
     let mut w = waiter(&fx, &name, 0.0);
     assert!(
         wait_until(Duration::from_secs(10), || queued(&fx) == 1),
@@ -208,9 +228,7 @@ fn postgres_the_unlock_does_not_wait_for_the_clearing_of_the_record() {
     let granted = wait_until(Duration::from_secs(4), || {
         pg_holder_pid(&fx, &name).is_some_and(|p| p != first)
     });
-    writeln!(stdin, "COMMIT;").unwrap();
-    drop(stdin);
-    let _ = psql.wait();
+    row.commit();
     assert!(
         granted,
         "the waiter was not granted the lock while the holder's record was locked"
@@ -234,32 +252,14 @@ fn postgres_a_record_held_up_past_the_waits_slice_queues_again_and_hands_over_on
         .spawn()
         .unwrap();
     assert!(wait_until(Duration::from_secs(10), || fx.lock_exists(&name)));
-    let mut psql = Command::new("psql")
-        .args(["-X", "-q", "-A", "-t", &fx.url()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("psql");
-    let mut stdin = psql.stdin.take().unwrap();
-    writeln!(
-        stdin,
-        "BEGIN; SELECT 'locked' FROM toozctl_locks WHERE name = '{name}' FOR UPDATE;"
-    )
-    .unwrap();
-    let mut line = String::new();
-    BufReader::new(psql.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "locked");
+    let row = RowLock::take(&fx, &name);
     let mut w = waiter(&fx, &name, 0.5);
     // Two slices and more with the row locked: the waiter times out on the row at least
     // once, gives the lock back and takes it again. (The holder's clearing waits for the
     // row too, less than its release's 5 s.)
     std::thread::sleep(Duration::from_millis(4000));
     let let_go = std::time::Instant::now();
-    writeln!(stdin, "COMMIT;").unwrap();
-    drop(stdin);
-    let _ = psql.wait();
+    row.commit();
     assert_eq!(holder.wait().unwrap().code(), Some(0));
     assert!(token_of(&mut w) > 0);
     assert!(

@@ -38,7 +38,7 @@ pub fn main_with_args(args: Vec<std::ffi::OsString>) -> i32 {
         Err(e) => return report_clap_error(e, &urls),
     };
     // Completion scripts need no backend, and a broken config must not stop them.
-    if let commands::Command::Completions(args) = cli.command {
+    if let commands::Command::Completions(commands::Deferred(args)) = cli.command {
         return match commands::completions::run(args) {
             Ok(()) => error::code::SUCCESS,
             Err(e) => report(&e),

@@ -28,7 +28,6 @@ Exit status:
 
 #[derive(Debug, clap::Args)]
 #[command(
-    about = "Check that the backend can keep toozctl's promises: versions, notifications, persistence, RTT, clock skew, TLS/auth",
     long_about = "Connect to the backend and report, one line each with ok, warn or info and what it means: \
 the server version and the features toozctl uses (Redis keyspace notifications, which decide how fast a \
 deleted key is noticed, and its eviction policy; ZooKeeper 3.6+ persistent watches; the etcd version and \

@@ -25,7 +25,6 @@ Exit status:
 
 #[derive(Debug, clap::Args)]
 #[command(
-    about = "Print a shell completion script (bash, zsh, fish, elvish, powershell)",
     long_about = "Print the completion script for SHELL on stdout. It needs no backend and reads no \
 configuration.",
     after_help = AFTER_HELP
@@ -78,7 +77,10 @@ fn pages_of(cmd: clap::Command) -> Vec<(String, Vec<u8>)> {
         }
     }
     // Pages must not depend on the environment they were generated in.
-    let mut cmd = hide_env_values(cmd.disable_help_subcommand(true));
+    // Built first: the subcommands' arguments are made only then (`commands::Deferred`).
+    let mut cmd = cmd.disable_help_subcommand(true);
+    cmd.build();
+    let mut cmd = hide_env_values(cmd);
     cmd.build();
     let mut out = Vec::new();
     walk(&cmd, &mut out);

@@ -27,7 +27,6 @@ Examples:
 
 #[derive(Debug, clap::Args)]
 #[command(
-    about = "Run COMMAND only while leader of a group",
     override_usage = "toozctl elect [OPTIONS] [--] <GROUP> [-- <COMMAND>...]",
     long_about = "Join GROUP (creating it if needed), campaign for its leadership, and once elected run \
 COMMAND for as long as leadership holds; stand down when COMMAND exits and exit with its status. Without \

@@ -34,7 +34,6 @@ Examples:
 
 #[derive(Debug, clap::Args)]
 #[command(
-    about = "Hold a lock while COMMAND runs (flock across machines)",
     override_usage = "toozctl lock [OPTIONS] [--] <NAME> [-- <COMMAND>...]",
     long_about = "Acquire lock NAME, run COMMAND while holding it, release it when COMMAND exits, and exit \
 with COMMAND's status (128+S if it died of signal S). Without COMMAND: print one line when acquired, hold \

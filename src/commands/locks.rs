@@ -28,7 +28,6 @@ Exit status:
 
 #[derive(Debug, clap::Args)]
 #[command(
-    about = "List the locks on the backend: holder, age, TTL left, fencing token",
     long_about = "List the locks on the backend with their holder where the backend can tell, how long \
 they have been held, the time left on their lease (Redis, etcd) and their fencing token. A lock held by \
 toozctl shows its member id, host, pid and command; a lock held by a tooz client shows what tooz stores \

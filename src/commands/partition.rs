@@ -29,7 +29,6 @@ Examples:
 
 #[derive(Debug, clap::Args)]
 #[command(
-    about = "Print which group members own each item (tooz's Partitioner: a consistent hash ring)",
     long_about = "Print the owner of each ITEM among the live members of GROUP, computed exactly as \
 tooz's Partitioner computes it: a consistent hash ring (MD5, --partitions points per unit of weight) \
 over the member ids, each weighted by its `weight` capability (1 when it has none; `group join --weight N` \

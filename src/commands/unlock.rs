@@ -33,7 +33,6 @@ Exit status:
 
 #[derive(Debug, clap::Args)]
 #[command(
-    about = "Break a lock (tooz's break_) and say who held it",
     long_about = "Break lock NAME as tooz's break_ does, whoever holds it, and print who held it. For \
 repairs by hand: a holder that died without releasing, on a backend where the lock would otherwise stay \
 until its TTL or session runs out.",

@@ -85,7 +85,6 @@ impl Until {
 
 #[derive(Debug, clap::Args)]
 #[command(
-    about = "Print group, leader or lock events as they happen",
     long_about = "Print one line per event as it happens: join/leave (group), elected (leader), \
 acquired/released (lock). With --exec, run COMMAND once per event, one at a time in event order, with \
 the event's JSON on stdin and TOOZCTL_EVENT, TOOZCTL_GROUP or TOOZCTL_LOCK, TOOZCTL_EVENT_MEMBER and \

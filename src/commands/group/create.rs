@@ -11,7 +11,7 @@ Examples:
   toozctl group create workers || true   # exit 1 when it already exists";
 
 #[derive(Debug, clap::Args)]
-#[command(about = "Create a group", after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}"))]
+#[command(after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}"))]
 pub struct Args {
     /// Group name
     pub group: String,

@@ -13,7 +13,7 @@ Examples:
   toozctl group leave workers --member old-host-1 && toozctl group delete workers";
 
 #[derive(Debug, clap::Args)]
-#[command(about = "Delete an empty group", after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}"))]
+#[command(after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}"))]
 pub struct Args {
     /// Group name, as text output prints it (escapes such as \u{1b} are read back)
     #[arg(value_parser = crate::commands::shown_name)]

@@ -27,7 +27,6 @@ const MAX_WEIGHT: i64 = 10_000;
 
 #[derive(Debug, clap::Args)]
 #[command(
-    about = "Be a member of a group while COMMAND runs",
     override_usage = "toozctl group join [OPTIONS] [--] <GROUP> [-- <COMMAND>...]",
     long_about = "Join GROUP, run COMMAND while a member, leave when COMMAND exits, and exit with \
 COMMAND's status. Without COMMAND: print one line once joined, stay a member until SIGINT or SIGTERM, \

@@ -15,7 +15,7 @@ Examples:
   toozctl -o json group leader scheduler | jq -r .leader";
 
 #[derive(Debug, clap::Args)]
-#[command(about = "Print a group's current leader", after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}"))]
+#[command(after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}"))]
 pub struct Args {
     /// Group name, as text output prints it (escapes such as \u{1b} are read back)
     #[arg(value_parser = crate::commands::shown_name)]

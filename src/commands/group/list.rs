@@ -13,7 +13,7 @@ Examples:
   toozctl -o json group list | jq -r '.[].name'";
 
 #[derive(Debug, clap::Args)]
-#[command(about = "List groups: name, member count, leader", after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}"))]
+#[command(after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}"))]
 pub struct Args {}
 
 #[derive(Serialize)]

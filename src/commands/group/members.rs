@@ -14,7 +14,7 @@ Examples:
   toozctl -o json group members workers | jq -r '.[] | select(.capabilities.role == \"api\") | .member_id'";
 
 #[derive(Debug, clap::Args)]
-#[command(about = "List a group's members: id, capabilities, leader mark", after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}"))]
+#[command(after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}"))]
 pub struct Args {
     /// Group name, as text output prints it (escapes such as \u{1b} are read back)
     #[arg(value_parser = crate::commands::shown_name)]

@@ -13,6 +13,7 @@ use clap::Subcommand;
 
 use crate::backends;
 use crate::cli::EXIT_CODES;
+use crate::commands::Deferred;
 use crate::context::Context;
 use crate::coordination::{Capabilities, Coordinator};
 use crate::error::Result;
@@ -37,24 +38,31 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 pub enum GroupCommand {
-    List(list::Args),
-    Members(members::Args),
-    Join(join::Args),
-    Leave(leave::Args),
-    Create(create::Args),
-    Delete(delete::Args),
-    Leader(leader::Args),
+    #[command(about = "List groups: name, member count, leader")]
+    List(Deferred<list::Args>),
+    #[command(about = "List a group's members: id, capabilities, leader mark")]
+    Members(Deferred<members::Args>),
+    #[command(about = "Be a member of a group while COMMAND runs")]
+    Join(Deferred<join::Args>),
+    #[command(about = "Leave a group, or remove another member by hand")]
+    Leave(Deferred<leave::Args>),
+    #[command(about = "Create a group")]
+    Create(Deferred<create::Args>),
+    #[command(about = "Delete an empty group")]
+    Delete(Deferred<delete::Args>),
+    #[command(about = "Print a group's current leader")]
+    Leader(Deferred<leader::Args>),
 }
 
 pub async fn run(ctx: &Context, args: Args) -> Result<()> {
     match args.command {
-        GroupCommand::List(a) => list::run(ctx, a).await,
-        GroupCommand::Members(a) => members::run(ctx, a).await,
-        GroupCommand::Join(a) => join::run(ctx, a).await,
-        GroupCommand::Leave(a) => leave::run(ctx, a).await,
-        GroupCommand::Create(a) => create::run(ctx, a).await,
-        GroupCommand::Delete(a) => delete::run(ctx, a).await,
-        GroupCommand::Leader(a) => leader::run(ctx, a).await,
+        GroupCommand::List(Deferred(a)) => list::run(ctx, a).await,
+        GroupCommand::Members(Deferred(a)) => members::run(ctx, a).await,
+        GroupCommand::Join(Deferred(a)) => join::run(ctx, a).await,
+        GroupCommand::Leave(Deferred(a)) => leave::run(ctx, a).await,
+        GroupCommand::Create(Deferred(a)) => create::run(ctx, a).await,
+        GroupCommand::Delete(Deferred(a)) => delete::run(ctx, a).await,
+        GroupCommand::Leader(Deferred(a)) => leader::run(ctx, a).await,
     }
 }
 

@@ -261,7 +261,7 @@ fn no_guard_outlives_a_normal_exit_a_loss_or_a_cancelled_wait(kind: Kind) {
     let guard = guard_of(c.id()).expect("toozctl started a guard");
     let (code, err) = finish(c);
     assert_eq!(code, 0, "{err}");
-    assert!(!alive(guard), "the guard outlived a normal exit");
+    assert!(gone_soon(guard), "the guard outlived a normal exit");
     // A loss.
     std::fs::remove_file(&up).ok();
     let script = format!("touch {}; exec sleep 30", up.display());
@@ -277,7 +277,7 @@ fn no_guard_outlives_a_normal_exit_a_loss_or_a_cancelled_wait(kind: Kind) {
     fx.delete_lock(&name);
     let (code, err) = finish(c);
     assert_eq!(code, 3, "{err}");
-    assert!(!alive(guard), "the guard outlived a loss");
+    assert!(gone_soon(guard), "the guard outlived a loss");
     // SIGINT while waiting: nothing was started, so no guard either.
     let holder = spawn(&fx, &lock_args(kind, &[&name, "--", "sleep", "30"]));
     let held_guard = guard_of(holder.id()).expect("the holder started a guard");
@@ -290,5 +290,15 @@ fn no_guard_outlives_a_normal_exit_a_loss_or_a_cancelled_wait(kind: Kind) {
     signal(holder.id(), libc::SIGTERM);
     let (code, err) = finish(holder);
     assert_eq!(code, 143, "{err}");
-    assert!(!alive(held_guard), "the guard outlived a SIGTERMed holder");
+    assert!(
+        gone_soon(held_guard),
+        "the guard outlived a SIGTERMed holder"
+    );
+}
+
+/// A guard toozctl dismissed with SIGKILL is not waited for (`Guard::leave`): it can run
+/// nothing more once the signal is sent, but on a loaded machine the kernel may need a
+/// moment after toozctl's exit to finish it.
+fn gone_soon(guard: u32) -> bool {
+    wait_until(Duration::from_millis(500), || !alive(guard))
 }

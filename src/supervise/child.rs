@@ -142,9 +142,10 @@ impl Child {
         let mut child = Child::spawn_in(command, env, Cgroup::create_or_prepared())?;
         // Not in unit tests: the guard is a fork (see `guard.rs`), safe only in toozctl,
         // whose other threads are parked then; the test harness runs other tests meanwhile.
-        // Started while the kernel still executes COMMAND (its exec's outcome is read
-        // after): the guard's fork no longer waits for COMMAND's start, nor COMMAND's end
-        // for the guard's fork.
+        // Started before COMMAND's exec's outcome is read (and where COMMAND is forked
+        // rather than cloned sharing our memory, while the kernel still executes it): the
+        // guard's fork does not wait for COMMAND's start, nor COMMAND's end for the
+        // guard's fork.
         if cfg!(not(test)) {
             let start = procs::stat(child.pgid.as_raw()).map_or(0, |p| p.start);
             let cg = child.cgroup.as_ref().map(|c| c.path().to_path_buf());

@@ -189,13 +189,25 @@ fn clone_into(cgroup_dir: RawFd, pidfd: &mut RawFd, child: &ChildSetup) -> i64 {
         }
         /// Enough for `execve`'s and the terminal calls' frames.
         const STACK: usize = 64 * 1024;
-        let mut stack = vec![0u8; STACK + 16];
-        // 16-byte aligned top, as the ABI wants at a call.
-        let base = stack.as_mut_ptr() as u64;
-        let top = (base + STACK as u64) & !15;
+        // Mapped, not allocated and zeroed: only the pages the child uses are touched.
+        // SAFETY: an anonymous private mapping of our own, unmapped below.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                STACK,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return -1;
+        }
         args.flags |= (libc::CLONE_VM | libc::CLONE_VFORK) as u64;
-        args.stack = base;
-        args.stack_size = top - base;
+        // Page-aligned, so its top is 16-byte aligned, as the ABI wants at a call.
+        args.stack = base as u64;
+        args.stack_size = STACK as u64;
         let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
         // SAFETY: signal-mask calls on this thread with sets we own; the syscall's child
         // starts on the new stack at the instruction after it, sees 0 in rax, and calls
@@ -225,7 +237,9 @@ fn clone_into(cgroup_dir: RawFd, pidfd: &mut RawFd, child: &ChildSetup) -> i64 {
             );
             libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
         }
-        drop(stack);
+        // SAFETY: the mapping made above; the child no longer runs on it (it has exec'd
+        // or exited).
+        unsafe { libc::munmap(base, STACK) };
         if ret < 0 {
             -1
         } else {

@@ -69,7 +69,9 @@ use std::task::Poll;
 use nix::sys::signal::Signal;
 use tokio::signal::unix::{signal, SignalKind};
 
-/// Signals forwarded to COMMAND's group.
+/// Signals forwarded to COMMAND's group. A signal toozctl handles must be here or be
+/// SIGCHLD: COMMAND's side of the spawn puts these back to the default before its exec
+/// (`spawn::run_child`).
 pub const FORWARDED: [Signal; 6] = [
     Signal::SIGINT,
     Signal::SIGTERM,

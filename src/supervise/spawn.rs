@@ -11,8 +11,9 @@
 //!
 //! Between `clone3` and `execve` the child runs only async-signal-safe calls (it shares
 //! the memory of a multi-threaded process on x86-64, and is a copy of it elsewhere: see
-//! `clone_into`): everything it needs (paths, argv, envp) is prepared before. The program is looked up in `PATH` here, as `execvp` would: a name with a `/`
-//! is used as it is; else the first `PATH` entry where it is an executable regular file.
+//! `clone_into`): everything it needs (paths, argv, envp) is prepared before. The program
+//! is looked up in `PATH` here, as `execvp` would: a name with a `/` is used as it is;
+//! else the first `PATH` entry where it is an executable regular file.
 //! An exec that fails sends its errno back over a close-on-exec pipe (as std does), so a
 //! missing program is still exit 127 and a non-executable one 126.
 
@@ -151,6 +152,13 @@ unsafe fn run_child(c: &ChildSetup) -> ! {
     }
     // toozctl ignores SIGPIPE (`src/bin/toozctl.rs`); COMMAND gets the default.
     libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    // toozctl's handlers back to the default now, as the exec would do: a signal sent to
+    // the child before its exec must not run them here, where they would mark it as
+    // received by toozctl (the child shares toozctl's memory on x86-64).
+    for sig in super::FORWARDED {
+        libc::signal(sig as libc::c_int, libc::SIG_DFL);
+    }
+    libc::signal(libc::SIGCHLD, libc::SIG_DFL);
     let mut empty: libc::sigset_t = std::mem::zeroed();
     libc::sigemptyset(&mut empty);
     libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
@@ -170,8 +178,9 @@ unsafe fn run_child(c: &ChildSetup) -> ! {
 /// every page it writes afterwards. Measured on `lock NAME -- true` (file backend,
 /// `perf stat -r 200`): 319 -> 280 page faults and 1.03 -> 0.95 ms of CPU per run. The
 /// child runs on a stack of its own (below) and calls only async-signal-safe functions;
-/// every signal is blocked from before the clone until the child has its own mask, so
-/// none of toozctl's handlers runs in the child. Elsewhere, a copy of our memory (fork).
+/// every signal is blocked from before the clone until the child has put toozctl's
+/// handlers back to the default (`run_child`), so none of them runs in the child.
+/// Elsewhere, a copy of our memory (fork).
 fn clone_into(cgroup_dir: RawFd, pidfd: &mut RawFd, child: &ChildSetup) -> i64 {
     let mut args = CloneArgs {
         flags: CLONE_PIDFD | CLONE_INTO_CGROUP,

@@ -114,13 +114,20 @@ impl Memcached {
     pub fn restart(&mut self) {
         signal(self.pid, libc::SIGCONT);
         stop(self.pid);
+        // `stop` sees the main thread a zombie while memcached's other threads may still
+        // hold the listening socket: a new server started then cannot bind the port, and
+        // the check below would meet the old socket. Wait until nothing listens.
+        let port = self.port;
+        assert!(
+            wait_until(Duration::from_secs(10), || !listening(port)),
+            "the old memcached still listens on port {port}"
+        );
         let mut cmd = Command::new("memcached");
         cmd.args(&self.argv)
             .current_dir(self.dir.path())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
         self.pid = spawn_server(cmd);
-        let port = self.port;
         assert!(
             wait_until(Duration::from_secs(10), || listening(port)),
             "memcached did not come back on port {port}"

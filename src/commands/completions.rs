@@ -80,8 +80,7 @@ fn pages_of(cmd: clap::Command) -> Vec<(String, Vec<u8>)> {
     // Built first: the subcommands' arguments are made only then (`commands::Deferred`).
     let mut cmd = cmd.disable_help_subcommand(true);
     cmd.build();
-    let mut cmd = hide_env_values(cmd);
-    cmd.build();
+    let cmd = hide_env_values(cmd);
     let mut out = Vec::new();
     walk(&cmd, &mut out);
     out

@@ -217,6 +217,7 @@ fn clone_into(cgroup_dir: RawFd, pidfd: &mut RawFd, child: &ChildSetup) -> i64 {
         // Page-aligned, so its top is 16-byte aligned, as the ABI wants at a call.
         args.stack = base as u64;
         args.stack_size = STACK as u64;
+        // SAFETY: a zeroed sigset_t is a valid value, filled in by pthread_sigmask below.
         let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
         // SAFETY: signal-mask calls on this thread with sets we own; the syscall's child
         // starts on the new stack at the instruction after it, sees 0 in rax, and calls

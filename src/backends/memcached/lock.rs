@@ -990,11 +990,18 @@ pub(super) async fn all_keys(inner: &Inner) -> Result<Vec<String>> {
             Err(e) => return Err(e),
         }
     };
-    Ok(lines
-        .iter()
-        .filter_map(|l| l.strip_prefix("key="))
-        .map(|rest| percent_decode(rest.split(' ').next().unwrap_or("")))
-        .collect())
+    // `metadump` skips an item another client holds at that instant, so one dump can miss
+    // a key another dump of ours saw (`locks --all` makes two: locks, then last successes;
+    // eight listers at once each read the very keys the others dump). Callers read each
+    // name's keys directly, so a name seen once and gone since costs a read, not a row.
+    let mut dumped = inner.dumped.lock().unwrap_or_else(|p| p.into_inner());
+    dumped.extend(
+        lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("key="))
+            .map(|rest| percent_decode(rest.split(' ').next().unwrap_or(""))),
+    );
+    Ok(dumped.iter().cloned().collect())
 }
 
 pub(super) async fn list(inner: &Inner) -> Result<Vec<LockInfo>> {

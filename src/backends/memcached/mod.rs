@@ -112,6 +112,9 @@ pub(crate) struct Inner {
     beats: Mutex<usize>,
     /// Clean-ups of cancelled or failed acquisitions still running; `close` awaits them.
     cleanups: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Every key any `lru_crawler metadump` of this process has listed (see
+    /// `lock::all_keys`): a listing uses them all, not only its own dump's.
+    dumped: Mutex<std::collections::BTreeSet<String>>,
 }
 
 pub struct MemcachedCoordinator {
@@ -253,6 +256,7 @@ impl MemcachedCoordinator {
             check_interval,
             beats: Mutex::new(0),
             cleanups: Mutex::new(Vec::new()),
+            dumped: Mutex::new(Default::default()),
         };
         // Connect (and authenticate) now, so an unreachable server or a wrong password
         // fails before anything is taken.

@@ -111,6 +111,11 @@ pub enum OutputFormat {
     Yaml,
 }
 
+/// `-E`'s default: a lock or leadership held elsewhere ends toozctl with status 1.
+pub const DEFAULT_CONFLICT_EXIT_CODE: i32 = 1;
+/// `--on-lost`'s default.
+pub const DEFAULT_ON_LOST: OnLost = OnLost::Term;
+
 /// `-n`, `-w`, `-E`: how long `lock` and `elect` wait, and their status when they give up.
 #[derive(Debug, Args, Clone)]
 pub struct WaitArgs {
@@ -121,7 +126,7 @@ pub struct WaitArgs {
     #[arg(short = 'w', long, value_parser = parse_duration, value_name = "DURATION")]
     pub wait: Option<Duration>,
     /// Exit status when not acquired (or not elected)
-    #[arg(short = 'E', long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(i32).range(0..=255))]
+    #[arg(short = 'E', long, value_name = "N", default_value_t = DEFAULT_CONFLICT_EXIT_CODE, value_parser = clap::value_parser!(i32).range(0..=255))]
     pub conflict_exit_code: i32,
 }
 
@@ -129,7 +134,7 @@ pub struct WaitArgs {
 #[derive(Debug, Args, Clone)]
 pub struct SuperviseArgs {
     /// What to do to COMMAND when the primitive is lost: term (SIGTERM, then SIGKILL after --kill-after), kill, or ignore
-    #[arg(long, value_enum, default_value_t = OnLost::Term, value_name = "ACTION")]
+    #[arg(long, value_enum, default_value_t = DEFAULT_ON_LOST, value_name = "ACTION")]
     pub on_lost: OnLost,
     /// Grace after the first SIGTERM before SIGKILL goes to COMMAND's whole process tree, never past the lease's safe deadline [default: 10s, or half the lease when that is shorter]
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]

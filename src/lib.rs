@@ -32,10 +32,16 @@ pub fn main_with_args(args: Vec<std::ffi::OsString>) -> i32 {
     if backends::ipc::holder::is_entry(&args) {
         return backends::ipc::holder::main(&args);
     }
-    let urls = url_like_args(&args);
-    let cli = match commands::Cli::try_parse_from(args) {
-        Ok(c) => c,
-        Err(e) => return report_clap_error(e, &urls),
+    // The plainest `lock` lines skip clap's construction (see commands/fast.rs).
+    let cli = match commands::fast::parse(&args, &|k| std::env::var_os(k)) {
+        Some(c) => c,
+        None => {
+            let urls = url_like_args(&args);
+            match commands::Cli::try_parse_from(args) {
+                Ok(c) => c,
+                Err(e) => return report_clap_error(e, &urls),
+            }
+        }
     };
     // Completion scripts need no backend, and a broken config must not stop them.
     if let commands::Command::Completions(commands::Deferred(args)) = cli.command {

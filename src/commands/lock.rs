@@ -82,6 +82,37 @@ pub struct Args {
 }
 
 impl Args {
+    /// What clap makes of `lock [-s | -l N] [-n | -w DURATION] NAME [-- COMMAND...]`: every
+    /// other option at its default (see `commands::fast`, whose tests compare the two).
+    pub(super) fn plain(
+        name: String,
+        shared: bool,
+        limit: Option<u32>,
+        no_wait: bool,
+        wait: Option<Duration>,
+        command: Vec<OsString>,
+    ) -> Args {
+        Args {
+            name_arg: Some(name),
+            name: String::new(),
+            waiting: WaitArgs {
+                no_wait,
+                wait,
+                conflict_exit_code: crate::cli::DEFAULT_CONFLICT_EXIT_CODE,
+            },
+            shared,
+            limit,
+            ttl: None,
+            once_per: None,
+            record_command: false,
+            supervise: SuperviseArgs {
+                on_lost: crate::cli::DEFAULT_ON_LOST,
+                kill_after: None,
+            },
+            command,
+        }
+    }
+
     fn mode(&self) -> LockMode {
         match (self.shared, self.limit) {
             (true, _) => LockMode::Shared,

@@ -6,6 +6,7 @@
 pub mod check;
 pub mod completions;
 pub mod elect;
+pub mod fast;
 pub mod group;
 pub mod hold;
 pub mod lock;

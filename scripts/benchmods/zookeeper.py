@@ -153,7 +153,7 @@ def run(b):
     handoff = "hand-off: toozctl SIGTERM -> waiter holds"
     b.row(g, handoff, handoff_toozctl(b, url, rounds))
     b.row(g, "hand-off: tooz release -> tooz waiter holds", handoff_tooz(b, url, min(rounds, 10)), base=handoff)
-    b.row(g, "hand-off, 8 waiters queued", handoff_samples(b, lock, "handoff8", max(4, b.runs // 3)),
+    b.row(g, "hand-off, 8 waiters queued", handoff_samples(b, lock, "handoff8"),
           target="p50<=3ms,p99<=10ms")
 
     p = b.spawn_owned([b.toozctl, "-b", url, "lock", "rss"], stdout=subprocess.PIPE)

@@ -82,24 +82,19 @@ pub struct Args {
 }
 
 impl Args {
-    /// What clap makes of `lock [-s | -l N] [-n | -w DURATION] NAME [-- COMMAND...]`: every
-    /// other option at its default (see `commands::fast`, whose tests compare the two).
+    /// What clap makes of `lock [-s | -l N] [-n | -w DURATION] [-E N] NAME [-- COMMAND...]`:
+    /// every other option at its default (see `commands::fast`, whose tests compare the two).
     pub(super) fn plain(
         name: String,
         shared: bool,
         limit: Option<u32>,
-        no_wait: bool,
-        wait: Option<Duration>,
+        waiting: WaitArgs,
         command: Vec<OsString>,
     ) -> Args {
         Args {
             name_arg: Some(name),
             name: String::new(),
-            waiting: WaitArgs {
-                no_wait,
-                wait,
-                conflict_exit_code: crate::cli::DEFAULT_CONFLICT_EXIT_CODE,
-            },
+            waiting,
             shared,
             limit,
             ttl: None,

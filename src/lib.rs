@@ -10,7 +10,9 @@
 //!   grace period, 128+S. Knows no backend.
 //! - [`commands`]: one module per subcommand; the only place that joins the above.
 //!   `commands::hold` is the one rule shared by every command that holds something.
-//! - [`cli`], [`config`], [`context`]: parsing, then resolving global options once.
+//! - [`cli`], [`config`], [`context`]: parsing, then resolving global options once
+//!   (`commands::fast` parses the plainest `lock` lines without building clap's tree, and
+//!   leaves every other line to clap).
 //! - [`output`]: everything printed; [`error`]: error kinds and the exit-code table.
 
 pub mod backends;
@@ -82,7 +84,9 @@ fn report(e: &error::Error) -> i32 {
 }
 
 /// Arguments that may hold a URL with a password (anything with `://` or an `@`), which
-/// clap may quote back in an error: they are replaced by their redacted form there.
+/// clap may quote back in an error: they are replaced by their redacted form there, hosts
+/// and all (clap quotes an argument it could not place: nothing says it is a URL whose
+/// `@` ends the password).
 fn url_like_args(args: &[std::ffi::OsString]) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = args
         .iter()
@@ -90,7 +94,7 @@ fn url_like_args(args: &[std::ffi::OsString]) -> Vec<(String, String)> {
         .flat_map(|a| [Some(a), a.split_once('=').map(|(_, v)| v)])
         .flatten()
         .filter(|a| a.contains("://") || a.contains('@'))
-        .map(|a| (a.to_string(), coordination::url::redact(a)))
+        .map(|a| (a.to_string(), coordination::url::redact_hosts_too(a)))
         .filter(|(a, r)| a != r)
         .collect();
     // Longest first, so a whole `--backend=URL` is replaced before the URL inside it.

@@ -491,8 +491,11 @@ pub fn redact(input: &str) -> String {
     out
 }
 
-/// [`redact`], with the host list after the user info hidden too.
-fn redact_hosts_too(input: &str) -> String {
+/// [`redact`], with the host list after the user info hidden too: for a text that may
+/// not be a URL at all (a misplaced argument quoted back, a URL whose hosts do not parse),
+/// where what follows an `@` may be the rest of a password that holds one
+/// (`redis://:pa@ss` has no host).
+pub fn redact_hosts_too(input: &str) -> String {
     let shown = redact(input);
     let Some(i) = shown.find("://***@") else {
         return shown;

@@ -48,6 +48,9 @@ def run(b):
 
     b.row(g, "hand-off, 8 waiters queued", handoff_samples(b, [b.toozctl, "-b", url, "lock"], "handoff"),
           target="p50<=3ms,p99<=10ms")
+    # Every hand-off row (on every backend) counts one `date` from its start to its stamp and
+    # from the holder's stamp to its exit: what a whole `date` run costs on this machine.
+    b.row(g, "date +%s%N, spawn to exit (inside every hand-off figure)", b.timeit("date", ["date", "+%s%N"]))
 
     # Peak RSS while holding (target: at most 4 MiB): hold mode until SIGTERM, and running a
     # COMMAND (toozctl itself, not its guard or COMMAND), against flock holding `sleep`.

@@ -32,7 +32,7 @@ pub extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
 }
 
 /// `pow`, the one function toozctl took from glibc's libm.so.6 (indicatif's rate estimate
-/// calls `f64::powf`): defined here, from the `libm` crate (musl's `pow`, in Rust), the
+/// calls `f64::powf`). Defined here from the `libm` crate (musl's `pow`, in Rust), so the
 /// linker needs no libm.so.6 and the loader does not map and relocate it at every start
 /// (about 40 µs on the 2-core VMs of issue 13; see build.rs for the other library dropped).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -5,21 +5,23 @@
 //! ```
 //!
 //! (long spellings too, `--opt=value` or `--opt value`, global options before or after
-//! `lock`), as in `toozctl -q lock -n -E 0 backup -- /usr/local/bin/backup`. Why: clap builds the root command and `lock`'s thirty arguments (help texts,
-//! value parsers, the global options propagated) at every start before it reads one word:
-//! 150-170 µs of a 2.6 ms `toozctl lock NAME -- true` on the 2-core VMs of issue 13, most
-//! of it the first touches of fresh heap and code pages. This is the line a cron job or a
-//! unit file runs over and over.
+//! `lock`), as in `toozctl -q lock -n -E 0 backup -- /usr/local/bin/backup`. Why: clap
+//! builds the root command and `lock`'s thirty arguments (help texts, value parsers, the
+//! global options propagated) at every start before it reads one word: 150-170 µs of a
+//! 2.6 ms `toozctl lock NAME -- true` on the 2-core VMs of issue 13, most of it the first
+//! touches of fresh heap and code pages. This is the line a cron job or a unit file runs
+//! over and over.
 //!
 //! How it stays clap's: [`parse`] knows a closed set of spellings and returns `None` for
 //! anything else: any other option or subcommand, a combined or attached short flag (`-sn`,
 //! `-l3`), an option given twice, a value that does not parse or starts with `-`, a
-//! conflict (`-s` with `-l`, `-n` with `-w`, `-q` with `-v`), a second `-v`, `--help`, text that is not
-//! UTF-8 before `--`, an environment variable that is set but empty or not UTF-8. Those go
-//! to clap, so every error, help text and unusual form is clap's own. What it accepts, it
-//! turns into the very `Cli` clap makes of it: the tests below compare the two (the `Debug`
-//! of the whole tree) over generated command lines, and check that the environment
-//! variables read here are the ones clap's arguments name.
+//! conflict (`-s` with `-l`, `-n` with `-w`, `-q` with `-v`), a second `-v`, `--help`,
+//! text that is not UTF-8 before `--`, an environment variable that is set but empty or
+//! not UTF-8, `TOOZCTL_OUTPUT`. Those go to clap, so every error, help text and unusual
+//! form is clap's own. What it accepts, it turns into the very `Cli` clap makes of it: the
+//! tests below compare the two (the `Debug` of the whole tree) over generated command
+//! lines, and check that the environment variables read here are the ones clap's
+//! arguments name.
 
 use std::ffi::OsString;
 use std::path::PathBuf;

@@ -894,6 +894,67 @@ fn release_hands_the_lock_to_the_first_waiter() {
     assert!(e.leases().is_empty(), "leases left: {:?}", e.leases());
 }
 
+/// Hand-offs between short COMMANDs read nothing on their path (issue 13): each new
+/// holder learns the queue in the transaction that made it the holder, so neither its
+/// follower of the queue nor its release reads it again. Before, every holder of the
+/// chain read the queue once (its follower), and a COMMAND as short as this one's ended
+/// before that read came back, so its release read the queue a second time, between
+/// COMMAND's end and the offer. The order of the queue is kept.
+#[test]
+fn a_chain_of_short_holders_hands_over_without_reading_the_queue() {
+    let e = Etcd::start();
+    let h = home();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let go = dir.path().join("go");
+    let first = format!(
+        "echo first >> {}; while [ ! -e {} ]; do sleep 0.02; done",
+        log.display(),
+        go.display()
+    );
+    let mut kids = vec![Kid(tz(
+        &e.url,
+        h.path(),
+        &["lock", "chain", "--", "sh", "-c", &first],
+    )
+    .spawn()
+    .unwrap())];
+    assert!(wait_until(Duration::from_secs(5), || log.exists()));
+    const WAITERS: usize = 5;
+    for i in 0..WAITERS {
+        let line = format!("echo w{i} >> {}", log.display());
+        kids.push(Kid(tz(
+            &e.url,
+            h.path(),
+            &["lock", "-w", "30s", "chain", "--", "sh", "-c", &line],
+        )
+        .spawn()
+        .unwrap()));
+        assert!(
+            wait_until(Duration::from_secs(5), || e
+                .keys("/toozctl/waiters/chain/")
+                .len()
+                == i + 1),
+            "waiter {i} never queued"
+        );
+    }
+    let reads = e.range_calls();
+    std::fs::write(&go, "").unwrap();
+    for k in kids.iter_mut() {
+        assert_eq!(wait_exit(k, Duration::from_secs(10)), Some(0));
+    }
+    let order = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        order.lines().collect::<Vec<_>>(),
+        ["first", "w0", "w1", "w2", "w3", "w4"],
+        "not handed over in queue order"
+    );
+    let read = e.range_calls() - reads;
+    assert_eq!(read, 0, "{read} plain reads during {WAITERS} hand-offs");
+    assert!(e.keys("/").is_empty() && e.keys("tooz").is_empty());
+    assert!(e.leases().is_empty(), "leases left: {:?}", e.leases());
+}
+
 #[test]
 fn several_endpoints_fail_over_to_one_that_answers() {
     let e = shared();

@@ -3,7 +3,9 @@
 //! for an exclusive lock with queued waiters, an offer to the first of them in one write
 //! (which it confirms, see `lock`). A key that is no longer ours at release is a loss.
 //! [`Queue`] follows the hand-over queue by a watch while the lock is held, so a release
-//! need not read it first.
+//! need not read it first; it starts from a [`Peek`] at the queue taken in the very
+//! transaction that made us the holder, so not even a short COMMAND's release waits for a
+//! read.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -11,8 +13,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use etcd_client::{
-    Compare, CompareOp, EventType, GetOptions, PutOptions, SortOrder, SortTarget, Txn, TxnOp,
-    TxnOpResponse,
+    Compare, CompareOp, EventType, GetOptions, KeyValue, PutOptions, SortOrder, SortTarget, Txn,
+    TxnOp, TxnOpResponse, TxnResponse,
 };
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -101,6 +103,55 @@ impl EtcdLock {
 
 /// A queued waiter: key, value, mod revision.
 type Waiter = (Vec<u8>, Vec<u8>, i64);
+
+/// The head of a lock's hand-over queue, read in the transaction that made us its holder
+/// (the acquiring write or the confirmation of a hand-over): [`Queue::follow`] starts
+/// from it instead of reading the queue once more while COMMAND starts. A short COMMAND
+/// (the queue's own hand-offs run back to back) used to find the queue still unread at
+/// its release, and paid that read between COMMAND's end and the offer (issue 13).
+pub(super) struct Peek {
+    head: Vec<KeyValue>,
+    /// Whether `head` is the whole queue.
+    complete: bool,
+    /// The revision it was read at.
+    rev: i64,
+}
+
+impl Peek {
+    /// How many waiters the transaction reads: the whole queue in the usual case, and a
+    /// response of a few kilobytes at most on the hand-off's path when it is longer
+    /// (then the follower reads the rest, as without a peek).
+    const HEAD: i64 = 32;
+
+    /// The read to put last in the transaction's success branch.
+    pub(super) fn op(prefix: &[u8]) -> TxnOp {
+        let first = GetOptions::new()
+            .with_prefix()
+            .with_sort(SortTarget::Create, SortOrder::Ascend)
+            .with_limit(Self::HEAD);
+        TxnOp::get(prefix.to_vec(), Some(first))
+    }
+
+    /// The peek from a successful transaction whose last operation is [`Peek::op`];
+    /// `ours` (our own queue entry, deleted in the same write) is left out all the same.
+    pub(super) fn from(resp: &TxnResponse, ours: &[u8]) -> Option<Peek> {
+        let ops = resp.op_responses();
+        let Some(TxnOpResponse::Get(g)) = ops.last() else {
+            return None;
+        };
+        let head: Vec<KeyValue> = g
+            .kvs()
+            .iter()
+            .filter(|kv| kv.key() != ours)
+            .cloned()
+            .collect();
+        Some(Peek {
+            complete: g.count() <= Self::HEAD && !g.more(),
+            head,
+            rev: resp.header()?.revision(),
+        })
+    }
+}
 /// Waiters by create revision; `None` until read.
 type Known = Arc<Mutex<Option<BTreeMap<i64, Waiter>>>>;
 
@@ -115,35 +166,54 @@ pub(super) struct Queue {
 }
 
 impl Queue {
-    pub(super) fn follow(c: &EtcdCoordinator, prefix: Vec<u8>) -> Queue {
-        let known: Known = Arc::new(Mutex::new(None));
+    pub(super) fn follow(c: &EtcdCoordinator, prefix: Vec<u8>, peek: Option<Peek>) -> Queue {
+        // What the peek saw is known at once; a stale entry only makes a hand-over's
+        // compare fail (then the lock is released instead, and the waiters try again).
+        let seen = peek.as_ref().map(|p| {
+            p.head
+                .iter()
+                .map(|kv| {
+                    (
+                        kv.create_revision(),
+                        (kv.key().to_vec(), kv.value().to_vec(), kv.mod_revision()),
+                    )
+                })
+                .collect()
+        });
+        // The whole queue seen: follow it from there, without a read.
+        let mut start = peek.filter(|p| p.complete).map(|p| p.rev);
+        let known: Known = Arc::new(Mutex::new(seen));
         let (k, p, client, timeout) = (known.clone(), prefix.clone(), c.client(), c.timeout);
         let task = tokio::spawn(async move {
             loop {
                 let mut cl = client.clone();
-                let rev = match tokio::time::timeout(
-                    timeout,
-                    cl.get(p.clone(), Some(GetOptions::new().with_prefix())),
-                )
-                .await
-                {
-                    Ok(Ok(resp)) => {
-                        let map = resp
-                            .kvs()
-                            .iter()
-                            .map(|kv| {
-                                (
-                                    kv.create_revision(),
-                                    (kv.key().to_vec(), kv.value().to_vec(), kv.mod_revision()),
-                                )
-                            })
-                            .collect();
-                        *k.lock().unwrap_or_else(|e| e.into_inner()) = Some(map);
-                        resp.header().map(|h| h.revision()).unwrap_or(0)
-                    }
-                    _ => {
-                        Follow::backoff().await;
-                        continue;
+                let rev = if let Some(rev) = start.take() {
+                    rev
+                } else {
+                    match tokio::time::timeout(
+                        timeout,
+                        cl.get(p.clone(), Some(GetOptions::new().with_prefix())),
+                    )
+                    .await
+                    {
+                        Ok(Ok(resp)) => {
+                            let map = resp
+                                .kvs()
+                                .iter()
+                                .map(|kv| {
+                                    (
+                                        kv.create_revision(),
+                                        (kv.key().to_vec(), kv.value().to_vec(), kv.mod_revision()),
+                                    )
+                                })
+                                .collect();
+                            *k.lock().unwrap_or_else(|e| e.into_inner()) = Some(map);
+                            resp.header().map(|h| h.revision()).unwrap_or(0)
+                        }
+                        _ => {
+                            Follow::backoff().await;
+                            continue;
+                        }
                     }
                 };
                 let mut follow = Follow::new(client.clone(), p.clone(), true, rev + 1, timeout);

@@ -33,7 +33,7 @@ use std::time::Duration;
 use etcd_client::{Compare, CompareOp, EventType, GetOptions, KeyValue, Txn, TxnOp};
 
 use super::follow::{wait_for_delete, Follow, Seen};
-use super::held::{EtcdLock, Queue};
+use super::held::{EtcdLock, Peek, Queue};
 use super::keys::{
     by_create, lock_key, put_on, random_value, range, readers_prefix, semaphore_prefix,
     waiter_prefix, MARKER,
@@ -108,6 +108,9 @@ async fn exclusive(c: &EtcdCoordinator, req: &LockRequest) -> Result<Option<Held
         (queued, or_else)
     };
     let (mut queued, mut or_else) = queue_ops(lease.id);
+    let waiters = waiter_prefix(&req.name);
+    // The queue as the transaction that made us the holder saw it (see `Peek`).
+    let mut peek = None;
     // A waiter's lease can run out while etcd is out of reach (its keep-alives fail): its
     // queue entry goes with it, and the next write on it answers "lease not found". A
     // waiter is not a holder, so nothing is lost: it takes a new lease and queues again
@@ -125,6 +128,7 @@ async fn exclusive(c: &EtcdCoordinator, req: &LockRequest) -> Result<Option<Held
                 TxnOp::put(key.clone(), value.clone(), put_on(lease.id)),
                 TxnOp::put(hkey.clone(), record.clone(), put_on(lease.id)),
                 TxnOp::delete(queued.clone(), None),
+                Peek::op(&waiters),
             ])
             .or_else(or_else.clone());
         // Sent again while the member asked goes away: an attempt applied unheard either
@@ -152,6 +156,7 @@ async fn exclusive(c: &EtcdCoordinator, req: &LockRequest) -> Result<Option<Held
         let rev = resp.header().map(|h| h.revision()).unwrap_or(0);
         if resp.succeeded() {
             acquired_at = Some(rev);
+            peek = Peek::from(&resp, &queued);
             break;
         }
         let ops = resp.op_responses();
@@ -161,10 +166,18 @@ async fn exclusive(c: &EtcdCoordinator, req: &LockRequest) -> Result<Option<Held
         match current.first() {
             // Offered to us while we were not watching (after a compaction).
             Some(kv) if kv.value() == value.as_slice() => {
-                if record_rev > Some(kv.mod_revision())
-                    || confirm(c, &key, &hkey, kv.mod_revision(), &record, lease.id).await?
-                {
+                if record_rev > Some(kv.mod_revision()) {
                     acquired_at = Some(kv.mod_revision());
+                    break;
+                }
+                let names = Names {
+                    key: &key,
+                    hkey: &hkey,
+                    waiters: &waiters,
+                };
+                if let Some(r) = confirm(c, &names, kv.mod_revision(), &record, lease.id).await? {
+                    acquired_at = Some(kv.mod_revision());
+                    peek = Peek::from(&r, &queued);
                     break;
                 }
                 continue;
@@ -189,13 +202,16 @@ async fn exclusive(c: &EtcdCoordinator, req: &LockRequest) -> Result<Option<Held
         let names = Names {
             key: &key,
             hkey: &hkey,
-            waiters: &waiter_prefix(&req.name),
+            waiters: &waiters,
         };
         match wait_for_turn(c, &names, &value, rev + 1, offer, req.wait).await? {
             Turn::Free => {}
-            Turn::Offered(at) => match confirm(c, &key, &hkey, at, &record, lease.id).await {
-                Ok(true) => acquired_at = Some(at),
-                Ok(false) => {}
+            Turn::Offered(at) => match confirm(c, &names, at, &record, lease.id).await {
+                Ok(Some(r)) => {
+                    acquired_at = Some(at);
+                    peek = Peek::from(&r, &queued);
+                }
+                Ok(None) => {}
                 // The offer went to a lease that is gone: the other waiters pass it on
                 // after TAKEOVER_AFTER; we queue again with a new lease (next try).
                 Err(e) if lease_gone(&e) && releases < RELEASES => {
@@ -221,7 +237,7 @@ async fn exclusive(c: &EtcdCoordinator, req: &LockRequest) -> Result<Option<Held
         value: Some(value),
         lease: Some(lease),
         watcher,
-        waiters: Some(Queue::follow(c, waiter_prefix(&req.name))),
+        waiters: Some(Queue::follow(c, waiters, peek)),
     };
     Ok(Some(Held::new(
         format!("lock '{}'", req.name),
@@ -265,28 +281,31 @@ fn is_offer(kv: &KeyValue, record_rev: Option<i64>) -> bool {
 }
 
 /// Accept the offer made at revision `at`: rewrite our holder record on our lease, *if*
-/// nobody passed the offer on meanwhile. Only then do we hold the lock.
+/// nobody passed the offer on meanwhile. Only then do we hold the lock. The answer of
+/// a confirmation that applied (`Some`) holds a [`Peek`] at the queue.
 async fn confirm(
     c: &EtcdCoordinator,
-    key: &[u8],
-    hkey: &[u8],
+    n: &Names<'_>,
     at: i64,
     record: &[u8],
     lease: i64,
-) -> Result<bool> {
+) -> Result<Option<etcd_client::TxnResponse>> {
     let txn = Txn::new()
         .when([
-            Compare::mod_revision(key.to_vec(), CompareOp::Equal, at),
-            Compare::mod_revision(hkey.to_vec(), CompareOp::Equal, at),
+            Compare::mod_revision(n.key.to_vec(), CompareOp::Equal, at),
+            Compare::mod_revision(n.hkey.to_vec(), CompareOp::Equal, at),
         ])
-        .and_then([TxnOp::put(hkey.to_vec(), record.to_vec(), put_on(lease))]);
+        .and_then([
+            TxnOp::put(n.hkey.to_vec(), record.to_vec(), put_on(lease)),
+            Peek::op(n.waiters),
+        ]);
     // Sent again while the member asked goes away: a confirmation applied unheard makes
     // the next attempt fail, and the caller's next read finds our record newer than the
     // key, which is the lock held.
     let answer = c
         .txn_again("confirming the hand-over", c.timeout, &txn)
         .await;
-    Ok(answer.result?.succeeded())
+    Ok(Some(answer.result?).filter(|r| r.succeeded()))
 }
 
 /// The offer made at revision `at` was not confirmed in time: pass it on to the first

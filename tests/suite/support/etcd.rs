@@ -186,20 +186,40 @@ impl Etcd {
         out.status.success() && !text.contains("already expired") && !text.contains("not found")
     }
 
-    /// How many watchers the server has now (from its metrics endpoint).
-    pub fn watchers(&self) -> u64 {
+    /// The server's metrics page (empty when it cannot be read).
+    fn metrics(&self) -> String {
         use std::io::{Read, Write};
         let Ok(mut sock) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
-            return 0;
+            return String::new();
         };
         let _ = sock.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
         let mut text = String::new();
         let _ = sock.read_to_string(&mut text);
-        text.lines()
+        text
+    }
+
+    /// How many watchers the server has now (from its metrics endpoint).
+    pub fn watchers(&self) -> u64 {
+        self.metrics()
+            .lines()
             .find_map(|l| l.strip_prefix("etcd_debugging_mvcc_watcher_total "))
             .and_then(|v| v.trim().parse::<f64>().ok())
             .map(|v| v as u64)
             .unwrap_or(0)
+    }
+
+    /// How many plain reads (KV `Range` calls, not the reads inside transactions) the
+    /// server has answered so far.
+    pub fn range_calls(&self) -> u64 {
+        self.metrics()
+            .lines()
+            .filter(|l| {
+                l.starts_with("grpc_server_handled_total{")
+                    && l.contains("grpc_method=\"Range\"")
+                    && l.contains("grpc_service=\"etcdserverpb.KV\"")
+            })
+            .filter_map(|l| l.rsplit_once(' ')?.1.trim().parse::<f64>().ok())
+            .sum::<f64>() as u64
     }
 
     /// The SIGSTOP / SIGCONT partition the client sees as "no answers".

@@ -246,11 +246,18 @@ impl Inner {
         classify(doing, &self.url, self.secret.as_deref(), &e)
     }
 
-    /// The read connection, (re)connecting when there is none or it ended.
+    /// The read connection, (re)connecting when there is none or it ended. The session of
+    /// a try that failed serves as one (a waiter reads who holds the lock between its try
+    /// and its wait): each connection is a server process, and a waiter that made two left
+    /// two to end when it exits, right when the next hand-off runs (issue 13).
     async fn reader(&self) -> Result<tokio::sync::MappedMutexGuard<'_, Client>> {
         let mut slot = self.conn.lock().await;
         if slot.as_ref().is_none_or(|c| c.client.is_closed()) {
-            *slot = Some(self.connect().await?);
+            let spare = self.spare.lock().await.take();
+            *slot = Some(match spare {
+                Some(c) if !c.client.is_closed() => c,
+                _ => self.connect().await?,
+            });
         }
         Ok(tokio::sync::MutexGuard::map(slot, |c| {
             &mut c.as_mut().expect("connected").client
@@ -761,7 +768,13 @@ impl Coordinator for PgCoordinator {
         crate::coordination::validate_name("lock", &req.name)?;
         check_mode(req.mode, Scheme::Postgresql)?;
         let inner = &self.inner;
+        // A connection already made, for a failed try or for reads, is the session: see
+        // `Inner::reader`.
         let spare = inner.spare.lock().await.take();
+        let spare = match spare {
+            Some(c) => Some(c),
+            None => inner.conn.lock().await.take(),
+        };
         let conn = match spare {
             Some(c) if !c.client.is_closed() => c,
             _ => inner.connect().await?,

@@ -13,13 +13,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use etcd_client::{
-    Compare, CompareOp, EventType, GetOptions, KeyValue, PutOptions, SortOrder, SortTarget, Txn,
-    TxnOp, TxnOpResponse, TxnResponse,
+    Compare, CompareOp, EventType, GetOptions, KeyValue, PutOptions, Txn, TxnOp, TxnOpResponse,
+    TxnResponse,
 };
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::follow::{Follow, Seen};
+use super::keys::by_create;
 use super::lease::Lease;
 use super::EtcdCoordinator;
 use crate::coordination::{Error, Release, Result};
@@ -61,11 +62,7 @@ impl EtcdLock {
             None => {
                 // Serializable: no consensus round; a stale answer only makes the
                 // transaction below fail.
-                let first = GetOptions::new()
-                    .with_prefix()
-                    .with_sort(SortTarget::Create, SortOrder::Ascend)
-                    .with_limit(1)
-                    .with_serializable();
+                let first = by_create().with_limit(1).with_serializable();
                 let resp = c
                     .rpc(
                         "reading the lock's waiters",
@@ -104,6 +101,12 @@ impl EtcdLock {
 /// A queued waiter: key, value, mod revision.
 type Waiter = (Vec<u8>, Vec<u8>, i64);
 
+/// A queue entry as [`Known`] keeps it: by create revision.
+fn entry(kv: &KeyValue) -> (i64, Waiter) {
+    let waiter = (kv.key().to_vec(), kv.value().to_vec(), kv.mod_revision());
+    (kv.create_revision(), waiter)
+}
+
 /// The head of a lock's hand-over queue, read in the transaction that made us its holder
 /// (the acquiring write or the confirmation of a hand-over): [`Queue::follow`] starts
 /// from it instead of reading the queue once more while COMMAND starts. A short COMMAND
@@ -125,11 +128,7 @@ impl Peek {
 
     /// The read to put last in the transaction's success branch.
     pub(super) fn op(prefix: &[u8]) -> TxnOp {
-        let first = GetOptions::new()
-            .with_prefix()
-            .with_sort(SortTarget::Create, SortOrder::Ascend)
-            .with_limit(Self::HEAD);
-        TxnOp::get(prefix.to_vec(), Some(first))
+        TxnOp::get(prefix.to_vec(), Some(by_create().with_limit(Self::HEAD)))
     }
 
     /// The peek from a successful transaction whose last operation is [`Peek::op`];
@@ -169,17 +168,7 @@ impl Queue {
     pub(super) fn follow(c: &EtcdCoordinator, prefix: Vec<u8>, peek: Option<Peek>) -> Queue {
         // What the peek saw is known at once; a stale entry only makes a hand-over's
         // compare fail (then the lock is released instead, and the waiters try again).
-        let seen = peek.as_ref().map(|p| {
-            p.head
-                .iter()
-                .map(|kv| {
-                    (
-                        kv.create_revision(),
-                        (kv.key().to_vec(), kv.value().to_vec(), kv.mod_revision()),
-                    )
-                })
-                .collect()
-        });
+        let seen = peek.as_ref().map(|p| p.head.iter().map(entry).collect());
         // The whole queue seen: follow it from there, without a read.
         let mut start = peek.filter(|p| p.complete).map(|p| p.rev);
         let known: Known = Arc::new(Mutex::new(seen));
@@ -197,16 +186,7 @@ impl Queue {
                     .await
                     {
                         Ok(Ok(resp)) => {
-                            let map = resp
-                                .kvs()
-                                .iter()
-                                .map(|kv| {
-                                    (
-                                        kv.create_revision(),
-                                        (kv.key().to_vec(), kv.value().to_vec(), kv.mod_revision()),
-                                    )
-                                })
-                                .collect();
+                            let map = resp.kvs().iter().map(entry).collect();
                             *k.lock().unwrap_or_else(|e| e.into_inner()) = Some(map);
                             resp.header().map(|h| h.revision()).unwrap_or(0)
                         }
@@ -226,14 +206,8 @@ impl Queue {
                                 let Some(kv) = e.kv() else { continue };
                                 match e.event_type() {
                                     EventType::Put => {
-                                        map.insert(
-                                            kv.create_revision(),
-                                            (
-                                                kv.key().to_vec(),
-                                                kv.value().to_vec(),
-                                                kv.mod_revision(),
-                                            ),
-                                        );
+                                        let (created, waiter) = entry(kv);
+                                        map.insert(created, waiter);
                                     }
                                     EventType::Delete => map.retain(|_, v| v.0 != kv.key()),
                                 }

@@ -109,6 +109,11 @@ async fn exclusive(c: &EtcdCoordinator, req: &LockRequest) -> Result<Option<Held
     };
     let (mut queued, mut or_else) = queue_ops(lease.id);
     let waiters = waiter_prefix(&req.name);
+    let names = Names {
+        key: &key,
+        hkey: &hkey,
+        waiters: &waiters,
+    };
     // The queue as the transaction that made us the holder saw it (see `Peek`).
     let mut peek = None;
     // A waiter's lease can run out while etcd is out of reach (its keep-alives fail): its
@@ -170,11 +175,6 @@ async fn exclusive(c: &EtcdCoordinator, req: &LockRequest) -> Result<Option<Held
                     acquired_at = Some(kv.mod_revision());
                     break;
                 }
-                let names = Names {
-                    key: &key,
-                    hkey: &hkey,
-                    waiters: &waiters,
-                };
                 if let Some(r) = confirm(c, &names, kv.mod_revision(), &record, lease.id).await? {
                     acquired_at = Some(kv.mod_revision());
                     peek = Peek::from(&r, &queued);
@@ -199,11 +199,6 @@ async fn exclusive(c: &EtcdCoordinator, req: &LockRequest) -> Result<Option<Held
             *c.spare.lock().unwrap_or_else(|e| e.into_inner()) = Some((ttl, lease));
             return Ok(None);
         }
-        let names = Names {
-            key: &key,
-            hkey: &hkey,
-            waiters: &waiters,
-        };
         match wait_for_turn(c, &names, &value, rev + 1, offer, req.wait).await? {
             Turn::Free => {}
             Turn::Offered(at) => match confirm(c, &names, at, &record, lease.id).await {

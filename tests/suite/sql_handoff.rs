@@ -275,3 +275,62 @@ fn postgres_a_record_held_up_past_the_waits_slice_queues_again_and_hands_over_on
         .unwrap();
     assert_eq!(free.code(), Some(0));
 }
+
+/// The server's port in `fx`'s URL.
+fn server_port(fx: &Fx) -> u16 {
+    let url = fx.url();
+    let rest = url.split("//").nth(1).unwrap_or(&url);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let hostport = authority.rsplit('@').next().unwrap_or(authority);
+    hostport
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {url}"))
+}
+
+/// A waiter keeps one connection to the server: the session of its failed try is the one
+/// it reads the holder on and then waits on. Each connection is a server process, and a
+/// waiter that opened a second one left two to end when it exited, in the middle of the
+/// next hand-off (issue 13).
+fn a_waiter_keeps_one_connection(kind: Kind) {
+    let fx = Fx::shared(kind, "oneconn");
+    let name = fx.name("c");
+    let port = server_port(&fx);
+    let holder = fx.hold(&["lock", &name]);
+    let mut w = fx
+        .cmd(&["lock", "-w", "60s", &name, "--", "true"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let conns = |pid: u32| {
+        crate::support::peer_ports(pid)
+            .into_iter()
+            .filter(|p| *p == port)
+            .count()
+    };
+    assert!(
+        wait_until(Duration::from_secs(15), || queued(&fx) > 0
+            && conns(w.id()) > 0),
+        "the waiter never queued in the server"
+    );
+    // It reads the holder before it queues; give a late second connection time to show.
+    let mut most = 0;
+    for _ in 0..10 {
+        most = most.max(conns(w.id()));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(most, 1, "the waiting toozctl's connections to the server");
+    drop(holder);
+    assert_eq!(w.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn postgres_a_waiter_keeps_one_connection() {
+    a_waiter_keeps_one_connection(Kind::Postgres);
+}
+
+#[test]
+fn mysql_a_waiter_keeps_one_connection() {
+    a_waiter_keeps_one_connection(Kind::Mysql);
+}

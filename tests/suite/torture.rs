@@ -349,7 +349,7 @@ impl Cluster {
             1 => {
                 if let Some((_, toozctl)) = pick_holder(state, rng) {
                     let ports = self.ports();
-                    let linked: Vec<usize> = peer_ports(toozctl)
+                    let linked: Vec<usize> = crate::support::peer_ports(toozctl)
                         .into_iter()
                         .filter_map(|p| ports.iter().position(|q| *q == p))
                         .collect();
@@ -363,41 +363,6 @@ impl Cluster {
         }
         (rng.below(3) as usize, "any".into())
     }
-}
-
-/// The remote ports of `pid`'s established TCP connections (its sockets' inodes looked
-/// up in /proc/net/tcp and tcp6).
-fn peer_ports(pid: u32) -> Vec<u16> {
-    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return Vec::new();
-    };
-    let inodes: Vec<String> = fds
-        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-        .filter_map(|l| {
-            let l = l.to_string_lossy().into_owned();
-            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
-        })
-        .collect();
-    let mut ports = Vec::new();
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = std::fs::read_to_string(table) else {
-            continue;
-        };
-        for line in text.lines().skip(1) {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            // sl local rem st tx:rx tr:when retrnsmt uid timeout inode; 01 = ESTABLISHED
-            if f.len() > 9 && f[3] == "01" && inodes.iter().any(|i| i == f[9]) {
-                if let Some(p) = f[2]
-                    .rsplit(':')
-                    .next()
-                    .and_then(|h| u16::from_str_radix(h, 16).ok())
-                {
-                    ports.push(p);
-                }
-            }
-        }
-    }
-    ports
 }
 
 /// A tiny xorshift generator: reproducible runs from a printed seed, no dependency.

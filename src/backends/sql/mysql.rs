@@ -194,7 +194,10 @@ impl Inner {
     }
 
     /// Run `f` on the read connection, (re)connecting when there is none; a connection
-    /// that failed is dropped so the next call makes a new one.
+    /// that failed is dropped so the next call makes a new one. With no read connection
+    /// yet, the session of a try that failed serves, and stays the spare: a waiter reads
+    /// who holds the lock between its try and its wait, and a second connection for that
+    /// was a second server thread kept until it exited (issue 13).
     async fn with_conn<T, F>(&self, doing: &str, f: F) -> Result<T>
     where
         F: for<'c> FnOnce(
@@ -204,6 +207,21 @@ impl Inner {
         >,
     {
         let mut slot = self.conn.lock().await;
+        if slot.is_none() {
+            let mut spare = self.spare.lock().await;
+            if let Some((c, _)) = spare.as_mut() {
+                return match f(c).await {
+                    Ok(v) => Ok(v),
+                    Err(mysql_async::Error::Server(s)) => {
+                        Err(self.error(doing, mysql_async::Error::Server(s)))
+                    }
+                    Err(e) => {
+                        *spare = None;
+                        Err(self.error(doing, e))
+                    }
+                };
+            }
+        }
         let mut c = match slot.take() {
             Some(c) => c,
             None => self.connect().await?,

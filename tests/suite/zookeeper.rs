@@ -1051,3 +1051,104 @@ fn tls_server_that_needs_a_client_certificate_takes_ours() {
     assert_eq!(tooz_tls_trylock(&e.url, "L"), "False");
     h.stop();
 }
+
+/// Sessions watching each node of `dir` (a full path), from the server's `wchp`.
+fn watchers_of(zk: &Zk, dir: &str) -> std::collections::HashMap<String, usize> {
+    let mut counts = std::collections::HashMap::new();
+    let mut node: Option<String> = None;
+    for line in zk.four_letters("wchp").lines() {
+        if line.starts_with(char::is_whitespace) {
+            if let Some(n) = &node {
+                *counts.entry(n.clone()).or_insert(0) += 1;
+            }
+        } else {
+            node = line
+                .strip_prefix(&format!("{dir}/"))
+                .filter(|rest| !rest.contains('/'))
+                .map(str::to_string);
+        }
+    }
+    counts
+}
+
+/// A waiter near the head of the queue (at most 16 nodes ahead of its own) watches every
+/// node ahead, so that its turn comes with the last one's delete, without another
+/// listing (a round trip less in every hand-off); further back it watches only its
+/// predecessor (kazoo's recipe), so that a delete wakes at most 16 waiters. Read from the
+/// server's own table of watches, with a holder and 18 waiters queued: each node is
+/// watched by its own session (the holder's monitor, a waiter's watch on its own node),
+/// by the waiters behind it with at most 16 nodes ahead, and by its successor when that
+/// successor is further back. Whether a turn taken this way is right — a waiter leaving
+/// the middle of the queue, nodes deleted behind our back — is in `conformance/queue_gap`
+/// and `zookeeper_faults`.
+#[test]
+fn a_waiter_near_the_head_watches_every_node_ahead_and_one_further_back() {
+    const WAITERS: usize = 18;
+    const AHEAD: usize = 16;
+    let zk = Zk::shared();
+    let env = Env::new("watch_ahead");
+    let quiet = |mut c: Command| {
+        c.stdout(Stdio::null()).stderr(Stdio::null());
+        c.spawn().unwrap()
+    };
+    struct Procs(Vec<Child>);
+    impl Drop for Procs {
+        fn drop(&mut self) {
+            for c in self.0.iter_mut().rev() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+    let mut procs = Procs(vec![quiet(
+        env.cmd("h", &["lock", "q", "--", "sleep", "120"]),
+    )]);
+    let queued = |n: usize| {
+        let end = Instant::now() + Duration::from_secs(20);
+        while env.children("locks/q").len() < n {
+            assert!(
+                Instant::now() < end,
+                "only {:?} queued, not {n}",
+                env.children("locks/q")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    queued(1);
+    for i in 1..=WAITERS {
+        procs.0.push(quiet(
+            env.cmd(&format!("w{i}"), &["lock", "-w", "120", "q", "--", "true"]),
+        ));
+        queued(i + 1);
+    }
+    // Queue order: by the sequence number at the end of each node's name.
+    let mut nodes = env.children("locks/q");
+    nodes.sort_by_key(|n| n.rsplit("__").next().unwrap_or_default().to_string());
+    assert_eq!(nodes.len(), WAITERS + 1, "{nodes:?}");
+    let expected: Vec<usize> = (0..=WAITERS)
+        .map(|i| {
+            let behind_near_head = (i + 1..=WAITERS.min(AHEAD)).count();
+            let successor_far_back = usize::from(i < WAITERS && i + 1 > AHEAD);
+            1 + behind_near_head + successor_far_back
+        })
+        .collect();
+    let dir = format!("/{}/locks/q", env.ns);
+    let end = Instant::now() + Duration::from_secs(20);
+    let mut seen;
+    loop {
+        let counts = watchers_of(zk, &dir);
+        seen = nodes
+            .iter()
+            .map(|n| counts.get(n).copied().unwrap_or(0))
+            .collect::<Vec<_>>();
+        if seen == expected || Instant::now() > end {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        seen, expected,
+        "sessions watching each queue node, holder first"
+    );
+    drop(procs);
+}

@@ -1,8 +1,8 @@
 //! A waiter that leaves the middle of the queue (its `--wait` elapsed) lets nobody in:
 //! the waiter behind it still waits for the holder. Guards the ZooKeeper waiter's
-//! shortcut (it takes its turn on its predecessor's delete without listing again only
-//! when that predecessor was the only node before its own), and the same promise on
-//! every other backend.
+//! shortcut (near the head of the queue it watches every node ahead, and takes its turn
+//! without listing again once all of them are deleted: the leaver's delete is not the
+//! last one), and the same promise on every other backend.
 
 use std::time::Duration;
 

@@ -1,8 +1,7 @@
 //! A waiter that leaves the middle of the queue (its `--wait` elapsed) lets nobody in:
-//! the waiter behind it still waits for the holder. Guards the ZooKeeper waiter's
-//! shortcut (near the head of the queue it watches every node ahead, and takes its turn
-//! without listing again once all of them are deleted: the leaver's delete is not the
-//! last one), and the same promise on every other backend.
+//! the waiter behind it still waits for the holder. Guards any shortcut a backend's waiter
+//! might take on a predecessor's delete (ZooKeeper's lists the directory again before it
+//! takes its turn), and the same promise on every other backend.
 
 use std::time::Duration;
 

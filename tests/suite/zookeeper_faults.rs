@@ -192,7 +192,8 @@ fn waiters_whose_nodes_were_deleted_queue_again() {
     // between two deletes and then lose it (a loss, exit 3) — not the case shown here.
     // In queue order, so that each waiter's own node's delete event comes after those of
     // every node ahead of it: a waiter that took its turn from those events alone, without
-    // listing, would run with its node gone beside the newcomer.
+    // listing, would run with its node gone beside the newcomer. (Caught then in about one
+    // run in two: only when the transaction's events reach the client in separate reads.)
     let code = "import sys\nfrom kazoo.client import KazooClient\n\
                 k=KazooClient(sys.argv[1]);k.start()\np=sys.argv[2]\nt=k.transaction()\n\
                 for c in sorted(k.get_children(p), key=lambda c: c[-10:]):\n\x20   t.delete(p+'/'+c)\n\

@@ -71,8 +71,10 @@ pub struct Guard {
 enum Dismissal {
     /// SIGKILLed: idle, with its pid known.
     Killed,
-    /// Told `done` while idle, its fork still under way: it cannot have fired, so nothing
-    /// needs to wait for it; it exits as soon as it reads the pipe.
+    /// Dismissed while idle, its fork still under way: it cannot have fired, so nothing
+    /// needs to wait for it. The spawning thread SIGKILLs it as soon as the fork returns
+    /// (see [`Forked::publish`]), before it has set itself up; it is told `done` too, in
+    /// case toozctl exits first (then it exits as soon as it reads the pipe).
     ToldIdle,
     /// Told `done` near its deadline: it may be finishing a kill and its message.
     ToldNear,
@@ -81,23 +83,58 @@ enum Dismissal {
 /// Where the spawning thread publishes the outcome of the guard's fork.
 #[derive(Default)]
 struct Forked {
-    outcome: std::sync::Mutex<Option<Result<i32, String>>>,
+    state: std::sync::Mutex<ForkState>,
     done: std::sync::Condvar,
 }
 
+#[derive(Default)]
+struct ForkState {
+    outcome: Option<Result<i32, String>>,
+    /// The guard was dismissed while idle before its fork returned: kill it at once.
+    dismissed_idle: bool,
+}
+
 impl Forked {
+    fn state(&self) -> std::sync::MutexGuard<'_, ForkState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The fork's outcome. A guard dismissed while idle before its fork returned is
+    /// SIGKILLed here: it would only spend a core on setting itself up, reading `done` and
+    /// exiting, all of it on the way of whoever reads toozctl's stderr to its end (the guard
+    /// holds a copy of it), after a COMMAND that ended first (issue 13).
     fn publish(&self, r: Result<i32, String>) {
-        *self.outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+        let mut st = self.state();
+        if let (Ok(pid), true) = (&r, st.dismissed_idle) {
+            let g = guards();
+            // Unreaped, so the pid is still this guard's.
+            if g.contains(pid) {
+                // SAFETY: kill(2) of our own unreaped child.
+                unsafe { libc::kill(*pid, libc::SIGKILL) };
+            }
+        }
+        st.outcome = Some(r);
+        drop(st);
         self.done.notify_all();
     }
 
     /// The outcome, waiting for it when `block`.
     fn get(&self, block: bool) -> Option<Result<i32, String>> {
-        let mut o = self.outcome.lock().unwrap_or_else(|e| e.into_inner());
-        while block && o.is_none() {
-            o = self.done.wait(o).unwrap_or_else(|e| e.into_inner());
+        let mut st = self.state();
+        while block && st.outcome.is_none() {
+            st = self.done.wait(st).unwrap_or_else(|e| e.into_inner());
         }
-        o.clone()
+        st.outcome.clone()
+    }
+
+    /// The outcome if the fork has returned; else `None`, and the guard is to be killed as
+    /// soon as it does.
+    fn get_or_dismiss_idle(&self) -> Option<Result<i32, String>> {
+        let mut st = self.state();
+        if st.outcome.is_none() {
+            st.dismissed_idle = true;
+        }
+        st.outcome.clone()
     }
 }
 
@@ -243,10 +280,10 @@ impl Guard {
     /// then it has done nothing and prints nothing. So while no deadline was sent, or the
     /// one sent is more than [`KILL_MARGIN`] away, it is SIGKILLed — it may not even have
     /// been scheduled yet, which `done` would have to wait for — or, when its fork is still
-    /// under way, told `done` without waiting for the fork (a short COMMAND often ends
-    /// before it is over; the guard reads `done` first thing and exits). Nearer the
-    /// deadline it is told `done`, so a guard that has just fired finishes its kill and
-    /// its message.
+    /// under way, SIGKILLed by the spawning thread the moment the fork returns, without
+    /// toozctl waiting for that (a short COMMAND often ends before it is over), and told
+    /// `done` as well. Nearer the deadline it is told `done`, so a guard that has just
+    /// fired finishes its kill and its message.
     ///
     /// Split from the reaping so that toozctl can give the primitive back in between: the
     /// guard's copies of the held descriptors do not keep anything held then, since every
@@ -261,7 +298,12 @@ impl Guard {
             None | Some(None) => true,
             Some(Some(ns)) => boottime_ns().saturating_add(KILL_MARGIN.as_nanos() as u64) < ns,
         };
-        let dismissal = match (idle, self.started()) {
+        let fork = match self.pid {
+            Some(pid) => Some(Ok(pid)),
+            None if idle => self.forked.get_or_dismiss_idle(),
+            None => self.forked.get(false),
+        };
+        let dismissal = match (idle, fork) {
             // The fork failed: there is no guard.
             (_, Some(Err(_))) => return,
             (true, Some(Ok(pid))) => {

@@ -298,10 +298,9 @@ impl Guard {
             None | Some(None) => true,
             Some(Some(ns)) => boottime_ns().saturating_add(KILL_MARGIN.as_nanos() as u64) < ns,
         };
-        let fork = match self.pid {
-            Some(pid) => Some(Ok(pid)),
-            None if idle => self.forked.get_or_dismiss_idle(),
-            None => self.forked.get(false),
+        let fork = match (idle, self.pid) {
+            (true, None) => self.forked.get_or_dismiss_idle(),
+            _ => self.started(),
         };
         let dismissal = match (idle, fork) {
             // The fork failed: there is no guard.

@@ -106,12 +106,7 @@ impl Forked {
     fn publish(&self, r: Result<i32, String>) {
         let mut st = self.state();
         if let (Ok(pid), true) = (&r, st.dismissed_idle) {
-            let g = guards();
-            // Unreaped, so the pid is still this guard's.
-            if g.contains(pid) {
-                // SAFETY: kill(2) of our own unreaped child.
-                unsafe { libc::kill(*pid, libc::SIGKILL) };
-            }
+            kill_unreaped(*pid);
         }
         st.outcome = Some(r);
         drop(st);
@@ -143,6 +138,16 @@ static GUARDS: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
 
 fn guards() -> std::sync::MutexGuard<'static, Vec<i32>> {
     GUARDS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// SIGKILL the guard `pid` if it is still unreaped (so the pid is still that guard's).
+fn kill_unreaped(pid: i32) {
+    let g = guards();
+    if g.contains(&pid) {
+        // SAFETY: kill(2) of our own unreaped child; the list's lock (held) keeps the
+        // reaper off it.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
 }
 
 /// Whether `pid` is a guard of ours (toozctl's own walk of its children must skip it).
@@ -306,12 +311,7 @@ impl Guard {
             // The fork failed: there is no guard.
             (_, Some(Err(_))) => return,
             (true, Some(Ok(pid))) => {
-                let g = guards();
-                // Unreaped, so the pid is still this guard's.
-                if g.contains(&pid) {
-                    // SAFETY: kill(2) of our own unreaped child.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                }
+                kill_unreaped(pid);
                 Dismissal::Killed
             }
             (true, None) => Dismissal::ToldIdle,

@@ -1,6 +1,9 @@
 //! Reaching the backend, on every backend: an unreachable one exits 69 fast in one line;
 //! a password in the URL works and is never shown — not in messages, logs (`-vv`) or the
-//! child's environment — and a wrong one is refused (69) where the server checks it.
+//! child's environment — and a wrong one is refused (69) where the server checks it. A
+//! server named by host name is reached through the system's resolver (the release binary
+//! links the C library statically: its `files` and `dns` lookups must work), and a name
+//! that does not resolve exits 69 in one line that names it.
 
 use std::time::{Duration, Instant};
 
@@ -10,7 +13,8 @@ use crate::support::fixture::{Fx, Kind};
 crate::on_every_backend!(
     unreachable_backend_exits_69_fast,
     passwords_are_never_shown,
-    an_unreadable_certificate_file_is_bad_input_naming_the_option
+    an_unreadable_certificate_file_is_bad_input_naming_the_option,
+    a_server_named_by_host_name_is_reached
 );
 
 fn unreachable_backend_exits_69_fast(kind: Kind) {
@@ -136,5 +140,29 @@ fn an_unreadable_certificate_file_is_bad_input_naming_the_option(kind: Kind) {
     assert!(
         err.contains(&format!("{option}={missing}")) && err.contains("cannot read"),
         "{err}"
+    );
+}
+
+fn a_server_named_by_host_name_is_reached(kind: Kind) {
+    let fx = Fx::shared(kind, "hostname");
+    let url = fx.url();
+    if !url.contains("127.0.0.1") {
+        return; // no server to name (file, ipc)
+    }
+    let name = fx.name("by-name");
+    // `localhost`, from /etc/hosts (glibc's `files` source).
+    let by_name = url.replace("127.0.0.1", "localhost");
+    let (code, out, err) = run(fx.cmd_on(&by_name, &["lock", &name, "--", "echo", "held"]));
+    assert_eq!((code, out.trim()), (0, "held"), "{by_name}: {err}");
+    // A name nobody resolves (`.invalid` is reserved for that, RFC 2606): unavailable,
+    // said in one line that names the host.
+    let nowhere = url.replace("127.0.0.1", "toozctl-test.invalid");
+    let (code, out, err) = run(fx.cmd_on(&nowhere, &["lock", &name, "--", "true"]));
+    assert_eq!(code, 69, "{err}");
+    assert!(out.is_empty());
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("toozctl-test.invalid"),
+        "names the host: {err}"
     );
 }

@@ -145,3 +145,34 @@ fn cargo_deb_assets_exist() {
         assert!(dest(d), "nothing goes to {d}");
     }
 }
+
+/// The binary is linked statically, C library included (build.rs), whenever the C
+/// compiler has `libc.a`: no dynamic loader runs at its start (issue 13). An ELF program
+/// header of type PT_INTERP (3) names the loader a dynamic executable needs.
+#[test]
+fn the_binary_starts_without_a_dynamic_loader() {
+    let opted_out = option_env!("TOOZCTL_DYNAMIC_LIBC").is_some()
+        || option_env!("TOOZCTL_DYNAMIC_LIBGCC").is_some();
+    let libc_a = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+        .arg("-print-file-name=libc.a")
+        .output()
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        .ok()
+        .filter(|p| p.is_absolute() && p.is_file());
+    if opted_out || libc_a.is_none() || !cfg!(all(target_os = "linux", target_env = "gnu")) {
+        return; // a dynamic binary is what build.rs makes then
+    }
+    let elf = std::fs::read(crate::support::bin()).unwrap();
+    assert_eq!(&elf[..4], b"\x7fELF");
+    let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]) as usize;
+    let phoff = u64::from_le_bytes(elf[0x20..0x28].try_into().unwrap()) as usize;
+    let (size, count) = (u16_at(0x36), u16_at(0x38));
+    let interp = (0..count).any(|i| {
+        let at = phoff + i * size;
+        u32::from_le_bytes(elf[at..at + 4].try_into().unwrap()) == 3
+    });
+    assert!(
+        !interp,
+        "toozctl names a dynamic loader: build.rs did not link it statically"
+    );
+}

@@ -1,9 +1,9 @@
 //! Reaching the backend, on every backend: an unreachable one exits 69 fast in one line;
 //! a password in the URL works and is never shown — not in messages, logs (`-vv`) or the
 //! child's environment — and a wrong one is refused (69) where the server checks it. A
-//! server named by host name is reached through the system's resolver (the release binary
-//! links the C library statically: its `files` and `dns` lookups must work), and a name
-//! that does not resolve exits 69 in one line that names it.
+//! server named by host name is reached through the system's resolver (the binary links
+//! the C library statically, see build.rs: its `files` and `dns` lookups must work), and a
+//! name that does not resolve exits 69 in one line that names it.
 
 use std::time::{Duration, Instant};
 

@@ -237,3 +237,35 @@ fn waiters_whose_nodes_were_deleted_queue_again() {
         fx.zk_children(&dir)
     );
 }
+
+/// Requests leave at once on a connection the client library opened again: the server
+/// restarted while we hold, the session moved to a new socket, which gets `TCP_NODELAY`
+/// too (see `conformance::sockets`; the library opens every socket without it).
+#[test]
+fn a_reconnected_session_sends_at_once() {
+    use crate::conformance::helpers::{pid_in, tcp_sockets};
+    let fx = Fx::private(Kind::Zookeeper, "zknd");
+    let name = fx.name("nodelay");
+    let ppid = fx.home.path().join("ppid");
+    let script = format!("echo $PPID > {}; exec sleep 60", ppid.display());
+    let mut holder = fx
+        .cmd(&["lock", &name, "--", "sh", "-c", &script])
+        .spawn()
+        .unwrap();
+    let pid = pid_in(&ppid);
+    let before = tcp_sockets(pid).unwrap();
+    assert_eq!(before.len(), 1, "one connection: {before:?}");
+    fx.restart();
+    // Connected again: a socket other than the first, and the session's answers flowing.
+    let mut seen = Vec::new();
+    let reconnected = crate::support::wait_until(Duration::from_secs(30), || {
+        seen = tcp_sockets(pid).unwrap_or_default();
+        seen.len() == 1 && seen[0].inode != before[0].inode && seen[0].nodelay
+    });
+    crate::support::signal(pid, libc::SIGTERM);
+    let status = holder.wait().unwrap();
+    assert!(
+        reconnected,
+        "after the restart: {seen:?} (before: {before:?}); toozctl {status:?}"
+    );
+}

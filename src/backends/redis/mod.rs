@@ -273,7 +273,8 @@ async fn connect_client(
             sentinels.push(ConnectionAddr::Tcp(h.to_string(), port));
         }
         let mut node = redis::sentinel::SentinelNodeConnectionInfo::default()
-            .set_redis_connection_info(settings);
+            .set_redis_connection_info(settings)
+            .set_tcp_settings(tcp_settings());
         if tls {
             node = node.set_tls_mode(redis::TlsMode::Secure);
         }
@@ -288,8 +289,10 @@ async fn connect_client(
         let infos: Vec<redis::ConnectionInfo> = sentinels
             .into_iter()
             .map(|a| {
-                a.into_connection_info()
-                    .map(|i| i.set_redis_settings(auth.clone()))
+                a.into_connection_info().map(|i| {
+                    i.set_redis_settings(auth.clone())
+                        .set_tcp_settings(tcp_settings())
+                })
             })
             .collect::<std::result::Result<_, _>>()
             .map_err(bad)?;
@@ -317,11 +320,19 @@ async fn connect_client(
     let info = addr_of(url, tls)?
         .into_connection_info()
         .map_err(bad)?
-        .set_redis_settings(settings);
+        .set_redis_settings(settings)
+        .set_tcp_settings(tcp_settings());
     match certs {
         Some(c) if tls => redis::Client::build_with_tls(info, c).map_err(bad),
         _ => redis::Client::open(info).map_err(bad),
     }
+}
+
+/// `TCP_NODELAY` on, which the redis crate leaves off by default: with Nagle's algorithm a
+/// small command written while an earlier one is unanswered waits for that answer (Redis
+/// acknowledges with it), so commands we pipeline would go one round trip apart.
+fn tcp_settings() -> redis::io::tcp::TcpSettings {
+    redis::io::tcp::TcpSettings::default().set_nodelay(true)
 }
 
 /// Replace the password in a message from the redis crate, in case one ever echoes it.

@@ -25,6 +25,7 @@
 mod check;
 mod group;
 mod lock;
+mod nodelay;
 mod once_per;
 mod session;
 mod tls;
@@ -292,6 +293,7 @@ impl ZkCoordinator {
             }
             Ok(Ok(c)) => c,
         };
+        nodelay::apply();
         let session_timeout = client.session_timeout();
         let state = client.state_watcher();
         let handle = Arc::new(session::Handle::new(client));

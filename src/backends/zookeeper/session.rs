@@ -265,6 +265,10 @@ async fn run(
                     let _ = tx.send(Health::Lost(reason));
                     return;
                 }
+                if s == zk::SessionState::SyncConnected {
+                    // Reconnected, on a new socket.
+                    super::nodelay::apply();
+                }
             }
             _ = tick.tick(), if in_flight.is_none() => {
                 // The request is sent now; its future holds no handle on the session.

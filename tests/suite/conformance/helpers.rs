@@ -135,3 +135,71 @@ pub fn json_lines(out: &str) -> Vec<serde_json::Value> {
         .map(json)
         .collect()
 }
+
+/// A TCP socket of another process (see [`tcp_sockets`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpSocket {
+    pub fd: i32,
+    /// `socket:[N]`: the same socket under any descriptor.
+    pub inode: String,
+    pub nodelay: bool,
+}
+
+/// Each TCP socket of process `pid`: its descriptor there, its inode and whether
+/// `TCP_NODELAY` is on,
+/// read on a copy of it taken with `pidfd_getfd` (Linux 5.6; we are root or its parent).
+pub fn tcp_sockets(pid: u32) -> std::io::Result<Vec<TcpSocket>> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+    // SAFETY: plain system calls; a descriptor they return is owned from then on.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if pidfd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fd"))? {
+        let entry = entry?;
+        let Ok(target) = std::fs::read_link(entry.path()) else {
+            continue; // closed meanwhile
+        };
+        if !target.as_os_str().as_bytes().starts_with(b"socket:") {
+            continue;
+        }
+        let fd: i32 = entry.file_name().to_str().unwrap().parse().unwrap();
+        let copy = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
+        if copy < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EBADF) {
+                continue; // closed meanwhile
+            }
+            return Err(e);
+        }
+        let copy = unsafe { OwnedFd::from_raw_fd(copy as i32) };
+        if option(&copy, libc::SOL_SOCKET, libc::SO_PROTOCOL) == Some(libc::IPPROTO_TCP) {
+            let on = option(&copy, libc::IPPROTO_TCP, libc::TCP_NODELAY);
+            out.push(TcpSocket {
+                fd,
+                inode: target.to_string_lossy().into_owned(),
+                nodelay: on.is_some_and(|v| v != 0),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn option(fd: &std::os::fd::OwnedFd, level: i32, name: i32) -> Option<i32> {
+    use std::os::fd::AsRawFd;
+    let mut v: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&mut v as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    (r == 0).then_some(v)
+}

@@ -20,6 +20,7 @@ mod queue_gap;
 mod release;
 mod sharing;
 mod signals;
+mod sockets;
 mod supervision;
 mod systemd;
 mod watch_initial;

@@ -12,7 +12,7 @@ import subprocess
 import time
 
 from _datadir import data_dir, fsync_row
-from _handoff import handoff_samples
+from _handoff import handoff_rows
 
 TOOZ_LOCK_RUN = r"""
 import subprocess, sys, tooz.coordination as tc
@@ -69,8 +69,7 @@ def run(b):
           b.timeit("tooz", [b.python, "-c", TOOZ_LOCK_RUN, url], runs=min(b.runs, 10)),
           base="toozctl lock NAME -- true")
 
-    b.row(g, "hand-off, 8 waiters queued", handoff_samples(b, [b.toozctl, "-b", url, "lock"], "handoff"),
-          target="p50<=3ms,p99<=10ms")
+    handoff_rows(b, g, [b.toozctl, "-b", url, "lock"], "handoff")
 
     p = b.spawn_owned([b.toozctl, "-b", url, "lock", "rss"], stdout=subprocess.PIPE)
     p.stdout.readline()

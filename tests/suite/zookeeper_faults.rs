@@ -243,16 +243,10 @@ fn waiters_whose_nodes_were_deleted_queue_again() {
 /// too (see `conformance::sockets`; the library opens every socket without it).
 #[test]
 fn a_reconnected_session_sends_at_once() {
-    use crate::conformance::helpers::{pid_in, tcp_sockets};
+    use crate::conformance::helpers::{sleeping_holder, tcp_sockets};
     let fx = Fx::private(Kind::Zookeeper, "zknd");
     let name = fx.name("nodelay");
-    let ppid = fx.home.path().join("ppid");
-    let script = format!("echo $PPID > {}; exec sleep 60", ppid.display());
-    let mut holder = fx
-        .cmd(&["lock", &name, "--", "sh", "-c", &script])
-        .spawn()
-        .unwrap();
-    let pid = pid_in(&ppid);
+    let (mut holder, pid) = sleeping_holder(&fx, &name, "nodelay");
     let before = tcp_sockets(pid).unwrap();
     assert_eq!(before.len(), 1, "one connection: {before:?}");
     fx.restart();

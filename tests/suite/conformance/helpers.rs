@@ -136,6 +136,22 @@ pub fn json_lines(out: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// toozctl holding lock `name` with a COMMAND that sleeps a minute, and toozctl's pid (COMMAND's
+/// parent, written to `<tag>-ppid` in the fixture's home).
+pub fn sleeping_holder(
+    fx: &crate::support::fixture::Fx,
+    name: &str,
+    tag: &str,
+) -> (std::process::Child, u32) {
+    let ppid = fx.home.path().join(format!("{tag}-ppid"));
+    let script = format!("echo $PPID > {}; exec sleep 60", ppid.display());
+    let holder = fx
+        .cmd(&["lock", name, "--", "sh", "-c", &script])
+        .spawn()
+        .unwrap();
+    (holder, pid_in(&ppid))
+}
+
 /// A TCP socket of another process (see [`tcp_sockets`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TcpSocket {

@@ -5,7 +5,7 @@
 //! out one round trip late, and so did the next holder's turn. Two client libraries
 //! (zookeeper-client, redis) leave the option off; the others set it.
 
-use super::helpers::{pid_in, tcp_sockets};
+use super::helpers::{sleeping_holder, tcp_sockets};
 use crate::support::fixture::{Fx, Kind};
 
 crate::on_every_backend!(every_connection_to_the_server_sends_at_once);
@@ -16,13 +16,7 @@ fn every_connection_to_the_server_sends_at_once(kind: Kind) {
         return; // no server (file, ipc)
     }
     let name = fx.name("nodelay");
-    let ppid = fx.home.path().join("nodelay-ppid");
-    let script = format!("echo $PPID > {}; exec sleep 60", ppid.display());
-    let mut holder = fx
-        .cmd(&["lock", &name, "--", "sh", "-c", &script])
-        .spawn()
-        .unwrap();
-    let pid = pid_in(&ppid);
+    let (mut holder, pid) = sleeping_holder(&fx, &name, "nodelay");
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
     let sockets = tcp_sockets(pid);
     crate::support::signal(pid, libc::SIGTERM);

@@ -246,7 +246,10 @@ fn a_reconnected_session_sends_at_once() {
     use crate::conformance::helpers::{sleeping_holder, tcp_sockets};
     let fx = Fx::private(Kind::Zookeeper, "zknd");
     let name = fx.name("nodelay");
-    let (mut holder, pid) = sleeping_holder(&fx, &name, "nodelay");
+    // A session that outlives a slow restart (a JVM starting on a busy machine takes more
+    // than tooz's default 10 s): this test is about the new socket, not about expiry.
+    let url = fx.url_with_query("timeout=60");
+    let (mut holder, pid) = sleeping_holder(&fx, &url, &name, "nodelay");
     let before = tcp_sockets(pid).unwrap();
     assert_eq!(before.len(), 1, "one connection: {before:?}");
     fx.restart();

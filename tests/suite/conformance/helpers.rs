@@ -136,17 +136,18 @@ pub fn json_lines(out: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// toozctl holding lock `name` with a COMMAND that sleeps a minute, and toozctl's pid (COMMAND's
-/// parent, written to `<tag>-ppid` in the fixture's home).
+/// toozctl on backend `url` holding lock `name` with a COMMAND that sleeps a minute, and
+/// toozctl's pid (COMMAND's parent, written to `<tag>-ppid` in the fixture's home).
 pub fn sleeping_holder(
     fx: &crate::support::fixture::Fx,
+    url: &str,
     name: &str,
     tag: &str,
 ) -> (std::process::Child, u32) {
     let ppid = fx.home.path().join(format!("{tag}-ppid"));
     let script = format!("echo $PPID > {}; exec sleep 60", ppid.display());
     let holder = fx
-        .cmd(&["lock", name, "--", "sh", "-c", &script])
+        .cmd_on(url, &["lock", name, "--", "sh", "-c", &script])
         .spawn()
         .unwrap();
     (holder, pid_in(&ppid))

@@ -7,6 +7,7 @@
 
 use super::helpers::{sleeping_holder, tcp_sockets};
 use crate::support::fixture::{Fx, Kind};
+use std::time::Duration;
 
 crate::on_every_backend!(every_connection_to_the_server_sends_at_once);
 
@@ -16,9 +17,18 @@ fn every_connection_to_the_server_sends_at_once(kind: Kind) {
         return; // no server (file, ipc)
     }
     let name = fx.name("nodelay");
-    let (mut holder, pid) = sleeping_holder(&fx, &name, "nodelay");
+    let (mut holder, pid) = sleeping_holder(&fx, &fx.url(), &name, "nodelay");
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-    let sockets = tcp_sockets(pid);
+    // A connection the holder opens after COMMAND started (Redis: the pub/sub one that
+    // watches the key) gets the option once connected, not before: look again for a while
+    // before calling one delayed. One without it from the start never gets it.
+    let mut sockets = Ok(Vec::new());
+    crate::support::wait_until(Duration::from_secs(3), || {
+        sockets = tcp_sockets(pid);
+        sockets
+            .as_ref()
+            .is_ok_and(|s| !s.is_empty() && s.iter().all(|s| s.nodelay))
+    });
     crate::support::signal(pid, libc::SIGTERM);
     let _ = holder.wait();
     assert_eq!(comm.trim(), "toozctl", "COMMAND's parent is toozctl");

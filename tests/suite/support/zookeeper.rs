@@ -1,5 +1,6 @@
 //! A real ZooKeeper server for tests: started with the machine's Java and the Debian
-//! `zookeeper` jars on a free port, tickTime 500 ms (session timeouts from 1 to 10 s),
+//! `zookeeper` jars on a free port, tickTime 500 ms (session timeouts from 1 to 60 s;
+//! tooz's default is 10 s, a test that restarts the server asks for more with `?timeout=`),
 //! owned by the test process through `spawn_server`. One shared server per test binary
 //! ([`Zk::shared`], tests use unique namespaces); tests that stop or restart a server
 //! start their own ([`Zk::start`]). [`Zk::start_tls`] adds a TLS port (Netty, PEM key and
@@ -46,7 +47,7 @@ impl Zk {
         let port = free_port();
         std::fs::create_dir_all(dir.path().join("data")).unwrap();
         let mut cfg = format!(
-            "tickTime=500\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n\
+            "tickTime=500\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\nmaxSessionTimeout=60000\n\
              4lw.commands.whitelist=ruok,srvr,stat\nmaxClientCnxns=0\n",
             dir.path().join("data").display()
         );

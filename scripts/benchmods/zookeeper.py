@@ -1,10 +1,13 @@
 """ZooKeeper backend: `toozctl lock NAME -- true` against Python tooz (kazoo) doing the same
 job on the same server, and the hand-off latency of a queued waiter (from SIGTERM to the
 holder until the waiter prints that it holds the lock), for toozctl and for tooz.
+The server is warmed first, as a long-running one is: lock runs before every row,
+unmeasured hand-offs before the hand-off rows (the JVM's JIT; see `run`).
 
 The server's data directory is on tmpfs (see _datadir.py): the figures measure the
 client, not the disk; the module's first row gives the fsync latency the server would
 add per committed write on the disk of the run's temporary directory."""
+import glob
 import os
 import socket
 import statistics
@@ -12,10 +15,12 @@ import subprocess
 import time
 
 from _datadir import data_dir, fsync_row
-from _handoff import handoff_rows
+from _handoff import handoff_rows, handoff_samples
 
 # Lock runs that warm a fresh server's JIT before anything is measured (see `run`).
 SERVER_WARMUP = 400
+# Unmeasured 8-waiter hand-off batches before the hand-off rows (see `run`).
+HANDOFF_WARMUP_BATCHES = 39
 
 TOOZ_LOCK_RUN = r"""
 import subprocess, sys, tooz.coordination as tc
@@ -61,6 +66,11 @@ def ready(port):
 
 
 def start_server(b):
+    return _start(b)[0]
+
+
+def _start(b):
+    """The server's port and the JVM's pid."""
     d = os.path.join(b.tmp, "zk")
     os.makedirs(d, exist_ok=True)
     data = data_dir(b, "zk")
@@ -68,7 +78,7 @@ def start_server(b):
     with open(os.path.join(d, "zoo.cfg"), "w") as f:
         f.write(f"tickTime=2000\ndataDir={data}\nclientPort={port}\nclientPortAddress=127.0.0.1\n"
                 "admin.enableServer=false\n4lw.commands.whitelist=ruok,srvr,stat\nmaxClientCnxns=0\n")
-    b.spawn_owned(["java", "-Xmx256m", "-cp", "/usr/share/java/*:/etc/zookeeper/conf_example",
+    jvm = b.spawn_owned(["java", "-Xmx256m", "-cp", "/usr/share/java/*:/etc/zookeeper/conf_example",
                    f"-Dzookeeper.log.dir={d}", "org.apache.zookeeper.server.quorum.QuorumPeerMain",
                    os.path.join(d, "zoo.cfg")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     end = time.time() + 60
@@ -76,7 +86,22 @@ def start_server(b):
         if time.time() > end:
             raise SystemExit("bench: zookeeper did not start")
         time.sleep(0.1)
-    return port
+    return port, jvm.pid
+
+
+def jit_ms(pid):
+    """CPU milliseconds the JVM's JIT compiler threads have used so far (their schedstat)."""
+    total = 0
+    for task in glob.glob(f"/proc/{pid}/task/*"):
+        try:
+            with open(os.path.join(task, "comm")) as f:
+                if "CompilerThre" not in f.read():
+                    continue
+            with open(os.path.join(task, "schedstat")) as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass  # a thread that ended meanwhile
+    return total / 1e6
 
 
 def handoff_toozctl(b, url, rounds):
@@ -126,7 +151,7 @@ def handoff_tooz(b, url, rounds):
 
 
 def run(b):
-    port = start_server(b)
+    port, jvm = _start(b)
     url = f"zookeeper://127.0.0.1:{port}?namespace=bench"
     g = "zookeeper"
     fsync_row(b, g, "ZooKeeper")
@@ -149,11 +174,25 @@ def run(b):
           base=ours)
     b.row(g, "python tooz (kazoo), same job", b.timeit("tooz", [b.python, "-c", TOOZ_LOCK_RUN, url], runs=min(b.runs, 10)),
           base=ours, target="ratio>=25")
+    # The lock runs above never queue a waiter, so the server's watch, notification and
+    # listing paths are still compiling when the hand-offs start: in a trace (perf sched,
+    # 2026-12-03) the JIT's compiler threads took 0.9 s of CPU during the first 104
+    # hand-offs after the 400 lock runs, 0.8 and 0.3 s during the next two hundred, then
+    # 0.02-0.3 s per 104; every hand-off over 6 ms had the compiler running on one of the
+    # two CPUs for most of it (a thread woken there waits for the scheduler's tick). So the hand-off rows, toozctl's and tooz's
+    # alike, come after unmeasured hand-offs too, and a row gives the compiler's CPU time
+    # during the warm-up and during the rows.
+    jit0 = jit_ms(jvm)
+    handoff_samples(b, lock, "warm-handoff", batches=HANDOFF_WARMUP_BATCHES)
+    jit1 = jit_ms(jvm)
     rounds = max(5, min(b.runs, 20))
     handoff = "hand-off: toozctl SIGTERM -> waiter holds"
     b.row(g, handoff, handoff_toozctl(b, url, rounds))
     b.row(g, "hand-off: tooz release -> tooz waiter holds", handoff_tooz(b, url, min(rounds, 10)), base=handoff)
     handoff_rows(b, g, lock, "handoff8")
+    b.value_row(g, f"server JIT compiler CPU: during {HANDOFF_WARMUP_BATCHES * 8} unmeasured 8-waiter "
+                "hand-offs before the hand-off rows / during those rows",
+                f"{jit1 - jit0:.0f} ms / {jit_ms(jvm) - jit1:.0f} ms")
 
     p = b.spawn_owned([b.toozctl, "-b", url, "lock", "rss"], stdout=subprocess.PIPE)
     p.stdout.readline()

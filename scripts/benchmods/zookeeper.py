@@ -79,8 +79,8 @@ def _start(b):
         f.write(f"tickTime=2000\ndataDir={data}\nclientPort={port}\nclientPortAddress=127.0.0.1\n"
                 "admin.enableServer=false\n4lw.commands.whitelist=ruok,srvr,stat\nmaxClientCnxns=0\n")
     jvm = b.spawn_owned(["java", "-Xmx256m", "-cp", "/usr/share/java/*:/etc/zookeeper/conf_example",
-                   f"-Dzookeeper.log.dir={d}", "org.apache.zookeeper.server.quorum.QuorumPeerMain",
-                   os.path.join(d, "zoo.cfg")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                         f"-Dzookeeper.log.dir={d}", "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+                         os.path.join(d, "zoo.cfg")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     end = time.time() + 60
     while not ready(port):
         if time.time() > end:
@@ -179,9 +179,9 @@ def run(b):
     # 2026-12-03) the JIT's compiler threads took 0.9 s of CPU during the first 104
     # hand-offs after the 400 lock runs, 0.8 and 0.3 s during the next two hundred, then
     # 0.02-0.3 s per 104; every hand-off over 6 ms had the compiler running on one of the
-    # two CPUs for most of it (a thread woken there waits for the scheduler's tick). So the hand-off rows, toozctl's and tooz's
-    # alike, come after unmeasured hand-offs too, and a row gives the compiler's CPU time
-    # during the warm-up and during the rows.
+    # two CPUs for most of it (a thread woken there waits for the scheduler's tick). So the
+    # hand-off rows, toozctl's and tooz's alike, come after unmeasured hand-offs too, and a
+    # row gives the compiler's CPU time during the warm-up and during the rows.
     jit0 = jit_ms(jvm)
     handoff_samples(b, lock, "warm-handoff", batches=HANDOFF_WARMUP_BATCHES)
     jit1 = jit_ms(jvm)

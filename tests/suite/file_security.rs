@@ -396,6 +396,85 @@ fn without_home_the_default_is_the_runtime_dir_or_a_clear_error() {
     assert!(!theirs.path().join("toozctl").exists());
 }
 
+/// A file or directory another user keeps unreadable in a shared sticky directory (mode
+/// 600 / 700, as anyone may make there) hides no other lock from `locks`: the listing
+/// is made without it, exit 0, and a one-line warning names what was left out and why.
+/// (Before: `cannot open .../secret: Permission denied`, exit 69, and no listing.)
+#[test]
+fn another_users_unreadable_file_hides_no_lock_from_the_listing() {
+    let planter = Evil::new();
+    let viewer = Evil::new();
+    let s = dir_with_mode(0o1777);
+    let sp = s.path().display().to_string();
+    let url = format!("file://{sp}");
+    // The viewer's own lock, held while the listing is made.
+    let mut holder = viewer
+        .toozctl(&["-b", &url, "lock", "visible", "--", "sleep", "30"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let end = Instant::now() + Duration::from_secs(10);
+    while !s.path().join("visible").exists() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    planter.sh(&format!(
+        "touch {sp}/secret && chmod 600 {sp}/secret && mkdir -m 700 {sp}/hidden && touch {sp}/hidden/x"
+    ));
+    let (code, out, err) = run(viewer.toozctl(&["-b", &url, "locks"]));
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(code, 0, "locks beside an unreadable file: {err}");
+    assert!(out.contains("visible"), "the held lock is listed: {out}");
+    assert!(!out.contains("secret"), "{out}");
+    let warnings: Vec<&str> = err.lines().collect();
+    assert_eq!(warnings.len(), 2, "one line for each left out: {err}");
+    assert!(
+        warnings
+            .iter()
+            .any(|l| l.contains("secret") && l.contains("ermission denied")),
+        "{err}"
+    );
+    assert!(warnings.iter().any(|l| l.contains("hidden")), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    // JSON too: the listing on stdout, the warnings on stderr.
+    let (code, out, err) = run(viewer.toozctl(&["-b", &url, "-o", "json", "locks"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"visible\""), "{out}");
+}
+
+/// A file system mounted inside the backend directory is not walked by `locks` (as
+/// `find -xdev`; `file:///` would walk /proc and /sys, and stopped at the first file in
+/// /proc it could not open): what is on it is left out, with a one-line warning.
+#[test]
+fn a_file_system_mounted_inside_the_backend_dir_is_not_walked() {
+    struct Mounted(PathBuf);
+    impl Drop for Mounted {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let d = dir_with_mode(0o755);
+    let (code, _, err) = run(toozctl_in(d.path(), &["lock", "outer", "--", "true"]));
+    assert_eq!(code, 0, "{err}");
+    let mnt = d.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let st = Command::new("mount")
+        .args(["-t", "tmpfs", "toozctl-test"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(st.success(), "mount -t tmpfs (the suite runs as root)");
+    let _m = Mounted(mnt.clone());
+    std::fs::write(mnt.join("inner"), "").unwrap();
+    let (code, out, err) = run(toozctl_in(d.path(), &["locks", "--all"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("outer"), "{out}");
+    assert!(!out.contains("inner"), "not walked: {out}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("another file system"), "{err}");
+}
+
 /// `locks`, `group list/members/leader` and `watch` create and change nothing: not in a
 /// used directory, not in an empty one, not in a missing one.
 #[test]

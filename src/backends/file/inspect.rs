@@ -12,12 +12,22 @@ use crate::coordination::{Error, Holder, LockInfo, Result};
 
 /// Lock names under `DIR`: every regular file outside the reserved names, as a path
 /// relative to `DIR` (tooz never deletes lock files, so free locks are listed too).
-/// Symbolic links are neither listed nor followed.
-fn lock_names(root: &Dir) -> Result<Vec<String>> {
+/// Symbolic links are neither listed nor followed. A subdirectory that cannot be opened
+/// or read, or is on another file system, is added to `skipped` (why), not an error.
+fn lock_names(root: &Dir, skipped: &mut Vec<String>) -> Result<Vec<String>> {
     let mut names = Vec::new();
+    let device = root.device()?;
     let mut pending = vec![(String::new(), root.clone())];
     while let Some((prefix, dir)) = pending.pop() {
-        for (file, is_dir) in dir.entries()? {
+        let entries = match dir.entries() {
+            Ok(e) => e,
+            Err(e) if !prefix.is_empty() => {
+                skipped.push(e.to_string());
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        for (file, is_dir) in entries {
             if prefix.is_empty() && RESERVED.contains(&file.as_str()) {
                 continue;
             }
@@ -27,8 +37,16 @@ fn lock_names(root: &Dir) -> Result<Vec<String>> {
                 format!("{prefix}/{file}")
             };
             if is_dir {
-                if let Ok(Some(sub)) = dir.sub(&file, false) {
-                    pending.push((name, sub));
+                match dir.sub(&file, false) {
+                    // Another file system mounted inside DIR (`file:///` has /proc and
+                    // /sys) is not walked, as `find -xdev`.
+                    Ok(Some(sub)) if sub.device().ok() != Some(device) => skipped.push(format!(
+                        "{} is another file system (a mount point inside the backend directory)",
+                        safefs::short(&sub.path().to_string_lossy())
+                    )),
+                    Ok(Some(sub)) => pending.push((name, sub)),
+                    Ok(None) => {}
+                    Err(e) => skipped.push(e.to_string()),
                 }
             } else if matches!(dir.stat(&file), Ok(Some(s)) if s.is_file) {
                 names.push(name);
@@ -134,14 +152,37 @@ pub(super) fn info(root: &Root, name: &str) -> Result<LockInfo> {
     })
 }
 
-pub(super) fn locks(c: &FileCoordinator) -> Result<Vec<LockInfo>> {
+pub(super) fn locks(c: &FileCoordinator) -> Result<(Vec<LockInfo>, Vec<String>)> {
     let Some(root) = c.root.read()? else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     };
-    lock_names(&root)?
-        .iter()
-        .map(|name| info(&c.root, name))
-        .collect()
+    let mut listed = Vec::new();
+    let mut skipped = Vec::new();
+    for name in lock_names(&root, &mut skipped)? {
+        // A file in DIR that we may not open (another user's, mode 600, planted in a
+        // shared directory) must not hide every other lock: it is left out and said so.
+        match info(&c.root, &name) {
+            Ok(i) => listed.push(i),
+            Err(e) => skipped.push(e.to_string()),
+        }
+    }
+    Ok((listed, skipped_warnings(skipped)))
+}
+
+/// One warning per lock file left out, or one for all of them past [`SKIPPED_SHOWN`].
+fn skipped_warnings(skipped: Vec<String>) -> Vec<String> {
+    const SKIPPED_SHOWN: usize = 3;
+    let n = skipped.len();
+    if n <= SKIPPED_SHOWN {
+        return skipped
+            .into_iter()
+            .map(|e| format!("not listed: {e}"))
+            .collect();
+    }
+    vec![format!(
+        "{n} entries under the backend directory could not be inspected and are not listed; the first {SKIPPED_SHOWN}: {}",
+        skipped[..SKIPPED_SHOWN].join("; ")
+    )]
 }
 
 /// Nothing to break: `Ok(empty)`. Held: an error naming the holders and how to free it.

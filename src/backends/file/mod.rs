@@ -68,6 +68,8 @@ pub struct FileCoordinator {
     identity: Identity,
     /// tooz's `?timeout=`: member liveness window (groups).
     timeout: Duration,
+    /// What the last lock listing could not inspect (see [`Coordinator::listing_warnings`]).
+    warnings: std::sync::Mutex<Vec<String>>,
 }
 
 impl FileCoordinator {
@@ -99,6 +101,7 @@ impl FileCoordinator {
             root,
             identity,
             timeout,
+            warnings: Default::default(),
         })
     }
 
@@ -259,7 +262,13 @@ impl Coordinator for FileCoordinator {
     }
 
     async fn locks(&self) -> Result<Vec<LockInfo>> {
-        inspect::locks(self)
+        let (locks, warnings) = inspect::locks(self)?;
+        *self.warnings.lock().unwrap_or_else(|e| e.into_inner()) = warnings;
+        Ok(locks)
+    }
+
+    fn listing_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut *self.warnings.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     async fn break_lock(&self, name: &str) -> Result<Vec<Holder>> {

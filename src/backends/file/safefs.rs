@@ -369,6 +369,12 @@ impl Dir {
         self.path.join(name)
     }
 
+    /// The file system (device number) this directory is on.
+    pub fn device(&self) -> Result<u64> {
+        let st = fstat(self.fd.as_raw_fd()).map_err(|e| os_error("cannot stat", &self.path, e))?;
+        Ok(st.st_dev)
+    }
+
     fn trusted(&self, st: &libc::stat) -> bool {
         self.policy.trusted.contains(&st.st_uid)
     }

@@ -411,13 +411,12 @@ fn another_users_unreadable_file_hides_no_lock_from_the_listing() {
     let mut holder = viewer
         .toozctl(&["-b", &url, "lock", "visible", "--", "sleep", "30"])
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let end = Instant::now() + Duration::from_secs(10);
-    while !s.path().join("visible").exists() && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    support::wait_until(Duration::from_secs(10), || {
+        s.path().join("visible").exists()
+    });
     planter.sh(&format!(
         "touch {sp}/secret && chmod 600 {sp}/secret && mkdir -m 700 {sp}/hidden && touch {sp}/hidden/x"
     ));

@@ -37,14 +37,17 @@ fn lock_names(root: &Dir, skipped: &mut Vec<String>) -> Result<Vec<String>> {
                 format!("{prefix}/{file}")
             };
             if is_dir {
+                // Another file system mounted inside DIR (`file:///` has /proc and /sys)
+                // is not walked, as `find -xdev`.
                 match dir.sub(&file, false) {
-                    // Another file system mounted inside DIR (`file:///` has /proc and
-                    // /sys) is not walked, as `find -xdev`.
-                    Ok(Some(sub)) if sub.device().ok() != Some(device) => skipped.push(format!(
-                        "{} is another file system (a mount point inside the backend directory)",
-                        safefs::short(&sub.path().to_string_lossy())
-                    )),
-                    Ok(Some(sub)) => pending.push((name, sub)),
+                    Ok(Some(sub)) => match sub.device() {
+                        Ok(dev) if dev == device => pending.push((name, sub)),
+                        Ok(_) => skipped.push(format!(
+                            "{} is another file system (a mount point inside the backend directory)",
+                            safefs::short(&sub.path().to_string_lossy())
+                        )),
+                        Err(e) => skipped.push(e.to_string()),
+                    },
                     Ok(None) => {}
                     Err(e) => skipped.push(e.to_string()),
                 }

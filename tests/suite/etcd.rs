@@ -955,6 +955,81 @@ fn a_chain_of_short_holders_hands_over_without_reading_the_queue() {
     assert!(e.leases().is_empty(), "leases left: {:?}", e.leases());
 }
 
+/// An offer wakes its recipient and nobody else in the queue (issue 13): a waiter
+/// follows only the deletion of the key and of its own queue entry, which the offer
+/// deletes, and the holder that made the offer sees it through. Before, every waiter
+/// watched the key, and each offer's put went to every one of them: with ten waiters, ten
+/// watch messages for the offer alone, and the queue's wake-ups grew with its length.
+#[test]
+fn an_offer_wakes_only_its_recipient() {
+    let e = Etcd::start();
+    let h = home();
+    let dir = tempfile::tempdir().unwrap();
+    let (go, started, done) = (
+        dir.path().join("go"),
+        dir.path().join("started"),
+        dir.path().join("done"),
+    );
+    let wait_for =
+        |f: &std::path::Path| format!("while [ ! -e {} ]; do sleep 0.02; done", f.display());
+    let mut holder = Kid(tz(
+        &e.url,
+        h.path(),
+        &["lock", "herd", "--", "sh", "-c", &wait_for(&go)],
+    )
+    .spawn()
+    .unwrap());
+    assert!(wait_until(Duration::from_secs(5), || !e
+        .keys("/tooz/locksherd")
+        .is_empty()));
+    const WAITERS: usize = 10;
+    let first = format!("touch {}; {}", started.display(), wait_for(&done));
+    let mut kids = Vec::new();
+    for i in 0..WAITERS {
+        let command = if i == 0 { first.as_str() } else { "true" };
+        kids.push(Kid(tz(
+            &e.url,
+            h.path(),
+            &["lock", "-w", "30s", "herd", "--", "sh", "-c", command],
+        )
+        .spawn()
+        .unwrap()));
+        assert!(
+            wait_until(Duration::from_secs(5), || e
+                .keys("/toozctl/waiters/herd/")
+                .len()
+                == i + 1),
+            "waiter {i} never queued"
+        );
+    }
+    // Every watch set up (the holder's loss and queue watches, two per waiter), so that
+    // none of their creations is counted below.
+    let watching = 2 + 2 * WAITERS as u64;
+    assert!(
+        wait_until(Duration::from_secs(5), || e.watchers() == watching),
+        "{} watchers, not {watching}",
+        e.watchers()
+    );
+    let before = e.watch_messages();
+    std::fs::write(&go, "").unwrap();
+    assert_eq!(wait_exit(&mut holder, Duration::from_secs(5)), Some(0));
+    assert!(wait_until(Duration::from_secs(5), || started.exists()));
+    // The new holder's own watches (loss, queue) are started by now or never.
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = e.watch_messages() - before;
+    std::fs::write(&done, "").unwrap();
+    for k in kids.iter_mut() {
+        assert_eq!(wait_exit(k, Duration::from_secs(10)), Some(0));
+    }
+    // The recipient's event, the old holder's watch of the confirmation (its creation
+    // and the event), the new holder's two watches (their creations): 5.
+    assert!(
+        sent <= 6,
+        "{sent} watch messages for one hand-off with {WAITERS} waiters queued"
+    );
+    assert!(e.keys("/").is_empty() && e.keys("tooz").is_empty());
+}
+
 #[test]
 fn several_endpoints_fail_over_to_one_that_answers() {
     let e = shared();

@@ -1,5 +1,5 @@
-//! etcd under the faults of issue 11: readers of different `--ttl`, a waiter killed while
-//! queued, a cancellation while an acquire is in flight, a loss found only at release, and
+//! etcd under the faults of issue 11: readers of different `--ttl`, waiters killed or
+//! stalled while queued, a cancellation while an acquire is in flight, a loss found only at release, and
 //! fencing tokens across a restart. Timelines wait for events (files written by COMMAND,
 //! keys on the server), never for a guessed sleep.
 
@@ -222,6 +222,19 @@ fn readers_with_different_ttls_keep_writers_out() {
 /// with -9, and the next live waiter waited out the dead one's whole lease.
 #[test]
 fn a_waiter_killed_while_queued_is_passed_over_at_once() {
+    passed_over(1);
+}
+
+/// The holder that made an offer sees it through: two dead waiters in a row are passed
+/// over one after the other (about 300 ms each), nobody else watching the offers.
+#[test]
+fn two_waiters_killed_while_queued_are_passed_over_in_turn() {
+    passed_over(2);
+}
+
+/// `dead` waiters killed with -9 while queued, then a live one: after the holder's
+/// release the live one gets the lock within a second, and the key is gone after it.
+fn passed_over(dead: usize) {
     let e = shared();
     let home = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -242,14 +255,16 @@ fn a_waiter_killed_while_queued_is_passed_over_at_once() {
     )
     .unwrap();
     assert!(line.contains("acquired"), "{line:?}");
-    let mut dead = spawn(
-        &e.url,
-        home.path(),
-        &["lock", "--ttl", "10", &name, "--", "true"],
-    );
-    assert!(queued(1), "the first waiter never queued");
-    signal(dead.id(), libc::SIGKILL);
-    dead.exit_within(Duration::from_secs(5));
+    for i in 0..dead {
+        let mut w = spawn(
+            &e.url,
+            home.path(),
+            &["lock", "--ttl", "10", &name, "--", "true"],
+        );
+        assert!(queued(i + 1), "waiter {i} never queued");
+        signal(w.id(), libc::SIGKILL);
+        w.exit_within(Duration::from_secs(5));
+    }
     let started = dir.path().join("c");
     let mut c = spawn(
         &e.url,
@@ -265,14 +280,14 @@ fn a_waiter_killed_while_queued_is_passed_over_at_once() {
             &format!("date +%s%N > {}", started.display()),
         ],
     );
-    assert!(queued(2), "the live waiter never queued");
+    assert!(queued(dead + 1), "the live waiter never queued");
     let released = now_ns();
     signal(a.id(), libc::SIGTERM);
     assert_eq!(a.exit_within(Duration::from_secs(5)), Some(0));
     let got = stamp(&started, Duration::from_secs(15));
     let waited = Duration::from_nanos((got - released) as u64);
     assert!(
-        waited < Duration::from_secs(1),
+        waited < Duration::from_millis(500 * dead as u64 + 500),
         "the live waiter got the lock only {waited:?} after the release"
     );
     assert_eq!(
@@ -282,6 +297,92 @@ fn a_waiter_killed_while_queued_is_passed_over_at_once() {
         c.stderr()
     );
     assert!(e.keys(&format!("/tooz/locks{name}")).is_empty());
+}
+
+/// A recipient stalled (SIGSTOP) past `TAKEOVER_AFTER` loses its turn, never the lock's
+/// safety: the holder passes the offer on to the waiter behind it, and the stalled one,
+/// continued, finds its confirmation refused, queues again and runs its COMMAND only
+/// after the other's has ended.
+#[test]
+fn a_stalled_recipient_loses_its_turn_not_the_locks_safety() {
+    let e = shared();
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique("stall");
+    let queued = |n: usize| {
+        let prefix = format!("/toozctl/waiters/{name}/");
+        wait_until(Duration::from_secs(10), || e.keys(&prefix).len() == n)
+    };
+    let go = dir.path().join("go");
+    let holder = format!("while [ ! -e {} ]; do sleep 0.02; done", go.display());
+    let mut a = spawn(
+        &e.url,
+        home.path(),
+        &["lock", &name, "--", "sh", "-c", &holder],
+    );
+    assert!(wait_until(Duration::from_secs(10), || !e
+        .keys(&format!("/tooz/locks{name}"))
+        .is_empty()));
+    // Each COMMAND logs its start and, a moment later, its end.
+    let log = dir.path().join("log");
+    let run = |who: &str| {
+        format!(
+            "echo {who} start >> {l}; sleep 0.5; echo {who} end >> {l}",
+            l = log.display()
+        )
+    };
+    let mut stalled = spawn(
+        &e.url,
+        home.path(),
+        &["lock", &name, "--", "sh", "-c", &run("s")],
+    );
+    assert!(queued(1), "the first waiter never queued");
+    let mut behind = spawn(
+        &e.url,
+        home.path(),
+        &["lock", &name, "--", "sh", "-c", &run("b")],
+    );
+    assert!(queued(2), "the second waiter never queued");
+    signal(stalled.id(), libc::SIGSTOP);
+    let released = Instant::now();
+    std::fs::write(&go, "").unwrap();
+    assert_eq!(
+        a.exit_within(Duration::from_secs(5)),
+        Some(0),
+        "{}",
+        a.stderr()
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || std::fs::read_to_string(&log)
+            .is_ok_and(|l| l.contains("b start"))),
+        "the waiter behind the stalled one never got the lock"
+    );
+    assert!(
+        released.elapsed() < Duration::from_secs(2),
+        "passed on only after {:?}",
+        released.elapsed()
+    );
+    signal(stalled.id(), libc::SIGCONT);
+    assert_eq!(
+        behind.exit_within(Duration::from_secs(10)),
+        Some(0),
+        "{}",
+        behind.stderr()
+    );
+    assert_eq!(
+        stalled.exit_within(Duration::from_secs(10)),
+        Some(0),
+        "{}",
+        stalled.stderr()
+    );
+    let order = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        order.lines().collect::<Vec<_>>(),
+        ["b start", "b end", "s start", "s end"],
+        "two holders at once"
+    );
+    assert!(e.keys(&format!("/tooz/locks{name}")).is_empty());
+    assert!(e.keys(&format!("/toozctl/waiters/{name}/")).is_empty());
 }
 
 /// Hole 8: a waiter cancelled while its acquiring transaction is in flight (server

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use etcd_client::{Client, EventType, WatchOptions, WatchStream};
+use etcd_client::{Client, EventType, WatchFilterType, WatchOptions, WatchStream};
 
 use super::EtcdCoordinator;
 use crate::coordination::{Result, Wait};
@@ -28,6 +28,9 @@ pub struct Follow {
     timeout: Duration,
     stream: Option<WatchStream>,
     reported: bool,
+    /// Only deletions are sent (etcd's `NOPUT` filter): a waiter that only cares for a
+    /// key's deletion is not woken by every write of it.
+    deletes_only: bool,
 }
 
 impl Follow {
@@ -46,7 +49,14 @@ impl Follow {
             timeout,
             stream: None,
             reported: false,
+            deletes_only: false,
         }
+    }
+
+    /// Follow deletions only: puts are filtered out by the server.
+    pub fn deletes_only(mut self) -> Follow {
+        self.deletes_only = true;
+        self
     }
 
     pub fn restart(&mut self, from_rev: i64) {
@@ -61,6 +71,9 @@ impl Follow {
                 let mut opts = WatchOptions::new().with_start_revision(self.next_rev);
                 if self.prefix {
                     opts = opts.with_prefix();
+                }
+                if self.deletes_only {
+                    opts = opts.with_filters([WatchFilterType::NoPut]);
                 }
                 match tokio::time::timeout(
                     self.timeout,
@@ -146,7 +159,8 @@ pub(super) async fn wait_for_delete(
     from_rev: i64,
     wait: Wait,
 ) -> Result<bool> {
-    let mut follow = Follow::new(c.client(), key.to_vec(), prefix, from_rev, c.timeout);
+    let mut follow =
+        Follow::new(c.client(), key.to_vec(), prefix, from_rev, c.timeout).deletes_only();
     loop {
         let next = match wait {
             Wait::Until(deadline) => match tokio::time::timeout_at(deadline, follow.next()).await {

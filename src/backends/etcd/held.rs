@@ -13,21 +13,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use etcd_client::{
-    Compare, CompareOp, EventType, GetOptions, KeyValue, PutOptions, Txn, TxnOp, TxnOpResponse,
-    TxnResponse,
+    Compare, CompareOp, EventType, GetOptions, KeyValue, Txn, TxnOp, TxnOpResponse, TxnResponse,
 };
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::follow::{Follow, Seen};
-use super::keys::by_create;
+use super::keys::{by_create, put_on, range};
 use super::lease::Lease;
 use super::EtcdCoordinator;
 use crate::coordination::{Error, Release, Result};
-
-fn put_on(lease: i64) -> Option<PutOptions> {
-    Some(PutOptions::new().with_lease(lease))
-}
 
 /// A held key on its own lease: an exclusive lock, a semaphore entry (no `hkey`), a
 /// membership or a leadership.
@@ -45,20 +40,21 @@ pub(super) struct EtcdLock {
 
 impl EtcdLock {
     /// Offer the key to the first queued waiter (its value and record, on its lease) in one
-    /// write; it holds the lock once it confirms, or the other waiters pass it on.
-    /// `Ok(false)`: nobody waits, or the hand-over did not apply. `unsure` is set when an
-    /// attempt of the hand-over may have applied without our hearing of it.
-    async fn hand_over(&self, within: Duration, unsure: &mut bool) -> Result<bool> {
+    /// write; it holds the lock once it confirms (see [`EtcdLock::guard_offer`]).
+    /// `Ok(None)`: nobody waits, or the hand-over did not apply; else the offer's revision.
+    /// `unsure` is set when an attempt of the hand-over may have applied without our
+    /// hearing of it.
+    async fn hand_over(&self, within: Duration, unsure: &mut bool) -> Result<Option<i64>> {
         let (Some(q), Some(ours)) = (&self.waiters, &self.value) else {
-            return Ok(false);
+            return Ok(None);
         };
         let c = &self.c;
         let mut client = c.client();
         let known = q.first();
-        let (wkey, wvalue, wmod) = match known {
+        let first = match known {
             Some(Some(first)) => first,
             // The followed queue is empty: nobody to hand over to, no read needed.
-            Some(None) => return Ok(false),
+            Some(None) => return Ok(None),
             None => {
                 // Serializable: no consensus round; a stale answer only makes the
                 // transaction below fail.
@@ -70,32 +66,152 @@ impl EtcdLock {
                     )
                     .await?;
                 let Some(w) = resp.kvs().first() else {
-                    return Ok(false);
+                    return Ok(None);
                 };
                 (w.key().to_vec(), w.value().to_vec(), w.mod_revision())
             }
         };
-        let lease = std::str::from_utf8(&wkey[q.prefix.len()..])
-            .ok()
-            .and_then(|h| i64::from_str_radix(h, 16).ok());
-        let (Some(lease), true) = (lease, wvalue.len() > 16) else {
-            return Ok(false);
+        let Some(offer) = offer_ops(&self.names(q), &first) else {
+            return Ok(None);
         };
-        let (value, record) = wvalue.split_at(16);
         let txn = Txn::new()
             .when([
                 Compare::value(self.key.clone(), CompareOp::Equal, ours.clone()),
-                Compare::mod_revision(wkey.clone(), CompareOp::Equal, wmod),
+                Compare::mod_revision(first.0, CompareOp::Equal, first.2),
             ])
-            .and_then([
-                TxnOp::put(self.key.clone(), value, put_on(lease)),
-                TxnOp::put(self.hkey.clone(), record, put_on(lease)),
-                TxnOp::delete(wkey, None),
-            ]);
+            .and_then(offer);
         let answer = c.txn_again("handing the lock over", within, &txn).await;
         *unsure |= answer.unsure;
-        Ok(answer.result?.succeeded())
+        let resp = answer.result?;
+        Ok(resp
+            .succeeded()
+            .then(|| resp.header().map(|h| h.revision()))
+            .flatten())
     }
+
+    fn names<'a>(&'a self, q: &'a Queue) -> Names<'a> {
+        Names {
+            key: &self.key,
+            hkey: &self.hkey,
+            waiters: &q.prefix,
+        }
+    }
+
+    /// Stay until the waiter we offered the lock to (at revision `at`) has confirmed it,
+    /// and pass the offer on when it stays unconfirmed for [`TAKEOVER_AFTER`] (its
+    /// recipient was killed while queued), until `until`. The holder that made the offer
+    /// is the one that sees it through: the waiters follow only their own queue entry and
+    /// the key's deletion, so that a hand-over wakes its recipient and nobody else. Any
+    /// write of the holder record after `at` settles it: the confirmation, a release, a
+    /// waiter's own pass-on, an expiry. The recipient does not wait for this: it holds
+    /// the lock from its confirmation; only our exit does, by about one round trip.
+    async fn guard_offer(&self, mut at: i64, until: Instant) {
+        let Some(q) = &self.waiters else { return };
+        let c = &self.c;
+        loop {
+            let due = (Instant::now() + TAKEOVER_AFTER).min(until);
+            let mut follow = Follow::new(c.client(), self.hkey.clone(), false, at + 1, c.timeout);
+            loop {
+                match tokio::time::timeout_at(due, follow.next()).await {
+                    Ok(Seen::Events(_) | Seen::Compacted) => return,
+                    Ok(Seen::Disconnected) => {}
+                    Err(_) => break,
+                }
+            }
+            if Instant::now() >= until {
+                return;
+            }
+            match tokio::time::timeout_at(until, take_over(c, &self.names(q), at)).await {
+                Ok(Some(next)) => at = next,
+                _ => return,
+            }
+        }
+    }
+}
+
+/// The keys of one exclusive lock.
+pub(super) struct Names<'a> {
+    pub key: &'a [u8],
+    pub hkey: &'a [u8],
+    pub waiters: &'a [u8],
+}
+
+/// How long an offer may stay unconfirmed before it is passed on: its recipient is
+/// presumed dead (killed while queued). A live recipient confirms within a round trip;
+/// one that is merely slow loses its turn and queues again, never the lock's safety.
+pub(super) const TAKEOVER_AFTER: Duration = Duration::from_millis(300);
+
+/// The writes of an offer to the queued waiter `w`: the key with its value and the holder
+/// record with its record, both on its lease, and its queue entry deleted. `None` for an
+/// entry not in our layout.
+fn offer_ops(n: &Names<'_>, w: &Waiter) -> Option<Vec<TxnOp>> {
+    let (wkey, wvalue, _) = w;
+    let hex = std::str::from_utf8(wkey.get(n.waiters.len()..)?).ok()?;
+    let lease = i64::from_str_radix(hex, 16).ok()?;
+    if wvalue.len() <= 16 {
+        return None;
+    }
+    let (value, record) = wvalue.split_at(16);
+    Some(vec![
+        TxnOp::put(n.key.to_vec(), value, put_on(lease)),
+        TxnOp::put(n.hkey.to_vec(), record, put_on(lease)),
+        TxnOp::delete(wkey.clone(), None),
+    ])
+}
+
+/// The offer made at revision `at` was not confirmed in time: pass it on to the first
+/// waiter still queued (or free the lock when none is), *if* it is still unconfirmed.
+/// `Some`: the revision of the new offer. Errors only delay: the offer's recipient's
+/// lease runs out in the end, and the waiters wake on the key's deletion.
+pub(super) async fn take_over(c: &EtcdCoordinator, n: &Names<'_>, at: i64) -> Option<i64> {
+    let unconfirmed = [
+        Compare::mod_revision(n.key.to_vec(), CompareOp::Equal, at),
+        Compare::mod_revision(n.hkey.to_vec(), CompareOp::Equal, at),
+    ];
+    for _ in 0..3 {
+        let mut client = c.client();
+        let first = by_create().with_limit(1);
+        let resp = c
+            .rpc(
+                "reading the lock's waiters",
+                client.get(n.waiters.to_vec(), Some(first)),
+            )
+            .await
+            .ok()?;
+        let next = resp.kvs().first().map(entry).map(|(_, w)| w);
+        let offer = next.as_ref().and_then(|w| offer_ops(n, w));
+        let txn = match (next, offer) {
+            (Some((wkey, _, wmod)), Some(offer)) => {
+                let mut when = unconfirmed.to_vec();
+                when.push(Compare::mod_revision(wkey, CompareOp::Equal, wmod));
+                Txn::new().when(when).and_then(offer)
+            }
+            _ => Txn::new().when(unconfirmed.to_vec()).and_then([
+                TxnOp::delete(n.key.to_vec(), None),
+                TxnOp::delete(n.hkey.to_vec(), None),
+            ]),
+        }
+        .or_else([
+            TxnOp::get(n.key.to_vec(), None),
+            TxnOp::get(n.hkey.to_vec(), None),
+        ]);
+        let r = c
+            .rpc("passing an unconfirmed hand-over on", client.txn(txn))
+            .await
+            .ok()?;
+        let ops = r.op_responses();
+        if r.succeeded() {
+            // An offer puts the key; freeing it deletes it.
+            let offered = matches!(ops.first(), Some(TxnOpResponse::Put(_)));
+            return offered.then(|| r.header().map(|h| h.revision())).flatten();
+        }
+        let still = range(ops.first()).first().map(|k| k.mod_revision()) == Some(at)
+            && range(ops.get(1)).first().map(|k| k.mod_revision()) == Some(at);
+        if !still {
+            return None;
+        }
+    }
+    None
 }
 
 /// A queued waiter: key, value, mod revision.
@@ -256,8 +372,24 @@ impl Release for EtcdLock {
             .health()
             .borrow()
             .release_budget(Duration::from_secs(1), self.c.timeout);
-        match tokio::time::timeout(limit, self.give_back(lease, Instant::now() + limit)).await {
-            Ok(r) => r,
+        // The queue is known as it stands: stop following it, so that the offer's own
+        // deletion of the recipient's entry does not wake us on the hand-off's path.
+        if let Some(q) = &self.waiters {
+            q.task.abort();
+        }
+        let until = Instant::now() + limit;
+        match tokio::time::timeout(limit, self.give_back(lease, until)).await {
+            Ok(Ok(Some((offer, lease)))) => {
+                self.guard_offer(offer, until).await;
+                // Our lease has held nothing since the offer; revoked only now, so that
+                // its write does not queue behind or ahead of the recipient's
+                // confirmation in the log. Past the budget it is given a moment more.
+                let left = until.saturating_duration_since(Instant::now());
+                lease
+                    .revoke_within(&self.c, left.max(Duration::from_millis(500)))
+                    .await
+            }
+            Ok(r) => r.map(|_| ()),
             Err(_) => Err(Error::Unavailable(format!(
                 "etcd at {} did not answer the release within {}s",
                 self.c.endpoints,
@@ -270,7 +402,9 @@ impl Release for EtcdLock {
 impl EtcdLock {
     /// Hand over or delete, then revoke, each sent again to a member that answers while
     /// `until` allows (a release must not fail because the member it went to died).
-    async fn give_back(&self, lease: Lease, until: Instant) -> Result<()> {
+    /// `Some`: the revision of the offer that handed the lock over, and our lease, not
+    /// revoked yet.
+    async fn give_back(&self, lease: Lease, until: Instant) -> Result<Option<(i64, Lease)>> {
         let c = &self.c;
         let left = || until.saturating_duration_since(Instant::now());
         // An attempt cut off or timed out may have been applied all the same: our own
@@ -278,8 +412,8 @@ impl EtcdLock {
         let mut unsure = false;
         // Our lease must outlive the hand-over: revoking it first would delete the key.
         match self.hand_over(left(), &mut unsure).await {
-            Ok(true) => return lease.revoke_within(c, left()).await,
-            Ok(false) => {}
+            Ok(Some(offer)) => return Ok(Some((offer, lease))),
+            Ok(None) => {}
             // Not handed over as far as we know: the delete below decides.
             Err(_) => unsure = true,
         }
@@ -315,6 +449,6 @@ impl EtcdLock {
                 String::from_utf8_lossy(&self.key)
             )));
         }
-        revoked
+        revoked.map(|_| None)
     }
 }

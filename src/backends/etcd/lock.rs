@@ -4,18 +4,20 @@
 //! semaphore of that name has holders) *then* put it (16 random bytes, as tooz) and our
 //! holder record, both on our lease, *else* read them and, when we are going to wait, queue
 //! `/toozctl/waiters/<enc>/<lease hex>` (our value and record, on our lease) in the same
-//! write. A waiter watches the key from the revision of its failed try: a deletion means
-//! try again; a put of *our* value means the holder offered the lock to us.
+//! write. A waiter follows, from the revision of its failed try, only deletions: of the
+//! key (try again) and of its own queue entry (the holder offered the lock to us).
 //! Release: read the first queued waiter; if there is one, one transaction *if* the key
 //! still has our value *then* put the waiter's value and record on the waiter's lease and
-//! drop its queue entry (the offer); otherwise *if* our value *then* delete key and record.
-//! Either way our lease is revoked after. The recipient holds the lock only once it has
-//! *confirmed* the offer: its record rewritten *if* key and record still have the offer's
-//! revision. An offer left unconfirmed for [`TAKEOVER_AFTER`] (its recipient was killed
-//! while queued) is passed on by the other waiters to the next one queued, by the same
-//! compare, so a hand-over never goes to a dead waiter and exactly one of confirmation
-//! and pass-on wins. tooz never sees the queue: to tooz the key just stays held, and
-//! tooz's own release (a plain compare-and-delete) wakes our waiters through the deletion.
+//! drop its queue entry (the offer); otherwise *if* our value *then* delete key and record,
+//! and revoke our lease. The recipient holds the lock only once it has *confirmed* the
+//! offer: its record rewritten *if* key and record still have the offer's revision. The
+//! holder that made the offer stays until it is confirmed; one left unconfirmed for
+//! [`TAKEOVER_AFTER`] (its recipient was killed or stalled while queued) it passes on to
+//! the next one queued, by the same compare, so a hand-over never goes to a dead waiter
+//! and exactly one of confirmation and pass-on wins; then it revokes its lease. An offer
+//! wakes its recipient and nobody else. tooz never sees the queue: to tooz the key just
+//! stays held, and tooz's own release (a plain compare-and-delete) wakes our waiters
+//! through the deletion.
 //!
 //! The fencing token is the revision at which the key became ours: its create revision, or
 //! the offer's revision (the key's mod revision), which increases with every holder.
@@ -33,7 +35,7 @@ use std::time::Duration;
 use etcd_client::{Compare, CompareOp, EventType, GetOptions, KeyValue, Txn, TxnOp};
 
 use super::follow::{wait_for_delete, Follow, Seen};
-use super::held::{EtcdLock, Peek, Queue};
+use super::held::{take_over, EtcdLock, Names, Peek, Queue, TAKEOVER_AFTER};
 use super::keys::{
     by_create, lock_key, put_on, random_value, range, readers_prefix, semaphore_prefix,
     waiter_prefix, MARKER,
@@ -199,7 +201,7 @@ async fn exclusive(c: &EtcdCoordinator, req: &LockRequest) -> Result<Option<Held
             *c.spare.lock().unwrap_or_else(|e| e.into_inner()) = Some((ttl, lease));
             return Ok(None);
         }
-        match wait_for_turn(c, &names, &value, rev + 1, offer, req.wait).await? {
+        match wait_for_turn(c, &names, &queued, rev + 1, offer, req.wait).await? {
             Turn::Free => {}
             Turn::Offered(at) => match confirm(c, &names, at, &record, lease.id).await {
                 Ok(Some(r)) => {
@@ -207,8 +209,8 @@ async fn exclusive(c: &EtcdCoordinator, req: &LockRequest) -> Result<Option<Held
                     peek = Peek::from(&r, &queued);
                 }
                 Ok(None) => {}
-                // The offer went to a lease that is gone: the other waiters pass it on
-                // after TAKEOVER_AFTER; we queue again with a new lease (next try).
+                // The offer went to a lease that is gone: its holder passes it on after
+                // TAKEOVER_AFTER; we queue again with a new lease (next try).
                 Err(e) if lease_gone(&e) && releases < RELEASES => {
                     releases += 1;
                     std::mem::replace(&mut lease, Lease::grant(c, ttl).await?).forget();
@@ -246,7 +248,8 @@ async fn exclusive(c: &EtcdCoordinator, req: &LockRequest) -> Result<Option<Held
 enum Turn {
     /// The key was deleted: try again.
     Free,
-    /// The holder offered it to us on release, at this revision: confirm it to hold it.
+    /// Our queue entry was deleted at this revision: the holder offered us the lock
+    /// (confirm it to hold it), or, when the confirmation fails, our turn was passed over.
     Offered(i64),
     TimedOut,
 }
@@ -254,19 +257,6 @@ enum Turn {
 /// etcd's answer to a write on a lease that expired or was revoked.
 fn lease_gone(e: &Error) -> bool {
     e.message().contains("requested lease not found")
-}
-
-/// How long an offer may stay unconfirmed before the other waiters pass it on: its
-/// recipient is presumed dead (killed while queued). A live recipient confirms within a
-/// round trip; one that is merely slow loses its turn and queues again, never the lock's
-/// safety.
-const TAKEOVER_AFTER: Duration = Duration::from_millis(300);
-
-/// The keys of one exclusive lock.
-struct Names<'a> {
-    key: &'a [u8],
-    hkey: &'a [u8],
-    waiters: &'a [u8],
 }
 
 /// A hand-over (the key written again, not created) that its recipient has not confirmed
@@ -303,85 +293,22 @@ async fn confirm(
     Ok(Some(answer.result?).filter(|r| r.succeeded()))
 }
 
-/// The offer made at revision `at` was not confirmed in time: pass it on to the first
-/// waiter still queued (or free the lock when none is), *if* it is still unconfirmed.
-/// Errors only delay: another waiter, or the next offer, tries again.
-async fn take_over(c: &EtcdCoordinator, n: &Names<'_>, at: i64) {
-    let unconfirmed = [
-        Compare::mod_revision(n.key.to_vec(), CompareOp::Equal, at),
-        Compare::mod_revision(n.hkey.to_vec(), CompareOp::Equal, at),
-    ];
-    for _ in 0..3 {
-        let mut client = c.client();
-        let first = by_create().with_limit(1);
-        let Ok(resp) = c
-            .rpc(
-                "reading the lock's waiters",
-                client.get(n.waiters.to_vec(), Some(first)),
-            )
-            .await
-        else {
-            return;
-        };
-        let next = resp.kvs().first().and_then(|w| {
-            let hex = std::str::from_utf8(&w.key()[n.waiters.len()..]).ok()?;
-            let lease = i64::from_str_radix(hex, 16).ok()?;
-            (w.value().len() > 16).then(|| {
-                (
-                    w.key().to_vec(),
-                    w.value().to_vec(),
-                    w.mod_revision(),
-                    lease,
-                )
-            })
-        });
-        let txn = match next {
-            Some((wkey, wvalue, wmod, lease)) => {
-                let (value, record) = wvalue.split_at(16);
-                let mut when = unconfirmed.to_vec();
-                when.push(Compare::mod_revision(wkey.clone(), CompareOp::Equal, wmod));
-                Txn::new().when(when).and_then([
-                    TxnOp::put(n.key.to_vec(), value, put_on(lease)),
-                    TxnOp::put(n.hkey.to_vec(), record, put_on(lease)),
-                    TxnOp::delete(wkey, None),
-                ])
-            }
-            None => Txn::new().when(unconfirmed.to_vec()).and_then([
-                TxnOp::delete(n.key.to_vec(), None),
-                TxnOp::delete(n.hkey.to_vec(), None),
-            ]),
-        }
-        .or_else([
-            TxnOp::get(n.key.to_vec(), None),
-            TxnOp::get(n.hkey.to_vec(), None),
-        ]);
-        let Ok(r) = c
-            .rpc("passing an unconfirmed hand-over on", client.txn(txn))
-            .await
-        else {
-            return;
-        };
-        let ops = r.op_responses();
-        let still = !r.succeeded()
-            && range(ops.first()).first().map(|k| k.mod_revision()) == Some(at)
-            && range(ops.get(1)).first().map(|k| k.mod_revision()) == Some(at);
-        if !still {
-            return;
-        }
-    }
-}
-
-/// Wait until the lock key is deleted, or offered to us (written with our value). An
-/// offer to someone else that stays unconfirmed for [`TAKEOVER_AFTER`] is passed on.
+/// Wait until the lock key is deleted, or offered to us: the offer deletes our queue
+/// entry (`queued`), in the same write that gives the key our value, so the deletion's
+/// revision is the offer's. Only deletions are followed, of the key and of our own entry:
+/// an offer to another waiter wakes nobody but it (its holder sees it through, see
+/// `EtcdLock::guard_offer`). An `offer` to someone else already unconfirmed when we
+/// queued is passed on after [`TAKEOVER_AFTER`], in case its holder is gone too.
 async fn wait_for_turn(
     c: &EtcdCoordinator,
     n: &Names<'_>,
-    ours: &[u8],
+    queued: &[u8],
     from_rev: i64,
     mut offer: Option<i64>,
     wait: Wait,
 ) -> Result<Turn> {
-    let mut follow = Follow::new(c.client(), n.key.to_vec(), false, from_rev, c.timeout);
+    let follow = |key: &[u8]| Follow::new(c.client(), key.to_vec(), false, from_rev, c.timeout);
+    let (mut freed, mut mine) = (follow(n.key).deletes_only(), follow(queued).deletes_only());
     let mut due = offer.map(|_| tokio::time::Instant::now() + TAKEOVER_AFTER);
     loop {
         let limit = match (wait, due) {
@@ -389,8 +316,15 @@ async fn wait_for_turn(
             (Wait::Until(d), None) => Some(d),
             (_, t) => t,
         };
-        let next = match limit {
-            Some(l) => match tokio::time::timeout_at(l, follow.next()).await {
+        // Whether it is our entry that was deleted, and what was seen.
+        let both = async {
+            tokio::select! {
+                s = freed.next() => (false, s),
+                s = mine.next() => (true, s),
+            }
+        };
+        let (entry, next) = match limit {
+            Some(l) => match tokio::time::timeout_at(l, both).await {
                 Ok(s) => s,
                 Err(_) => {
                     if let (Some(t), Some(at)) = (due, offer) {
@@ -403,23 +337,17 @@ async fn wait_for_turn(
                     return Ok(Turn::TimedOut);
                 }
             },
-            None => follow.next().await,
+            None => both.await,
         };
         match next {
             Seen::Events(evs) => {
-                for e in &evs {
-                    match (e.event_type(), e.kv()) {
-                        (EventType::Delete, _) => return Ok(Turn::Free),
-                        (EventType::Put, Some(kv)) if kv.value() == ours => {
-                            return Ok(Turn::Offered(kv.mod_revision()))
-                        }
-                        // Offered to another waiter: it has a moment to confirm.
-                        (EventType::Put, Some(kv)) if kv.version() > 1 && kv.value() != MARKER => {
-                            offer = Some(kv.mod_revision());
-                            due = Some(tokio::time::Instant::now() + TAKEOVER_AFTER);
-                        }
-                        _ => {}
-                    }
+                let deleted = evs.iter().find(|e| e.event_type() == EventType::Delete);
+                match (deleted.and_then(|e| e.kv()), entry) {
+                    // Handed to us, or passed over (then the confirmation fails and we
+                    // queue again): the offer's revision is the deletion's.
+                    (Some(kv), true) => return Ok(Turn::Offered(kv.mod_revision())),
+                    (Some(_), false) => return Ok(Turn::Free),
+                    (None, _) => {}
                 }
             }
             Seen::Disconnected => {}

@@ -208,6 +208,18 @@ impl Etcd {
             .unwrap_or(0)
     }
 
+    /// How many watch responses (messages on watch streams: events, creations,
+    /// cancellations) the server has sent so far, to all its watchers.
+    pub fn watch_messages(&self) -> u64 {
+        self.metrics()
+            .lines()
+            .filter(|l| {
+                l.starts_with("grpc_server_msg_sent_total{") && l.contains("grpc_method=\"Watch\"")
+            })
+            .filter_map(|l| l.rsplit_once(' ')?.1.trim().parse::<f64>().ok())
+            .sum::<f64>() as u64
+    }
+
     /// How many plain reads (KV `Range` calls, not the reads inside transactions) the
     /// server has answered so far.
     pub fn range_calls(&self) -> u64 {

@@ -723,6 +723,13 @@ fn contend(
                 .push((spawned, code));
         }
         if code != 0 {
+            // Which run, when: the contender's stderr is read beside the faults' log.
+            let _ = writeln!(
+                &errlog,
+                "torture: toozctl {} exited {code}, spawned at {spawned}, {:.3}s before",
+                toozctl.id(),
+                (now_ns() - spawned) as f64 / 1e9
+            );
             // Unavailable, lost or killed: do not spin against a paused server.
             std::thread::sleep(rng.millis(50, 300));
         }

@@ -385,6 +385,82 @@ fn a_stalled_recipient_loses_its_turn_not_the_locks_safety() {
     assert!(e.keys(&format!("/toozctl/waiters/{name}/")).is_empty());
 }
 
+/// The double fault the holder's guard does not cover: the holder killed right after its
+/// offer to a waiter that was itself killed while queued. Nobody passes that offer on;
+/// the key is on the dead waiter's lease, and its expiry (a deletion, which every waiter
+/// follows) lets the live waiter in: within the dead waiter's `--ttl`, not the holder's.
+#[test]
+fn a_holder_killed_while_its_offer_to_a_dead_waiter_is_unconfirmed() {
+    let e = shared();
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique("double");
+    let prefix = format!("/toozctl/waiters/{name}/");
+    let go = dir.path().join("go");
+    let holder = format!("while [ ! -e {} ]; do sleep 0.01; done", go.display());
+    let mut a = spawn(
+        &e.url,
+        home.path(),
+        &["lock", "--ttl", "60", &name, "--", "sh", "-c", &holder],
+    );
+    assert!(wait_until(Duration::from_secs(10), || !e
+        .keys(&format!("/tooz/locks{name}"))
+        .is_empty()));
+    let mut dead = spawn(
+        &e.url,
+        home.path(),
+        &["lock", "--ttl", "3", &name, "--", "true"],
+    );
+    assert!(wait_until(Duration::from_secs(10), || e
+        .keys(&prefix)
+        .len()
+        == 1));
+    signal(dead.id(), libc::SIGKILL);
+    dead.exit_within(Duration::from_secs(5));
+    let started = dir.path().join("live");
+    let mut live = spawn(
+        &e.url,
+        home.path(),
+        &[
+            "lock",
+            "--ttl",
+            "60",
+            &name,
+            "--",
+            "sh",
+            "-c",
+            &format!("date +%s%N > {}", started.display()),
+        ],
+    );
+    assert!(wait_until(Duration::from_secs(10), || e
+        .keys(&prefix)
+        .len()
+        == 2));
+    let released = now_ns();
+    std::fs::write(&go, "").unwrap();
+    // The offer deletes the dead waiter's entry; kill the holder as soon as it shows (if
+    // it has passed the offer on by then, the live waiter simply has the lock sooner).
+    assert!(wait_until(Duration::from_secs(10), || e
+        .keys(&prefix)
+        .len()
+        < 2));
+    signal(a.id(), libc::SIGKILL);
+    a.exit_within(Duration::from_secs(5));
+    let got = stamp(&started, Duration::from_secs(20));
+    let waited = Duration::from_nanos((got - released) as u64);
+    assert!(
+        waited < Duration::from_secs(8),
+        "the live waiter got the lock {waited:?} after the release (the dead waiter's --ttl is 3 s, the holder's 60 s)"
+    );
+    assert_eq!(
+        live.exit_within(Duration::from_secs(5)),
+        Some(0),
+        "{}",
+        live.stderr()
+    );
+    assert!(e.keys(&format!("/tooz/locks{name}")).is_empty());
+}
+
 /// Hole 8: a waiter cancelled while its acquiring transaction is in flight (server
 /// stopped) leaves no lock key, no queue entry and no lease once the server answers again.
 #[test]

@@ -232,6 +232,22 @@ fn two_waiters_killed_while_queued_are_passed_over_in_turn() {
     passed_over(2);
 }
 
+/// Whether `n` waiters are queued for lock `name` within 10 s.
+fn queued(e: &Etcd, name: &str, n: usize) -> bool {
+    let prefix = format!("/toozctl/waiters/{name}/");
+    wait_until(Duration::from_secs(10), || e.keys(&prefix).len() == n)
+}
+
+/// `toozctl lock --ttl TTL NAME` whose COMMAND writes the time it started to `file`.
+fn stamper(url: &str, home: &Path, ttl: &str, name: &str, file: &Path) -> Kid {
+    let command = format!("date +%s%N > {}", file.display());
+    spawn(
+        url,
+        home,
+        &["lock", "--ttl", ttl, name, "--", "sh", "-c", &command],
+    )
+}
+
 /// `dead` waiters killed with -9 while queued, then a live one: after the holder's
 /// release the live one gets the lock within a second, and the key is gone after it.
 fn passed_over(dead: usize) {
@@ -239,10 +255,6 @@ fn passed_over(dead: usize) {
     let home = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let name = unique("e9");
-    let queued = |n: usize| {
-        let prefix = format!("/toozctl/waiters/{name}/");
-        wait_until(Duration::from_secs(10), || e.keys(&prefix).len() == n)
-    };
     let mut a = Kid(support::toozctl(home.path())
         .args(["-b", &e.url, "lock", "--ttl", "10", &name])
         .stdout(Stdio::piped())
@@ -261,26 +273,13 @@ fn passed_over(dead: usize) {
             home.path(),
             &["lock", "--ttl", "10", &name, "--", "true"],
         );
-        assert!(queued(i + 1), "waiter {i} never queued");
+        assert!(queued(e, &name, i + 1), "waiter {i} never queued");
         signal(w.id(), libc::SIGKILL);
         w.exit_within(Duration::from_secs(5));
     }
     let started = dir.path().join("c");
-    let mut c = spawn(
-        &e.url,
-        home.path(),
-        &[
-            "lock",
-            "--ttl",
-            "10",
-            &name,
-            "--",
-            "sh",
-            "-c",
-            &format!("date +%s%N > {}", started.display()),
-        ],
-    );
-    assert!(queued(dead + 1), "the live waiter never queued");
+    let mut c = stamper(&e.url, home.path(), "10", &name, &started);
+    assert!(queued(e, &name, dead + 1), "the live waiter never queued");
     let released = now_ns();
     signal(a.id(), libc::SIGTERM);
     assert_eq!(a.exit_within(Duration::from_secs(5)), Some(0));
@@ -309,10 +308,6 @@ fn a_stalled_recipient_loses_its_turn_not_the_locks_safety() {
     let home = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let name = unique("stall");
-    let queued = |n: usize| {
-        let prefix = format!("/toozctl/waiters/{name}/");
-        wait_until(Duration::from_secs(10), || e.keys(&prefix).len() == n)
-    };
     let go = dir.path().join("go");
     let holder = format!("while [ ! -e {} ]; do sleep 0.02; done", go.display());
     let mut a = spawn(
@@ -336,13 +331,13 @@ fn a_stalled_recipient_loses_its_turn_not_the_locks_safety() {
         home.path(),
         &["lock", &name, "--", "sh", "-c", &run("s")],
     );
-    assert!(queued(1), "the first waiter never queued");
+    assert!(queued(e, &name, 1), "the first waiter never queued");
     let mut behind = spawn(
         &e.url,
         home.path(),
         &["lock", &name, "--", "sh", "-c", &run("b")],
     );
-    assert!(queued(2), "the second waiter never queued");
+    assert!(queued(e, &name, 2), "the second waiter never queued");
     signal(stalled.id(), libc::SIGSTOP);
     let released = Instant::now();
     std::fs::write(&go, "").unwrap();
@@ -411,31 +406,12 @@ fn a_holder_killed_while_its_offer_to_a_dead_waiter_is_unconfirmed() {
         home.path(),
         &["lock", "--ttl", "3", &name, "--", "true"],
     );
-    assert!(wait_until(Duration::from_secs(10), || e
-        .keys(&prefix)
-        .len()
-        == 1));
+    assert!(queued(e, &name, 1), "the first waiter never queued");
     signal(dead.id(), libc::SIGKILL);
     dead.exit_within(Duration::from_secs(5));
     let started = dir.path().join("live");
-    let mut live = spawn(
-        &e.url,
-        home.path(),
-        &[
-            "lock",
-            "--ttl",
-            "60",
-            &name,
-            "--",
-            "sh",
-            "-c",
-            &format!("date +%s%N > {}", started.display()),
-        ],
-    );
-    assert!(wait_until(Duration::from_secs(10), || e
-        .keys(&prefix)
-        .len()
-        == 2));
+    let mut live = stamper(&e.url, home.path(), "60", &name, &started);
+    assert!(queued(e, &name, 2), "the live waiter never queued");
     let released = now_ns();
     std::fs::write(&go, "").unwrap();
     // The offer deletes the dead waiter's entry; kill the holder as soon as it shows (if

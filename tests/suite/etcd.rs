@@ -85,6 +85,24 @@ fn wait_exit(child: &mut Child, within: Duration) -> Option<i32> {
     None
 }
 
+/// Queue one more waiter for lock `name` (`lock -w 30s NAME -- sh -c COMMAND`) and wait
+/// until it is the `nth` in the queue, so that the queue's order is the order of the calls.
+fn queue_one(e: &Etcd, home: &std::path::Path, name: &str, command: &str, nth: usize) -> Kid {
+    let kid = Kid(tz(
+        &e.url,
+        home,
+        &["lock", "-w", "30s", name, "--", "sh", "-c", command],
+    )
+    .spawn()
+    .unwrap());
+    let prefix = format!("/toozctl/waiters/{name}/");
+    assert!(
+        wait_until(Duration::from_secs(5), || e.keys(&prefix).len() == nth),
+        "waiter {nth} never queued"
+    );
+    kid
+}
+
 #[test]
 fn lock_runs_command_and_gives_everything_back() {
     let e = shared();
@@ -923,20 +941,7 @@ fn a_chain_of_short_holders_hands_over_without_reading_the_queue() {
     const WAITERS: usize = 5;
     for i in 0..WAITERS {
         let line = format!("echo w{i} >> {}", log.display());
-        kids.push(Kid(tz(
-            &e.url,
-            h.path(),
-            &["lock", "-w", "30s", "chain", "--", "sh", "-c", &line],
-        )
-        .spawn()
-        .unwrap()));
-        assert!(
-            wait_until(Duration::from_secs(5), || e
-                .keys("/toozctl/waiters/chain/")
-                .len()
-                == i + 1),
-            "waiter {i} never queued"
-        );
+        kids.push(queue_one(&e, h.path(), "chain", &line, i + 1));
     }
     let reads = e.range_calls();
     std::fs::write(&go, "").unwrap();
@@ -987,20 +992,7 @@ fn an_offer_wakes_only_its_recipient() {
     let mut kids = Vec::new();
     for i in 0..WAITERS {
         let command = if i == 0 { first.as_str() } else { "true" };
-        kids.push(Kid(tz(
-            &e.url,
-            h.path(),
-            &["lock", "-w", "30s", "herd", "--", "sh", "-c", command],
-        )
-        .spawn()
-        .unwrap()));
-        assert!(
-            wait_until(Duration::from_secs(5), || e
-                .keys("/toozctl/waiters/herd/")
-                .len()
-                == i + 1),
-            "waiter {i} never queued"
-        );
+        kids.push(queue_one(&e, h.path(), "herd", command, i + 1));
     }
     // Every watch set up (the holder's loss and queue watches, two per waiter), so that
     // none of their creations is counted below.
